@@ -1,0 +1,111 @@
+"""What crmbook knows about a workbook after reading it: plain data, no I/O.
+
+A :class:`Book` holds one :class:`Table` per record sheet, the team's
+:class:`Settings` and the dropdown lists as they are in the Lists sheet.
+The pure steps (validate, assign IDs, dedupe, roll up) take these and
+return issues and changesets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from crmbook.schema import Lang, Rep, Schema, SheetSpec, load_schema
+
+if TYPE_CHECKING:
+    from crmbook.state import State
+
+__all__ = ["Book", "Settings", "Table"]
+
+
+@dataclass
+class Table:
+    """One record sheet.
+
+    ``data`` has one row per record, indexed by the record's Excel row number
+    (1-based), with a column per schema key found on the sheet plus one per
+    column crmbook does not know (named by its header text, kept as it is).
+    Empty cells are ``None``; other values are as Excel stores them (str,
+    int, float, bool, ``datetime.date``/``datetime.datetime``, or an error
+    text such as ``"#N/A"``).
+    """
+
+    spec: SheetSpec
+    sheet_name: str
+    header_row: int
+    columns: dict[str, int]  # schema key -> 1-based column number
+    extra_columns: dict[str, int]  # header text of a user column -> column number
+    data: pd.DataFrame
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    def col(self, key: str) -> int | None:
+        """The column number of a schema field, or None when the sheet lacks it."""
+        return self.columns.get(key)
+
+    def has(self, key: str) -> bool:
+        return key in self.columns
+
+
+@dataclass
+class Settings:
+    """The Settings sheet, with schema defaults for anything missing or invalid."""
+
+    values: dict[str, Any]
+    reps: list[Rep] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def id_pattern(self, sheet_key: str) -> str:
+        return str(self.values[f"id_pattern_{sheet_key}"])
+
+    def cadence_days(self, level: str) -> int | None:
+        value = self.values.get(f"cadence_{level}")
+        return int(value) if value is not None else None
+
+    def default_probability(self, stage_key: str) -> float | None:
+        value = self.values.get(f"probability_{stage_key}")
+        return float(value) if value is not None else None
+
+    def rep_target(self, name: str) -> float | None:
+        for rep in self.reps:
+            if rep.name == name:
+                return rep.target
+        return None
+
+    @classmethod
+    def defaults(cls, lang: Lang = "zh", schema: Schema | None = None) -> Settings:
+        schema = schema or load_schema()
+        return cls(
+            values={s.key: s.default_for(lang) for s in schema.settings},
+            reps=list(schema.reps),
+        )
+
+
+@dataclass
+class Book:
+    """A workbook as crmbook read it."""
+
+    path: str
+    lang: Lang
+    tables: dict[str, Table]
+    settings: Settings
+    lists: dict[str, list[str]]  # list key -> labels in the Lists sheet (user additions included)
+    sheet_names: list[str]
+    state: State | None = None  # what earlier refreshes remembered (None: never refreshed)
+    changelog: list[list[Any]] = field(default_factory=list)  # earlier change-log rows, header excluded
+    duplicates_grid: list[list[Any]] = field(default_factory=list)  # the Duplicates sheet as last written
+    today: dt.date = field(default_factory=dt.date.today)
+
+    def table(self, key: str) -> Table:
+        return self.tables[key]

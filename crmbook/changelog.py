@@ -1,0 +1,136 @@
+"""The change log: which cells people changed between two refreshes.
+
+Refresh compares each record's user-entered values with the snapshot the
+previous refresh left in the workbook (see :mod:`crmbook.state`), records
+every changed field, new record and deleted record, and marks changed
+customers' ``updated`` date. The Change log sheet keeps earlier entries and
+appends the new ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from crmbook.book import Book, Table
+from crmbook.changeset import CellWrite, OwnedSheet, SheetCell
+from crmbook.schema import Lang, load_schema
+
+__all__ = ["Change", "build_changelog_sheet", "diff_table", "updated_writes"]
+
+MAX_LOG_ROWS = 200_000
+
+HEADERS = {
+    "zh": ("时间", "工作表", "记录编号", "字段", "原值", "新值", "类型"),
+    "en": ("Time", "Sheet", "Record ID", "Field", "Old value", "New value", "Kind"),
+}
+KINDS = {
+    "zh": {"changed": "修改", "added": "新增", "deleted": "删除"},
+    "en": {"changed": "changed", "added": "added", "deleted": "deleted"},
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    sheet_key: str
+    record: str
+    field: str  # schema key or user column header; "" for a whole record
+    old: Any
+    new: Any
+    kind: str  # changed | added | deleted
+    row: int | None  # Excel row now (None for deleted records)
+
+
+def diff_table(table: Table, keys: pd.Series, values: pd.Series, snapshot: dict[str, str]) -> list[Change]:
+    """Changes between ``snapshot`` (record key -> JSON) and the table's current values."""
+    changes: list[Change] = []
+    current = dict(zip(keys.tolist(), zip(values.tolist(), keys.index.tolist(), strict=True), strict=True))
+    for key, (now_json, row) in current.items():
+        before_json = snapshot.get(key)
+        if before_json == now_json:
+            continue
+        if before_json is None:
+            if not key.startswith("#"):
+                changes.append(Change(table.key, key, "", None, None, "added", row))
+            continue
+        before, now = json.loads(before_json), json.loads(now_json)
+        for field in sorted(set(before) | set(now)):
+            if before.get(field) != now.get(field):
+                changes.append(
+                    Change(table.key, key, field, before.get(field), now.get(field), "changed", row)
+                )
+    for key in snapshot.keys() - current.keys():
+        if not key.startswith("#"):
+            changes.append(Change(table.key, key, "", None, None, "deleted", None))
+    return changes
+
+
+def updated_writes(book: Book, changes: list[Change], today: dt.date) -> list[CellWrite]:
+    """Set the customers' ``updated`` date where their content changed or they are new."""
+    table = book.tables.get("customers")
+    if table is None or table.col("updated") is None:
+        return []
+    col = table.col("updated")
+    assert col is not None
+    rows = sorted({c.row for c in changes if c.sheet_key == "customers" and c.row is not None})
+    current = table.data["updated"] if "updated" in table.data.columns else None
+    writes = []
+    for row in rows:
+        if current is not None and current.get(row) in (
+            today,
+            dt.datetime(today.year, today.month, today.day),
+        ):
+            continue
+        writes.append(CellWrite(table.sheet_name, row, col, today))
+    return writes
+
+
+def _label(sheet_key: str, field: str, lang: Lang) -> tuple[str, str]:
+    spec = load_schema().sheet(sheet_key)
+    try:
+        field_label = spec.column(field).label(lang) if field else ""
+    except KeyError:
+        field_label = field  # a user column: its header text
+    return spec.label(lang), field_label
+
+
+def build_changelog_sheet(
+    name: str, previous_rows: list[list[Any]], changes: list[Change], lang: Lang, when: dt.datetime
+) -> OwnedSheet:
+    """Earlier entries followed by this refresh's; the oldest dropped past MAX_LOG_ROWS."""
+    rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in HEADERS[lang]]]
+    kept = previous_rows[-(MAX_LOG_ROWS - len(changes)) :] if len(changes) < MAX_LOG_ROWS else []
+    for old in kept:
+        cells = [*old[:7], *([None] * (7 - len(old[:7])))]
+        rows.append(
+            [
+                SheetCell(v, "datetime" if i == 0 and isinstance(v, dt.datetime) else "text")
+                for i, v in enumerate(cells)
+            ]
+        )
+    stamp = when.replace(second=0, microsecond=0)
+    for c in changes[-MAX_LOG_ROWS:]:
+        sheet_label, field_label = _label(c.sheet_key, c.field, lang)
+        rows.append(
+            [
+                SheetCell(stamp, "datetime"),
+                SheetCell(sheet_label),
+                SheetCell(c.record),
+                SheetCell(field_label or None),
+                SheetCell(None if c.old is None else str(c.old)),
+                SheetCell(None if c.new is None else str(c.new)),
+                SheetCell(KINDS[lang][c.kind]),
+            ]
+        )
+    return OwnedSheet(
+        name=name,
+        rows=rows,
+        widths={1: 17, 2: 12, 3: 22, 4: 16, 5: 28, 6: 28, 7: 8},
+        freeze="A2",
+        autofilter=f"A1:G{len(rows)}",
+        tab_color="7F7F7F",
+    )

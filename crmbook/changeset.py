@@ -1,0 +1,138 @@
+"""The changeset: everything a crmbook run wants to change in a workbook.
+
+Pure steps produce it; an engine applies it. The file engine
+(:mod:`crmbook.ooxml`) patches the OOXML package surgically; the live engine
+(:mod:`crmbook.xl`) applies the same structure through xlwings. Keep it plain
+data: no openpyxl, no xlwings, no file paths.
+
+Coordinates are 1-based Excel rows and columns on a sheet named as it is in
+the workbook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+CellValue = str | int | float | bool | dt.date | dt.datetime | None
+Severity = Literal["error", "warning", "info"]
+
+# Named cell styles crmbook uses on the sheets it writes. Every engine maps
+# these names to its own formatting; nothing else may be used.
+STYLES = (
+    "title",  # large bold sheet title
+    "subtitle",  # grey small text under the title
+    "header",  # table header: bold, filled
+    "text",
+    "wrap",  # text that wraps
+    "integer",  # #,##0
+    "amount",  # ¥#,##0
+    "percent",  # 0.0%
+    "date",  # yyyy-mm-dd
+    "datetime",  # yyyy-mm-dd hh:mm
+    "link",  # blue underlined (hyperlink cells)
+    "error",  # red text
+    "warning",  # amber text
+    "kpi",  # large bold number
+)
+
+__all__ = [
+    "STYLES",
+    "CellValue",
+    "CellWrite",
+    "Changeset",
+    "ChartSpec",
+    "Highlight",
+    "OwnedSheet",
+    "Severity",
+    "SheetCell",
+]
+
+
+@dataclass(frozen=True)
+class CellWrite:
+    """Put ``value`` into one user-sheet cell (an empty ID cell, a derived column)."""
+
+    sheet: str
+    row: int
+    col: int
+    value: CellValue
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """Mark a user-sheet cell as having a problem of ``severity``."""
+
+    sheet: str
+    row: int
+    col: int
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class SheetCell:
+    """One cell of a crmbook-owned sheet."""
+
+    value: CellValue
+    style: str = "text"
+    link: str | None = None  # internal target such as "'客户'!B7"
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(f"unknown style {self.style!r}")
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """A native chart on an owned sheet, fed by ranges of that same sheet.
+
+    ``categories`` and each of ``series`` are ranges like ``(first_row, col,
+    last_row)`` (1-based). ``series_titles`` name each series. ``anchor`` is
+    the top-left cell, e.g. ``"H3"``.
+    """
+
+    kind: Literal["pie", "bar", "column", "line", "funnel"]
+    title: str
+    anchor: str
+    categories: tuple[int, int, int]
+    series: tuple[tuple[int, int, int], ...]
+    series_titles: tuple[str, ...] = ()
+    width_cm: float = 15.0
+    height_cm: float = 7.5
+
+
+@dataclass
+class OwnedSheet:
+    """A sheet crmbook rebuilds from scratch on every run.
+
+    ``rows`` is a grid; ``None`` entries are empty cells. The sheet is placed
+    after ``after`` (a sheet name) when it does not exist yet.
+    """
+
+    name: str
+    rows: list[list[SheetCell | None]]
+    widths: dict[int, float] = field(default_factory=dict)
+    freeze: str | None = None  # top-left cell of the scrolling area, e.g. "A2"
+    charts: list[ChartSpec] = field(default_factory=list)
+    hidden: Literal[False, "hidden", "veryHidden"] = False
+    tab_color: str | None = None  # "RRGGBB"
+    autofilter: str | None = None  # e.g. "A3:H40"
+
+
+@dataclass
+class Changeset:
+    """What one run changes.
+
+    ``highlights`` is the complete set for each sheet listed in
+    ``highlight_sheets``: engines clear crmbook's previous highlights on those
+    sheets and apply these, so a fixed problem loses its mark.
+    """
+
+    cell_writes: list[CellWrite] = field(default_factory=list)
+    highlights: list[Highlight] = field(default_factory=list)
+    highlight_sheets: set[str] = field(default_factory=set)
+    owned_sheets: list[OwnedSheet] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.cell_writes or self.highlights or self.highlight_sheets or self.owned_sheets)

@@ -1,0 +1,180 @@
+"""The ``crmbook`` command line: a thin layer over the library.
+
+Each command calls one library function, prints a short summary, and maps
+:class:`~crmbook.errors.CrmbookError` to a one-line message. Exit codes:
+0 success, 1 the workbook has problems (errors found), 2 the command could
+not run (bad file, bad option, workbook locked or changed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from crmbook import __version__
+from crmbook.errors import CrmbookError
+from crmbook.issues import Issue, Report
+from crmbook.schema import Lang
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_FAILED = 0, 1, 2
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors into one clean line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CrmbookError as exc:
+            click.echo(f"crmbook: error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+        except KeyboardInterrupt:
+            click.echo("crmbook: interrupted; the workbook was not changed", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def format_issue(issue: Issue, lang: Lang) -> str:
+    where = issue.location()
+    value = "" if issue.value is None else f" (value: {issue.value!r})"
+    return f"  {issue.level:<7} {issue.code:<24} {where}: {issue.message(lang)}{value}"
+
+
+def print_report(report: Report, lang: Lang, limit: int | None = 50) -> None:
+    shown = report.issues if limit is None else report.issues[:limit]
+    for issue in shown:
+        click.echo(format_issue(issue, lang))
+    if limit is not None and len(report.issues) > limit:
+        click.echo(f"  … and {len(report.issues) - limit} more (use --all or --json to see every issue)")
+
+
+LANG_OPTION = click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default=None, help="Label language (default: the workbook's)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="crmbook")
+def cli() -> None:
+    """crmbook: your sales team's Excel workbook as a real CRM."""
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Label language."
+)
+@click.option("--sample", type=click.IntRange(min=0), default=0, help="Fill with N sample customers.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed for the sample data.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date the sample data ends on (default: today).",
+)
+@handle_errors
+def new(path: Path, lang: Lang, sample: int, seed: int, today: dt.datetime | None) -> None:
+    """Create the canonical workbook at PATH (optionally with sample data)."""
+    from crmbook.template import create_workbook
+
+    out = create_workbook(path, lang=lang, sample=sample, seed=seed, today=today.date() if today else None)
+    what = f" with {sample} sample customers" if sample else ""
+    click.echo(f"created {out}{what}")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@LANG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="List every issue, not only the first 50.")
+@handle_errors
+def check(path: Path, lang: Lang | None, as_json: bool, show_all: bool) -> None:
+    """Check that PATH is a crmbook workbook crmbook can read.
+
+    Exit code 0 when it is readable, 1 when it has structural errors.
+    """
+    from crmbook.check import check_workbook
+
+    result = check_workbook(path)
+    lang = lang or (result.book.lang if result.book else "zh")
+    if as_json:
+        click.echo(result.report.to_json(lang))
+    else:
+        counts = result.report.counts()
+        if result.book is not None:
+            records = ", ".join(f"{k} {n}" for k, n in result.record_counts().items())
+            click.echo(f"{path}: {records}")
+        print_report(result.report, lang, None if show_all else 50)
+        status = "readable" if result.readable else "NOT readable"
+        click.echo(f"{path}: {status} ({counts['error']} errors, {counts['warning']} warnings)")
+    sys.exit(EXIT_OK if result.readable else EXIT_PROBLEMS)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary and every issue as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="List every issue, not only the first 20.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for another crmbook run on the same workbook.",
+)
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, hidden=True)
+@handle_errors
+def refresh(
+    path: Path, dry_run: bool, as_json: bool, show_all: bool, wait: float, today: dt.datetime | None
+) -> None:
+    """Validate PATH, fill IDs, flag duplicates, and rebuild the dashboard,
+    issues, reminders, duplicates and change-log sheets.
+
+    Exit code 0 when the workbook has no errors, 1 when it has, 2 when the
+    refresh could not run.
+    """
+    import json
+
+    from crmbook.refresh import refresh as run_refresh
+
+    result = run_refresh(path, dry_run=dry_run, today=today.date() if today else None, lock_timeout=wait)
+    plan = result.plan
+    summary = {**plan.summary(), "seconds": round(result.seconds, 3), "written": result.written}
+    if as_json:
+        issues = json.loads(plan.report.to_json("en"))["issues"]
+        click.echo(json.dumps({"summary": summary, "issues": issues}, ensure_ascii=False, indent=2))
+    else:
+        print_report(plan.report, plan.lang, None if show_all else 20)
+        counts = plan.report.counts()
+        verb = "would change" if dry_run else "refreshed"
+        click.echo(
+            f"{path}: {verb}: {plan.ids_assigned} IDs assigned, {plan.refs_filled} customer references filled, "
+            f"{counts['error']} errors, {counts['warning']} warnings, {plan.duplicate_pairs} duplicate pairs, "
+            f"{summary['changed_cells']} cells changed since last refresh ({result.seconds:.1f} s)"
+        )
+        if dry_run:
+            click.echo(
+                f"dry run: {len(plan.changeset.cell_writes)} cells and "
+                f"{len(plan.changeset.owned_sheets)} crmbook sheets would be written; nothing was saved"
+            )
+        elif result.backup_path:
+            click.echo(f"backup of the previous version: {result.backup_path}")
+    sys.exit(EXIT_PROBLEMS if plan.report.has_errors else EXIT_OK)
+
+
+def main() -> None:
+    cli(prog_name="crmbook")
+
+
+if __name__ == "__main__":
+    main()

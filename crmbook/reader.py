@@ -1,0 +1,392 @@
+"""Reading a canonical workbook into a :class:`~crmbook.book.Book`.
+
+Values come from python-calamine (fast, read-only); columns are found by
+header text in either language or an alias, wherever the user moved them.
+Structural problems (missing sheet, missing required column, two columns for
+one field) are returned as issues by :func:`inspect_structure`;
+:func:`read_book` raises :class:`~crmbook.errors.WorkbookFileError` only for
+files it cannot read at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import python_calamine as calamine
+
+from crmbook.book import Book, Settings, Table
+from crmbook.errors import WorkbookFileError
+from crmbook.issues import Issue, column_letter
+from crmbook.schema import Lang, Rep, Schema, SheetSpec, load_schema, normalize_label
+from crmbook.state import STATE_SHEET, State, snapshot_sheet_name
+
+__all__ = ["HEADER_SCAN_ROWS", "Structure", "inspect_structure", "read_book", "read_grid"]
+
+HEADER_SCAN_ROWS = 20
+
+Grid = list[list[Any]]
+
+
+# ------------------------------------------------------------------ low level
+
+
+def _open(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
+    from crmbook.filetype import require_workbook
+
+    require_workbook(path)
+    try:
+        return calamine.CalamineWorkbook.from_path(os.fspath(path))
+    except calamine.PasswordError as exc:
+        raise WorkbookFileError(
+            path, "is password-encrypted; remove the password in Excel and retry"
+        ) from exc
+    except (calamine.CalamineError, calamine.ZipError, calamine.XmlError, OSError, ValueError) as exc:
+        raise WorkbookFileError(
+            path, f"cannot be read as a workbook ({exc}). Open and re-save it in Excel."
+        ) from exc
+
+
+def read_grid(wb: calamine.CalamineWorkbook, sheet_name: str, path: str = "") -> Grid:
+    """All cells of one sheet from A1, empty cells as ``None``."""
+    try:
+        rows = wb.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+    except (calamine.CalamineError, calamine.XmlError, ValueError) as exc:
+        raise WorkbookFileError(path, f"sheet '{sheet_name}' cannot be read ({exc})") from exc
+    return [[None if v == "" else v for v in row] for row in rows]
+
+
+def _clean(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+# ------------------------------------------------------------------ header matching
+
+
+@dataclass
+class HeaderMatch:
+    row: int  # 1-based
+    columns: dict[str, int]  # schema key -> column number
+    extra: dict[str, int]  # user header text -> column number
+    duplicates: list[tuple[str, int, int]] = field(default_factory=list)  # key, first col, second col
+
+
+def _label_index(spec: SheetSpec) -> dict[str, str]:
+    index: dict[str, str] = {}
+    # Exact labels win over aliases: two columns may share an alias ("电话").
+    for col in spec.columns:
+        for text in (col.zh, col.en, col.key):
+            index.setdefault(normalize_label(text), col.key)
+    for col in spec.columns:
+        for text in col.aliases:
+            index.setdefault(normalize_label(text), col.key)
+    return index
+
+
+def match_header_row(spec: SheetSpec, cells: Sequence[Any]) -> HeaderMatch:
+    """Map the cells of one header row to schema keys."""
+    index = _label_index(spec)
+    exact = {normalize_label(t): c.key for c in spec.columns for t in (c.zh, c.en, c.key)}
+    columns: dict[str, int] = {}
+    via_alias: dict[str, int] = {}
+    extra: dict[str, int] = {}
+    duplicates: list[tuple[str, int, int]] = []
+    for i, cell in enumerate(cells, start=1):
+        if cell is None or str(cell).strip() == "":
+            continue
+        folded = normalize_label(cell)
+        key = index.get(folded)
+        if key is None:
+            extra.setdefault(str(cell).strip(), i)
+            continue
+        if key in columns:
+            if key in via_alias and folded in exact:  # an exact label beats an alias claim
+                extra.setdefault(str(cells[columns[key] - 1]).strip(), columns[key])
+                columns[key] = i
+                via_alias.pop(key)
+            else:
+                duplicates.append((key, columns[key], i))
+            continue
+        columns[key] = i
+        if folded not in exact:
+            via_alias[key] = i
+    return HeaderMatch(row=0, columns=columns, extra=extra, duplicates=duplicates)
+
+
+def find_header(spec: SheetSpec, grid: Grid) -> HeaderMatch | None:
+    """The row among the first rows that names the most schema columns."""
+    best: HeaderMatch | None = None
+    for r, cells in enumerate(grid[:HEADER_SCAN_ROWS], start=1):
+        m = match_header_row(spec, cells)
+        if len(m.columns) >= 2 and (best is None or len(m.columns) > len(best.columns)):
+            m.row = r
+            best = m
+    return best
+
+
+# ------------------------------------------------------------------ structure
+
+
+@dataclass
+class Structure:
+    """Where each record sheet and its columns are, and what is wrong with them."""
+
+    lang: Lang
+    sheet_names: list[str]
+    record_sheets: dict[str, str]  # schema key -> sheet name
+    headers: dict[str, HeaderMatch]
+    issues: list[Issue]
+
+
+def _find_sheet(spec_labels: frozenset[str], names: list[str]) -> str | None:
+    for name in names:
+        if normalize_label(name) in spec_labels:
+            return name
+    return None
+
+
+def detect_lang(sheet_names: list[str], schema: Schema) -> Lang:
+    zh = sum(1 for s in schema.sheets if s.zh in sheet_names)
+    en = sum(1 for s in schema.sheets if s.en in sheet_names)
+    return "en" if en > zh else "zh"
+
+
+def inspect_structure(
+    wb: calamine.CalamineWorkbook, path: str, schema: Schema, grids: dict[str, Grid]
+) -> Structure:
+    names = list(wb.sheet_names)
+    lang = detect_lang(names, schema)
+    issues: list[Issue] = []
+    record_sheets: dict[str, str] = {}
+    headers: dict[str, HeaderMatch] = {}
+    for spec in schema.sheets:
+        name = _find_sheet(spec.match_labels, names)
+        if name is None:
+            issues.append(
+                Issue(
+                    "missing-sheet",
+                    sheet=os.path.basename(path),
+                    params={
+                        "expected": spec.label(lang),
+                        "accepted": "、".join(dict.fromkeys((spec.zh, spec.en, *spec.aliases))),
+                    },
+                )
+            )
+            continue
+        record_sheets[spec.key] = name
+        grid = grids.setdefault(name, read_grid(wb, name, path))
+        match = find_header(spec, grid)
+        if match is None:
+            issues.append(
+                Issue("missing-header", sheet=name, params={"sheet": name, "scanned": HEADER_SCAN_ROWS})
+            )
+            continue
+        headers[spec.key] = match
+        for key, first, second in match.duplicates:
+            col = spec.column(key)
+            issues.append(
+                Issue(
+                    "duplicate-column",
+                    sheet=name,
+                    row=match.row,
+                    col=second,
+                    column=key,
+                    params={
+                        "sheet": name,
+                        "expected": col.label(lang),
+                        "first": column_letter(first),
+                        "second": column_letter(second),
+                    },
+                )
+            )
+        for col in spec.columns:
+            if col.key in match.columns:
+                continue
+            code = (
+                "missing-column" if (col.required or col.key == spec.id_column) else "missing-optional-column"
+            )
+            issues.append(
+                Issue(
+                    code,
+                    sheet=name,
+                    row=match.row,
+                    column=col.key,
+                    params={
+                        "sheet": name,
+                        "expected": col.label(lang),
+                        "accepted": "、".join(dict.fromkeys((col.zh, col.en, *col.aliases))),
+                    },
+                )
+            )
+    return Structure(lang, names, record_sheets, headers, issues)
+
+
+# ------------------------------------------------------------------ tables, settings, lists
+
+
+def build_table(spec: SheetSpec, sheet_name: str, grid: Grid, match: HeaderMatch) -> Table:
+    """Records below the header row: every non-empty row, keyed by Excel row number."""
+    wanted = {**match.columns, **match.extra}
+    names = list(wanted)
+    positions = [wanted[n] - 1 for n in names]
+    rows: list[list[Any]] = []
+    index: list[int] = []
+    for r in range(match.row, len(grid)):  # grid row r is Excel row r+1
+        cells = grid[r]
+        values = [_clean(cells[p]) if p < len(cells) else None for p in positions]
+        if any(v is not None for v in values):
+            rows.append(values)
+            index.append(r + 1)
+    data = pd.DataFrame(rows, columns=names, index=pd.Index(index, name="row"), dtype=object)
+    return Table(
+        spec=spec,
+        sheet_name=sheet_name,
+        header_row=match.row,
+        columns=dict(match.columns),
+        extra_columns=dict(match.extra),
+        data=data,
+    )
+
+
+def _coerce_setting(raw: Any, default: Any) -> tuple[Any, bool]:
+    """The setting value in the default's type; (value, ok)."""
+    if raw is None:
+        return default, True
+    if isinstance(default, bool):
+        return str(raw).strip().lower() in {"1", "true", "yes", "是", "y"}, True
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        try:
+            number = float(str(raw).replace(",", "").replace("%", "").strip())
+        except ValueError:
+            return default, False
+        return (int(number) if isinstance(default, int) and number.is_integer() else number), True
+    return str(raw).strip(), True
+
+
+def read_settings(
+    grid: Grid | None, schema: Schema, lang: Lang, sheet_name: str
+) -> tuple[Settings, list[Issue]]:
+    """Settings rows are (label, value, note); the reps block has its own header row."""
+    from crmbook.template import REPS_HEADERS
+
+    settings = Settings.defaults(lang, schema)
+    issues: list[Issue] = []
+    if grid is None:
+        return settings, issues
+    by_label = {normalize_label(t): s for s in schema.settings for t in (s.zh, s.en, s.key)}
+    rep_header = {normalize_label(h) for labels in REPS_HEADERS.values() for h in labels[:1]}
+    reps: list[Rep] | None = None
+    for r, cells in enumerate(grid, start=1):
+        first = cells[0] if cells else None
+        if first is None:
+            continue
+        folded = normalize_label(first)
+        if folded in rep_header:
+            reps = []
+            continue
+        if reps is not None:
+            name = str(first).strip()
+            team = str(cells[1]).strip() if len(cells) > 1 and cells[1] is not None else ""
+            target, ok = _coerce_setting(cells[2] if len(cells) > 2 else None, 0.0)
+            reps.append(Rep(name, team, float(target) if ok else 0.0))
+            continue
+        spec = by_label.get(folded)
+        if spec is None:
+            continue
+        raw = cells[1] if len(cells) > 1 else None
+        default = spec.default_for(lang)
+        value, ok = _coerce_setting(raw, default)
+        if not ok:
+            issues.append(
+                Issue(
+                    "bad-setting",
+                    sheet=sheet_name,
+                    row=r,
+                    col=2,
+                    column=spec.key,
+                    value=raw,
+                    params={"setting": spec.label(lang), "default": default},
+                )
+            )
+        settings.values[spec.key] = value
+    if reps is not None:
+        settings.reps = reps
+    return settings, issues
+
+
+def read_lists(grid: Grid | None, schema: Schema, lang: Lang) -> dict[str, list[str]]:
+    """Each list as the Lists sheet holds it now (user additions included)."""
+    lists = {key: spec.labels(lang) for key, spec in schema.lists.items()}
+    if not grid:
+        return lists
+    header = grid[0]
+    by_label = {normalize_label(t): key for key, s in schema.lists.items() for t in (s.zh, s.en, s.key)}
+    for c, cell in enumerate(header):
+        key = by_label.get(normalize_label(cell)) if cell is not None else None
+        if key is None:
+            continue
+        items = [str(row[c]).strip() for row in grid[1:] if c < len(row) and row[c] is not None]
+        lists[key] = [i for i in items if i]
+    return lists
+
+
+def read_book(path: str | os.PathLike[str], *, today: dt.date | None = None) -> tuple[Book, list[Issue]]:
+    """Read every record sheet, the settings and the lists; return the book and structural issues."""
+    schema = load_schema()
+    spath = os.fspath(path)
+    wb = _open(spath)
+    try:
+        grids: dict[str, Grid] = {}
+        structure = inspect_structure(wb, spath, schema, grids)
+        tables = {
+            key: build_table(
+                schema.sheet(key), structure.record_sheets[key], grids[structure.record_sheets[key]], m
+            )
+            for key, m in structure.headers.items()
+        }
+        names = structure.sheet_names
+
+        def grid_of(config_key: str) -> tuple[str | None, Grid | None]:
+            labels = frozenset(normalize_label(v) for v in schema.config_sheets[config_key].values())
+            name = _find_sheet(labels, names)
+            return name, (read_grid(wb, name, spath) if name else None)
+
+        settings_name, settings_grid = grid_of("settings")
+        _, lists_grid = grid_of("lists")
+        state = None
+        if STATE_SHEET in names:
+            snapshot_grids = {
+                key: read_grid(wb, snapshot_sheet_name(key), spath)
+                for key in tables
+                if snapshot_sheet_name(key) in names
+            }
+            state = State.from_grids(read_grid(wb, STATE_SHEET, spath), snapshot_grids)
+        changelog_name = schema.owned_sheet_name("changelog", structure.lang)
+        changelog = read_grid(wb, changelog_name, spath)[1:] if changelog_name in names else []
+        duplicates_name = schema.owned_sheet_name("duplicates", structure.lang)
+        duplicates_grid = read_grid(wb, duplicates_name, spath) if duplicates_name in names else []
+    finally:
+        wb.close()
+    settings, setting_issues = read_settings(settings_grid, schema, structure.lang, settings_name or "")
+    book = Book(
+        path=spath,
+        lang=structure.lang,
+        tables=tables,
+        settings=settings,
+        lists=read_lists(lists_grid, schema, structure.lang),
+        sheet_names=names,
+        state=state,
+        changelog=[row for row in changelog if any(v is not None for v in row)],
+        duplicates_grid=duplicates_grid,
+        today=today or dt.date.today(),
+    )
+    return book, structure.issues + setting_issues

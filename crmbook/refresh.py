@@ -1,0 +1,220 @@
+"""Refresh: validate, assign IDs, flag duplicates, roll up, write the report sheets back.
+
+:func:`plan_refresh` is pure: a :class:`~crmbook.book.Book` in, a
+:class:`RefreshPlan` (changeset + report) out. :func:`refresh` reads the
+file, plans, and hands the changeset to the file engine, which patches the
+workbook surgically and saves it safely. The Excel button runs the same
+:func:`plan_refresh` and applies the same changeset through xlwings.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmbook.book import Book
+from crmbook.changelog import Change, build_changelog_sheet, diff_table, updated_writes
+from crmbook.changeset import CellWrite, Changeset
+from crmbook.errors import WorkbookFileError
+from crmbook.issues import Issue, Report
+from crmbook.schema import Lang, load_schema
+from crmbook.state import State, record_key, record_values, snapshot_sheet, state_sheet
+
+__all__ = ["RefreshPlan", "RefreshResult", "plan_refresh", "refresh"]
+
+
+@dataclass
+class RefreshPlan:
+    """Everything one refresh would change, and what it found."""
+
+    changeset: Changeset
+    report: Report
+    lang: Lang = "zh"
+    ids_assigned: int = 0
+    refs_filled: int = 0
+    duplicate_pairs: int = 0
+    duplicate_clusters: int = 0
+    changes: list[Change] = field(default_factory=list)
+    derived_cells: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ids_assigned": self.ids_assigned,
+            "customer_refs_filled": self.refs_filled,
+            "issues": self.report.counts(),
+            "duplicate_pairs": self.duplicate_pairs,
+            "duplicate_groups": self.duplicate_clusters,
+            "changed_cells": sum(1 for c in self.changes if c.kind == "changed"),
+            "derived_cells": self.derived_cells,
+            "user_cells_written": len(self.changeset.cell_writes),
+        }
+
+
+@dataclass
+class RefreshResult:
+    path: str
+    plan: RefreshPlan
+    written: bool
+    seconds: float
+    backup_path: str | None = None
+
+
+def _apply_to_frames(book: Book, writes: list[CellWrite]) -> None:
+    """Mirror cell writes into the book's frames so later steps see the new values."""
+    by_sheet = {t.sheet_name: t for t in book.tables.values()}
+    for w in writes:
+        table = by_sheet.get(w.sheet)
+        if table is None:
+            continue
+        key = next((k for k, c in table.columns.items() if c == w.col), None)
+        if key is not None and w.row in table.data.index:
+            table.data.at[w.row, key] = w.value
+
+
+def plan_refresh(
+    book: Book, structural: list[Issue] | None = None, *, now: dt.datetime | None = None
+) -> RefreshPlan:
+    """Compute a refresh of ``book`` without touching any file.
+
+    The book's frames are not modified (the plan works on a copy).
+    """
+    from crmbook.dashboard import build_dashboard
+    from crmbook.dedupe import find_duplicates
+    from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
+    from crmbook.ids import run_id_step
+    from crmbook.issues_sheet import build_issues_sheet, highlights_for
+    from crmbook.reminders import build_reminders
+    from crmbook.rollup import customer_rollup, derived_writes
+    from crmbook.typed import typed_tables
+    from crmbook.validate import validate
+
+    now = now or dt.datetime.now()
+    schema = load_schema()
+    book = copy.copy(book)
+    book.tables = {k: copy.copy(t) for k, t in book.tables.items()}
+    for t in book.tables.values():
+        t.data = t.data.copy()
+    state = copy.deepcopy(book.state) if book.state is not None else State()
+    lang = book.lang
+    report = Report()
+    report.extend(list(structural or []))
+    changeset = Changeset()
+
+    # 1. IDs and customer references (customers first, then references, then children).
+    id_step = run_id_step(book, state.high_water, book.today)
+    id_writes = [
+        CellWrite(book.tables[sheet_key].sheet_name, row, col, value)
+        for sheet_key, row, col, value in id_step.cell_writes(book)
+    ]
+    _apply_to_frames(book, id_writes)
+    changeset.cell_writes.extend(id_writes)
+    state.high_water = dict(id_step.high_water)
+    report.extend(id_step.issues)
+
+    # 2. Validation, on the values as they will be after this refresh.
+    report.extend(validate(book))
+
+    # 3. Duplicates (decisions the user already typed survive the rebuild).
+    decisions: dict[frozenset[str], str] = {}
+    dup_name = schema.owned_sheet_name("duplicates", lang)
+    if book.duplicates_grid:
+        decisions = read_decisions(book.duplicates_grid, lang)
+    dups = find_duplicates(book, not_duplicates=frozenset(state.not_duplicates))
+
+    # 4. Roll-ups into the derived customer columns.
+    typed = typed_tables(book)
+    rollup = customer_rollup(typed, book.settings, book.today)
+    derived = derived_writes(book, rollup)
+    changeset.cell_writes.extend(derived)
+    _apply_to_frames(book, derived)
+
+    # 5. What people changed since the last refresh.
+    changes: list[Change] = []
+    snapshots = []
+    for key, table in book.tables.items():
+        keys, values = record_key(table), record_values(table)
+        if book.state is not None and key in state.snapshots:
+            changes += diff_table(table, keys, values, state.snapshots[key])
+        snap = dict(zip(keys.tolist(), values.tolist(), strict=True))
+        if book.state is None or snap != state.snapshots.get(key):
+            snapshots.append(snapshot_sheet(key, keys, values))
+    if book.state is not None:
+        updated = updated_writes(book, changes, book.today)
+        changeset.cell_writes.extend(updated)
+        _apply_to_frames(book, updated)
+
+    # 6. The sheets crmbook owns.
+    state.last_refresh = now.isoformat(timespec="seconds")
+    issue_list = report.issues
+    changeset.highlights.extend(highlights_for(issue_list))
+    changeset.highlight_sheets.update(t.sheet_name for t in book.tables.values())
+    changeset.owned_sheets += [
+        build_dashboard(
+            book,
+            typed,
+            rollup,
+            issue_counts=report.counts(),
+            duplicate_pairs=len(dups.pairs),
+            generated_at=now,
+        ),
+        build_issues_sheet(issue_list, lang, generated_at=now),
+        build_reminders(book, typed, rollup),
+        build_duplicates_sheet(book, dups, previous_decisions=decisions),
+        build_changelog_sheet(schema.owned_sheet_name("changelog", lang), book.changelog, changes, lang, now),
+        state_sheet(state),
+        *snapshots,
+    ]
+    assert dup_name == changeset.owned_sheets[3].name
+    return RefreshPlan(
+        changeset=changeset,
+        report=report,
+        lang=lang,
+        ids_assigned=id_step.ids_assigned,
+        refs_filled=id_step.refs_filled,
+        duplicate_pairs=len(dups.pairs),
+        duplicate_clusters=len(dups.clusters),
+        changes=changes,
+        derived_cells=len(derived),
+    )
+
+
+def refresh(
+    path: str | os.PathLike[str],
+    *,
+    dry_run: bool = False,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    lock_timeout: float = 10.0,
+) -> RefreshResult:
+    """Refresh the workbook at ``path`` in place (surgically, atomically, with a backup)."""
+    from crmbook.ooxml import apply_changeset
+    from crmbook.reader import read_book
+    from crmbook.safe_save import Fingerprint, run_lock, save_workbook_bytes
+
+    started = time.perf_counter()
+    spath = os.fspath(path)
+    with run_lock(spath, timeout=lock_timeout):
+        before = Fingerprint.of(spath)
+        book, structural = read_book(spath, today=today)
+        missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
+        if missing:
+            raise WorkbookFileError(
+                spath, "; ".join(i.message("en") for i in missing) + " Run crmbook check for details."
+            )
+        plan = plan_refresh(book, structural, now=now)
+        backup = None
+        if not dry_run:
+            data = apply_changeset(spath, plan.changeset, lang=book.lang)
+            saved = save_workbook_bytes(
+                spath,
+                data,
+                expected=before,
+                backup_dir=book.settings.get("backup_dir") or ".crmbook-backups",
+                keep=int(book.settings.get("backup_keep") or 10),
+            )
+            backup = str(saved.backup_path) if saved.backup_path else None
+    return RefreshResult(spath, plan, not dry_run, time.perf_counter() - started, backup)

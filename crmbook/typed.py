@@ -1,0 +1,105 @@
+"""Typed views of the record tables, for roll-ups and reports.
+
+The reader keeps cells as Excel stores them, so validation can quote the
+exact value. Calculations want types: this module turns each table into a
+DataFrame with dates as ``datetime64``, numbers as ``float64``, list values
+as their schema item key (``status == "won"`` whatever the language or
+alias), and yes/no as booleans. Unreadable values become missing; validation
+is where they are reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crmbook.book import Book, Table
+from crmbook.schema import ListSpec, load_schema, normalize_label
+
+__all__ = ["to_datetime", "to_number", "typed_table", "typed_tables"]
+
+_NUMERIC_TYPES = {"amount", "percent", "integer"}
+
+
+def _date_value(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day)
+    if isinstance(v, int | float) and not isinstance(v, bool) and 1 <= v < 2958466:
+        return dt.datetime(1899, 12, 30) + dt.timedelta(days=float(v))
+    if isinstance(v, str):
+        from crmbook.values import parse_datetime
+
+        parsed = parse_datetime(v)
+        return parsed.value if parsed.ok else None
+    return None
+
+
+def to_datetime(series: pd.Series) -> pd.Series:
+    """Dates and datetimes typed or written as text -> ``datetime64[ns]`` (NaT when unreadable)."""
+    values = [_date_value(v) for v in series.tolist()]
+    return pd.Series(pd.to_datetime(values, errors="coerce"), index=series.index, dtype="datetime64[ns]")
+
+
+def _number_value(v: Any) -> float:
+    if v is None or isinstance(v, bool):
+        return np.nan
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        from crmbook.values import parse_amount
+
+        parsed = parse_amount(v)
+        return float(parsed.value) if parsed.ok and parsed.value is not None else np.nan
+    return np.nan
+
+
+def to_number(series: pd.Series) -> pd.Series:
+    """Numbers, numbers stored as text and amounts like 12.5万 -> float64 (NaN when unreadable)."""
+    return pd.Series([_number_value(v) for v in series.tolist()], index=series.index, dtype="float64")
+
+
+def _list_keys(series: pd.Series, spec: ListSpec) -> pd.Series:
+    lookup = spec.lookup()
+
+    def key(v: Any) -> Any:
+        if v is None:
+            return None
+        text = str(v).strip()
+        return lookup.get(normalize_label(text), text)
+
+    return pd.Series([key(v) for v in series.tolist()], index=series.index, dtype=object)
+
+
+def typed_table(table: Table) -> pd.DataFrame:
+    """One table with schema columns typed; user columns are left out."""
+    schema = load_schema()
+    out: dict[str, pd.Series] = {}
+    for col in table.spec.columns:
+        if col.key not in table.data.columns:
+            out[col.key] = pd.Series([None] * len(table.data), index=table.data.index, dtype=object)
+            if col.type in ("date", "datetime"):
+                out[col.key] = out[col.key].astype("datetime64[ns]")
+            elif col.type in _NUMERIC_TYPES:
+                out[col.key] = out[col.key].astype("float64")
+            continue
+        s = table.data[col.key]
+        if col.type in ("date", "datetime"):
+            out[col.key] = to_datetime(s)
+        elif col.type in _NUMERIC_TYPES:
+            out[col.key] = to_number(s)
+        elif col.type in ("list", "yesno") and col.list:
+            keys = _list_keys(s, schema.lists[col.list])
+            out[col.key] = keys.map({"yes": True, "no": False}) if col.type == "yesno" else keys
+        else:
+            out[col.key] = s.map(lambda v: None if v is None else str(v).strip() or None)
+    return pd.DataFrame(out, index=table.data.index)
+
+
+def typed_tables(book: Book) -> dict[str, pd.DataFrame]:
+    """Every record table of ``book``, typed (see :func:`typed_table`)."""
+    return {key: typed_table(t) for key, t in book.tables.items()}
