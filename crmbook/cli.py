@@ -82,13 +82,29 @@ def cli() -> None:
     default=None,
     help="Date the sample data ends on (default: today).",
 )
+@click.option("--force", is_flag=True, help="Replace an existing file (its previous version is backed up first).")
 @handle_errors
-def new(path: Path, lang: Lang, sample: int, seed: int, today: dt.datetime | None) -> None:
+def new(path: Path, lang: Lang, sample: int, seed: int, today: dt.datetime | None, force: bool) -> None:
     """Create the canonical workbook at PATH (optionally with sample data)."""
     from crmbook.template import create_workbook
 
-    out = create_workbook(path, lang=lang, sample=sample, seed=seed, today=today.date() if today else None)
+    day = today.date() if today else None
     what = f" with {sample} sample customers" if sample else ""
+    if force and path.exists():
+        from crmbook.safe_save import run_lock, save_workbook_bytes
+
+        draft = path.with_name(f".~crmbook-new-{path.name}")
+        draft.unlink(missing_ok=True)
+        try:
+            create_workbook(draft, lang=lang, sample=sample, seed=seed, today=day)
+            with run_lock(path):
+                saved = save_workbook_bytes(path, draft.read_bytes(), expected=None)
+        finally:
+            draft.unlink(missing_ok=True)
+        backup = f" (previous version backed up to {saved.backup_path})" if saved.backup_path else ""
+        click.echo(f"created {path}{what}{backup}")
+        return
+    out = create_workbook(path, lang=lang, sample=sample, seed=seed, today=day)
     click.echo(f"created {out}{what}")
 
 

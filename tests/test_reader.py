@@ -126,5 +126,5 @@ def test_missing_sheet_reported(tmp_path: Path) -> None:
 def test_not_a_workbook(tmp_path: Path) -> None:
     bad = tmp_path / "notes.xlsx"
     bad.write_text("hello", encoding="utf-8")
-    with pytest.raises(WorkbookFileError, match="notes.xlsx"):
+    with pytest.raises(WorkbookFileError, match=r"notes\.xlsx"):
         read_book(bad)

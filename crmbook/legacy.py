@@ -1,0 +1,228 @@
+"""Reading the spreadsheets teams bring when they migrate.
+
+Legacy files are .xlsx/.xlsm/.xls workbooks or CSV text in UTF-8 or GB18030,
+with title rows above the header, notes and blank lines, merged header
+cells, two-row headers and subtotal rows. :func:`read_legacy` returns, per
+sheet, the header it found and every row below it with its source row
+number, so the import can account for each one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import python_calamine as calamine
+
+from crmbook.errors import InputError, WorkbookFileError
+from crmbook.filetype import sniff
+from crmbook.schema import load_schema, normalize_label
+
+__all__ = ["LegacySheet", "decode_csv", "find_header_row", "read_legacy"]
+
+HEADER_SCAN_ROWS = 30
+MAX_CSV_BYTES = 512 * 2**20
+SUBTOTAL_MARKERS = ("合计", "小计", "总计", "总额合计", "total", "subtotal", "grand total")
+
+
+@dataclass
+class LegacySheet:
+    """One table found in a legacy file."""
+
+    file: str
+    sheet: str
+    header_row: int  # 1-based row of the (lower) header row
+    headers: list[str]  # one per column; "" for a column without a header
+    rows: list[tuple[int, list[Any]]]  # (source row number, values) for every non-blank row below the header
+    skipped: list[tuple[int, str]] = field(
+        default_factory=list
+    )  # (row, reason) for rows that are not records
+    encoding: str | None = None  # for CSV
+
+
+def decode_csv(data: bytes, path: str = "") -> tuple[str, str]:
+    """Text and encoding of a CSV: UTF-8 (with or without BOM), else GB18030.
+
+    Raises :class:`InputError` naming the file when neither decodes cleanly.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "utf-16"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}: cannot tell the text encoding (not UTF-8, not GB18030/GBK; first bad byte on line {line}). "
+            "Open it in Excel and save it as 'CSV UTF-8', or as .xlsx, and import that."
+        ) from exc
+
+
+def _read_csv(path: str) -> tuple[list[list[Any]], str]:
+    size = os.path.getsize(path)
+    if size > MAX_CSV_BYTES:
+        raise InputError(
+            f"{path}: {size / 2**20:.0f} MiB is larger than crmbook imports at once (512 MiB); split it"
+        )
+    text, encoding = decode_csv(Path(path).read_bytes(), path)
+    sample = text[:65536]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [
+        [cell if cell.strip() != "" else None for cell in row]
+        for row in csv.reader(io.StringIO(text), dialect)
+    ]
+    return rows, encoding
+
+
+def _read_workbook(
+    path: str,
+) -> list[tuple[str, list[list[Any]], list[tuple[tuple[int, int], tuple[int, int]]]]]:
+    try:
+        wb = calamine.CalamineWorkbook.from_path(path)
+    except calamine.PasswordError as exc:
+        raise WorkbookFileError(
+            path, "is password-encrypted; remove the password in Excel and import again"
+        ) from exc
+    except (calamine.CalamineError, calamine.ZipError, calamine.XmlError, OSError, ValueError) as exc:
+        raise WorkbookFileError(
+            path, f"cannot be read ({exc}); open it in Excel, save it as .xlsx and retry"
+        ) from exc
+    out = []
+    try:
+        for meta in wb.sheets_metadata:
+            if str(meta.typ) != str(calamine.SheetTypeEnum.WorkSheet):
+                continue
+            sheet = wb.get_sheet_by_name(meta.name)
+            grid = [[None if v == "" else v for v in row] for row in sheet.to_python(skip_empty_area=False)]
+            merged = list(sheet.merged_cell_ranges or [])
+            out.append((meta.name, grid, merged))
+    finally:
+        wb.close()
+    return out
+
+
+def _known_labels() -> set[str]:
+    schema = load_schema()
+    labels = set()
+    for spec in schema.sheets:
+        for col in spec.columns:
+            labels |= col.match_labels
+    return labels
+
+
+def _row_score(cells: list[Any], known: set[str]) -> float:
+    texts = [c for c in cells if isinstance(c, str) and c.strip()]
+    if len(texts) < 2:
+        return 0.0
+    numbers = sum(1 for c in cells if isinstance(c, int | float) and not isinstance(c, bool))
+    matched = sum(1 for t in texts if normalize_label(t) in known)
+    return matched * 3 + len(texts) - numbers * 2
+
+
+def find_header_row(grid: list[list[Any]]) -> int | None:
+    """0-based index of the header row: the text-rich row naming the most known columns."""
+    known = _known_labels()
+    best, best_score = None, 0.0
+    for i, cells in enumerate(grid[:HEADER_SCAN_ROWS]):
+        score = _row_score(cells, known)
+        if score > best_score:
+            best, best_score = i, score
+    return best
+
+
+def _fill_merged(grid: list[list[Any]], merged: list[tuple[tuple[int, int], tuple[int, int]]]) -> None:
+    """Copy a merged cell's value into every cell it covers (header rows only matter)."""
+    for (r0, c0), (r1, c1) in merged:
+        if r0 >= len(grid) or r0 > HEADER_SCAN_ROWS:
+            continue
+        value = grid[r0][c0] if c0 < len(grid[r0]) else None
+        for r in range(r0, min(r1, len(grid) - 1) + 1):
+            row = grid[r]
+            row.extend([None] * (c1 + 1 - len(row)))
+            for c in range(c0, c1 + 1):
+                if row[c] is None:
+                    row[c] = value
+
+
+def _combine_headers(upper: list[Any] | None, lower: list[Any]) -> list[str]:
+    """A two-row header: the lower label, else the upper (a merged group title) one."""
+    width = max(len(lower), len(upper or []))
+    out = []
+    for c in range(width):
+        low = lower[c] if c < len(lower) else None
+        up = upper[c] if upper is not None and c < len(upper) else None
+        text = low if low is not None else up
+        out.append("" if text is None else str(text).strip())
+    return out
+
+
+def _is_subtotal(values: list[Any]) -> bool:
+    texts = [normalize_label(v) for v in values if isinstance(v, str)]
+    return any(t.startswith(marker) or t == marker for t in texts for marker in SUBTOTAL_MARKERS)
+
+
+def _table_from_grid(
+    file: str, sheet: str, grid: list[list[Any]], encoding: str | None
+) -> LegacySheet | None:
+    h = find_header_row(grid)
+    if h is None:
+        return None
+    known = _known_labels()
+    upper = None
+    if h > 0:
+        above = grid[h - 1]
+        # A group title row: few texts that are not column labels themselves, over a full header row.
+        texts = [c for c in above if isinstance(c, str) and c.strip()]
+        if texts and _row_score(above, known) < _row_score(grid[h], known):
+            upper = above
+    headers = _combine_headers(upper, grid[h])
+    rows: list[tuple[int, list[Any]]] = []
+    skipped: list[tuple[int, str]] = []
+    for i in range(h + 1, len(grid)):
+        values = list(grid[i][: len(headers)]) + [None] * (len(headers) - len(grid[i][: len(headers)]))
+        if all(v is None for v in values):
+            continue
+        if _is_subtotal(values):
+            skipped.append((i + 1, "subtotal"))
+        rows.append((i + 1, values))
+    return LegacySheet(file, sheet, h + 1, headers, rows, skipped, encoding)
+
+
+def read_legacy(path: str | os.PathLike[str], sheets: list[str] | None = None) -> list[LegacySheet]:
+    """Every table in a legacy file (one per worksheet that has a header row; one for a CSV)."""
+    spath = os.fspath(path)
+    if not os.path.exists(spath):
+        raise InputError(f"{spath}: no such file")
+    kind = sniff(spath)
+    name = os.path.basename(spath)
+    if kind == "csv":
+        grid, encoding = _read_csv(spath)
+        table = _table_from_grid(name, Path(spath).stem, grid, encoding)
+        return [table] if table else []
+    if kind not in ("xlsx", "xlsm", "xls"):
+        from crmbook.filetype import require_workbook
+
+        require_workbook(spath)  # raises the clear message for encrypted / not a workbook
+        raise InputError(f"{spath}: not a spreadsheet crmbook can import (.xlsx, .xlsm, .xls or .csv)")
+    out = []
+    for sheet_name, grid, merged in _read_workbook(spath):
+        if sheets and sheet_name not in sheets:
+            continue
+        _fill_merged(grid, merged)
+        table = _table_from_grid(name, sheet_name, grid, None)
+        if table is not None:
+            out.append(table)
+    return out

@@ -1,0 +1,75 @@
+"""The command line, as a user runs it: exact exit codes, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crmbook import __version__
+from crmbook.cli import cli
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_has_help(runner: CliRunner, command: str) -> None:
+    result = runner.invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_new_then_check(runner: CliRunner, tmp_path: Path) -> None:
+    book = tmp_path / "crm.xlsx"
+    result = runner.invoke(cli, ["new", str(book), "--sample", "30", "--today", "2026-11-22"])
+    assert result.exit_code == 0, result.output
+    assert "created" in result.output
+    result = runner.invoke(cli, ["check", str(book)])
+    assert result.exit_code == 0, result.output
+    assert "readable" in result.output
+
+
+def test_new_refuses_to_overwrite(runner: CliRunner, tmp_path: Path) -> None:
+    book = tmp_path / "crm.xlsx"
+    book.write_bytes(b"precious")
+    result = runner.invoke(cli, ["new", str(book)])
+    assert result.exit_code == 2
+    assert result.output.startswith("crmbook: error:")
+    assert "Traceback" not in result.output
+    assert book.read_bytes() == b"precious"
+
+
+def test_check_not_a_workbook(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "notes.xlsx"
+    bad.write_text("just text", encoding="utf-8")
+    result = runner.invoke(cli, ["check", str(bad)])
+    assert result.exit_code == 1
+    assert "notes.xlsx" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_missing_file(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["check", str(tmp_path / "nope.xlsx")])
+    assert result.exit_code == 1
+    assert "nope.xlsx" in result.output
+
+
+def test_check_json(runner: CliRunner, tmp_path: Path) -> None:
+    import json
+
+    book = tmp_path / "crm.xlsx"
+    assert runner.invoke(cli, ["new", str(book), "--lang", "en"]).exit_code == 0
+    result = runner.invoke(cli, ["check", str(book), "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data["counts"]["error"] == 0
