@@ -1,0 +1,132 @@
+"""Rendering a crmbook-owned sheet (:class:`~crmbook.changeset.OwnedSheet`) as worksheet XML.
+
+Owned sheets are rebuilt from scratch on every run, so they are generated
+directly: inline strings, numbers and date serials, crmbook's named styles,
+column widths, a frozen pane, an autofilter, a tab colour and hyperlinks.
+Internal links (``'客户'!B7``) need no relationship; web and mail links get
+one. Charts are drawn by a drawing part the caller links as ``drawing_rid``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from crmbook.changeset import CellValue, OwnedSheet
+from crmbook.ooxml.cells import cell_ref, cell_xml, split_ref
+from crmbook.ooxml.manifest import RT
+from crmbook.ooxml.xmltext import MAIN_NS, REL_NS, escape_attr
+
+__all__ = ["RenderedSheet", "SheetStyler", "render_owned_sheet"]
+
+# (crmbook style name, value) -> cell format index
+SheetStyler = Callable[[str, CellValue], int]
+
+_EXTERNAL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+@dataclass
+class RenderedSheet:
+    """A generated worksheet part and the relationships it needs: (Id, type, target, external)."""
+
+    xml: bytes
+    relationships: list[tuple[str, str, str, bool]] = field(default_factory=list)
+
+
+def _pane(freeze: str) -> str:
+    row, col = split_ref(freeze)
+    x, y = col - 1, row - 1
+    if not (x or y):
+        return ""
+    pane = "bottomRight" if x and y else ("bottomLeft" if y else "topRight")
+    splits = (f' xSplit="{x}"' if x else "") + (f' ySplit="{y}"' if y else "")
+    return (
+        f'<pane{splits} topLeftCell="{freeze}" activePane="{pane}" state="frozen"/>'
+        f'<selection pane="{pane}" activeCell="{freeze}" sqref="{freeze}"/>'
+    )
+
+
+def _row_xml(number: int, cells: list[str]) -> str:
+    return f'<row r="{number}">{"".join(cells)}</row>' if cells else ""
+
+
+def render_owned_sheet(
+    sheet: OwnedSheet, styler: SheetStyler, *, drawing_rid: str | None = None, date1904: bool = False
+) -> RenderedSheet:
+    """The worksheet XML for ``sheet``; ``drawing_rid`` links its charts' drawing part."""
+    relationships: list[tuple[str, str, str, bool]] = []
+    taken = {drawing_rid} if drawing_rid else set()
+    rows_xml: list[str] = []
+    links: list[str] = []
+    max_row = max_col = 0
+    for r, row in enumerate(sheet.rows, start=1):
+        cells = []
+        for c, cell in enumerate(row, start=1):
+            if cell is None:
+                continue
+            ref = cell_ref(r, c)
+            cells.append(cell_xml(ref, cell.value, styler(cell.style, cell.value), date1904=date1904))
+            max_row, max_col = max(max_row, r), max(max_col, c)
+            if cell.link:
+                links.append(_hyperlink(ref, cell.link, cell.value, relationships, taken))
+        rows_xml.append(_row_xml(r, cells))
+
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
+        f'<worksheet xmlns="{MAIN_NS}" xmlns:r="{REL_NS}">',
+    ]
+    landscape = bool(sheet.charts)
+    sheet_pr = f'<tabColor rgb="FF{sheet.tab_color.upper()}"/>' if sheet.tab_color else ""
+    if landscape:
+        sheet_pr += '<pageSetUpPr fitToPage="1"/>'
+    if sheet_pr:
+        parts.append(f"<sheetPr>{sheet_pr}</sheetPr>")
+    dimension = f"A1:{cell_ref(max_row, max_col)}" if max_row else "A1"
+    parts.append(f'<dimension ref="{dimension}"/>')
+    pane = _pane(sheet.freeze) if sheet.freeze else ""
+    parts.append(f'<sheetViews><sheetView workbookViewId="0">{pane}</sheetView></sheetViews>')
+    parts.append('<sheetFormatPr defaultRowHeight="15"/>')
+    if sheet.widths:
+        cols = "".join(
+            f'<col min="{c}" max="{c}" width="{w:g}" customWidth="1"/>'
+            for c, w in sorted(sheet.widths.items())
+        )
+        parts.append(f"<cols>{cols}</cols>")
+    parts.append(f"<sheetData>{''.join(rows_xml)}</sheetData>")
+    if sheet.autofilter:
+        parts.append(f'<autoFilter ref="{escape_attr(sheet.autofilter)}"/>')
+    if links:
+        parts.append(f"<hyperlinks>{''.join(links)}</hyperlinks>")
+    parts.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>')
+    if landscape:
+        parts.append('<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/>')
+    if drawing_rid:
+        parts.append(f'<drawing r:id="{drawing_rid}"/>')
+    parts.append("</worksheet>")
+    return RenderedSheet("".join(parts).encode(), relationships)
+
+
+def _display(value: CellValue) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _hyperlink(
+    ref: str, link: str, value: CellValue, relationships: list[tuple[str, str, str, bool]], taken: set[str]
+) -> str:
+    display = escape_attr(_display(value))
+    if _EXTERNAL.match(link):
+        n = len(taken) + 1
+        while f"rId{n}" in taken:
+            n += 1
+        rid = f"rId{n}"
+        taken.add(rid)
+        relationships.append((rid, RT.HYPERLINK, link, True))
+        return f'<hyperlink ref="{ref}" r:id="{rid}" display="{display}"/>'
+    location = escape_attr(link.removeprefix("#"))
+    return f'<hyperlink ref="{ref}" location="{location}" display="{display}"/>'

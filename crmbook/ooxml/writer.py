@@ -1,0 +1,397 @@
+"""Applying a :class:`~crmbook.changeset.Changeset` to a workbook package, surgically.
+
+The new package is the old one with as few bytes changed as possible:
+
+* every part crmbook does not change is copied as stored (same compressed
+  bytes, CRC and position in the zip);
+* a user sheet that gains values or highlights gets only its touched
+  ``<row>`` elements and its conditional formatting rewritten;
+* crmbook-owned sheets are generated, replacing the previous version (and
+  its drawing and chart parts) in place or added at the end;
+* ``workbook.xml``, its relationships, ``[Content_Types].xml`` and
+  ``styles.xml`` get single entries added, changed or removed.
+
+The caller writes the returned bytes to disk (see ``crmbook.safe_save``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import posixpath
+import re
+from collections import defaultdict
+from xml.etree.ElementTree import Element
+
+from crmbook.changeset import CellValue, Changeset, OwnedSheet
+from crmbook.errors import InputError, WorkbookFileError
+from crmbook.ooxml import manifest
+from crmbook.ooxml.cells import MAX_COL, MAX_ROW, MAX_TEXT, col_letter, split_ref
+from crmbook.ooxml.charts import chart_xml, drawing_xml
+from crmbook.ooxml.highlights import SEVERITY_ORDER, highlight_edits
+from crmbook.ooxml.manifest import CT, RT
+from crmbook.ooxml.owned import render_owned_sheet
+from crmbook.ooxml.package import Package, content_type_of, open_package, parse_xml
+from crmbook.ooxml.sheetxml import SheetXml, SheetXmlError, patch_cells
+from crmbook.ooxml.styles import Styles, minimal_styles
+from crmbook.ooxml.xmltext import MAIN_NS, apply_edits
+from crmbook.ooxml.zipout import ZipAssembler
+from crmbook.schema import Lang
+
+__all__ = ["apply_changeset"]
+
+_BAD_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+def _say(lang: Lang, zh: str, en: str) -> str:
+    return zh if lang == "zh" else en
+
+
+def rels_name(part: str) -> str:
+    """The relationships part of ``part`` (``""`` is the package itself)."""
+    folder, base = posixpath.split(part)
+    return posixpath.join(folder, "_rels", base + ".rels")
+
+
+def _source_of(rels: str) -> str:
+    folder, base = posixpath.split(rels)
+    return posixpath.join(posixpath.dirname(folder), base.removesuffix(".rels"))
+
+
+def _relative(source: str, target: str) -> str:
+    return posixpath.relpath(target, posixpath.dirname(source) or ".")
+
+
+def _filter_formula(sheet: str, ref: str | None) -> str | None:
+    """``'Sheet'!$A$3:$H$40`` for an autofilter range, or None."""
+    if not ref:
+        return None
+    corners = [split_ref(part) for part in ref.split(":")]
+    absolute = ":".join(f"${col_letter(c)}${r}" for r, c in corners)
+    return "'" + sheet.replace("'", "''") + "'!" + absolute
+
+
+def apply_changeset(src: str | os.PathLike[str], changeset: Changeset, *, lang: Lang = "zh") -> bytes:
+    """The bytes of ``src`` with ``changeset`` applied; ``src`` itself is never written.
+
+    ``lang`` is the workbook's language: it picks the language of messages
+    about an unusable changeset and the editing language of new charts.
+    Raises :class:`WorkbookFileError` for a file crmbook cannot patch and
+    :class:`InputError` for a changeset that does not fit the workbook.
+    """
+    with open_package(src) as pkg:
+        try:
+            return _Build(pkg, lang).run(changeset)
+        except ValueError as exc:  # a part whose shape crmbook cannot patch (encoding, missing elements)
+            raise WorkbookFileError(
+                pkg.path, f"cannot be patched ({exc}). Open and re-save it in Excel."
+            ) from exc
+
+
+class _Build:
+    """One application of a changeset: the parts changed so far and the package they came from."""
+
+    def __init__(self, pkg: Package, lang: Lang) -> None:
+        self.pkg = pkg
+        self.lang = lang
+        self.outputs: dict[str, bytes] = {}
+        self.deleted: set[str] = set()
+        self.workbook_part = pkg.workbook_part
+        self.workbook = pkg.read(self.workbook_part)
+        root = parse_xml(self.workbook, self.workbook_part, pkg.path)
+        pr = root.find(f"{{{MAIN_NS}}}workbookPr")
+        self.date1904 = pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
+        self.sheet_ids = [int(s.get("sheetId", "0") or 0) for s in root.iter(f"{{{MAIN_NS}}}sheet")]
+        self.wb_rels_name = rels_name(self.workbook_part)
+        self.wb_rels = pkg.read(self.wb_rels_name)
+        self.content_types = pkg.read("[Content_Types].xml")
+        self.originals = {
+            self.workbook_part: self.workbook,
+            pkg.find(self.wb_rels_name) or self.wb_rels_name: self.wb_rels,
+            pkg.find("[Content_Types].xml") or "[Content_Types].xml": self.content_types,
+        }
+        self.types_root: Element = parse_xml(self.content_types, "[Content_Types].xml", pkg.path)
+        self.sheets = pkg.sheet_parts()
+        self.states = {name: pkg.sheet_state(name) for name in self.sheets}
+        self.styles_part = next(
+            (target for _, rtype, target, _ in pkg.rels(self.workbook_part) if rtype == RT.STYLES), None
+        )
+        stored = pkg.find(self.styles_part) if self.styles_part else None
+        if stored:
+            self.styles = Styles(pkg.read(stored), stored, pkg.path)
+            self.styles_part = stored
+        else:
+            self.styles = Styles(minimal_styles(), "xl/styles.xml", pkg.path)
+        self.formulas_removed = False
+        self.new_types: dict[str, str] = {}  # part -> content type, registered at the end
+
+    # -- checks ---------------------------------------------------------------------------
+    def fail(self, zh: str, en: str) -> InputError:
+        return InputError(_say(self.lang, zh, en))
+
+    def _worksheet_part(self, sheet: str) -> str:
+        part = self.sheets.get(sheet)
+        if part is None:
+            raise self.fail(
+                f"工作簿中没有名为“{sheet}”的工作表", f"the workbook has no sheet named {sheet!r}"
+            )
+        if content_type_of(self.types_root, part) != CT.WORKSHEET:
+            raise self.fail(f"“{sheet}”不是普通工作表（图表或宏表）", f"sheet {sheet!r} is not a worksheet")
+        return part
+
+    def _check_cell(self, sheet: str, row: int, col: int) -> None:
+        if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
+            raise self.fail(
+                f"“{sheet}”中的单元格位置超出范围：第 {row} 行第 {col} 列",
+                f"cell out of range on {sheet!r}: row {row}, column {col}",
+            )
+
+    def _check_owned(self, owned: list[OwnedSheet], user_sheets: set[str]) -> None:
+        seen: set[str] = set()
+        for sheet in owned:
+            name = sheet.name
+            if (
+                not name
+                or len(name) > 31
+                or _BAD_NAME_CHARS.search(name)
+                or name[0] == "'"
+                or name[-1] == "'"
+            ):
+                raise self.fail(
+                    f"工作表名称无效：“{name}”（最多 31 个字符，不能含 [ ] : * ? / \\）",
+                    f"invalid sheet name {name!r} (at most 31 characters, none of [ ] : * ? / \\)",
+                )
+            key = name.casefold()
+            if key in seen:
+                raise self.fail(f"工作表“{name}”重复生成", f"owned sheet {name!r} appears twice")
+            seen.add(key)
+            if key in {s.casefold() for s in user_sheets}:
+                raise self.fail(
+                    f"“{name}”由 crmbook 生成，不能同时写入单元格或标记",
+                    f"sheet {name!r} is generated by crmbook and cannot also get cell writes or highlights",
+                )
+            for chart in sheet.charts:
+                try:
+                    split_ref(chart.anchor)
+                except ValueError as exc:
+                    raise self.fail(
+                        f"图表位置无效：{chart.anchor!r}", f"invalid chart anchor {chart.anchor!r}"
+                    ) from exc
+
+    # -- user sheets ------------------------------------------------------------------------
+    def _resolve_style(self, value: CellValue, base: int) -> int:
+        if isinstance(value, dt.date):
+            with_time = isinstance(value, dt.datetime) and value.time() != dt.time(0)
+            return self.styles.date_variant(base, with_time)
+        return base
+
+    def patch_user_sheets(self, changeset: Changeset) -> None:
+        writes: dict[str, dict[tuple[int, int], CellValue]] = defaultdict(dict)
+        for w in changeset.cell_writes:
+            self._check_cell(w.sheet, w.row, w.col)
+            if isinstance(w.value, str) and len(w.value) > MAX_TEXT:
+                raise self.fail(
+                    f"“{w.sheet}”第 {w.row} 行的文本超过 Excel 的 {MAX_TEXT} 个字符上限",
+                    f"text for {w.sheet!r} row {w.row} is longer than Excel's {MAX_TEXT} characters",
+                )
+            writes[w.sheet][(w.row, w.col)] = w.value
+        marks: dict[str, dict[str, set[tuple[int, int]]]] = defaultdict(lambda: defaultdict(set))
+        for h in changeset.highlights:
+            self._check_cell(h.sheet, h.row, h.col)
+            if h.severity not in SEVERITY_ORDER:
+                raise self.fail(f"未知的严重程度：{h.severity!r}", f"unknown severity {h.severity!r}")
+            marks[h.sheet][h.severity].add((h.row, h.col))
+        clear = set(changeset.highlight_sheets) | set(marks)
+        for sheet in sorted(set(writes) | clear):
+            part = self._worksheet_part(sheet)
+            data = self.pkg.read(part)
+            try:
+                located = SheetXml(data)
+                edits = []
+                if sheet in writes:
+                    patch = patch_cells(located, writes[sheet], self._resolve_style, date1904=self.date1904)
+                    edits += patch.edits
+                    self.formulas_removed |= patch.formulas_removed
+                if sheet in clear:
+                    edits += highlight_edits(located, marks.get(sheet, {}), self.styles.dxf)
+            except (SheetXmlError, ValueError) as exc:
+                raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
+            patched = apply_edits(data, edits)
+            if patched != data:
+                self.outputs[part] = patched
+
+    # -- owned sheets -----------------------------------------------------------------------
+    def _in_use(self, name: str) -> bool:
+        folded = name.casefold()
+        if any(n.casefold() == folded for n in self.outputs):
+            return True
+        stored = self.pkg.find(name)
+        return stored is not None and stored not in self.deleted
+
+    def _free_name(self, pattern: str) -> str:
+        n = 1
+        while self._in_use(pattern.format(n)):
+            n += 1
+        return pattern.format(n)
+
+    def _delete_dependents(self, part: str) -> None:
+        """Delete ``part``'s relationships and the parts only they reach (its old drawing, charts, images).
+
+        A part also referenced from elsewhere (an image two sheets share) is kept, with what it reaches.
+        """
+        candidates: set[str] = set()
+        stack = [part]
+        while stack:
+            for _, _, target, mode in self.pkg.rels(stack.pop()):
+                stored = self.pkg.find(target) if mode != "External" else None
+                if stored and stored not in candidates and stored != part:
+                    candidates.add(stored)
+                    stack.append(stored)
+        kept: set[str] = set()
+        if candidates:
+            for name in self.pkg.names:
+                source = _source_of(name)
+                if name.endswith(".rels") and name not in self.deleted and source not in candidates | {part}:
+                    kept |= {
+                        self.pkg.find(t) for _, _, t, m in self.pkg.rels(source) if m != "External"
+                    } & candidates
+            stack = list(kept)
+            while stack:
+                for _, _, target, mode in self.pkg.rels(stack.pop()):
+                    stored = self.pkg.find(target) if mode != "External" else None
+                    if stored in candidates and stored not in kept:
+                        kept.add(stored)
+                        stack.append(stored)
+        gone = candidates - kept
+        self.deleted |= gone | {n for n in (self.pkg.find(rels_name(p)) for p in gone | {part}) if n}
+
+    def _add_charts(self, owned: OwnedSheet, sheet_name: str) -> str | None:
+        """Write the drawing and chart parts of ``owned``; the drawing part's name."""
+        if not owned.charts:
+            return None
+        drawing = self._free_name("xl/drawings/drawing{}.xml")
+        self.outputs[drawing] = b""  # reserve the name while the charts are numbered
+        anchors = []
+        drawing_rels: bytes | None = None
+        for i, spec in enumerate(owned.charts, start=1):
+            chart = self._free_name("xl/charts/chart{}.xml")
+            self.outputs[chart] = chart_xml(spec, sheet_name, self.lang)
+            self.new_types[chart] = CT.CHART
+            rid = f"rId{i}"
+            drawing_rels = manifest.add_relationship(drawing_rels, rid, RT.CHART, _relative(drawing, chart))
+            anchors.append((spec, rid))
+        self.outputs[drawing] = drawing_xml(anchors)
+        assert drawing_rels is not None
+        self.outputs[rels_name(drawing)] = drawing_rels
+        self.new_types[drawing] = CT.DRAWING
+        return drawing
+
+    def _styler(self, style: str, value: CellValue) -> int:
+        return self._resolve_style(value, self.styles.named(style))
+
+    def write_owned_sheet(self, owned: OwnedSheet) -> None:
+        existing = {name.casefold(): name for name in self.sheets}
+        state = owned.hidden or "visible"
+        name = existing.get(owned.name.casefold())
+        if name is not None:
+            part = self._worksheet_part(name)
+            self._delete_dependents(part)
+            if self.states[name] != state:
+                self.workbook = manifest.set_sheet_state(self.workbook, name, state)
+        else:
+            name = owned.name
+            part = self._free_name("xl/worksheets/sheet{}.xml")
+            rid = manifest.next_rid(self.wb_rels)
+            target = _relative(self.workbook_part, part)
+            self.wb_rels = manifest.add_relationship(self.wb_rels, rid, RT.WORKSHEET, target)
+            sheet_id = max([0, *self.sheet_ids]) + 1
+            self.sheet_ids.append(sheet_id)
+            self.workbook = manifest.add_sheet(self.workbook, name, sheet_id, rid, state)
+            self.new_types[part] = CT.WORKSHEET
+            self.sheets[name] = part
+        self.states[name] = state
+        self.workbook = manifest.set_filter_range(
+            self.workbook, list(self.sheets).index(name), _filter_formula(name, owned.autofilter)
+        )
+        try:
+            drawing = self._add_charts(owned, name)
+            drawing_rid = "rId1" if drawing else None
+            rendered = render_owned_sheet(
+                owned, self._styler, drawing_rid=drawing_rid, date1904=self.date1904
+            )
+        except ValueError as exc:
+            raise self.fail(f"无法生成工作表“{name}”：{exc}", f"cannot build sheet {name!r}: {exc}") from exc
+        self.outputs[part] = rendered.xml
+        relationships = list(rendered.relationships)
+        if drawing:
+            relationships.insert(0, ("rId1", RT.DRAWING, _relative(part, drawing), False))
+        if relationships:
+            rels: bytes | None = None
+            for rid, rtype, target, external in relationships:
+                rels = manifest.add_relationship(rels, rid, rtype, target, external)
+            assert rels is not None
+            self.outputs[rels_name(part)] = rels
+
+    # -- bookkeeping parts -------------------------------------------------------------------
+    def _drop_calc_chain(self) -> None:
+        """Excel rebuilds the calculation chain; a stale one naming a removed formula is an error."""
+        for rid, rtype, target, _ in self.pkg.rels(self.workbook_part):
+            stored = self.pkg.find(target)
+            if rtype == RT.CALC_CHAIN and stored:
+                self.wb_rels = manifest.remove_relationships(self.wb_rels, {rid})
+                self.deleted.add(stored)
+
+    def _register_content_types(self) -> None:
+        """Overrides for new parts, none for deleted ones; a part deleted and re-created keeps its entry."""
+        gone = self.deleted - set(self.outputs)
+        if gone:
+            self.content_types = manifest.remove_overrides(self.content_types, gone)
+        for part, content_type in self.new_types.items():
+            if manifest.override_type(self.content_types, part) != content_type:
+                self.content_types = manifest.add_override(self.content_types, part, content_type)
+
+    def finish_bookkeeping(self) -> None:
+        if self.formulas_removed:
+            self._drop_calc_chain()
+        if self.styles.changed:
+            if self.styles_part is None:
+                self.styles_part = (
+                    "xl/styles.xml"
+                    if not self._in_use("xl/styles.xml")
+                    else self._free_name("xl/styles{}.xml")
+                )
+                rid = manifest.next_rid(self.wb_rels)
+                target = _relative(self.workbook_part, self.styles_part)
+                self.wb_rels = manifest.add_relationship(self.wb_rels, rid, RT.STYLES, target)
+                self.new_types[self.styles_part] = CT.STYLES
+            self.outputs[self.styles_part] = self.styles.to_bytes()
+        self._register_content_types()
+        self.workbook = manifest.fix_active_tab(self.workbook, [self.states[n] for n in self.sheets])
+        for (name, original), data in zip(
+            self.originals.items(), (self.workbook, self.wb_rels, self.content_types), strict=True
+        ):
+            if data != original:
+                self.outputs[name] = data
+
+    def assemble(self) -> bytes:
+        out = ZipAssembler()
+        pending = dict(self.outputs)
+        for name in self.pkg.names:
+            if name in pending:
+                out.add(name, pending.pop(name), self.pkg.infos[name].date_time)
+            elif name not in self.deleted:
+                info, raw = self.pkg.raw(name)
+                out.copy(info, raw)
+        for name, data in pending.items():
+            out.add(name, data)
+        return out.finish()
+
+    def run(self, changeset: Changeset) -> bytes:
+        user_sheets = {w.sheet for w in changeset.cell_writes} | {h.sheet for h in changeset.highlights}
+        user_sheets |= set(changeset.highlight_sheets)
+        self._check_owned(changeset.owned_sheets, user_sheets)
+        self.patch_user_sheets(changeset)
+        for owned in changeset.owned_sheets:
+            self.write_owned_sheet(owned)
+        self.finish_bookkeeping()
+        return self.assemble()

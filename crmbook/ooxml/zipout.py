@@ -1,0 +1,94 @@
+"""Writing the new package: unchanged parts copied as compressed bytes, new ones deflated.
+
+:mod:`zipfile` cannot copy an entry without inflating and deflating it
+again; for an untouched 40 MB sheet that costs about a second. This writer
+copies the stored stream with its CRC and sizes, and deflates only the parts
+crmbook rewrote. It writes plain (non-ZIP64) archives, which the package
+caps guarantee are large enough: at most 1 GiB of parts and 20,000 entries.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+
+__all__ = ["DEFLATE_LEVEL", "ZipAssembler"]
+
+# Measured on a 41 MB sheet part: level 1 deflates in 0.21 s to 7.3 MB, level 4
+# in 0.32 s to 5.8 MB, level 6 (zipfile's default) in 0.68 s to 5.5 MB.
+DEFLATE_LEVEL = 4
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_LIMIT = 0xFFFFFFFF
+
+
+def _dos_time(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
+    year, month, day, hour, minute, second = date_time
+    year = min(max(year, 1980), 2107)
+    return hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day
+
+
+class ZipAssembler:
+    """Builds a zip in memory, entry by entry, in the order entries are added."""
+
+    def __init__(self) -> None:
+        self._out = io.BytesIO()
+        self._central: list[bytes] = []
+        self._names: set[str] = set()
+
+    def _entry(
+        self,
+        name: str,
+        method: int,
+        crc: int,
+        compressed: bytes,
+        size: int,
+        date_time: tuple[int, int, int, int, int, int],
+    ) -> None:
+        if name in self._names:
+            raise ValueError(f"duplicate part {name}")
+        if size > _LIMIT or len(compressed) > _LIMIT or self._out.tell() > _LIMIT:
+            raise ValueError("package too large for a plain zip")
+        self._names.add(name)
+        try:
+            raw_name, flags = name.encode("ascii"), 0
+        except UnicodeEncodeError:
+            raw_name, flags = name.encode("utf-8"), 0x800
+        dtime, ddate = _dos_time(date_time)
+        offset = self._out.tell()
+        fields = (20, flags, method, dtime, ddate, crc, len(compressed), size, len(raw_name))
+        self._out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", *fields, 0))
+        self._out.write(raw_name)
+        self._out.write(compressed)
+        self._central.append(
+            struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset) + raw_name
+        )
+
+    def copy(self, info: zipfile.ZipInfo, compressed: bytes) -> None:
+        """Add an entry exactly as stored in another zip (same method, CRC, sizes and time)."""
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(f"cannot copy part {info.filename}: compression method {info.compress_type}")
+        self._entry(info.filename, info.compress_type, info.CRC, compressed, info.file_size, info.date_time)
+
+    def add(
+        self, name: str, data: bytes, date_time: tuple[int, int, int, int, int, int] | None = None
+    ) -> None:
+        """Add a new or rewritten part, deflated."""
+        deflater = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
+        compressed = deflater.compress(data) + deflater.flush()
+        self._entry(
+            name, zipfile.ZIP_DEFLATED, zlib.crc32(data), compressed, len(data), date_time or _FIXED_TIME
+        )
+
+    def finish(self) -> bytes:
+        """The finished archive (central directory and end record appended)."""
+        start = self._out.tell()
+        for record in self._central:
+            self._out.write(record)
+        size = self._out.tell() - start
+        count = len(self._central)
+        if count > 0xFFFF or start > _LIMIT:
+            raise ValueError("package too large for a plain zip")
+        self._out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, size, start, 0))
+        return self._out.getvalue()

@@ -1,0 +1,65 @@
+"""Rendering owned sheets: panes, styles per value, links, empty rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from crmbook.changeset import CellValue, OwnedSheet, SheetCell
+from crmbook.ooxml.owned import render_owned_sheet
+from crmbook.ooxml.xmltext import MAIN_NS
+
+M = f"{{{MAIN_NS}}}"
+
+
+def styler(style: str, value: CellValue) -> int:
+    return {"text": 0, "header": 1, "date": 2}.get(style, 9) + (10 if isinstance(value, dt.date) else 0)
+
+
+@pytest.mark.parametrize(
+    ("freeze", "pane"),
+    [
+        ("A2", {"ySplit": "1", "activePane": "bottomLeft"}),
+        ("B1", {"xSplit": "1", "activePane": "topRight"}),
+        ("C4", {"xSplit": "2", "ySplit": "3", "activePane": "bottomRight"}),
+    ],
+)
+def test_frozen_panes(freeze: str, pane: dict[str, str]) -> None:
+    root = ET.fromstring(render_owned_sheet(OwnedSheet("s", [], freeze=freeze), styler).xml)
+    found = root.find(f"{M}sheetViews/{M}sheetView/{M}pane")
+    assert found is not None
+    assert {k: found.get(k) for k in pane} == pane
+    assert found.get("state") == "frozen" and found.get("topLeftCell") == freeze
+
+
+def test_cells_rows_and_styles() -> None:
+    rows: list[list[SheetCell | None]] = [
+        [SheetCell("名称", "header"), None, SheetCell(None, "header")],
+        [],
+        [SheetCell(dt.date(2024, 5, 1)), SheetCell(3.5)],
+    ]
+    root = ET.fromstring(render_owned_sheet(OwnedSheet("s", rows, widths={2: 12.5}), styler).xml)
+    cells = [(c.get("r"), c.get("s")) for c in root.iter(f"{M}c")]
+    assert cells == [("A1", "1"), ("C1", "1"), ("A3", "10"), ("B3", None)]
+    assert [r.get("r") for r in root.iter(f"{M}row")] == ["1", "3"]
+    assert root.find(f"{M}dimension").get("ref") == "A1:C3"  # type: ignore[union-attr]
+    col = root.find(f"{M}cols/{M}col")
+    assert col is not None and (col.get("min"), col.get("width")) == ("2", "12.5")
+
+
+def test_internal_links_need_no_relationship_and_web_links_get_one() -> None:
+    rows: list[list[SheetCell | None]] = [
+        [SheetCell("看客户", link="'客户'!B7"), SheetCell("web", link="https://example.com/?a=1&b=2")]
+    ]
+    rendered = render_owned_sheet(OwnedSheet("s", rows), styler, drawing_rid="rId1")
+    root = ET.fromstring(rendered.xml)
+    links = root.findall(f"{M}hyperlinks/{M}hyperlink")
+    assert links[0].get("location") == "'客户'!B7" and links[0].get("display") == "看客户"
+    rid = links[1].get("{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id")
+    assert rid == "rId2"  # rId1 is the drawing's
+    assert rendered.relationships[0][0] == "rId2"
+    assert rendered.relationships[0][2:] == ("https://example.com/?a=1&b=2", True)
+    children = [el.tag.removeprefix(M) for el in root]
+    assert children.index("hyperlinks") < children.index("pageMargins") < children.index("drawing")
