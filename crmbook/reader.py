@@ -276,14 +276,12 @@ def read_settings(
     grid: Grid | None, schema: Schema, lang: Lang, sheet_name: str
 ) -> tuple[Settings, list[Issue]]:
     """Settings rows are (label, value, note); the reps block has its own header row."""
-    from crmbook.template import REPS_HEADERS
-
     settings = Settings.defaults(lang, schema)
     issues: list[Issue] = []
     if grid is None:
         return settings, issues
     by_label = {normalize_label(t): s for s in schema.settings for t in (s.zh, s.en, s.key)}
-    rep_header = {normalize_label(h) for labels in REPS_HEADERS.values() for h in labels[:1]}
+    rep_header = {normalize_label(labels[0]) for labels in schema.reps_headers.values()}
     reps: list[Rep] | None = None
     for r, cells in enumerate(grid, start=1):
         first = cells[0] if cells else None

@@ -194,6 +194,8 @@ class Schema:
     reps: tuple[Rep, ...]
     config_sheets: dict[str, dict[str, str]] = field(default_factory=dict)
     owned_sheets: dict[str, dict[str, str]] = field(default_factory=dict)
+    settings_headers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # lang -> (setting, value, note)
+    reps_headers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # lang -> (rep, team, target)
 
     def sheet(self, key: str) -> SheetSpec:
         for s in self.sheets:
@@ -296,6 +298,8 @@ def parse_schema(data: dict[str, Any]) -> Schema:
         reps=reps,
         config_sheets=dict(data.get("config_sheets", {})),
         owned_sheets=dict(data.get("owned_sheets", {})),
+        settings_headers={k: tuple(v) for k, v in data["settings_headers"].items()},
+        reps_headers={k: tuple(v) for k, v in data["reps_headers"].items()},
     )
 
 

@@ -1,0 +1,285 @@
+"""The one place crmbook replaces a workbook on disk.
+
+Every save: refuses when the workbook is open in Excel or LibreOffice (their
+lock files), refuses when the file changed since crmbook read it, writes a
+temporary file in the same folder and fsyncs it, keeps a timestamped backup
+of the previous version, and swaps the new version in with one atomic
+``os.replace``. :func:`run_lock` makes sure two crmbook runs never write the
+same workbook at once; a lock left by a killed run is taken over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from crmbook.errors import WorkbookChangedError, WorkbookFileError, WorkbookLockedError
+
+__all__ = [
+    "Fingerprint",
+    "SaveResult",
+    "cleanup_stale_temp_files",
+    "excel_lock_file",
+    "run_lock",
+    "save_workbook_bytes",
+    "write_new_file",
+]
+
+TEMP_PREFIX = ".~crmbook-"
+TEMP_SUFFIX = ".tmp"
+STALE_TEMP_SECONDS = 60.0
+STALE_LOCK_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Size, modification time and content hash of a file, to notice changes."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> Fingerprint:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        return cls(st.st_size, st.st_mtime_ns, digest.hexdigest())
+
+    def same_content(self, other: Fingerprint) -> bool:
+        return self.size == other.size and self.sha256 == other.sha256
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    path: Path
+    backup_path: Path | None
+    bytes_written: int
+    fingerprint_after: Fingerprint
+
+
+def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
+    """Excel's (``~$name``, or ``~$`` + name[2:] for long names) or LibreOffice's lock file, if present."""
+    p = Path(path)
+    candidates = [p.with_name("~$" + p.name), p.with_name(".~lock." + p.name + "#")]
+    if len(p.name) > 2:
+        candidates.append(p.with_name("~$" + p.name[2:]))
+    return next((c for c in candidates if c.exists()), None)
+
+
+# ------------------------------------------------------------------ run lock
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(f"{TEMP_PREFIX}{path.name}.lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _lock_is_stale(lock: Path) -> bool:
+    try:
+        info = json.loads(lock.read_text("utf-8"))
+        age = time.time() - float(info.get("time", 0))
+    except (OSError, ValueError):
+        # Unreadable: a writer may be between create and write; judge by age.
+        try:
+            return time.time() - lock.stat().st_mtime > 5
+        except OSError:
+            return False
+    if age > STALE_LOCK_SECONDS:
+        return True
+    same_host = info.get("host") == socket.gethostname()
+    return same_host and not _pid_alive(int(info.get("pid", 0)))
+
+
+def _lock_holder(lock: Path) -> str:
+    try:
+        info = json.loads(lock.read_text("utf-8"))
+        since = dt.datetime.fromtimestamp(float(info["time"])).strftime("%H:%M:%S")
+        return f"pid {info['pid']} on {info['host']}, since {since}"
+    except (OSError, ValueError, KeyError):
+        return "unknown process"
+
+
+@contextlib.contextmanager
+def run_lock(path: str | os.PathLike[str], *, timeout: float = 10.0, poll: float = 0.1) -> Iterator[Path]:
+    """Hold the crmbook run lock of ``path``; wait up to ``timeout`` s for another run to finish."""
+    target = Path(path)
+    lock = _lock_path(target)
+    deadline = time.monotonic() + timeout
+    payload = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}).encode()
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _lock_is_stale(lock):
+                # Rename-then-remove: of two waiters, only one wins the rename.
+                grave = lock.with_name(f"{lock.name}.stale-{os.getpid()}")
+                with contextlib.suppress(OSError):
+                    os.replace(lock, grave)
+                    grave.unlink()
+                continue
+            if time.monotonic() >= deadline:
+                raise WorkbookLockedError(
+                    target,
+                    f"the workbook is being updated by another crmbook run ({_lock_holder(lock)}); "
+                    "try again in a moment",
+                ) from None
+            time.sleep(poll)
+            continue
+        except OSError as exc:
+            raise WorkbookFileError(
+                target, f"cannot create the lock file {lock.name} ({exc.strerror})"
+            ) from exc
+        try:
+            os.write(fd, payload)
+        finally:
+            os.close(fd)
+        break
+    try:
+        yield lock
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+
+
+# ------------------------------------------------------------------ saving
+
+
+def cleanup_stale_temp_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporary files a killed crmbook run left beside ``path`` (older than a minute)."""
+    p = Path(path)
+    removed = []
+    now = time.time()
+    for candidate in p.parent.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        try:
+            if now - candidate.stat().st_mtime > STALE_TEMP_SECONDS:
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:
+            continue
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_temp(folder: Path, name: str, data: bytes) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name}.", suffix=TEMP_SUFFIX, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def _backup(path: Path, backup_dir: str | os.PathLike[str], keep: int) -> Path:
+    folder = Path(backup_dir)
+    if not folder.is_absolute():
+        folder = path.parent / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    backup = folder / f"{path.stem}.{stamp}{path.suffix}"
+    partial = folder / f"{TEMP_PREFIX}{backup.name}{TEMP_SUFFIX}"
+    shutil.copy2(path, partial)
+    os.replace(partial, backup)
+    mine = sorted(folder.glob(f"{path.stem}.????????-??????-??????{path.suffix}"))
+    for old in mine[: max(0, len(mine) - keep)]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+    return backup
+
+
+def save_workbook_bytes(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    expected: Fingerprint | None,
+    backup_dir: str | os.PathLike[str] | None = ".crmbook-backups",
+    keep: int = 10,
+) -> SaveResult:
+    """Replace the workbook at ``path`` with ``data`` safely (see the module docstring)."""
+    target = Path(path)
+    lock = excel_lock_file(target)
+    if lock is not None:
+        raise WorkbookLockedError(
+            target, f"is open in Excel or LibreOffice (lock file {lock.name}). Close it and run again."
+        )
+
+    def check_unchanged() -> None:
+        if expected is None or not target.exists():
+            return
+        if not Fingerprint.of(target).same_content(expected):
+            raise WorkbookChangedError(
+                target,
+                "changed on disk since crmbook read it (someone saved it?). Nothing was written; "
+                "run again to work on the new version.",
+            )
+
+    check_unchanged()
+    cleanup_stale_temp_files(target)
+    tmp = _write_temp(target.parent, target.name, data)
+    try:
+        backup = _backup(target, backup_dir, keep) if (backup_dir is not None and target.exists()) else None
+        check_unchanged()
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(target.parent)
+    return SaveResult(target, backup, len(data), Fingerprint.of(target))
+
+
+def write_new_file(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
+    """Write a file crmbook creates (a report, a new workbook) atomically."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise WorkbookFileError(target, "already exists; choose another name or delete it first")
+    if excel_lock_file(target) is not None:
+        raise WorkbookLockedError(target, "is open in Excel or LibreOffice. Close it and run again.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(target.parent, target.name, data)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return target
