@@ -68,6 +68,153 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
         "设置“{setting}”的值“{value}”无效，已改用默认值“{default}”。",
         "Setting '{setting}' has an invalid value '{value}'; using the default '{default}'.",
     ),
+    # IDs and references (refresh)
+    "duplicate-id": (
+        "error",
+        "编号“{value}”与第 {first_row} 行重复。编号不会被自动改写：请给其中一条记录清空编号，刷新后会分配新编号。",
+        "ID '{value}' repeats the one on row {first_row}. IDs are never rewritten: clear one of them and Refresh assigns a new ID.",
+    ),
+    "malformed-id": (
+        "warning",
+        "编号“{value}”不符合当前编号规则“{pattern}”。编号已保留；如需统一，请在“设置”中调整规则。",
+        "ID '{value}' does not follow the current pattern '{pattern}'. It is kept; adjust the pattern in Settings if needed.",
+    ),
+    "id-needs-customer": (
+        "warning",
+        "这条记录还没有客户编号，无法按规则生成编号。请填写客户编号或客户名称。",
+        "This record has no customer ID yet, so its ID cannot be generated. Fill in the customer ID or name.",
+    ),
+    "id-overflow": (
+        "error",
+        "编号规则“{pattern}”的序号位数已用完。请在“设置”中加长序号位数。",
+        "The sequence of pattern '{pattern}' is used up. Give it more digits in Settings.",
+    ),
+    "ambiguous-customer": (
+        "warning",
+        "客户名称“{value}”对应 {count} 个客户，无法确定。请直接填写客户编号。",
+        "Customer name '{value}' matches {count} customers. Fill in the customer ID instead.",
+    ),
+    "unknown-customer-name": (
+        "error",
+        "找不到名为“{value}”的客户。请检查客户名称，或先在“客户”表中添加该客户。",
+        "No customer is called '{value}'. Check the name, or add the customer first.",
+    ),
+    # validation
+    "excel-error": (
+        "warning",
+        "“{column_label}”是 Excel 错误值 {value}。请修正公式或改为实际数值。",
+        "'{column_label}' holds the Excel error {value}. Fix the formula or type the value.",
+    ),
+    "missing-required": (
+        "error",
+        "“{column_label}”必填，请补上。",
+        "'{column_label}' is required: fill it in.",
+    ),
+    "bad-date": (
+        "error",
+        "“{column_label}”不是可识别的日期：{value}。请写成 2026-10-08 这样的格式。",
+        "'{column_label}' is not a date crmbook can read: {value}. Write it like 2026-10-08.",
+    ),
+    "date-no-year": (
+        "error",
+        "“{column_label}”的日期“{value}”缺少年份，crmbook 不会猜测。请补上年份。",
+        "'{column_label}' has a date without a year ('{value}'); crmbook does not guess. Add the year.",
+    ),
+    "bad-number": (
+        "error",
+        "“{column_label}”不是金额：{value}。请填写数字（单位：元），如 125000 或 12.5万。",
+        "'{column_label}' is not an amount: {value}. Type a number in yuan, e.g. 125000.",
+    ),
+    "bad-percent": (
+        "error",
+        "“{column_label}”应为 0 到 100 之间的百分比：{value}。",
+        "'{column_label}' must be a percentage from 0 to 100: {value}.",
+    ),
+    "bad-email": (
+        "warning",
+        "“{column_label}”不是有效的邮箱地址：{value}。",
+        "'{column_label}' is not a valid e-mail address: {value}.",
+    ),
+    "bad-url": (
+        "warning",
+        "“{column_label}”不像网址：{value}。",
+        "'{column_label}' does not look like a web address: {value}.",
+    ),
+    "bad-phone": (
+        "error",
+        "“{column_label}”中有无法识别的号码：{fragment}。手机写 11 位，座机带区号（如 021-61234567）；多个号码用；分隔。",
+        "'{column_label}' has a number crmbook cannot read: {fragment}. Mobiles have 11 digits; landlines need the area code (021-61234567); separate several with ;.",
+    ),
+    "list-alias": (
+        "warning",
+        "“{column_label}”的“{value}”可识别为“{suggestion}”，请改为列表中的标准写法。",
+        "'{column_label}' value '{value}' means '{suggestion}': use the list's wording.",
+    ),
+    "not-in-list": (
+        "warning",
+        "“{column_label}”的“{value}”不在列表中。请从下拉列表选择，或在“列表”工作表中添加该项。",
+        "'{column_label}' value '{value}' is not in the list. Pick from the dropdown, or add it on the Lists sheet.",
+    ),
+    "unknown-customer": (
+        "error",
+        "客户编号“{value}”不存在。请核对编号，或先在“客户”表中添加该客户。",
+        "Customer ID '{value}' does not exist. Check it, or add the customer first.",
+    ),
+    "primary-contact-count": (
+        "warning",
+        "客户 {customer} 有 {count} 位主要对接人，应当恰好一位。",
+        "Customer {customer} has {count} primary contacts; there should be exactly one.",
+    ),
+    "lost-without-reason": (
+        "error",
+        "客户状态为流失客户，请填写流失原因。",
+        "The customer is lost: fill in the lost reason.",
+    ),
+    "won-without-amount": (
+        "error",
+        "销售机会已成交，请填写实际成交金额。",
+        "The deal is won: fill in the actual amount.",
+    ),
+    "closed-without-date": (
+        "error",
+        "销售机会已关闭（成交或失败），请填写关闭时间。",
+        "The deal is closed (won or lost): fill in the close date.",
+    ),
+    "closed-without-reason": (
+        "warning",
+        "销售机会已关闭，请填写赢单/输单原因。",
+        "The deal is closed: fill in the win/loss reason.",
+    ),
+    "closed-without-contract": (
+        "error",
+        "跟进记录标记为已成交，请填写合同编号。",
+        "The follow-up says the deal closed: fill in the contract number.",
+    ),
+    "probability-stage-mismatch": (
+        "warning",
+        "成交概率 {value}% 与销售阶段不符（该阶段默认 {default}%）。",
+        "Probability {value}% does not fit the stage (its default is {default}%).",
+    ),
+    "future-date": (
+        "error",
+        "“{column_label}”不能晚于今天：{value}。",
+        "'{column_label}' cannot be in the future: {value}.",
+    ),
+    "sensitive-id-number": (
+        "error",
+        "“{column_label}”中有身份证号码（{value}）。不得保存身份证号，请删除。",
+        "'{column_label}' holds a national ID number ({value}). Never store ID numbers: delete it.",
+    ),
+    "sensitive-bank-card": (
+        "warning",
+        "“{column_label}”中像是银行卡号（{value}）。请勿保存银行卡号。",
+        "'{column_label}' looks like a bank card number ({value}). Do not store card numbers.",
+    ),
+    "home-address": (
+        "warning",
+        "地址像是个人住址：{value}。请只填写公司办公地址。",
+        "The address looks like a home address: {value}. Store the office address only.",
+    ),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,10 +20,19 @@ from typing import Any
 from crmbook.book import Book
 from crmbook.changelog import Change, build_changelog_sheet, diff_table, updated_writes
 from crmbook.changeset import CellWrite, Changeset
+from crmbook.dashboard import build_dashboard
+from crmbook.dedupe import find_duplicates
+from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
 from crmbook.errors import WorkbookFileError
+from crmbook.ids import run_id_step
 from crmbook.issues import Issue, Report
+from crmbook.issues_sheet import build_issues_sheet, highlights_for
+from crmbook.reminders import build_reminders
+from crmbook.rollup import customer_rollup, derived_writes
 from crmbook.schema import Lang, load_schema
 from crmbook.state import State, record_key, record_values, snapshot_sheet, state_sheet
+from crmbook.typed import typed_tables
+from crmbook.validate import validate
 
 __all__ = ["RefreshPlan", "RefreshResult", "plan_refresh", "refresh"]
 
@@ -82,16 +92,6 @@ def plan_refresh(
 
     The book's frames are not modified (the plan works on a copy).
     """
-    from crmbook.dashboard import build_dashboard
-    from crmbook.dedupe import find_duplicates
-    from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
-    from crmbook.ids import run_id_step
-    from crmbook.issues_sheet import build_issues_sheet, highlights_for
-    from crmbook.reminders import build_reminders
-    from crmbook.rollup import customer_rollup, derived_writes
-    from crmbook.typed import typed_tables
-    from crmbook.validate import validate
-
     now = now or dt.datetime.now()
     schema = load_schema()
     book = copy.copy(book)
@@ -119,10 +119,10 @@ def plan_refresh(
     report.extend(validate(book))
 
     # 3. Duplicates (decisions the user already typed survive the rebuild).
-    decisions: dict[frozenset[str], str] = {}
-    dup_name = schema.owned_sheet_name("duplicates", lang)
-    if book.duplicates_grid:
-        decisions = read_decisions(book.duplicates_grid, lang)
+    decisions = read_decisions(book.duplicates_grid, lang) if book.duplicates_grid else {}
+    for group, decision in decisions.items():
+        if decision == "not_duplicate":
+            state.not_duplicates.update(tuple(sorted(p)) for p in itertools.combinations(sorted(group), 2))
     dups = find_duplicates(book, not_duplicates=frozenset(state.not_duplicates))
 
     # 4. Roll-ups into the derived customer columns.
@@ -161,14 +161,13 @@ def plan_refresh(
             duplicate_pairs=len(dups.pairs),
             generated_at=now,
         ),
-        build_issues_sheet(issue_list, lang, generated_at=now),
+        build_issues_sheet(issue_list, lang, generated_at=now, sheet_order=book.sheet_names),
         build_reminders(book, typed, rollup),
         build_duplicates_sheet(book, dups, previous_decisions=decisions),
         build_changelog_sheet(schema.owned_sheet_name("changelog", lang), book.changelog, changes, lang, now),
         state_sheet(state),
         *snapshots,
     ]
-    assert dup_name == changeset.owned_sheets[3].name
     return RefreshPlan(
         changeset=changeset,
         report=report,

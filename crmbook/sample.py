@@ -265,8 +265,7 @@ def _customers(rng: np.random.Generator, n: int, today: dt.date, lang: Lang) -> 
     local = rng.integers(60_000_000, 69_999_999, size=n)
     for i in np.flatnonzero(landline | two):
         code = CITIES[city_idx[i]][1]
-        number = str(local[i]) if len(code) == 3 else str(local[i])[:7]
-        tel = f"{code}-{number}"
+        tel = f"{code}-{str(local[i])[:7] if code == '0592' else local[i]}"  # Xiamen numbers have 7 digits
         phones[i] = f"{phones[i]}；{tel}" if two[i] else tel
     created_days = _days(rng, 0, 730, n)
     created = [today - dt.timedelta(days=int(d)) for d in created_days]
@@ -624,8 +623,15 @@ def generate_sample(
         ("opportunities", "opportunity_id"),
     ):
         _blank_some(rng, frames[key], id_col, 0.03)
+    # Children of a customer without an ID yet name it only by its name (Refresh fills the ID in).
+    new_customers = set(frames["customers"]["customer_id"].dropna())
     for key in ("contacts", "followups", "opportunities"):
         _blank_some(rng, frames[key], "customer_id", 0.01)
+        orphaned = ~frames[key]["customer_id"].isin(new_customers) & frames[key]["customer_id"].notna()
+        orphaned &= frames[key]["customer_id"] != "C2099999999"
+        frames[key].loc[orphaned, "customer_id"] = None
+        if key == "followups":
+            frames[key].loc[frames[key]["customer_id"].isna(), "followup_id"] = None
     cust = frames["customers"]
     frames["customers"] = cust.drop(columns=["_status", "_level"])
     frames = {key: frame.reset_index(drop=True) for key, frame in frames.items()}

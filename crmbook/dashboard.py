@@ -1,0 +1,245 @@
+"""The Dashboard sheet (看板): headline figures computed by crmbook, and native charts.
+
+Every number is a value crmbook computed (no formulas), labelled in the
+workbook's language. Charts read ranges of the dashboard's own cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from crmbook.book import Book
+from crmbook.changeset import ChartSpec, OwnedSheet, SheetCell
+from crmbook.schema import load_schema
+
+__all__ = ["build_dashboard", "dashboard_figures"]
+
+WORDS = {
+    "zh": {
+        "title": "客户看板",
+        "generated": "更新时间",
+        "headline": "本月概况（{month}）",
+        "new": "新增客户",
+        "followups": "跟进次数",
+        "wins": "成交单数",
+        "won_amount": "成交金额",
+        "pipeline": "在谈金额",
+        "weighted": "加权预测",
+        "key_rate": "A级客户跟进率",
+        "alert_line": "警戒线",
+        "below": "低于警戒线",
+        "ok": "达标",
+        "issues": "数据问题",
+        "errors": "错误",
+        "warnings": "警告",
+        "duplicates": "疑似重复客户（对）",
+        "by_status": "客户状态",
+        "by_level": "客户等级",
+        "by_source": "客户来源",
+        "by_industry": "所属行业",
+        "funnel": "销售漏斗（在谈及已关闭机会）",
+        "stage": "阶段",
+        "count": "数量",
+        "amount": "金额",
+        "weekly": "近 8 周各销售跟进次数",
+        "week": "周",
+        "customers": "客户数",
+        "none": "（空）",
+    },
+    "en": {
+        "title": "Dashboard",
+        "generated": "Updated",
+        "headline": "This month ({month})",
+        "new": "New customers",
+        "followups": "Follow-ups",
+        "wins": "Deals won",
+        "won_amount": "Won amount",
+        "pipeline": "Open pipeline",
+        "weighted": "Weighted forecast",
+        "key_rate": "A-customer follow-up rate",
+        "alert_line": "Alert line",
+        "below": "below the line",
+        "ok": "on track",
+        "issues": "Data issues",
+        "errors": "Errors",
+        "warnings": "Warnings",
+        "duplicates": "Possible duplicate pairs",
+        "by_status": "Status",
+        "by_level": "Level",
+        "by_source": "Source",
+        "by_industry": "Industry",
+        "funnel": "Sales funnel (open and closed deals)",
+        "stage": "Stage",
+        "count": "Count",
+        "amount": "Amount",
+        "weekly": "Follow-ups per rep, last 8 weeks",
+        "week": "Week",
+        "customers": "Customers",
+        "none": "(empty)",
+    },
+}
+
+
+def _month_mask(series: pd.Series, today: dt.date) -> pd.Series:
+    start = pd.Timestamp(today.replace(day=1))
+    return (series >= start) & (series < start + pd.offsets.MonthBegin(1))
+
+
+def _counts(series: pd.Series, list_key: str, lang: str, none: str) -> list[tuple[str, int]]:
+    spec = load_schema().lists[list_key]
+    counts = series.fillna("∅").value_counts()
+    out = [(i.label(lang), int(counts.get(i.key, 0))) for i in spec.items]  # type: ignore[arg-type]
+    known = {i.key for i in spec.items}
+    out += [(none if k == "∅" else str(k), int(v)) for k, v in counts.items() if k not in known]
+    return out
+
+
+def dashboard_figures(book: Book, typed: dict[str, pd.DataFrame], rollup: pd.DataFrame) -> dict[str, Any]:
+    """The numbers the dashboard shows, as plain data (tests read these)."""
+    lang = book.lang
+    none = WORDS[lang]["none"]
+    c = typed.get(
+        "customers",
+        pd.DataFrame(columns=["created", "first_contact", "status", "level", "source", "industry"]),
+    )
+    f = typed.get("followups", pd.DataFrame(columns=["time", "owner"]))
+    o = typed.get(
+        "opportunities",
+        pd.DataFrame(columns=["stage", "close_date", "actual_amount", "expected_amount", "probability"]),
+    )
+    created = c["created"].fillna(c["first_contact"])
+    won = o[(o["stage"] == "won") & _month_mask(o["close_date"], book.today)]
+    open_deals = o[~o["stage"].isin(["won", "lost"])]
+    default_p = open_deals["stage"].map(
+        lambda s: book.settings.default_probability(s) if isinstance(s, str) else None
+    )
+    probability = open_deals["probability"].fillna(pd.to_numeric(default_p, errors="coerce")).fillna(0)
+    a_customers = c[(c["level"] == "A") & (c["status"] != "lost")]
+    cadence = book.settings.cadence_days("A") or 7
+    last = (
+        rollup.loc[a_customers.index, "last_followup"]
+        if len(a_customers)
+        else pd.Series(dtype="datetime64[ns]")
+    )
+    recent = (last >= pd.Timestamp(book.today) - pd.Timedelta(days=cadence)).sum()
+    key_rate = float(recent) / len(a_customers) if len(a_customers) else None
+    stages = [i.key for i in load_schema().lists["stage"].items]
+    stage_label = {i.key: i.label(lang) for i in load_schema().lists["stage"].items}
+    funnel = [
+        (stage_label[s], int((o["stage"] == s).sum()), float(o.loc[o["stage"] == s, "expected_amount"].sum()))
+        for s in stages
+    ]
+    week_start = pd.Timestamp(book.today) - pd.Timedelta(days=book.today.weekday())
+    weeks = [week_start - pd.Timedelta(weeks=k) for k in range(7, -1, -1)]
+    recent_f = f[f["time"] >= weeks[0]]
+    reps = sorted({str(x) for x in recent_f["owner"].dropna()})[:8]
+    weekly = []
+    for w in weeks:
+        in_week = recent_f[(recent_f["time"] >= w) & (recent_f["time"] < w + pd.Timedelta(weeks=1))]
+        weekly.append((f"{w:%m-%d}", [int((in_week["owner"] == r).sum()) for r in reps]))
+    return {
+        "new_customers": int(_month_mask(created, book.today).sum()),
+        "followups": int(_month_mask(f["time"], book.today).sum()),
+        "wins": len(won),
+        "won_amount": float(won["actual_amount"].sum()),
+        "open_pipeline": float(open_deals["expected_amount"].sum()),
+        "weighted_forecast": float((open_deals["expected_amount"].fillna(0) * probability / 100).sum()),
+        "key_rate": key_rate,
+        "key_alert": float(book.settings.get("key_followup_alert") or 80) / 100,
+        "by_status": _counts(c["status"], "status", lang, none),
+        "by_level": _counts(c["level"], "level", lang, none),
+        "by_source": _counts(c["source"], "source", lang, none),
+        "by_industry": _counts(c["industry"], "industry", lang, none),
+        "funnel": funnel,
+        "reps": reps,
+        "weekly": weekly,
+    }
+
+
+def build_dashboard(
+    book: Book,
+    typed: dict[str, pd.DataFrame],
+    rollup: pd.DataFrame,
+    *,
+    issue_counts: dict[str, int],
+    duplicate_pairs: int,
+    generated_at: dt.datetime,
+) -> OwnedSheet:
+    w = WORDS[book.lang]
+    fig = dashboard_figures(book, typed, rollup)
+    rows: list[list[SheetCell | None]] = []
+
+    def add(*cells: SheetCell | None) -> int:
+        rows.append(list(cells))
+        return len(rows)
+
+    add(SheetCell(w["title"], "title"))
+    add(SheetCell(f"{w['generated']} {generated_at:%Y-%m-%d %H:%M}", "subtitle"))
+    add()
+    add(SheetCell(w["headline"].format(month=f"{book.today:%Y-%m}"), "header"), SheetCell(None, "header"))
+    add(SheetCell(w["new"]), SheetCell(fig["new_customers"], "kpi"))
+    add(SheetCell(w["followups"]), SheetCell(fig["followups"], "kpi"))
+    add(SheetCell(w["wins"]), SheetCell(fig["wins"], "kpi"))
+    add(SheetCell(w["won_amount"]), SheetCell(fig["won_amount"], "amount"))
+    add(SheetCell(w["pipeline"]), SheetCell(fig["open_pipeline"], "amount"))
+    add(SheetCell(w["weighted"]), SheetCell(fig["weighted_forecast"], "amount"))
+    rate, alert = fig["key_rate"], fig["key_alert"]
+    below = rate is not None and rate < alert
+    add(
+        SheetCell(w["key_rate"]),
+        SheetCell(rate, "percent"),
+        SheetCell(
+            f"{w['alert_line']} {alert:.0%}: {w['below'] if below else w['ok']}",
+            "error" if below else "subtitle",
+        ),
+    )
+    add(
+        SheetCell(w["issues"]),
+        SheetCell(
+            f"{w['errors']} {issue_counts.get('error', 0)} / {w['warnings']} {issue_counts.get('warning', 0)}"
+        ),
+    )
+    add(SheetCell(w["duplicates"]), SheetCell(duplicate_pairs, "integer"))
+    charts: list[ChartSpec] = []
+
+    def block(title: str, items: list[tuple[str, int]]) -> tuple[int, int]:
+        add()
+        add(SheetCell(title, "header"), SheetCell(w["customers"], "header"))
+        first = len(rows) + 1
+        for label, n in items:
+            add(SheetCell(label), SheetCell(n, "integer"))
+        return first, len(rows)
+
+    s0, s1 = block(w["by_status"], fig["by_status"])
+    charts.append(ChartSpec("pie", w["by_status"], "E4", (s0, 1, s1), ((s0, 2, s1),), (w["customers"],)))
+    block(w["by_level"], fig["by_level"])
+    block(w["by_source"], fig["by_source"])
+    block(w["by_industry"], fig["by_industry"])
+    add()
+    add(SheetCell(w["funnel"], "header"), SheetCell(w["count"], "header"), SheetCell(w["amount"], "header"))
+    f0 = len(rows) + 1
+    for label, n, amount in fig["funnel"]:
+        add(SheetCell(label), SheetCell(n, "integer"), SheetCell(amount, "amount"))
+    charts.append(ChartSpec("funnel", w["funnel"], "E20", (f0, 1, f0 + 3), ((f0, 2, f0 + 3),), (w["count"],)))
+    add()
+    add(SheetCell(w["weekly"], "header"), *[SheetCell(r, "header") for r in fig["reps"]])
+    k0 = len(rows) + 1
+    for label, counts in fig["weekly"]:
+        add(SheetCell(label), *[SheetCell(n, "integer") for n in counts])
+    if fig["reps"]:
+        series = tuple((k0, 2 + i, len(rows)) for i in range(len(fig["reps"])))
+        charts.append(
+            ChartSpec(
+                "column", w["weekly"], "E36", (k0, 1, len(rows)), series, tuple(fig["reps"]), width_cm=18
+            )
+        )
+    return OwnedSheet(
+        name=load_schema().owned_sheet_name("dashboard", book.lang),
+        rows=rows,
+        widths={1: 26, 2: 16, 3: 22, 4: 4},
+        charts=charts,
+        tab_color="1F4E78",
+    )

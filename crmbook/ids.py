@@ -1,0 +1,284 @@
+"""ID patterns and ID assignment.
+
+A pattern is text with tokens: ``{yyyy}``, ``{yy}``, ``{mm}``, ``{dd}``,
+``{yyyymm}``, ``{yyyymmdd}`` (the date the ID is assigned), ``{customer_id}``
+(child sheets only) and exactly one ``{seq:N}``. The sequence counts
+separately per *scope* — the rendered ID without its sequence: per year in
+``C{yyyy}{seq:6}``, per day in ``O{yyyymmdd}{seq:3}``, per customer in
+``FLLW{customer_id}{seq:4}``. A number is never reused: the next one is
+above both the highest on the sheet and the high-water mark remembered in
+the workbook's state sheet. Existing IDs never change; duplicated or
+malformed ones are reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from crmbook.book import Book, Table
+from crmbook.errors import InputError
+from crmbook.issues import Issue
+from crmbook.names import name_key
+
+__all__ = ["IdAssignment", "IdPattern", "run_id_step"]
+
+_TOKEN = re.compile(r"\{([a-z_]+)(?::(\d+))?\}")
+_DATE_TOKENS = {"yyyy": "%Y", "yy": "%y", "mm": "%m", "dd": "%d", "yyyymm": "%Y%m", "yyyymmdd": "%Y%m%d"}
+
+
+@dataclass(frozen=True)
+class IdPattern:
+    text: str
+    parts: tuple[
+        tuple[str, str | int], ...
+    ]  # ("lit", text) | ("date", strftime) | ("seq", width) | ("customer_id", 0)
+
+    @classmethod
+    def parse(cls, text: str) -> IdPattern:
+        parts: list[tuple[str, str | int]] = []
+        pos = 0
+        for m in _TOKEN.finditer(text):
+            if m.start() > pos:
+                parts.append(("lit", text[pos : m.start()]))
+            name, width = m.group(1), m.group(2)
+            if name == "seq":
+                if width is None or not 1 <= int(width) <= 12:
+                    raise InputError(
+                        f"ID pattern {text!r}: write the sequence as {{seq:N}} with N from 1 to 12"
+                    )
+                parts.append(("seq", int(width)))
+            elif name in _DATE_TOKENS:
+                parts.append(("date", _DATE_TOKENS[name]))
+            elif name == "customer_id":
+                parts.append(("customer_id", 0))
+            else:
+                raise InputError(
+                    f"ID pattern {text!r}: unknown token {{{name}}} (use yyyy, yy, mm, dd, yyyymm, yyyymmdd, customer_id, seq:N)"
+                )
+            pos = m.end()
+        if pos < len(text):
+            parts.append(("lit", text[pos:]))
+        if "{" in "".join(str(v) for k, v in parts if k == "lit"):
+            raise InputError(f"ID pattern {text!r}: an unclosed or malformed {{token}}")
+        if sum(1 for k, _ in parts if k == "seq") != 1:
+            raise InputError(f"ID pattern {text!r}: it needs exactly one {{seq:N}}")
+        return cls(text, tuple(parts))
+
+    @property
+    def width(self) -> int:
+        return next(int(v) for k, v in self.parts if k == "seq")
+
+    @property
+    def needs_customer(self) -> bool:
+        return any(k == "customer_id" for k, _ in self.parts)
+
+    def _render(self, date: dt.date, seq: str, customer_id: str | None) -> str:
+        out = []
+        for kind, value in self.parts:
+            if kind == "lit":
+                out.append(str(value))
+            elif kind == "date":
+                out.append(date.strftime(str(value)))
+            elif kind == "customer_id":
+                out.append(customer_id or "")
+            else:
+                out.append(seq)
+        return "".join(out)
+
+    def render(self, date: dt.date, seq: int, customer_id: str | None = None) -> str:
+        return self._render(date, f"{seq:0{self.width}d}", customer_id)
+
+    def scope(self, date: dt.date, customer_id: str | None = None) -> str:
+        return self._render(date, "#", customer_id)
+
+    def regex(self) -> re.Pattern[str]:
+        out = []
+        for kind, value in self.parts:
+            if kind == "lit":
+                out.append(re.escape(str(value)))
+            elif kind == "date":
+                digits = len(dt.date(2000, 1, 1).strftime(str(value)))
+                out.append(rf"\d{{{digits}}}")
+            elif kind == "customer_id":
+                out.append(r".+")
+            else:
+                out.append(rf"(?P<seq>\d{{{value}}})")
+        return re.compile("^" + "".join(out) + "$")
+
+    def match(self, id_text: str) -> tuple[str, int] | None:
+        """(scope, seq) of an ID written by this pattern, or None."""
+        m = self.regex().match(id_text)
+        if m is None:
+            return None
+        return id_text[: m.start("seq")] + "#" + id_text[m.end("seq") :], int(m.group("seq"))
+
+
+@dataclass
+class IdAssignment:
+    """What the ID step writes: (sheet key, Excel row, schema column key, value)."""
+
+    writes: list[tuple[str, int, str, str]] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    high_water: dict[str, int] = field(default_factory=dict)
+    ids_assigned: int = 0
+    refs_filled: int = 0
+
+    def cell_writes(self, book: Book) -> list[tuple[str, int, int, str]]:
+        out = []
+        for sheet_key, row, column, value in self.writes:
+            col = book.tables[sheet_key].col(column)
+            if col is not None:
+                out.append((sheet_key, row, col, value))
+        return out
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _non_empty_rows(table: Table) -> list[int]:
+    owned = [c.key for c in table.spec.columns if c.owned]
+    data = table.data.drop(columns=[c for c in owned if c in table.data.columns])
+    return [int(r) for r in data.index[data.notna().any(axis=1)]]
+
+
+def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) -> None:
+    table = book.tables.get(key)
+    if table is None or not table.has(table.spec.id_column):
+        return
+    id_col = table.spec.id_column
+    pattern = IdPattern.parse(book.settings.id_pattern(key))
+    ids = table.data[id_col]
+    seen: dict[str, int] = {}
+    top: dict[str, int] = {}
+    for row, value in ids.items():
+        text = _text(value)
+        if not text:
+            continue
+        if text in seen:
+            result.issues.append(
+                Issue(
+                    "duplicate-id",
+                    table.sheet_name,
+                    int(row),
+                    table.col(id_col),
+                    id_col,
+                    text,
+                    {"first_row": seen[text]},
+                )
+            )
+            continue
+        seen[text] = int(row)
+        m = pattern.match(text)
+        if m is None:
+            result.issues.append(
+                Issue(
+                    "malformed-id",
+                    table.sheet_name,
+                    int(row),
+                    table.col(id_col),
+                    id_col,
+                    text,
+                    {"pattern": pattern.text},
+                )
+            )
+        else:
+            top[m[0]] = max(top.get(m[0], 0), m[1])
+    rows = [r for r in _non_empty_rows(table) if not _text(ids.get(r))]
+    for row in rows:
+        customer_id = (
+            _text(table.data.at[row, "customer_id"])
+            if pattern.needs_customer and "customer_id" in table.data
+            else None
+        )
+        if pattern.needs_customer and not customer_id:
+            result.issues.append(
+                Issue("id-needs-customer", table.sheet_name, row, table.col(id_col), id_col, None)
+            )
+            continue
+        scope = pattern.scope(today, customer_id)
+        hw_key = f"{key}:{scope}"
+        seq = max(result.high_water.get(hw_key, 0), top.get(scope, 0)) + 1
+        if seq >= 10**pattern.width:
+            result.issues.append(
+                Issue(
+                    "id-overflow",
+                    table.sheet_name,
+                    row,
+                    table.col(id_col),
+                    id_col,
+                    None,
+                    {"pattern": pattern.text},
+                )
+            )
+            continue
+        value = pattern.render(today, seq, customer_id)
+        result.high_water[hw_key] = seq
+        top[scope] = seq
+        table.data.at[row, id_col] = value
+        result.writes.append((key, row, id_col, value))
+        result.ids_assigned += 1
+
+
+def _fold(value: object) -> str:
+    return unicodedata.normalize("NFKC", _text(value)).replace(" ", "")
+
+
+def _resolve_refs(book: Book, result: IdAssignment) -> None:
+    customers = book.tables.get("customers")
+    if customers is None or "name" not in customers.data:
+        return
+    exact: dict[str, list[str]] = {}
+    by_key: dict[str, list[str]] = {}
+    for name, cid in zip(customers.data["name"], customers.data.get("customer_id", []), strict=False):
+        cid = _text(cid)
+        if not cid or name is None:
+            continue
+        exact.setdefault(_fold(name), []).append(cid)
+        by_key.setdefault(name_key(name), []).append(cid)
+    for key in ("contacts", "followups", "opportunities"):
+        table = book.tables.get(key)
+        if table is None or not table.has("customer_id") or "customer_name" not in table.data:
+            continue
+        empty = table.data["customer_id"].isna() & table.data["customer_name"].notna()
+        for row in table.data.index[empty]:
+            name = table.data.at[row, "customer_name"]
+            matches = exact.get(_fold(name)) or by_key.get(name_key(name)) or []
+            col = table.col("customer_id")
+            if len(set(matches)) == 1:
+                table.data.at[row, "customer_id"] = matches[0]
+                result.writes.append((key, int(row), "customer_id", matches[0]))
+                result.refs_filled += 1
+            else:
+                code = "ambiguous-customer" if matches else "unknown-customer-name"
+                result.issues.append(
+                    Issue(
+                        code,
+                        table.sheet_name,
+                        int(row),
+                        col,
+                        "customer_id",
+                        name,
+                        {"count": len(set(matches))},
+                    )
+                )
+
+
+def run_id_step(book: Book, high_water: dict[str, int], today: dt.date) -> IdAssignment:
+    """Customer IDs, then customer references by name, then the other sheets' IDs.
+
+    Writes into ``book``'s frames as it goes, so each stage sees the previous one's IDs.
+    """
+    result = IdAssignment(high_water=dict(high_water))
+    _assign_sheet(book, "customers", result, today)
+    _resolve_refs(book, result)
+    for key in ("contacts", "followups", "opportunities"):
+        _assign_sheet(book, key, result, today)
+    return result

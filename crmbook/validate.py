@@ -1,0 +1,298 @@
+"""Validation: every rule, every row, as data.
+
+Each rule is a small function ``(table, context) -> Iterator[Issue]``
+listed in :data:`RULES`; :func:`validate` runs them all over a book whose
+frames already hold this refresh's IDs and customer references. Nothing
+stops at the first bad row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from crmbook.book import Book, Table
+from crmbook.issues import Issue
+from crmbook.phones import parse_phone_cell
+from crmbook.schema import Lang, Schema, load_schema, normalize_label
+from crmbook.typed import typed_table
+from crmbook.values import is_excel_error, parse_amount, parse_datetime, parse_percent
+
+__all__ = ["RULES", "Context", "validate"]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+_URL = re.compile(r"^(https?://)?([\w-]+\.)+[a-z]{2,}(/\S*)?$", re.IGNORECASE)
+_ID18 = re.compile(r"(?<!\d)(\d{17}[\dXx])(?!\d)")
+_CARD = re.compile(r"(?<!\d)(\d{13,19})(?!\d)")
+_HOME = re.compile(r"小区|家庭住址|住宅|\d+号楼.*\d+室|\d+栋.*单元|\d+单元.*\d+室")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+NOT_IN_FUTURE = {"first_contact", "created", "time", "close_date", "added"}
+
+
+@dataclass
+class Context:
+    book: Book
+    schema: Schema
+    lang: Lang
+    today: dt.date
+    customer_ids: frozenset[str]
+
+
+def _issue(table: Table, code: str, row: Any, key: str, value: Any, ctx: Context, **params: Any) -> Issue:
+    col = table.spec.column(key) if key in {c.key for c in table.spec.columns} else None
+    label = col.label(ctx.lang) if col else key
+    return Issue(
+        code, table.sheet_name, int(row), table.col(key), key, value, {"column_label": label, **params}
+    )
+
+
+def _present(table: Table, key: str) -> pd.Series:
+    return (
+        table.data[key]
+        if key in table.data.columns
+        else pd.Series(None, index=table.data.index, dtype=object)
+    )
+
+
+def rule_excel_errors(table: Table, ctx: Context) -> Iterator[Issue]:
+    for key in table.columns:
+        for row, value in _present(table, key).items():
+            if is_excel_error(value):
+                yield _issue(table, "excel-error", row, key, value, ctx)
+
+
+def rule_required(table: Table, ctx: Context) -> Iterator[Issue]:
+    for col in table.spec.required_columns:
+        if not table.has(col.key):
+            continue
+        values = _present(table, col.key)
+        blank = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
+        for row in values.index[blank]:
+            yield _issue(table, "missing-required", row, col.key, None, ctx)
+
+
+def rule_types(table: Table, ctx: Context) -> Iterator[Issue]:
+    for col in table.spec.columns:
+        if not table.has(col.key) or col.owned:
+            continue
+        values = _present(table, col.key).dropna()
+        if col.type in ("date", "datetime"):
+            for row, v in values.items():
+                if isinstance(v, dt.date) or is_excel_error(v):
+                    continue
+                parsed = parse_datetime(v)
+                if not parsed.ok:
+                    code = "date-no-year" if parsed.problem == "no year" else "bad-date"
+                    yield _issue(table, code, row, col.key, v, ctx)
+        elif col.type == "amount":
+            for row, v in values.items():
+                if (isinstance(v, int | float) and not isinstance(v, bool)) or is_excel_error(v):
+                    continue
+                if not parse_amount(v).ok:
+                    yield _issue(table, "bad-number", row, col.key, v, ctx)
+        elif col.type == "percent":
+            for row, v in values.items():
+                if is_excel_error(v):
+                    continue
+                if not parse_percent(v).ok:
+                    yield _issue(table, "bad-percent", row, col.key, v, ctx)
+        elif col.type == "email":
+            for row, v in values.items():
+                if not _EMAIL.match(str(v).strip()):
+                    yield _issue(table, "bad-email", row, col.key, v, ctx)
+        elif col.type == "url":
+            for row, v in values.items():
+                if not _URL.match(str(v).strip()):
+                    yield _issue(table, "bad-url", row, col.key, v, ctx)
+        elif col.type == "phone":
+            for row, v in values.items():
+                if is_excel_error(v):
+                    continue
+                cell = parse_phone_cell(v)
+                if not cell.numbers or cell.unparsed:
+                    yield _issue(
+                        table, "bad-phone", row, col.key, v, ctx, fragment=" ".join(cell.unparsed) or str(v)
+                    )
+
+
+def rule_lists(table: Table, ctx: Context) -> Iterator[Issue]:
+    for col in table.spec.columns:
+        if col.list is None or not table.has(col.key):
+            continue
+        spec = ctx.schema.lists[col.list]
+        allowed = {str(v).strip() for v in ctx.book.lists.get(col.list, spec.labels(ctx.lang))}
+        lookup = spec.lookup()
+        for row, v in _present(table, col.key).dropna().items():
+            text = str(v).strip()
+            if text in allowed or is_excel_error(v):
+                continue
+            key = lookup.get(normalize_label(text))
+            if key is not None:
+                yield _issue(
+                    table,
+                    "list-alias",
+                    row,
+                    col.key,
+                    v,
+                    ctx,
+                    suggestion=spec.item_by_key(key).label(ctx.lang),
+                )
+            else:
+                yield _issue(
+                    table, "not-in-list", row, col.key, v, ctx, choices="、".join(sorted(allowed))[:200]
+                )
+
+
+def rule_references(table: Table, ctx: Context) -> Iterator[Issue]:
+    if table.key == "customers" or not table.has("customer_id"):
+        return
+    for row, v in _present(table, "customer_id").dropna().items():
+        text = str(v).strip()
+        if text and text not in ctx.customer_ids:
+            yield _issue(table, "unknown-customer", row, "customer_id", v, ctx)
+
+
+def rule_primary_contact(table: Table, ctx: Context) -> Iterator[Issue]:
+    if table.key != "contacts" or not table.has("primary") or not table.has("customer_id"):
+        return
+    typed = typed_table(table)
+    groups = typed.groupby("customer_id")["primary"].apply(lambda s: int(s.eq(True).sum()))
+    for cid, count in groups.items():
+        if count == 1:
+            continue
+        rows = typed.index[typed["customer_id"] == cid]
+        for row in (
+            rows if count == 0 else typed.index[(typed["customer_id"] == cid) & (typed["primary"].eq(True))]
+        ):
+            yield _issue(
+                table,
+                "primary-contact-count",
+                row,
+                "primary",
+                table.data.at[row, "primary"],
+                ctx,
+                count=count,
+                customer=cid,
+            )
+
+
+def rule_status(table: Table, ctx: Context) -> Iterator[Issue]:
+    typed = typed_table(table)
+    if table.key == "customers" and table.has("status"):
+        lost = typed["status"] == "lost"
+        for row in typed.index[lost & typed["lost_reason"].isna()]:
+            yield _issue(table, "lost-without-reason", row, "lost_reason", None, ctx)
+    if table.key == "opportunities" and table.has("stage"):
+        won = typed["stage"] == "won"
+        closed = typed["stage"].isin(["won", "lost"])
+        for row in typed.index[won & typed["actual_amount"].isna()]:
+            yield _issue(table, "won-without-amount", row, "actual_amount", None, ctx)
+        for row in typed.index[closed & typed["close_date"].isna()]:
+            yield _issue(table, "closed-without-date", row, "close_date", None, ctx)
+        for row in typed.index[closed & typed["win_loss_reason"].isna()]:
+            yield _issue(table, "closed-without-reason", row, "win_loss_reason", None, ctx)
+        if table.has("probability"):
+            for row, stage, p in zip(typed.index, typed["stage"], typed["probability"], strict=True):
+                if pd.isna(p) or not isinstance(stage, str):
+                    continue
+                default = ctx.book.settings.default_probability(stage)
+                bad = (stage == "won" and p != 100) or (stage == "lost" and p != 0)
+                bad = bad or (
+                    stage not in ("won", "lost")
+                    and (p in (0, 100) or (default is not None and abs(p - default) > 30))
+                )
+                if bad:
+                    yield _issue(
+                        table,
+                        "probability-stage-mismatch",
+                        row,
+                        "probability",
+                        table.data.at[row, "probability"],
+                        ctx,
+                        default=default,
+                    )
+    if table.key == "followups" and table.has("deal_closed"):
+        closed = typed["deal_closed"].eq(True)
+        for row in typed.index[closed & typed["contract_no"].isna()]:
+            yield _issue(table, "closed-without-contract", row, "contract_no", None, ctx)
+
+
+def rule_future_dates(table: Table, ctx: Context) -> Iterator[Issue]:
+    typed = typed_table(table)
+    limit = pd.Timestamp(ctx.today) + pd.Timedelta(days=1)
+    for key in NOT_IN_FUTURE:
+        if key in typed.columns and table.has(key):
+            for row in typed.index[typed[key] >= limit]:
+                yield _issue(table, "future-date", row, key, table.data.at[row, key], ctx)
+
+
+def _valid_national_id(text: str) -> bool:
+    try:
+        dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+    except ValueError:
+        return False
+    total = sum(int(d) * w for d, w in zip(text[:17], _ID_WEIGHTS, strict=True))
+    return "10X98765432"[total % 11] == text[17].upper()
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
+    phone_cols = {c.key for c in table.spec.columns if c.type in ("phone", "id", "ref")}
+    for key in table.data.columns:
+        if key in phone_cols:
+            continue
+        for row, v in table.data[key].dropna().items():
+            if not isinstance(v, str | int) or isinstance(v, bool):
+                continue
+            text = str(v)
+            if len(text) < 13:
+                continue
+            if any(_valid_national_id(m) for m in _ID18.findall(text)):
+                yield _issue(table, "sensitive-id-number", row, key, "…" + text[-4:], ctx)
+                continue
+            if any(_luhn(m) and not m.startswith(("1", "0")) for m in _CARD.findall(text)):
+                yield _issue(table, "sensitive-bank-card", row, key, "…" + text[-4:], ctx)
+    if table.key == "customers" and table.has("address"):
+        for row, v in table.data["address"].dropna().items():
+            if _HOME.search(str(v)):
+                yield _issue(table, "home-address", row, "address", v, ctx)
+
+
+RULES: list[Callable[[Table, Context], Iterator[Issue]]] = [
+    rule_excel_errors,
+    rule_required,
+    rule_types,
+    rule_lists,
+    rule_references,
+    rule_primary_contact,
+    rule_status,
+    rule_future_dates,
+    rule_sensitive,
+]
+
+
+def validate(book: Book) -> list[Issue]:
+    """Every issue of every record sheet, in sheet order then rule order."""
+    schema = load_schema()
+    customers = book.tables.get("customers")
+    ids = frozenset()
+    if customers is not None and "customer_id" in customers.data:
+        ids = frozenset(str(v).strip() for v in customers.data["customer_id"].dropna())
+    ctx = Context(book, schema, book.lang, book.today, ids)
+    issues: list[Issue] = []
+    for table in book.tables.values():
+        for rule in RULES:
+            issues.extend(rule(table, ctx))
+    return issues
