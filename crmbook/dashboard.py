@@ -40,7 +40,7 @@ WORDS = {
         "by_level": "客户等级",
         "by_source": "客户来源",
         "by_industry": "所属行业",
-        "funnel": "销售漏斗（在谈及已关闭机会）",
+        "funnel": "销售漏斗（机会数）",
         "stage": "阶段",
         "count": "数量",
         "amount": "金额",
@@ -71,7 +71,7 @@ WORDS = {
         "by_level": "Level",
         "by_source": "Source",
         "by_industry": "Industry",
-        "funnel": "Sales funnel (open and closed deals)",
+        "funnel": "Sales funnel (deals)",
         "stage": "Stage",
         "count": "Count",
         "amount": "Amount",
@@ -180,9 +180,9 @@ def build_dashboard(
     add(SheetCell(f"{w['generated']} {generated_at:%Y-%m-%d %H:%M}", "subtitle"))
     add()
     add(SheetCell(w["headline"].format(month=f"{book.today:%Y-%m}"), "header"), SheetCell(None, "header"))
-    add(SheetCell(w["new"]), SheetCell(fig["new_customers"], "kpi"))
-    add(SheetCell(w["followups"]), SheetCell(fig["followups"], "kpi"))
-    add(SheetCell(w["wins"]), SheetCell(fig["wins"], "kpi"))
+    add(SheetCell(w["new"]), SheetCell(fig["new_customers"], "integer"))
+    add(SheetCell(w["followups"]), SheetCell(fig["followups"], "integer"))
+    add(SheetCell(w["wins"]), SheetCell(fig["wins"], "integer"))
     add(SheetCell(w["won_amount"]), SheetCell(fig["won_amount"], "amount"))
     add(SheetCell(w["pipeline"]), SheetCell(fig["open_pipeline"], "amount"))
     add(SheetCell(w["weighted"]), SheetCell(fig["weighted_forecast"], "amount"))

@@ -94,24 +94,20 @@ def reminder_rows(book: Book, typed: dict[str, pd.DataFrame], rollup: pd.DataFra
     if fups is not None and not fups.empty and "followups" in book.tables:
         missed = fups[(fups["next_date"] < today) & fups["done"].ne(True)]
         latest = missed.sort_values("next_date").groupby("customer_id").tail(1)
-        by_id = base.set_index("customer_id", drop=False)
-        by_id = by_id[~by_id.index.duplicated()]
-        joined = latest.join(by_id, on="customer_id", rsuffix="_c", how="inner")
+        lookup = base.drop_duplicates("customer_id").set_index("customer_id")
+        latest = latest[latest["customer_id"].isin(lookup.index)]
+        ids = latest["customer_id"]
         fsheet = book.tables["followups"]
         frames.append(
             pd.DataFrame(
                 {
-                    "customer_id": joined["customer_id"],
-                    "name": joined["name_c"] if "name_c" in joined else joined["name"],
-                    "level": joined["level"],
-                    "owner": joined["owner_c"] if "owner_c" in joined else joined["owner"],
-                    "phone": joined["phone"],
-                    "last": joined["last"],
+                    "customer_id": ids,
+                    **{k: ids.map(lookup[k]) for k in ("name", "level", "owner", "phone", "last")},
                     "sheet": fsheet.sheet_name,
-                    "row": joined.index,
+                    "row": latest.index,
                     "col": fsheet.col("next_date") or 1,
                     "kind": "planned",
-                    "due": joined["next_date"],
+                    "due": latest["next_date"],
                 }
             )
         )

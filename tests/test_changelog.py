@@ -15,8 +15,12 @@ from crmbook.state import State, record_key, record_values, snapshot_sheet
 def _table(rows: dict[int, dict[str, object]]) -> Table:
     spec = load_schema().sheet("customers")
     cols = ["customer_id", "name", "phone", "updated", "我的列"]
-    data = pd.DataFrame([[r.get(c) for c in cols] for r in rows.values()], columns=cols, index=list(rows), dtype=object)
-    return Table(spec, "客户", 1, {"customer_id": 1, "name": 2, "phone": 3, "updated": 4}, {"我的列": 5}, data)
+    data = pd.DataFrame(
+        [[r.get(c) for c in cols] for r in rows.values()], columns=cols, index=list(rows), dtype=object
+    )
+    return Table(
+        spec, "客户", 1, {"customer_id": 1, "name": 2, "phone": 3, "updated": 4}, {"我的列": 5}, data
+    )
 
 
 def _snapshot(table: Table) -> dict[str, str]:
@@ -33,7 +37,12 @@ def test_changed_added_deleted() -> None:
     )
     after = _table(
         {
-            2: {"customer_id": "C1", "name": "甲公司", "phone": "13800138000", "updated": dt.date(2026, 1, 1)},
+            2: {
+                "customer_id": "C1",
+                "name": "甲公司",
+                "phone": "13800138000",
+                "updated": dt.date(2026, 1, 1),
+            },
             3: {"customer_id": "C2", "name": "乙", "phone": "13800138001", "我的列": "y"},
             5: {"customer_id": "C4", "name": "丁", "phone": "13800138003"},
         }
@@ -51,12 +60,16 @@ def test_changed_added_deleted() -> None:
 
 
 def test_no_edits_no_changes() -> None:
-    t = _table({2: {"customer_id": "C1", "name": "甲", "phone": 13800138000.0, "updated": dt.date(2026, 1, 2)}})
+    t = _table(
+        {2: {"customer_id": "C1", "name": "甲", "phone": 13800138000.0, "updated": dt.date(2026, 1, 2)}}
+    )
     assert diff_table(t, record_key(t), record_values(t), _snapshot(t)) == []
 
 
 def test_state_round_trip_through_grids() -> None:
-    state = State(high_water={"customers:C2026": 12}, not_duplicates={("C1", "C2")}, last_refresh="2026-11-22T10:00:00")
+    state = State(
+        high_water={"customers:C2026": 12}, not_duplicates={("C1", "C2")}, last_refresh="2026-11-22T10:00:00"
+    )
     state.extra["imports"] = {"IMP1": {"created": ["C3"]}}
     grid = [["section", "key", "value"], *state.rows()]
     t = _table({2: {"customer_id": "C1", "name": "甲"}})
