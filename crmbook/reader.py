@@ -52,12 +52,14 @@ def _open(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
         ) from exc
 
 
-def read_grid(wb: calamine.CalamineWorkbook, sheet_name: str, path: str = "") -> Grid:
-    """All cells of one sheet from A1, empty cells as ``None``."""
+def read_grid(wb: calamine.CalamineWorkbook, sheet_name: str, path: str = "", *, raw: bool = False) -> Grid:
+    """All cells of one sheet from A1, empty cells as ``None`` (as ``""`` with ``raw``)."""
     try:
         rows = wb.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
     except (calamine.CalamineError, calamine.XmlError, ValueError) as exc:
         raise WorkbookFileError(path, f"sheet '{sheet_name}' cannot be read ({exc})") from exc
+    if raw:
+        return rows
     return [[None if v == "" else v for v in row] for row in rows]
 
 
@@ -183,7 +185,7 @@ def inspect_structure(
             )
             continue
         record_sheets[spec.key] = name
-        grid = grids.setdefault(name, read_grid(wb, name, path))
+        grid = grids.setdefault(name, read_grid(wb, name, path, raw=True))
         match = find_header(spec, grid)
         if match is None:
             issues.append(
@@ -237,23 +239,20 @@ def build_table(spec: SheetSpec, sheet_name: str, grid: Grid, match: HeaderMatch
     """Records below the header row: every non-empty row, keyed by Excel row number."""
     wanted = {**match.columns, **match.extra}
     names = list(wanted)
-    positions = [wanted[n] - 1 for n in names]
-    rows: list[list[Any]] = []
-    index: list[int] = []
-    for r in range(match.row, len(grid)):  # grid row r is Excel row r+1
-        cells = grid[r]
-        values = [_clean(cells[p]) if p < len(cells) else None for p in positions]
-        if any(v is not None for v in values):
-            rows.append(values)
-            index.append(r + 1)
-    data = pd.DataFrame(rows, columns=names, index=pd.Index(index, name="row"), dtype=object)
+    body = grid[match.row :]
+    frame = pd.DataFrame(body, dtype=object) if body else pd.DataFrame(dtype=object)
+    frame = frame.reindex(columns=[wanted[n] - 1 for n in names])
+    frame.columns = pd.Index(names)
+    frame.index = pd.RangeIndex(match.row + 1, match.row + 1 + len(frame), name="row")
+    frame = frame.mask(frame.isna() | frame.eq(""), None).astype(object)
+    frame = frame[frame.notna().any(axis=1)] if len(frame.columns) else frame.iloc[0:0]
     return Table(
         spec=spec,
         sheet_name=sheet_name,
         header_row=match.row,
         columns=dict(match.columns),
         extra_columns=dict(match.extra),
-        data=data,
+        data=frame,
     )
 
 

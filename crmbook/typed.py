@@ -41,7 +41,10 @@ def _date_value(v: Any) -> Any:
 
 def to_datetime(series: pd.Series) -> pd.Series:
     """Dates and datetimes typed or written as text -> ``datetime64[ns]`` (NaT when unreadable)."""
-    values = [_date_value(v) for v in series.tolist()]
+    raw = series.tolist()
+    if all(v is None or type(v) in (dt.date, dt.datetime) for v in raw):  # the common case: real dates
+        return pd.Series(pd.to_datetime(raw), index=series.index, dtype="datetime64[ns]")
+    values = [_date_value(v) for v in raw]
     return pd.Series(pd.to_datetime(values, errors="coerce"), index=series.index, dtype="datetime64[ns]")
 
 
@@ -65,14 +68,14 @@ def to_number(series: pd.Series) -> pd.Series:
 
 def _list_keys(series: pd.Series, spec: ListSpec) -> pd.Series:
     lookup = spec.lookup()
-
-    def key(v: Any) -> Any:
-        if v is None:
-            return None
-        text = str(v).strip()
-        return lookup.get(normalize_label(text), text)
-
-    return pd.Series([key(v) for v in series.tolist()], index=series.index, dtype=object)
+    keys: dict[Any, Any] = {None: None}
+    out = []
+    for v in series.tolist():
+        if v not in keys:  # few distinct values: fold each once
+            text = str(v).strip()
+            keys[v] = lookup.get(normalize_label(text), text)
+        out.append(keys[v])
+    return pd.Series(out, index=series.index, dtype=object)
 
 
 def typed_table(table: Table) -> pd.DataFrame:

@@ -41,6 +41,7 @@ class Context:
     lang: Lang
     today: dt.date
     customer_ids: frozenset[str]
+    typed: dict[str, pd.DataFrame]
 
 
 def _issue(table: Table, code: str, row: Any, key: str, value: Any, ctx: Context, **params: Any) -> Issue:
@@ -160,7 +161,7 @@ def rule_references(table: Table, ctx: Context) -> Iterator[Issue]:
 def rule_primary_contact(table: Table, ctx: Context) -> Iterator[Issue]:
     if table.key != "contacts" or not table.has("primary") or not table.has("customer_id"):
         return
-    typed = typed_table(table)
+    typed = ctx.typed[table.key]
     groups = typed.groupby("customer_id")["primary"].apply(lambda s: int(s.eq(True).sum()))
     for cid, count in groups.items():
         if count == 1:
@@ -182,7 +183,7 @@ def rule_primary_contact(table: Table, ctx: Context) -> Iterator[Issue]:
 
 
 def rule_status(table: Table, ctx: Context) -> Iterator[Issue]:
-    typed = typed_table(table)
+    typed = ctx.typed[table.key]
     if table.key == "customers" and table.has("status"):
         lost = typed["status"] == "lost"
         for row in typed.index[lost & typed["lost_reason"].isna()]:
@@ -223,7 +224,7 @@ def rule_status(table: Table, ctx: Context) -> Iterator[Issue]:
 
 
 def rule_future_dates(table: Table, ctx: Context) -> Iterator[Issue]:
-    typed = typed_table(table)
+    typed = ctx.typed[table.key]
     limit = pd.Timestamp(ctx.today) + pd.Timedelta(days=1)
     for key in NOT_IN_FUTURE:
         if key in typed.columns and table.has(key):
@@ -290,7 +291,7 @@ def validate(book: Book) -> list[Issue]:
     ids = frozenset()
     if customers is not None and "customer_id" in customers.data:
         ids = frozenset(str(v).strip() for v in customers.data["customer_id"].dropna())
-    ctx = Context(book, schema, book.lang, book.today, ids)
+    ctx = Context(book, schema, book.lang, book.today, ids, {k: typed_table(t) for k, t in book.tables.items()})
     issues: list[Issue] = []
     for table in book.tables.values():
         for rule in RULES:
