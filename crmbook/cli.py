@@ -82,7 +82,9 @@ def cli() -> None:
     default=None,
     help="Date the sample data ends on (default: today).",
 )
-@click.option("--force", is_flag=True, help="Replace an existing file (its previous version is backed up first).")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing file (its previous version is backed up first)."
+)
 @handle_errors
 def new(path: Path, lang: Lang, sample: int, seed: int, today: dt.datetime | None, force: bool) -> None:
     """Create the canonical workbook at PATH (optionally with sample data)."""

@@ -17,6 +17,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from crmbook.book import Book, Table
 from crmbook.errors import InputError
@@ -95,6 +96,9 @@ class IdPattern:
         return self._render(date, "#", customer_id)
 
     def regex(self) -> re.Pattern[str]:
+        return _compiled(self)
+
+    def _regex_text(self) -> str:
         out = []
         for kind, value in self.parts:
             if kind == "lit":
@@ -106,7 +110,7 @@ class IdPattern:
                 out.append(r".+")
             else:
                 out.append(rf"(?P<seq>\d{{{value}}})")
-        return re.compile("^" + "".join(out) + "$")
+        return "^" + "".join(out) + "$"
 
     def match(self, id_text: str) -> tuple[str, int] | None:
         """(scope, seq) of an ID written by this pattern, or None."""
@@ -114,6 +118,11 @@ class IdPattern:
         if m is None:
             return None
         return id_text[: m.start("seq")] + "#" + id_text[m.end("seq") :], int(m.group("seq"))
+
+
+@lru_cache(maxsize=64)
+def _compiled(pattern: IdPattern) -> re.Pattern[str]:
+    return re.compile(pattern._regex_text())
 
 
 @dataclass
@@ -192,12 +201,10 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
         else:
             top[m[0]] = max(top.get(m[0], 0), m[1])
     rows = [r for r in _non_empty_rows(table) if not _text(ids.get(r))]
+    new_ids: dict[int, str] = {}
+    parents = table.data["customer_id"] if pattern.needs_customer and "customer_id" in table.data else None
     for row in rows:
-        customer_id = (
-            _text(table.data.at[row, "customer_id"])
-            if pattern.needs_customer and "customer_id" in table.data
-            else None
-        )
+        customer_id = _text(parents.at[row]) if parents is not None else None
         if pattern.needs_customer and not customer_id:
             result.issues.append(
                 Issue("id-needs-customer", table.sheet_name, row, table.col(id_col), id_col, None)
@@ -222,9 +229,11 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
         value = pattern.render(today, seq, customer_id)
         result.high_water[hw_key] = seq
         top[scope] = seq
-        table.data.at[row, id_col] = value
+        new_ids[row] = value
         result.writes.append((key, row, id_col, value))
         result.ids_assigned += 1
+    if new_ids:
+        table.data.loc[list(new_ids), id_col] = list(new_ids.values())
 
 
 def _fold(value: object) -> str:
@@ -248,12 +257,13 @@ def _resolve_refs(book: Book, result: IdAssignment) -> None:
         if table is None or not table.has("customer_id") or "customer_name" not in table.data:
             continue
         empty = table.data["customer_id"].isna() & table.data["customer_name"].notna()
+        filled: dict[int, str] = {}
         for row in table.data.index[empty]:
             name = table.data.at[row, "customer_name"]
             matches = exact.get(_fold(name)) or by_key.get(name_key(name)) or []
             col = table.col("customer_id")
             if len(set(matches)) == 1:
-                table.data.at[row, "customer_id"] = matches[0]
+                filled[int(row)] = matches[0]
                 result.writes.append((key, int(row), "customer_id", matches[0]))
                 result.refs_filled += 1
             else:
@@ -269,6 +279,8 @@ def _resolve_refs(book: Book, result: IdAssignment) -> None:
                         {"count": len(set(matches))},
                     )
                 )
+        if filled:
+            table.data.loc[list(filled), "customer_id"] = list(filled.values())
 
 
 def run_id_step(book: Book, high_water: dict[str, int], today: dt.date) -> IdAssignment:

@@ -116,7 +116,8 @@ def plan_refresh(
     report.extend(id_step.issues)
 
     # 2. Validation, on the values as they will be after this refresh.
-    report.extend(validate(book))
+    typed = typed_tables(book)
+    report.extend(validate(book, typed))
 
     # 3. Duplicates (decisions the user already typed survive the rebuild).
     decisions = read_decisions(book.duplicates_grid, lang) if book.duplicates_grid else {}
@@ -126,7 +127,6 @@ def plan_refresh(
     dups = find_duplicates(book, not_duplicates=frozenset(state.not_duplicates))
 
     # 4. Roll-ups into the derived customer columns.
-    typed = typed_tables(book)
     rollup = customer_rollup(typed, book.settings, book.today)
     derived = derived_writes(book, rollup)
     changeset.cell_writes.extend(derived)

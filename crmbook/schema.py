@@ -194,7 +194,9 @@ class Schema:
     reps: tuple[Rep, ...]
     config_sheets: dict[str, dict[str, str]] = field(default_factory=dict)
     owned_sheets: dict[str, dict[str, str]] = field(default_factory=dict)
-    settings_headers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # lang -> (setting, value, note)
+    settings_headers: dict[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # lang -> (setting, value, note)
     reps_headers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # lang -> (rep, team, target)
 
     def sheet(self, key: str) -> SheetSpec:

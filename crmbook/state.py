@@ -131,14 +131,37 @@ def user_fields(table: Table) -> list[str]:
     return [c for c in table.data.columns if c not in owned]
 
 
+def _json_column(values: list[Any]) -> list[Any]:
+    """A column's cells as JSON-ready values (text passes through; dates and numbers converted once each)."""
+    cache: dict[Any, Any] = {}
+    out = []
+    for v in values:
+        if v is None or type(v) is str:
+            out.append(v)
+            continue
+        try:
+            converted = cache[v]
+        except KeyError:
+            converted = cache[v] = _json_value(v)
+        except TypeError:  # unhashable: convert directly
+            converted = _json_value(v)
+        out.append(converted)
+    return out
+
+
 def record_values(table: Table) -> pd.Series:
     """Each record's user-entered values as canonical JSON, indexed by Excel row."""
     fields = user_fields(table)
-    frame = table.data[fields]
-    out = []
-    for values in frame.itertuples(index=False, name=None):
-        record = {f: _json_value(v) for f, v in zip(fields, values, strict=True) if v is not None}
-        out.append(json.dumps(record, ensure_ascii=False, sort_keys=True))
+    columns = [_json_column(table.data[f].tolist()) for f in fields]
+    dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+    out = (
+        [
+            dumps({f: v for f, v in zip(fields, row, strict=True) if v is not None})
+            for row in zip(*columns, strict=True)
+        ]
+        if columns
+        else ["{}"] * len(table.data)
+    )
     return pd.Series(out, index=table.data.index, dtype=object)
 
 

@@ -21,13 +21,14 @@ from crmbook.issues import Issue
 from crmbook.phones import parse_phone_cell
 from crmbook.schema import Lang, Schema, load_schema, normalize_label
 from crmbook.typed import typed_table
-from crmbook.values import is_excel_error, parse_amount, parse_datetime, parse_percent
+from crmbook.values import EXCEL_ERRORS, is_excel_error, parse_amount, parse_datetime, parse_percent
 
 __all__ = ["RULES", "Context", "validate"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 _URL = re.compile(r"^(https?://)?([\w-]+\.)+[a-z]{2,}(/\S*)?$", re.IGNORECASE)
 _ID18 = re.compile(r"(?<!\d)(\d{17}[\dXx])(?!\d)")
+_LONG_DIGITS = re.compile(r"\d{13}")
 _CARD = re.compile(r"(?<!\d)(\d{13,19})(?!\d)")
 _HOME = re.compile(r"小区|家庭住址|住宅|\d+号楼.*\d+室|\d+栋.*单元|\d+单元.*\d+室")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -62,9 +63,9 @@ def _present(table: Table, key: str) -> pd.Series:
 
 def rule_excel_errors(table: Table, ctx: Context) -> Iterator[Issue]:
     for key in table.columns:
-        for row, value in _present(table, key).items():
-            if is_excel_error(value):
-                yield _issue(table, "excel-error", row, key, value, ctx)
+        values = _present(table, key)
+        for row, value in values[values.isin(EXCEL_ERRORS)].items():
+            yield _issue(table, "excel-error", row, key, value, ctx)
 
 
 def rule_required(table: Table, ctx: Context) -> Iterator[Issue]:
@@ -162,7 +163,7 @@ def rule_primary_contact(table: Table, ctx: Context) -> Iterator[Issue]:
     if table.key != "contacts" or not table.has("primary") or not table.has("customer_id"):
         return
     typed = ctx.typed[table.key]
-    groups = typed.groupby("customer_id")["primary"].apply(lambda s: int(s.eq(True).sum()))
+    groups = typed["primary"].eq(True).groupby(typed["customer_id"]).sum()
     for cid, count in groups.items():
         if count == 1:
             continue
@@ -254,16 +255,16 @@ def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
     for key in table.data.columns:
         if key in phone_cols:
             continue
-        for row, v in table.data[key].dropna().items():
-            if not isinstance(v, str | int) or isinstance(v, bool):
-                continue
-            text = str(v)
-            if len(text) < 13:
-                continue
+        column = table.data[key]
+        try:
+            mask = column.str.contains(r"\d{13}", regex=True, na=False)
+        except AttributeError:  # mixed cells (dates, numbers): test the text ones
+            mask = column.map(lambda v: isinstance(v, str) and _LONG_DIGITS.search(v) is not None)
+        candidates = column[mask.astype(bool)]
+        for row, text in candidates.items():
             if any(_valid_national_id(m) for m in _ID18.findall(text)):
                 yield _issue(table, "sensitive-id-number", row, key, "…" + text[-4:], ctx)
-                continue
-            if any(_luhn(m) and not m.startswith(("1", "0")) for m in _CARD.findall(text)):
+            elif any(_luhn(m) and not m.startswith(("1", "0")) for m in _CARD.findall(text)):
                 yield _issue(table, "sensitive-bank-card", row, key, "…" + text[-4:], ctx)
     if table.key == "customers" and table.has("address"):
         for row, v in table.data["address"].dropna().items():
@@ -284,14 +285,24 @@ RULES: list[Callable[[Table, Context], Iterator[Issue]]] = [
 ]
 
 
-def validate(book: Book) -> list[Issue]:
-    """Every issue of every record sheet, in sheet order then rule order."""
+def validate(book: Book, typed: dict[str, pd.DataFrame] | None = None) -> list[Issue]:
+    """Every issue of every record sheet, in sheet order then rule order.
+
+    ``typed`` (from :func:`crmbook.typed.typed_tables`) is computed when not given.
+    """
     schema = load_schema()
     customers = book.tables.get("customers")
     ids = frozenset()
     if customers is not None and "customer_id" in customers.data:
         ids = frozenset(str(v).strip() for v in customers.data["customer_id"].dropna())
-    ctx = Context(book, schema, book.lang, book.today, ids, {k: typed_table(t) for k, t in book.tables.items()})
+    ctx = Context(
+        book,
+        schema,
+        book.lang,
+        book.today,
+        ids,
+        typed if typed is not None else {k: typed_table(t) for k, t in book.tables.items()},
+    )
     issues: list[Issue] = []
     for table in book.tables.values():
         for rule in RULES:
