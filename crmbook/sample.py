@@ -582,7 +582,7 @@ def _plant(rng: np.random.Generator, frames: dict[str, pd.DataFrame], lang: Lang
     multi = contacts.groupby("customer_id").size()
     cid = multi[multi >= 2].index[0]
     second = np.flatnonzero(contacts["customer_id"].to_numpy() == cid)[1]
-    contacts.at[contacts.index[second], "primary"] = "是"
+    contacts.at[contacts.index[second], "primary"] = "Yes" if lang == "en" else "是"
     planted.append(
         {"code": "primary-contact-count", "sheet": "contacts", "index": int(second), "column": "primary"}
     )
