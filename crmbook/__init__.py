@@ -18,7 +18,9 @@ from crmbook.errors import (
 )
 from crmbook.issues import Issue, Report
 from crmbook.reader import read_book
+from crmbook.refresh import RefreshPlan, RefreshResult, plan_refresh, refresh
 from crmbook.schema import load_schema
+from crmbook.template import create_workbook
 
 __all__ = [
     "Book",
@@ -26,6 +28,8 @@ __all__ = [
     "CrmbookError",
     "InputError",
     "Issue",
+    "RefreshPlan",
+    "RefreshResult",
     "Report",
     "Settings",
     "Table",
@@ -34,6 +38,9 @@ __all__ = [
     "WorkbookLockedError",
     "__version__",
     "check_workbook",
+    "create_workbook",
     "load_schema",
+    "plan_refresh",
     "read_book",
+    "refresh",
 ]

@@ -42,3 +42,10 @@ def test_readme_opens_with_the_two_commands_ci_runs() -> None:
     assert len(commands) == 2
     ci = (ROOT / ".ci" / "run").read_text("utf-8")
     assert commands[1].strip() in ci
+
+
+def test_every_issue_code_is_documented() -> None:
+    from crmbook.issues import CATALOG
+
+    text = (ROOT / "docs" / "refresh.md").read_text("utf-8")
+    assert [code for code in CATALOG if f"`{code}`" not in text] == []
