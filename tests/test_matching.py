@@ -1,0 +1,133 @@
+"""Phones, company names and duplicate candidates on the tricky cases from the design."""
+
+from __future__ import annotations
+
+import pytest
+
+from crmbook.dedupe import find_duplicates
+from crmbook.names import email_domain, name_key, name_similarity, parse_company_name
+from crmbook.phones import parse_phone_cell, phone_keys, shared_numbers
+from tests.builders import make_book
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("13800138000", {"+8613800138000"}),
+        (13800138000.0, {"+8613800138000"}),
+        ("+86 138 0013 8000", {"+8613800138000"}),
+        ("0086-13800138000", {"+8613800138000"}),
+        ("１３８００１３８０００", {"+8613800138000"}),
+        ("021-61234567转801", {"+862161234567"}),
+        ("021-61234567-801", {"+862161234567"}),
+        ("(021)6123 4567", {"+862161234567"}),
+        ("138 0013 8000；021-61234567", {"+8613800138000", "+862161234567"}),
+        ("400-820-8820", set()),
+    ],
+)
+def test_phone_keys(text: object, expected: set[str]) -> None:
+    assert phone_keys(text) == expected
+
+
+def test_bad_numbers_are_reported_not_dropped() -> None:
+    cell = parse_phone_cell("13800138000；1380013800")
+    assert [n.e164 for n in cell.numbers] == ["+8613800138000"]
+    assert cell.unparsed == ("1380013800",)
+    assert parse_phone_cell("021-61234567转801").numbers[0].extension == "801"
+
+
+def test_shared_numbers() -> None:
+    keys = [frozenset({"+862161234567"})] * 5 + [frozenset({"+8613800138000"})]
+    assert shared_numbers(keys) == {"+862161234567"}
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("上海华信科技有限公司", "华信科技（上海）有限公司"),
+        ("上海华信科技有限公司", "上海华信科技股份有限公司"),
+        ("华信科技(上海)有限公司", "華信科技（上海）有限公司"),
+        ("上海 华信科技 有限公司", "上海华信科技有限公司"),
+        ("上海浦东新区华信科技有限公司", "华信科技（上海）有限公司"),
+        ("Huaxin Technology Co., Ltd.", "HUAXIN TECHNOLOGY CO LTD"),
+    ],
+)
+def test_same_company_same_key(a: str, b: str) -> None:
+    assert name_key(a) == name_key(b)
+    assert name_similarity(parse_company_name(a), parse_company_name(b)) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("上海华信科技有限公司", "上海华信科技有限公司北京分公司"),
+        ("华为技术有限公司", "华为终端有限公司"),
+        ("华信科技（上海）有限公司", "华信科技（北京）有限公司"),
+    ],
+)
+def test_different_companies(a: str, b: str) -> None:
+    assert name_similarity(parse_company_name(a), parse_company_name(b)) == 0.0
+
+
+def test_district_only_counts_inside_its_city() -> None:
+    assert "浦江" in parse_company_name("上海浦江之星酒店管理有限公司").key
+    assert (
+        parse_company_name("华为技术有限公司").trade_name == parse_company_name("华为终端有限公司").trade_name
+    )
+
+
+def test_free_mail_is_not_identity() -> None:
+    assert email_domain("sales@huaxin.com.cn") == "huaxin.com.cn"
+    assert email_domain("abc@qq.com") is None
+
+
+def _customer(cid: str, name: str, phone: str, **more: object) -> dict[str, object]:
+    return {"customer_id": cid, "name": name, "phone": phone, **more}
+
+
+def test_duplicates_found_with_evidence_and_hard_negatives_left_alone() -> None:
+    book = make_book(
+        customers=[
+            _customer("C1", "上海华信科技有限公司", "13800138000"),
+            _customer("C2", "华信科技（上海）股份有限公司", "+86 138 0013 8000"),
+            _customer("C3", "上海华信科技有限公司北京分公司", "13800138000"),
+            _customer("C4", "华为技术有限公司", "13900139000"),
+            _customer("C5", "华为终端有限公司", "13900139000"),
+            _customer("C6", "苏州恒达物流有限公司", "400-820-8820"),
+            _customer("C7", "无锡瑞丰建材有限公司", "400-820-8820"),
+        ]
+    )
+    result = find_duplicates(book)
+    pairs = {(p.id_a, p.id_b) for p in result.pairs}
+    assert pairs == {("C1", "C2")}
+    evidence = result.pairs[0].evidence
+    assert evidence["phone"] == "+8613800138000" and evidence["name"] == 1.0
+
+
+def test_not_a_duplicate_is_remembered_and_clusters_do_not_chain() -> None:
+    book = make_book(
+        customers=[
+            _customer("C1", "上海华信科技有限公司", "13800138000"),
+            _customer("C2", "华信科技（上海）有限公司", "13800138000"),
+            _customer("C3", "杭州瑞丰机械有限公司", "13700137000"),
+        ]
+    )
+    assert len(find_duplicates(book, not_duplicates=frozenset({("C1", "C2")})).pairs) == 0
+    result = find_duplicates(book)
+    assert [sorted(c.ids) for c in result.clusters] == [["C1", "C2"]]
+
+
+def test_blocking_compares_far_fewer_than_all_pairs() -> None:
+    import datetime as dt
+
+    from crmbook.reader import build_table  # noqa: F401  (the reader builds the same frames)
+    from crmbook.sample import generate_sample
+
+    frames = generate_sample(2000, seed=9, today=dt.date(2026, 11, 22))
+    rows = frames["customers"].astype(object).where(frames["customers"].notna(), None).to_dict("records")
+    result = find_duplicates(make_book(customers=rows))
+    n = len(rows)
+    assert result.compared < n * (n - 1) / 2 / 100
+    assert any(
+        "（" in str(rows[p.row_a - 2]["name"]) or "（" in str(rows[p.row_b - 2]["name"]) for p in result.pairs
+    )

@@ -1,0 +1,183 @@
+"""Each validation rule on small tables: a passing and a failing case, with the exact location."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from crmbook.ids import IdPattern, run_id_step
+from crmbook.validate import validate
+from tests.builders import make_book
+
+OK_CUSTOMER = {
+    "customer_id": "C2026000001",
+    "name": "上海华信科技有限公司",
+    "phone": "13800138000",
+    "status": "意向客户",
+}
+
+
+def codes(book, code: str) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    return [(i.row, i.column) for i in validate(book) if i.code == code]
+
+
+def test_clean_book_has_no_issues() -> None:
+    book = make_book(
+        customers=[OK_CUSTOMER],
+        contacts=[
+            {
+                "contact_id": "P1",
+                "customer_id": "C2026000001",
+                "name": "王伟",
+                "mobile": "13900139000",
+                "primary": "是",
+            }
+        ],
+    )
+    assert [i.code for i in validate(book)] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("phone", None, "missing-required"),
+        ("phone", "1380013800", "bad-phone"),
+        ("phone", "6123456", "bad-phone"),
+        ("email", "a@@b", "bad-email"),
+        ("website", "not a site", "bad-url"),
+        ("created", "2026/13/45", "bad-date"),
+        ("created", "5月1日", "date-no-year"),
+        ("created", dt.date(2027, 1, 1), "future-date"),
+        ("industry", "互联网+", "not-in-list"),
+        ("level", "重点客户", "list-alias"),
+        ("notes", "法人身份证 11010519491231002X", "sensitive-id-number"),
+        ("notes", "卡号 6222021234567890128", "sensitive-bank-card"),
+        ("address", "上海市闵行区某某小区3号楼502室", "home-address"),
+        ("source_detail", "#N/A", "excel-error"),
+    ],
+)
+def test_customer_rules(field: str, value: object, code: str) -> None:
+    book = make_book(customers=[{**OK_CUSTOMER, field: value}])
+    col = book.tables["customers"].col(field)
+    found = [i for i in validate(book) if i.code == code]
+    assert [(i.row, i.col) for i in found] == [(2, col)]
+    assert found[0].message("zh") and found[0].message("en")
+
+
+def test_several_numbers_and_extensions_are_fine() -> None:
+    book = make_book(customers=[{**OK_CUSTOMER, "phone": "138 0013 8000；021-61234567转801"}])
+    assert codes(book, "bad-phone") == []
+
+
+def test_lost_customer_needs_a_reason() -> None:
+    book = make_book(customers=[{**OK_CUSTOMER, "status": "流失客户"}])
+    assert codes(book, "lost-without-reason") == [(2, "lost_reason")]
+    book = make_book(customers=[{**OK_CUSTOMER, "status": "流失客户", "lost_reason": "价格"}])
+    assert codes(book, "lost-without-reason") == []
+
+
+def test_deal_rules() -> None:
+    won = {
+        "opportunity_id": "O1",
+        "customer_id": "C2026000001",
+        "name": "设备",
+        "stage": "成交",
+        "probability": 100,
+    }
+    book = make_book(
+        customers=[OK_CUSTOMER],
+        opportunities=[won, {**won, "opportunity_id": "O2", "stage": "初步接洽", "probability": 95}],
+    )
+    assert codes(book, "won-without-amount") == [(2, "actual_amount")]
+    assert codes(book, "closed-without-date") == [(2, "close_date")]
+    assert codes(book, "probability-stage-mismatch") == [(3, "probability")]
+    fine = {**won, "actual_amount": 1000, "close_date": dt.date(2026, 11, 1), "win_loss_reason": "价格"}
+    assert [i.code for i in validate(make_book(customers=[OK_CUSTOMER], opportunities=[fine]))] == []
+
+
+def test_references_and_primary_contacts() -> None:
+    book = make_book(
+        customers=[OK_CUSTOMER],
+        contacts=[
+            {
+                "contact_id": "P1",
+                "customer_id": "C2026000001",
+                "name": "甲",
+                "mobile": "13900139000",
+                "primary": "是",
+            },
+            {
+                "contact_id": "P2",
+                "customer_id": "C2026000001",
+                "name": "乙",
+                "mobile": "13900139001",
+                "primary": "是",
+            },
+        ],
+        followups=[{"followup_id": "F1", "customer_id": "C2099", "content": "x", "deal_closed": "是"}],
+    )
+    assert codes(book, "unknown-customer") == [(2, "customer_id")]
+    assert codes(book, "primary-contact-count") == [(2, "primary"), (3, "primary")]
+    assert codes(book, "closed-without-contract") == [(2, "contract_no")]
+
+
+def test_user_list_additions_count() -> None:
+    lists = {"industry": ["制造业", "互联网+"]}
+    book = make_book(customers=[{**OK_CUSTOMER, "industry": "互联网+"}], lists=lists)
+    assert codes(book, "not-in-list") == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "date", "seq", "cid", "expected"),
+    [
+        ("C{yyyy}{seq:6}", dt.date(2024, 5, 1), 123, None, "C2024000123"),
+        ("CUST{yyyymmdd}{seq:4}", dt.date(2024, 12, 1), 1, None, "CUST202412010001"),
+        ("CRM{yyyymmdd}{seq:3}", dt.date(2024, 5, 1), 1, None, "CRM20240501001"),
+        ("FLLW{customer_id}{seq:4}", dt.date(2024, 5, 1), 1, "C2024001", "FLLWC20240010001"),
+        ("O{yyyymmdd}{seq:3}", dt.date(2026, 11, 22), 7, None, "O20261122007"),
+    ],
+)
+def test_id_patterns_render_and_match(
+    pattern: str, date: dt.date, seq: int, cid: str | None, expected: str
+) -> None:
+    p = IdPattern.parse(pattern)
+    assert p.render(date, seq, cid) == expected
+    assert p.match(expected) == (p.scope(date, cid), seq)
+
+
+def test_ids_never_reuse_numbers_and_keep_existing_ones() -> None:
+    book = make_book(
+        customers=[
+            {**OK_CUSTOMER, "customer_id": "C2026000005"},
+            {**OK_CUSTOMER, "customer_id": None, "name": "乙公司"},
+            {**OK_CUSTOMER, "customer_id": "C2026000005", "name": "丙公司"},
+            {**OK_CUSTOMER, "customer_id": "X-1", "name": "丁公司"},
+        ]
+    )
+    # The state remembers that C2026000009 was handed out before (its row was deleted since).
+    step = run_id_step(book, {"customers:C2026#": 9}, dt.date(2026, 11, 22))
+    assert [(row, value) for _, row, _, value in step.writes] == [(3, "C2026000010")]
+    assert {i.code for i in step.issues} == {"duplicate-id", "malformed-id"}
+    assert step.high_water["customers:C2026#"] == 10
+
+
+def test_children_get_customer_ids_by_name_then_their_own_ids() -> None:
+    book = make_book(
+        customers=[{**OK_CUSTOMER, "customer_id": None, "name": "华信科技（上海）有限公司"}],
+        followups=[{"customer_name": "上海华信科技有限公司", "content": "电话"}],
+    )
+    step = run_id_step(book, {}, dt.date(2026, 11, 22))
+    writes = {(sheet, column): value for sheet, _, column, value in step.writes}
+    assert writes[("customers", "customer_id")] == "C2026000001"
+    assert writes[("followups", "customer_id")] == "C2026000001"
+    assert writes[("followups", "followup_id")] == "FLLWC20260000010001"
+
+
+def test_bad_pattern_is_a_clear_error() -> None:
+    from crmbook.errors import InputError
+
+    with pytest.raises(InputError, match="seq"):
+        IdPattern.parse("C{yyyy}")
+    with pytest.raises(InputError, match="unknown token"):
+        IdPattern.parse("C{year}{seq:4}")
