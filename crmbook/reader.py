@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,12 +37,39 @@ Grid = list[list[Any]]
 # ------------------------------------------------------------------ low level
 
 
+MAX_PART_BYTES = 512 * 2**20
+MAX_TOTAL_BYTES = 2**30
+MAX_RATIO = 250
+
+
+def _check_sizes(path: str | os.PathLike[str]) -> None:
+    """Refuse zip bombs before anything inflates them (declared sizes and compression ratios)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise WorkbookFileError(path, f"is damaged or truncated ({exc}); restore it from a backup") from exc
+    total = 0
+    for info in infos:
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > MAX_PART_BYTES or (info.file_size > 16 * 2**20 and ratio > MAX_RATIO):
+            raise WorkbookFileError(
+                path, f"part {info.filename} would inflate to {info.file_size / 2**20:,.0f} MiB; refusing (zip bomb?)"
+            )
+    if total > MAX_TOTAL_BYTES:
+        raise WorkbookFileError(path, f"would inflate to {total / 2**20:,.0f} MiB in all; refusing (zip bomb?)")
+
+
 def _open(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
     from crmbook.filetype import require_workbook
 
     require_workbook(path)
+    _check_sizes(path)
     try:
-        return calamine.CalamineWorkbook.from_path(os.fspath(path))
+        # From a file object, so the format is read from the content whatever the extension says.
+        with open(path, "rb") as fh:
+            return calamine.CalamineWorkbook.from_filelike(fh)
     except calamine.PasswordError as exc:
         raise WorkbookFileError(
             path, "is password-encrypted; remove the password in Excel and retry"

@@ -14,6 +14,7 @@ This module converts between those grids and plain Python data; it does no I/O.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ __all__ = [
 STATE_SHEET = "_crmbook"
 SNAPSHOT_PREFIX = "_crmbook_snap_"
 FORMAT_VERSION = 1
+LONG_TEXT = 1000
 
 
 def snapshot_sheet_name(sheet_key: str) -> str:
@@ -137,7 +139,12 @@ def _json_column(values: list[Any]) -> list[Any]:
     out = []
     for v in values:
         if v is None or type(v) is str:
-            out.append(v)
+            # Long texts are remembered by a prefix and a hash, so a record fits in one cell.
+            out.append(
+                v
+                if v is None or len(v) <= LONG_TEXT
+                else f"{v[:200]}…#{hashlib.sha1(v.encode()).hexdigest()[:16]}"
+            )
             continue
         try:
             converted = cache[v]

@@ -1,0 +1,144 @@
+"""Hostile and broken workbooks: a clear one-line error or a safe result, never a traceback or a hang."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from crmbook.cli import cli
+from crmbook.reader import read_book
+from crmbook.refresh import refresh
+from tests.conftest import TODAY
+
+FIXTURE_XLS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "superstore.xls"
+
+
+def _rewrite_part(
+    src: Path, dst: Path, part: str, data: bytes, *, compress: int = zipfile.ZIP_DEFLATED
+) -> Path:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            zout.writestr(
+                item.filename,
+                data if item.filename == part else zin.read(item.filename),
+                compress_type=compress,
+            )
+    return dst
+
+
+def _check(path: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["check", str(path)])
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    return result.exit_code, result.output
+
+
+def test_xml_bomb_in_a_sheet_part(sample_book: Path, tmp_path: Path) -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">'
+        b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        b'<row r="1"><c r="A1" t="inlineStr"><is><t>&lol3;</t></is></c></row></sheetData></worksheet>'
+    )
+    bad = _rewrite_part(sample_book, tmp_path / "bomb.xlsx", "xl/worksheets/sheet1.xml", bomb)
+    code, _ = _check(bad)
+    assert code in (0, 1)  # read safely (entities not expanded) or refused with a message
+    with pytest.raises(Exception) as info:
+        refresh(bad, today=TODAY)
+    assert "bomb.xlsx" in str(info.value)
+
+
+def test_zip_bomb_is_refused_before_inflating(sample_book: Path, tmp_path: Path) -> None:
+    huge = b"<x/>" + b" " * (600 * 2**20)
+    bad = _rewrite_part(sample_book, tmp_path / "zipbomb.xlsx", "docProps/core.xml", huge)
+    code, out = _check(bad)
+    assert code == 1 and "zip bomb" in out
+
+
+def test_truncated_zip(sample_book: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "cut.xlsx"
+    bad.write_bytes(sample_book.read_bytes()[:5000])
+    code, out = _check(bad)
+    assert code == 1 and "cut.xlsx" in out
+
+
+def test_xls_renamed_to_xlsx_and_back(sample_book: Path, tmp_path: Path) -> None:
+    if not FIXTURE_XLS.exists():
+        pytest.skip("shared fixture superstore.xls not present")
+    fake = tmp_path / "legacy.xlsx"
+    shutil.copyfile(FIXTURE_XLS, fake)
+    code, out = _check(fake)
+    assert code == 1 and ".xls" in out and "legacy.xlsx" in out
+    back = tmp_path / "modern.xls"
+    shutil.copyfile(sample_book, back)
+    code, _ = _check(back)
+    assert code == 0  # content decides: it is a real workbook
+
+
+def test_encrypted_workbook(tmp_path: Path) -> None:
+    # An OLE compound file whose directory names an EncryptionInfo stream, as Excel writes encrypted books.
+    import struct
+
+    header = bytearray(512)
+    header[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9)
+    struct.pack_into("<H", header, 0x20, 6)
+    struct.pack_into("<IIIIIIII", header, 0x2C, 1, 1, 0, 0x1000, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
+    header[0x4C : 0x4C + 4 * 109] = struct.pack("<109I", 0, *([0xFFFFFFFF] * 108))
+    fat = struct.pack("<128I", 0xFFFFFFFD, 0xFFFFFFFE, *([0xFFFFFFFF] * 126))
+    entries = bytearray(512)
+    for i, name in enumerate(("Root Entry", "EncryptionInfo")):
+        raw = name.encode("utf-16-le") + b"\x00\x00"
+        entries[i * 128 : i * 128 + len(raw)] = raw
+        struct.pack_into("<H", entries, i * 128 + 64, len(raw))
+    bad = tmp_path / "secret.xlsx"
+    bad.write_bytes(bytes(header) + fat + bytes(entries))
+    code, out = _check(bad)
+    assert code == 1 and "encrypted" in out.lower()
+
+
+def test_csv_and_junk_named_xlsx(tmp_path: Path) -> None:
+    csv = tmp_path / "export.xlsx"
+    csv.write_text("a,b\n1,2\n", encoding="utf-8")
+    assert _check(csv)[0] == 1
+
+
+def test_long_cells_formulas_errors_and_merged_data(sample_book: Path) -> None:
+    wb = openpyxl.load_workbook(sample_book)
+    ws = wb["客户"]
+    col = {c.value: c.column for c in ws[1]}
+    notes, source = col["备注"], col["来源说明"]
+    ws.cell(2, notes, "备" * 32767)
+    ws.cell(3, notes, "=1/0")
+    ws.cell(4, source, "#N/A")
+    ws.merge_cells(start_row=5, start_column=notes, end_row=6, end_column=notes)
+    wb.save(sample_book)
+    book, _ = read_book(sample_book, today=TODAY)
+    assert len(book.tables["customers"].data.at[2, "notes"]) == 32767
+    result = refresh(sample_book, today=TODAY)
+    assert result.written
+    # A real error cell (t="e") reads as empty; a formula without a cached value too.
+    after, _ = read_book(sample_book, today=TODAY)
+    assert after.tables["customers"].data.at[4, "source_detail"] is None
+    assert after.tables["customers"].data.at[3, "notes"] is None
+
+
+def test_duplicate_and_blank_headers(tmp_path: Path) -> None:
+    from crmbook.schema import load_schema
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    ws = wb.create_sheet("客户")
+    ws.append(["客户编号", None, "客户名称", "主联系电话", "电话号码", "主联系电话", None])
+    ws.append(["C1", "x", "甲公司", "13800138000", "13900139000", "13700137000", "y"])
+    for spec in load_schema().sheets[1:]:
+        wb.create_sheet(spec.zh).append([c.zh for c in spec.columns])
+    path = tmp_path / "dups.xlsx"
+    wb.save(path)
+    code, out = _check(path)
+    assert code == 1 and "主联系电话" in out
