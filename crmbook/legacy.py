@@ -19,7 +19,7 @@ from typing import Any
 
 import python_calamine as calamine
 
-from crmbook.errors import InputError, WorkbookFileError
+from crmbook.errors import InputError
 from crmbook.filetype import sniff
 from crmbook.schema import load_schema, normalize_label
 
@@ -90,16 +90,9 @@ def _read_csv(path: str) -> tuple[list[list[Any]], str]:
 def _read_workbook(
     path: str,
 ) -> list[tuple[str, list[list[Any]], list[tuple[tuple[int, int], tuple[int, int]]]]]:
-    try:
-        wb = calamine.CalamineWorkbook.from_path(path)
-    except calamine.PasswordError as exc:
-        raise WorkbookFileError(
-            path, "is password-encrypted; remove the password in Excel and import again"
-        ) from exc
-    except (calamine.CalamineError, calamine.ZipError, calamine.XmlError, OSError, ValueError) as exc:
-        raise WorkbookFileError(
-            path, f"cannot be read ({exc}); open it in Excel, save it as .xlsx and retry"
-        ) from exc
+    from crmbook.reader import open_calamine
+
+    wb = open_calamine(path)
     out = []
     try:
         for meta in wb.sheets_metadata:
@@ -208,7 +201,7 @@ def read_legacy(path: str | os.PathLike[str], sheets: list[str] | None = None) -
         raise InputError(f"{spath}: no such file")
     kind = sniff(spath)
     name = os.path.basename(spath)
-    if kind == "csv":
+    if kind == "csv" or (kind == "not-workbook" and Path(spath).suffix.lower() in (".csv", ".txt", ".tsv")):
         grid, encoding = _read_csv(spath)
         table = _table_from_grid(name, Path(spath).stem, grid, encoding)
         return [table] if table else []

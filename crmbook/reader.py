@@ -27,7 +27,7 @@ from crmbook.issues import Issue, column_letter
 from crmbook.schema import Lang, Rep, Schema, SheetSpec, load_schema, normalize_label
 from crmbook.state import STATE_SHEET, State, snapshot_sheet_name
 
-__all__ = ["HEADER_SCAN_ROWS", "Structure", "inspect_structure", "read_book", "read_grid"]
+__all__ = ["HEADER_SCAN_ROWS", "Structure", "inspect_structure", "open_calamine", "read_book", "read_grid"]
 
 HEADER_SCAN_ROWS = 20
 
@@ -55,10 +55,13 @@ def _check_sizes(path: str | os.PathLike[str]) -> None:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > MAX_PART_BYTES or (info.file_size > 16 * 2**20 and ratio > MAX_RATIO):
             raise WorkbookFileError(
-                path, f"part {info.filename} would inflate to {info.file_size / 2**20:,.0f} MiB; refusing (zip bomb?)"
+                path,
+                f"part {info.filename} would inflate to {info.file_size / 2**20:,.0f} MiB; refusing (zip bomb?)",
             )
     if total > MAX_TOTAL_BYTES:
-        raise WorkbookFileError(path, f"would inflate to {total / 2**20:,.0f} MiB in all; refusing (zip bomb?)")
+        raise WorkbookFileError(
+            path, f"would inflate to {total / 2**20:,.0f} MiB in all; refusing (zip bomb?)"
+        )
 
 
 def _open(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
@@ -66,6 +69,11 @@ def _open(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
 
     require_workbook(path)
     _check_sizes(path)
+    return open_calamine(path)
+
+
+def open_calamine(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
+    """Open any spreadsheet calamine reads (.xlsx, .xlsm, .xls), with clear errors."""
     try:
         # From a file object, so the format is read from the content whatever the extension says.
         with open(path, "rb") as fh:
