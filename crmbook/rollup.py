@@ -26,6 +26,13 @@ def _empty(index: pd.Index) -> pd.DataFrame:
     return pd.DataFrame(index=index, columns=list(DERIVED_COLUMNS))
 
 
+def _lookup(ids: pd.Series, by_id: pd.Series) -> pd.Series:
+    """``by_id`` values for each customer ID (missing where there is none; safe on empty sheets)."""
+    if by_id.empty:
+        return pd.Series(np.nan, index=ids.index)
+    return ids.map(by_id)
+
+
 def customer_rollup(typed: dict[str, pd.DataFrame], settings: Settings, today: dt.date) -> pd.DataFrame:
     customers = typed.get("customers")
     if customers is None or customers.empty:
@@ -45,16 +52,16 @@ def customer_rollup(typed: dict[str, pd.DataFrame], settings: Settings, today: d
     open_amount = opps[open_mask].groupby("customer_id")["expected_amount"].sum(min_count=1)
     won_amount = opps[opps["stage"] == "won"].groupby("customer_id")["actual_amount"].sum(min_count=1)
     out = pd.DataFrame(index=customers.index)
-    out["last_followup"] = ids.map(last)
-    out["followup_count"] = ids.map(count).fillna(0).astype(int)
-    out["open_pipeline"] = ids.map(open_amount)
-    out["won_amount"] = ids.map(won_amount)
+    out["last_followup"] = pd.to_datetime(_lookup(ids, last))
+    out["followup_count"] = _lookup(ids, count).fillna(0).astype(int)
+    out["open_pipeline"] = pd.to_numeric(_lookup(ids, open_amount))
+    out["won_amount"] = pd.to_numeric(_lookup(ids, won_amount))
     cadence = customers["level"].map(lambda lv: settings.cadence_days(lv) if isinstance(lv, str) else None)
     cadence = pd.to_numeric(cadence, errors="coerce").fillna(settings.cadence_days("C") or 30)
     base = out["last_followup"].fillna(customers["created"]).fillna(customers["first_contact"])
     base = base.fillna(pd.Timestamp(today))
     due = base.dt.normalize() + pd.to_timedelta(cadence, unit="D")
-    planned = ids.map(pending)
+    planned = pd.to_datetime(_lookup(ids, pending))
     due = due.where(planned.isna() | (due <= planned), planned)
     out["next_due"] = due.where(customers["status"] != "lost")
     return out
