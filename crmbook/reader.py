@@ -37,8 +37,9 @@ Grid = list[list[Any]]
 # ------------------------------------------------------------------ low level
 
 
-MAX_PART_BYTES = 512 * 2**20
-MAX_TOTAL_BYTES = 2**30
+# A full 1,048,576-row sheet is legitimately 1-2 GiB of XML; bombs are caught by their ratio.
+MAX_PART_BYTES = 4 * 2**30
+MAX_TOTAL_BYTES = 8 * 2**30
 MAX_RATIO = 250
 
 

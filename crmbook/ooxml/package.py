@@ -58,8 +58,8 @@ class Limits:
     at that scale is a bomb.
     """
 
-    max_total: int = 1024 * MiB
-    max_part: int = 512 * MiB
+    max_total: int = 8192 * MiB  # a full 1,048,576-row sheet is legitimately ~1-2 GiB of XML
+    max_part: int = 4096 * MiB
     max_ratio: float = 250.0
     ratio_floor: int = 16 * MiB
     max_parts: int = 20_000
