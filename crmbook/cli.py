@@ -190,6 +190,56 @@ def refresh(
     sys.exit(EXIT_PROBLEMS if plan.report.has_errors else EXIT_OK)
 
 
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--month", help="The month to report, YYYY-MM (default: last month).")
+@click.option("--from", "start", type=click.DateTime(formats=["%Y-%m-%d"]), help="Start of any other period.")
+@click.option(
+    "--to", "end", type=click.DateTime(formats=["%Y-%m-%d"]), help="End of that period (inclusive)."
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Report workbook to write."
+)
+@click.option("--owner", help="Only this rep's customers, follow-ups and deals.")
+@click.option("--team", help="Only the reps of this team (Settings sheet).")
+@click.option("--pdf", is_flag=True, help="Also write a PDF of the report (needs LibreOffice).")
+@click.option("--redact", is_flag=True, help="Mask phone numbers, for wider circulation.")
+@LANG_OPTION
+@handle_errors
+def report(
+    path: Path,
+    month: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    output: Path | None,
+    owner: str | None,
+    team: str | None,
+    pdf: bool,
+    redact: bool,
+    lang: Lang | None,
+) -> None:
+    """Write the monthly report workbook for PATH (the workbook itself is not changed)."""
+    from crmbook.errors import InputError
+    from crmbook.measures import Period
+    from crmbook.report import write_report
+
+    if (start is None) != (end is None):
+        raise InputError("give both --from and --to, or use --month")
+    if start is not None and end is not None:
+        if end < start:
+            raise InputError("--to is before --from")
+        period = Period(start.date(), end.date())
+    else:
+        if month is None:
+            last = dt.date.today().replace(day=1) - dt.timedelta(days=1)
+            month = f"{last:%Y-%m}"
+        period = Period.month(month)
+    result = write_report(
+        path, period=period, out_path=output, owner=owner, team=team, lang=lang, pdf=pdf, redact=redact
+    )
+    click.echo(f"wrote {result.out_path}" + (f" and {result.pdf_path}" if result.pdf_path else ""))
+
+
 def main() -> None:
     cli(prog_name="crmbook")
 
