@@ -55,3 +55,31 @@ def soffice_convert(src: Path, fmt: str, outdir: Path) -> Path:
     out = outdir / f"{src.stem}.{fmt.split(':')[0]}"
     assert out.exists(), f"LibreOffice did not write {out.name}"
     return out
+
+
+def render_page(pdf: Path, page: int, name: str, dpi: int = 60) -> Path | None:
+    """Render one PDF page (1-based) to ``tests/artefacts/<name>.png`` for a person to look at."""
+    if shutil.which("pdftoppm") is None:
+        return None
+    ARTEFACTS.mkdir(exist_ok=True)
+    target = ARTEFACTS / name
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-png",
+            "-r",
+            str(dpi),
+            "-f",
+            str(page),
+            "-l",
+            str(page),
+            "-singlefile",
+            str(pdf),
+            str(target),
+        ],
+        check=True,
+        timeout=60,
+    )
+    out = target.with_suffix(".png")
+    assert out.stat().st_size > 3000
+    return out

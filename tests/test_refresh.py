@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from crmbook.cli import cli
 from crmbook.reader import read_book
 from crmbook.refresh import refresh
 from crmbook.sample import SAMPLE_PROBLEMS
-from tests.conftest import ARTEFACTS, TODAY, soffice_convert
+from tests.conftest import TODAY, render_page, soffice_convert
 
 NOW = dt.datetime(2026, 11, 22, 9, 30)
 
@@ -189,23 +187,4 @@ def test_libreoffice_opens_the_refreshed_book_and_renders_the_dashboard(tmp_path
     reader = PdfReader(str(pdf))
     assert len(reader.pages) >= 5
     page = next(i for i, p in enumerate(reader.pages) if "客户看板" in (p.extract_text() or ""))
-    ARTEFACTS.mkdir(exist_ok=True)
-    if shutil.which("pdftoppm"):
-        subprocess.run(
-            [
-                "pdftoppm",
-                "-png",
-                "-r",
-                "60",
-                "-f",
-                str(page + 1),
-                "-l",
-                str(page + 1),
-                "-singlefile",
-                str(pdf),
-                str(ARTEFACTS / "refresh-dashboard"),
-            ],
-            check=True,
-            timeout=60,
-        )
-        assert (ARTEFACTS / "refresh-dashboard.png").stat().st_size > 5000
+    render_page(pdf, page + 1, "refresh-dashboard", dpi=60)

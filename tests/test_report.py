@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from pathlib import Path
 
 import openpyxl
@@ -18,7 +17,7 @@ from crmbook.measures import Period, compute_measures
 from crmbook.reader import read_book
 from crmbook.report import T, write_report
 from tests.builders import make_book
-from tests.conftest import ARTEFACTS, TODAY
+from tests.conftest import TODAY, render_page
 
 OCT = Period.month("2026-10")
 START, END = pd.Timestamp("2026-10-01"), pd.Timestamp("2026-11-01")
@@ -171,23 +170,4 @@ def test_pdf_has_every_sheet_title_and_renders(tmp_path: Path, sample_master: Pa
     text = "\n".join(p.extract_text() or "" for p in reader.pages)
     for key in ("summary", "funnel", "sources", "reps", "customers", "pipeline", "followup", "lost", "trend"):
         assert T["zh"][key] in text
-    ARTEFACTS.mkdir(exist_ok=True)
-    if shutil.which("pdftoppm"):
-        subprocess.run(
-            [
-                "pdftoppm",
-                "-png",
-                "-r",
-                "70",
-                "-f",
-                "1",
-                "-l",
-                "1",
-                "-singlefile",
-                str(result.pdf_path),
-                str(ARTEFACTS / "report-summary"),
-            ],
-            check=True,
-            timeout=60,
-        )
-        assert (ARTEFACTS / "report-summary.png").stat().st_size > 3000
+    render_page(result.pdf_path, 1, "report-summary", dpi=70)
