@@ -10,15 +10,13 @@ appends the new ones.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
-
-import pandas as pd
 
 from crmbook.book import Book, Table
 from crmbook.changeset import CellWrite, OwnedSheet, SheetCell
 from crmbook.schema import Lang, load_schema
+from crmbook.snapshot import Snapshot, compare
 
 __all__ = ["Change", "build_changelog_sheet", "diff_table", "updated_writes"]
 
@@ -45,27 +43,24 @@ class Change:
     row: int | None  # Excel row now (None for deleted records)
 
 
-def diff_table(table: Table, keys: pd.Series, values: pd.Series, snapshot: dict[str, str]) -> list[Change]:
-    """Changes between ``snapshot`` (record key -> JSON) and the table's current values."""
-    changes: list[Change] = []
-    current = dict(zip(keys.tolist(), zip(values.tolist(), keys.index.tolist(), strict=True), strict=True))
-    for key, (now_json, row) in current.items():
-        before_json = snapshot.get(key)
-        if before_json == now_json:
-            continue
-        if before_json is None:
-            if not key.startswith("#"):
-                changes.append(Change(table.key, key, "", None, None, "added", row))
-            continue
-        before, now = json.loads(before_json), json.loads(now_json)
-        for field in sorted(set(before) | set(now)):
-            if before.get(field) != now.get(field):
-                changes.append(
-                    Change(table.key, key, field, before.get(field), now.get(field), "changed", row)
-                )
-    for key in snapshot.keys() - current.keys():
-        if not key.startswith("#"):
-            changes.append(Change(table.key, key, "", None, None, "deleted", None))
+def diff_table(table: Table, old: Snapshot, new: Snapshot) -> list[Change]:
+    """Changes between the previous refresh's snapshot and the table's current one."""
+    rows = table.data.index.tolist()
+    diff = compare(old, new)
+    changes = [
+        Change(table.key, new.keys[c.index], c.field, c.old, c.new, "changed", rows[c.index])
+        for c in diff.changed
+    ]
+    changes += [
+        Change(table.key, new.keys[i], "", None, None, "added", rows[i])
+        for i in diff.added
+        if not new.keys[i].startswith("#")
+    ]
+    changes += [
+        Change(table.key, key, "", None, None, "deleted", None)
+        for key in diff.deleted
+        if not key.startswith("#")
+    ]
     return changes
 
 

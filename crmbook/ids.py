@@ -164,11 +164,13 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
         return
     id_col = table.spec.id_column
     pattern = IdPattern.parse(book.settings.id_pattern(key))
-    ids = table.data[id_col]
+    id_text = {
+        int(row): _text(value)
+        for row, value in zip(table.data.index, table.data[id_col].tolist(), strict=True)
+    }
     seen: dict[str, int] = {}
     top: dict[str, int] = {}
-    for row, value in ids.items():
-        text = _text(value)
+    for row, text in id_text.items():
         if not text:
             continue
         if text in seen:
@@ -200,11 +202,15 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
             )
         else:
             top[m[0]] = max(top.get(m[0], 0), m[1])
-    rows = [r for r in _non_empty_rows(table) if not _text(ids.get(r))]
+    rows = [r for r in _non_empty_rows(table) if not id_text[r]]
     new_ids: dict[int, str] = {}
-    parents = table.data["customer_id"] if pattern.needs_customer and "customer_id" in table.data else None
+    parents = (
+        dict(zip(table.data.index, table.data["customer_id"].tolist(), strict=True))
+        if pattern.needs_customer and "customer_id" in table.data
+        else None
+    )
     for row in rows:
-        customer_id = _text(parents.at[row]) if parents is not None else None
+        customer_id = _text(parents[row]) if parents is not None else None
         if pattern.needs_customer and not customer_id:
             result.issues.append(
                 Issue("id-needs-customer", table.sheet_name, row, table.col(id_col), id_col, None)
@@ -244,23 +250,33 @@ def _resolve_refs(book: Book, result: IdAssignment) -> None:
     customers = book.tables.get("customers")
     if customers is None or "name" not in customers.data:
         return
+    known: list[tuple[str, str]] = []
     exact: dict[str, list[str]] = {}
-    by_key: dict[str, list[str]] = {}
     for name, cid in zip(customers.data["name"], customers.data.get("customer_id", []), strict=False):
         cid = _text(cid)
         if not cid or name is None:
             continue
+        known.append((name, cid))
         exact.setdefault(_fold(name), []).append(cid)
-        by_key.setdefault(name_key(name), []).append(cid)
+    by_key: dict[str, list[str]] | None = None  # normalised names, built only when an exact match fails
+
+    def loose(name: object) -> list[str]:
+        nonlocal by_key
+        if by_key is None:
+            by_key = {}
+            for known_name, cid in known:
+                by_key.setdefault(name_key(known_name), []).append(cid)
+        return by_key.get(name_key(name), [])
+
     for key in ("contacts", "followups", "opportunities"):
         table = book.tables.get(key)
         if table is None or not table.has("customer_id") or "customer_name" not in table.data:
             continue
         empty = table.data["customer_id"].isna() & table.data["customer_name"].notna()
         filled: dict[int, str] = {}
-        for row in table.data.index[empty]:
-            name = table.data.at[row, "customer_name"]
-            matches = exact.get(_fold(name)) or by_key.get(name_key(name)) or []
+        names = table.data.loc[empty, "customer_name"]
+        for row, name in zip(names.index, names.tolist(), strict=True):
+            matches = exact.get(_fold(name)) or loose(name)
             col = table.col("customer_id")
             if len(set(matches)) == 1:
                 filled[int(row)] = matches[0]

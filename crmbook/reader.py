@@ -25,7 +25,8 @@ from crmbook.book import Book, Settings, Table
 from crmbook.errors import WorkbookFileError
 from crmbook.issues import Issue, column_letter
 from crmbook.schema import Lang, Rep, Schema, SheetSpec, load_schema, normalize_label
-from crmbook.state import STATE_SHEET, State, snapshot_sheet_name
+from crmbook.snapshot import snapshot_sheet_name
+from crmbook.state import STATE_SHEET, State
 
 __all__ = ["HEADER_SCAN_ROWS", "Structure", "inspect_structure", "open_calamine", "read_book", "read_grid"]
 

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from crmbook.book import Book
 from crmbook.changelog import Change, build_changelog_sheet, diff_table, updated_writes
 from crmbook.changeset import CellWrite, Changeset
@@ -30,7 +32,8 @@ from crmbook.issues_sheet import build_issues_sheet, highlights_for
 from crmbook.reminders import build_reminders
 from crmbook.rollup import customer_rollup, derived_writes
 from crmbook.schema import Lang, load_schema
-from crmbook.state import State, record_key, record_values, snapshot_sheet, state_sheet
+from crmbook.snapshot import same, snapshot_sheet, take_snapshot
+from crmbook.state import State, state_sheet
 from crmbook.typed import typed_tables
 from crmbook.validate import validate
 
@@ -74,15 +77,27 @@ class RefreshResult:
 
 
 def _apply_to_frames(book: Book, writes: list[CellWrite]) -> None:
-    """Mirror cell writes into the book's frames so later steps see the new values."""
+    """Mirror cell writes into the book's frames so later steps see the new values.
+
+    Writes are grouped by column so each column is assigned once, not cell by cell.
+    """
     by_sheet = {t.sheet_name: t for t in book.tables.values()}
+    grouped: dict[tuple[str, int], dict[int, Any]] = {}
     for w in writes:
-        table = by_sheet.get(w.sheet)
+        grouped.setdefault((w.sheet, w.col), {})[w.row] = w.value
+    for (sheet, col), values in grouped.items():
+        table = by_sheet.get(sheet)
         if table is None:
             continue
-        key = next((k for k, c in table.columns.items() if c == w.col), None)
-        if key is not None and w.row in table.data.index:
-            table.data.at[w.row, key] = w.value
+        key = next((k for k, c in table.columns.items() if c == col), None)
+        if key is None:
+            continue
+        rows = [r for r in values if r in table.data.index]
+        if not rows:
+            continue
+        column = table.data[key].astype(object)
+        column.loc[rows] = pd.Series([values[r] for r in rows], index=rows, dtype=object)
+        table.data[key] = column
 
 
 def plan_refresh(
@@ -136,12 +151,11 @@ def plan_refresh(
     changes: list[Change] = []
     snapshots = []
     for key, table in book.tables.items():
-        keys, values = record_key(table), record_values(table)
-        if book.state is not None and key in state.snapshots:
-            changes += diff_table(table, keys, values, state.snapshots[key])
-        snap = dict(zip(keys.tolist(), values.tolist(), strict=True))
-        if book.state is None or snap != state.snapshots.get(key):
-            snapshots.append(snapshot_sheet(key, keys, values))
+        snapshot, previous = take_snapshot(table), state.snapshots.get(key)
+        if book.state is not None and previous is not None:
+            changes += diff_table(table, previous, snapshot)
+        if book.state is None or not same(previous, snapshot):
+            snapshots.append(snapshot_sheet(key, snapshot))
     if book.state is not None:
         updated = updated_writes(book, changes, book.today)
         changeset.cell_writes.extend(updated)

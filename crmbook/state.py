@@ -5,44 +5,25 @@ workbook itself, so it travels with the file when it is emailed:
 
 * ``_crmbook``: rows of (section, key, value-as-JSON) — ID sequence high-water
   marks, pairs confirmed as "not a duplicate", the time of the last refresh.
-* ``_crmbook_snap_<sheet>``: one row per record, (record key, the record's
-  user-entered values as JSON) — the snapshot the change log compares with.
+* ``_crmbook_snap_<sheet>``: the snapshot of what people typed, which the
+  change log compares with (see :mod:`crmbook.snapshot`).
 
 This module converts between those grids and plain Python data; it does no I/O.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
-from crmbook.book import Table
 from crmbook.changeset import OwnedSheet, SheetCell
+from crmbook.snapshot import Snapshot, decode_snapshot
 
-__all__ = [
-    "STATE_SHEET",
-    "State",
-    "record_key",
-    "record_values",
-    "snapshot_sheet",
-    "snapshot_sheet_name",
-    "state_sheet",
-]
+__all__ = ["STATE_SHEET", "State", "state_sheet"]
 
 STATE_SHEET = "_crmbook"
-SNAPSHOT_PREFIX = "_crmbook_snap_"
 FORMAT_VERSION = 1
-LONG_TEXT = 1000
-
-
-def snapshot_sheet_name(sheet_key: str) -> str:
-    return f"{SNAPSHOT_PREFIX}{sheet_key}"
 
 
 @dataclass
@@ -53,7 +34,7 @@ class State:
     not_duplicates: set[tuple[str, str]] = field(default_factory=set)  # sorted customer-ID pairs
     last_refresh: str | None = None
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # sections other modules own
-    snapshots: dict[str, dict[str, str]] = field(default_factory=dict)  # sheet key -> record key -> JSON
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)  # sheet key -> what people had typed
 
     @classmethod
     def from_grids(
@@ -78,11 +59,9 @@ class State:
             elif section != "meta":
                 state.extra.setdefault(section, {})[key] = value
         for sheet_key, grid in snapshot_grids.items():
-            snap: dict[str, str] = {}
-            for cells in grid[1:]:
-                if len(cells) >= 2 and cells[0] is not None and cells[1] is not None:
-                    snap[str(cells[0])] = str(cells[1])
-            state.snapshots[sheet_key] = snap
+            snapshot = decode_snapshot(grid)
+            if snapshot is not None:
+                state.snapshots[sheet_key] = snapshot
         return state
 
     def rows(self) -> list[list[Any]]:
@@ -106,89 +85,3 @@ def state_sheet(state: State) -> OwnedSheet:
     rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in ("section", "key", "value")]]
     rows += [[SheetCell(v) for v in row] for row in state.rows()]
     return OwnedSheet(name=STATE_SHEET, rows=rows, hidden="veryHidden", widths={1: 14, 2: 40, 3: 60})
-
-
-# ------------------------------------------------------------------ snapshots
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, dt.datetime):
-        return v.strftime("%Y-%m-%d %H:%M:%S") if v.second else v.strftime("%Y-%m-%d %H:%M")
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    if isinstance(v, float):
-        if math.isnan(v):
-            return None
-        return int(v) if v.is_integer() else v
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool | int):
-        return v
-    return str(v)
-
-
-def user_fields(table: Table) -> list[str]:
-    """The columns people type: schema columns crmbook does not compute, plus user columns."""
-    owned = {c.key for c in table.spec.columns if c.owned and c.key != table.spec.id_column}
-    return [c for c in table.data.columns if c not in owned]
-
-
-def _json_column(values: list[Any]) -> list[Any]:
-    """A column's cells as JSON-ready values (text passes through; dates and numbers converted once each)."""
-    cache: dict[Any, Any] = {}
-    out = []
-    for v in values:
-        if v is None or type(v) is str:
-            # Long texts are remembered by a prefix and a hash, so a record fits in one cell.
-            out.append(
-                v
-                if v is None or len(v) <= LONG_TEXT
-                else f"{v[:200]}…#{hashlib.sha1(v.encode()).hexdigest()[:16]}"
-            )
-            continue
-        try:
-            converted = cache[v]
-        except KeyError:
-            converted = cache[v] = _json_value(v)
-        except TypeError:  # unhashable: convert directly
-            converted = _json_value(v)
-        out.append(converted)
-    return out
-
-
-def record_values(table: Table) -> pd.Series:
-    """Each record's user-entered values as canonical JSON, indexed by Excel row."""
-    fields = user_fields(table)
-    columns = [_json_column(table.data[f].tolist()) for f in fields]
-    dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
-    out = (
-        [
-            dumps({f: v for f, v in zip(fields, row, strict=True) if v is not None})
-            for row in zip(*columns, strict=True)
-        ]
-        if columns
-        else ["{}"] * len(table.data)
-    )
-    return pd.Series(out, index=table.data.index, dtype=object)
-
-
-def record_key(table: Table) -> pd.Series:
-    """The key a record is remembered by: its ID, or ``#<row>`` while it has none."""
-    id_col = table.spec.id_column
-    ids = table.data[id_col] if id_col in table.data.columns else pd.Series(None, index=table.data.index)
-    return pd.Series(
-        [
-            str(v).strip() if v is not None and str(v).strip() else f"#{r}"
-            for r, v in zip(table.data.index, ids, strict=True)
-        ],
-        index=table.data.index,
-        dtype=object,
-    )
-
-
-def snapshot_sheet(sheet_key: str, keys: pd.Series, values: pd.Series) -> OwnedSheet:
-    rows: list[list[SheetCell | None]] = [[SheetCell("record", "header"), SheetCell("values", "header")]]
-    rows += [[SheetCell(k), SheetCell(v)] for k, v in zip(keys.tolist(), values.tolist(), strict=True)]
-    return OwnedSheet(
-        name=snapshot_sheet_name(sheet_key), rows=rows, hidden="veryHidden", widths={1: 24, 2: 80}
-    )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pandas as pd
 
 from crmbook.book import Table
 from crmbook.changelog import build_changelog_sheet, diff_table
 from crmbook.schema import load_schema
-from crmbook.state import State, record_key, record_values, snapshot_sheet
+from crmbook.snapshot import Snapshot, decode_snapshot, snapshot_sheet, take_snapshot
+from crmbook.state import State
 
 
 def _table(rows: dict[int, dict[str, object]]) -> Table:
@@ -21,10 +23,6 @@ def _table(rows: dict[int, dict[str, object]]) -> Table:
     return Table(
         spec, "客户", 1, {"customer_id": 1, "name": 2, "phone": 3, "updated": 4}, {"我的列": 5}, data
     )
-
-
-def _snapshot(table: Table) -> dict[str, str]:
-    return dict(zip(record_key(table).tolist(), record_values(table).tolist(), strict=True))
 
 
 def test_changed_added_deleted() -> None:
@@ -47,7 +45,7 @@ def test_changed_added_deleted() -> None:
             5: {"customer_id": "C4", "name": "丁", "phone": "13800138003"},
         }
     )
-    changes = diff_table(after, record_key(after), record_values(after), _snapshot(before))
+    changes = diff_table(after, take_snapshot(before), take_snapshot(after))
     summary = {(c.record, c.field, c.kind, c.old, c.new) for c in changes}
     assert summary == {
         ("C1", "name", "changed", "甲", "甲公司"),
@@ -63,7 +61,7 @@ def test_no_edits_no_changes() -> None:
     t = _table(
         {2: {"customer_id": "C1", "name": "甲", "phone": 13800138000.0, "updated": dt.date(2026, 1, 2)}}
     )
-    assert diff_table(t, record_key(t), record_values(t), _snapshot(t)) == []
+    assert diff_table(t, take_snapshot(t), take_snapshot(t)) == []
 
 
 def test_state_round_trip_through_grids() -> None:
@@ -73,20 +71,20 @@ def test_state_round_trip_through_grids() -> None:
     state.extra["imports"] = {"IMP1": {"created": ["C3"]}}
     grid = [["section", "key", "value"], *state.rows()]
     t = _table({2: {"customer_id": "C1", "name": "甲"}})
-    snap = snapshot_sheet("customers", record_key(t), record_values(t))
+    snap = snapshot_sheet("customers", take_snapshot(t))
     snap_grid = [[c.value if c else None for c in row] for row in snap.rows]
     back = State.from_grids(grid, {"customers": snap_grid})
     assert back.high_water == state.high_water
     assert back.not_duplicates == state.not_duplicates
     assert back.last_refresh == state.last_refresh
     assert back.extra == state.extra
-    assert back.snapshots["customers"] == _snapshot(t)
+    assert back.snapshots["customers"] == take_snapshot(t)
 
 
 def test_changelog_keeps_earlier_entries() -> None:
     t = _table({2: {"customer_id": "C1", "name": "甲公司"}})
-    snap = {"C1": '{"customer_id": "C1", "name": "甲"}'}
-    changes = diff_table(t, record_key(t), record_values(t), snap)
+    snap = Snapshot(["C1"], {"customer_id": ["C1"], "name": ["甲"]})
+    changes = diff_table(t, snap, take_snapshot(t))
     earlier = [[dt.datetime(2026, 11, 1, 9, 0), "客户", "C9", "客户名称", "a", "b", "修改"]]
     sheet = build_changelog_sheet("变更记录", earlier, changes, "zh", dt.datetime(2026, 11, 22, 10, 30, 15))
     values = [[c.value if c else None for c in row] for row in sheet.rows]
@@ -94,3 +92,50 @@ def test_changelog_keeps_earlier_entries() -> None:
     assert values[1][2] == "C9"
     assert values[2][1:] == ["客户", "C1", "客户名称", "甲", "甲公司", "修改"]
     assert values[2][0] == dt.datetime(2026, 11, 22, 10, 30)
+
+
+def test_snapshot_is_compact_chunked_and_survives_damage() -> None:
+    rows = {
+        r: {
+            "customer_id": f"C{r}",
+            "name": hashlib.sha256(str(r).encode()).hexdigest() * 3,
+            "phone": 13800000000 + r,
+        }
+        for r in range(2, 2002)
+    }
+    t = _table(rows)
+    sheet = snapshot_sheet("customers", take_snapshot(t))
+    grid = [[c.value if c else None for c in row] for row in sheet.rows]
+    assert len(grid) > 2 and all(len(row[0]) <= 30_000 for row in grid[1:])
+    assert decode_snapshot(grid) == take_snapshot(t)
+    damaged = [grid[0], [grid[1][0][:-7] + "!!!!!!!"], *grid[2:]]
+    assert decode_snapshot(damaged) is None
+    assert decode_snapshot([]) is None
+
+
+def test_snapshot_refuses_a_decompression_bomb(monkeypatch) -> None:
+    import crmbook.snapshot as snapshot_module
+
+    monkeypatch.setattr(snapshot_module, "MAX_INFLATED", 1000)
+    t = _table({r: {"customer_id": f"C{r}", "name": "x" * 900} for r in range(2, 50)})
+    grid = [
+        [c.value if c else None for c in row] for row in snapshot_sheet("customers", take_snapshot(t)).rows
+    ]
+    assert decode_snapshot(grid) is None
+
+
+def test_format_1_snapshots_are_still_read() -> None:
+    grid = [["record", "values"], ["C1", '{"customer_id": "C1", "name": "甲"}']]
+    t = _table({2: {"customer_id": "C1", "name": "甲公司"}})
+    old = decode_snapshot(grid)
+    assert old is not None
+    changes = diff_table(t, old, take_snapshot(t))
+    assert [(c.field, c.old, c.new) for c in changes] == [("name", "甲", "甲公司")]
+
+
+def test_long_text_is_remembered_by_hash() -> None:
+    t1 = _table({2: {"customer_id": "C1", "name": "甲" * 5000}})
+    t2 = _table({2: {"customer_id": "C1", "name": "甲" * 4999 + "乙"}})
+    changes = diff_table(t2, take_snapshot(t1), take_snapshot(t2))
+    assert [c.field for c in changes] == ["name"]
+    assert len(str(changes[0].old)) < 300

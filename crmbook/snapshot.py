@@ -1,0 +1,255 @@
+"""Snapshots of what people typed, so the next refresh can tell what changed.
+
+A snapshot holds, per record sheet, each record's key (its ID, or ``#<row>``
+while it has none) and the values of the columns people type, column by
+column. It is stored in the workbook itself, in a very hidden sheet
+``_crmbook_snap_<sheet>``: the snapshot as compact JSON, zlib-compressed,
+base64-encoded and cut into cells of at most 30,000 characters (Excel's cell
+limit is 32,767). Keeping it columnar and compressed makes it cheap to write
+and read even for 100,000 records, and it travels with the workbook when the
+file is emailed.
+
+Long texts (over ``LONG_TEXT`` characters) are remembered by a prefix and a
+hash: a change is still detected, and a hostile cell cannot bloat the state.
+
+This module converts between tables, snapshots and cell grids; it does no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crmbook.book import Table
+from crmbook.changeset import OwnedSheet, SheetCell
+
+__all__ = [
+    "SNAPSHOT_PREFIX",
+    "Snapshot",
+    "decode_snapshot",
+    "encode_snapshot",
+    "record_keys",
+    "snapshot_sheet",
+    "snapshot_sheet_name",
+    "take_snapshot",
+    "user_fields",
+]
+
+SNAPSHOT_PREFIX = "_crmbook_snap_"
+FORMAT = 2
+CHUNK = 30_000
+LONG_TEXT = 1000
+MAX_INFLATED = 1 << 30  # a snapshot never legitimately inflates past 1 GiB
+HEADER = "crmbook snapshot v2"
+
+
+def snapshot_sheet_name(sheet_key: str) -> str:
+    return f"{SNAPSHOT_PREFIX}{sheet_key}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Record keys and, per field, the JSON-ready value of each record (same order as ``keys``)."""
+
+    keys: list[str]
+    columns: dict[str, list[Any]]
+
+    def value(self, index: int, field: str) -> Any:
+        column = self.columns.get(field)
+        return None if column is None else column[index]
+
+
+# ------------------------------------------------------------------ from a table
+
+
+def user_fields(table: Table) -> list[str]:
+    """The columns people type: schema columns crmbook does not compute, plus user columns."""
+    owned = {c.key for c in table.spec.columns if c.owned and c.key != table.spec.id_column}
+    return [c for c in table.data.columns if c not in owned]
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S") if v.second else v.strftime("%Y-%m-%d %H:%M")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        return int(v) if v.is_integer() else v
+    if isinstance(v, bool | int):
+        return v
+    return str(v)
+
+
+def _long_text(v: str) -> str:
+    return f"{v[:200]}…#{hashlib.sha1(v.encode()).hexdigest()[:16]}"
+
+
+def _json_column(values: list[Any]) -> list[Any]:
+    """A column's cells as JSON-ready values (text passes through; others converted once per value)."""
+    cache: dict[Any, Any] = {}
+    out = []
+    append = out.append
+    for v in values:
+        if v is None:
+            append(None)
+        elif type(v) is str:
+            append(v if len(v) <= LONG_TEXT else _long_text(v))
+        else:
+            try:
+                converted = cache[v]
+            except KeyError:
+                converted = cache[v] = _json_value(v)
+            except TypeError:  # unhashable: convert directly
+                converted = _json_value(v)
+            append(converted)
+    return out
+
+
+def record_keys(table: Table) -> list[str]:
+    """The key each record is remembered by: its ID, or ``#<row>`` while it has none."""
+    id_col = table.spec.id_column
+    if id_col not in table.data.columns:
+        return [f"#{r}" for r in table.data.index]
+    out = []
+    for r, v in zip(table.data.index, table.data[id_col].tolist(), strict=True):
+        text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+        out.append(text or f"#{r}")
+    return out
+
+
+def take_snapshot(table: Table) -> Snapshot:
+    return Snapshot(
+        keys=record_keys(table),
+        columns={f: _json_column(table.data[f].tolist()) for f in user_fields(table)},
+    )
+
+
+# ------------------------------------------------------------------ comparing
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    index: int  # position in the newer snapshot
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class SnapshotDiff:
+    added: list[int]  # positions in the newer snapshot
+    deleted: list[str]  # keys only the older snapshot has
+    changed: list[FieldChange]
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.added or self.deleted or self.changed)
+
+
+def _aligned(column: list[Any] | None, positions: np.ndarray) -> np.ndarray:
+    """``column`` reordered by ``positions`` (-1 gives None), as an object array."""
+    size = len(positions)
+    if column is None:
+        return np.full(size, None, dtype=object)
+    padded = np.empty(len(column) + 1, dtype=object)
+    padded[:-1] = column
+    padded[-1] = None
+    return padded[positions]
+
+
+def compare(old: Snapshot, new: Snapshot) -> SnapshotDiff:
+    """What changed from ``old`` to ``new``, field by field, without a Python loop per cell."""
+    index = pd.Index(old.keys, dtype=object)
+    if index.has_duplicates:  # duplicated IDs: compare with the last record holding that key
+        last = {k: i for i, k in enumerate(old.keys)}
+        positions = np.array([last.get(k, -1) for k in new.keys], dtype=np.int64)
+    else:
+        positions = index.get_indexer(pd.Index(new.keys, dtype=object))
+    known = positions >= 0
+    added = [int(i) for i in np.flatnonzero(~known)]
+    deleted = sorted(set(old.keys) - set(new.keys))
+    changed: list[FieldChange] = []
+    for field in sorted(set(old.columns) | set(new.columns)):
+        before = _aligned(old.columns.get(field), positions)
+        now = _aligned(new.columns.get(field), np.arange(len(new.keys)))
+        differs = (before != now) & known
+        for i in np.flatnonzero(differs):
+            changed.append(FieldChange(int(i), field, before[i], now[i]))
+    changed.sort(key=lambda c: (c.index, c.field))
+    return SnapshotDiff(added, deleted, changed)
+
+
+def same(a: Snapshot | None, b: Snapshot) -> bool:
+    return a is not None and a.keys == b.keys and a.columns == b.columns
+
+
+# ------------------------------------------------------------------ in the workbook
+
+
+def encode_snapshot(snapshot: Snapshot) -> list[str]:
+    """The snapshot as base64 text chunks of at most ``CHUNK`` characters."""
+    payload = {"format": FORMAT, "keys": snapshot.keys, "columns": snapshot.columns}
+    raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    text = base64.b64encode(zlib.compress(raw, 1)).decode("ascii")
+    return [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+
+
+def decode_snapshot(grid: list[list[Any]]) -> Snapshot | None:
+    """The snapshot stored in a snapshot sheet's cells, or None when it is missing or damaged.
+
+    A damaged snapshot only means the next change log starts afresh; it never stops a refresh.
+    """
+    if not grid or not grid[0] or grid[0][0] != HEADER:
+        return _decode_rows(grid)
+    text = "".join(str(row[0]) for row in grid[1:] if row and row[0] is not None)
+    try:
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(base64.b64decode(text, validate=True), MAX_INFLATED)
+        if inflater.unconsumed_tail:
+            return None
+        payload = json.loads(raw)
+        keys = [str(k) for k in payload["keys"]]
+        columns = {str(f): list(v) for f, v in payload["columns"].items()}
+    except (binascii.Error, zlib.error, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if any(len(v) != len(keys) for v in columns.values()):
+        return None
+    return Snapshot(keys, columns)
+
+
+def _decode_rows(grid: list[list[Any]]) -> Snapshot | None:
+    """Format 1: one row per record, (key, the record's values as a JSON object)."""
+    if not grid or not grid[0] or grid[0][0] != "record":
+        return None
+    keys: list[str] = []
+    records: list[dict[str, Any]] = []
+    for cells in grid[1:]:
+        if len(cells) < 2 or cells[0] is None or cells[1] is None:
+            continue
+        try:
+            record = json.loads(str(cells[1]))
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            keys.append(str(cells[0]))
+            records.append(record)
+    fields = sorted({f for r in records for f in r})
+    return Snapshot(keys, {f: [r.get(f) for r in records] for f in fields})
+
+
+def snapshot_sheet(sheet_key: str, snapshot: Snapshot) -> OwnedSheet:
+    rows: list[list[SheetCell | None]] = [[SheetCell(HEADER, "header")]]
+    rows += [[SheetCell(chunk)] for chunk in encode_snapshot(snapshot)]
+    return OwnedSheet(name=snapshot_sheet_name(sheet_key), rows=rows, hidden="veryHidden", widths={1: 80})
