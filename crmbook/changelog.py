@@ -10,6 +10,7 @@ appends the new ones.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,18 @@ def _label(sheet_key: str, field: str, lang: Lang) -> tuple[str, str]:
     return spec.label(lang), field_label
 
 
+_ISO_DATETIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::00|(:\d\d))$")
+
+
+def _shown(value: Any) -> str | None:
+    """A snapshot value as people read it: ``2026-11-22 10:30`` rather than ISO ``…T10:30:00``."""
+    if value is None:
+        return None
+    text = str(value)
+    m = _ISO_DATETIME.match(text)
+    return f"{m[1]} {m[2]}{m[3] or ''}" if m else text
+
+
 def build_changelog_sheet(
     name: str, previous_rows: list[list[Any]], changes: list[Change], lang: Lang, when: dt.datetime
 ) -> OwnedSheet:
@@ -116,8 +129,8 @@ def build_changelog_sheet(
                 SheetCell(sheet_label),
                 SheetCell(c.record),
                 SheetCell(field_label or None),
-                SheetCell(None if c.old is None else str(c.old)),
-                SheetCell(None if c.new is None else str(c.new)),
+                SheetCell(_shown(c.old)),
+                SheetCell(_shown(c.new)),
                 SheetCell(KINDS[lang][c.kind]),
             ]
         )

@@ -100,6 +100,19 @@ def _apply_to_frames(book: Book, writes: list[CellWrite]) -> None:
         table.data[key] = column
 
 
+def _working_copy(state: State | None) -> State:
+    """A copy of ``state`` this run may change; snapshots are shared, they are only ever replaced."""
+    if state is None:
+        return State()
+    return State(
+        high_water=dict(state.high_water),
+        not_duplicates=set(state.not_duplicates),
+        last_refresh=state.last_refresh,
+        extra=copy.deepcopy(state.extra),
+        snapshots=dict(state.snapshots),
+    )
+
+
 def plan_refresh(
     book: Book, structural: list[Issue] | None = None, *, now: dt.datetime | None = None
 ) -> RefreshPlan:
@@ -113,7 +126,7 @@ def plan_refresh(
     book.tables = {k: copy.copy(t) for k, t in book.tables.items()}
     for t in book.tables.values():
         t.data = t.data.copy()
-    state = copy.deepcopy(book.state) if book.state is not None else State()
+    state = _working_copy(book.state)
     lang = book.lang
     report = Report()
     report.extend(list(structural or []))

@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -80,7 +81,7 @@ def user_fields(table: Table) -> list[str]:
 
 def _json_value(v: Any) -> Any:
     if isinstance(v, dt.datetime):
-        return v.strftime("%Y-%m-%d %H:%M:%S") if v.second else v.strftime("%Y-%m-%d %H:%M")
+        return v.strftime("%Y-%m-%dT%H:%M:%S")
     if isinstance(v, dt.date):
         return v.isoformat()
     if isinstance(v, float):
@@ -96,8 +97,18 @@ def _long_text(v: str) -> str:
     return f"{v[:200]}…#{hashlib.sha1(v.encode()).hexdigest()[:16]}"
 
 
+_PLAIN_TEXT = {str, type(None)}
+_DATETIMES = {dt.datetime, type(None)}
+
+
 def _json_column(values: list[Any]) -> list[Any]:
     """A column's cells as JSON-ready values (text passes through; others converted once per value)."""
+    types = set(map(type, values))
+    if types <= _PLAIN_TEXT and max(map(len, filter(None, values)), default=0) <= LONG_TEXT:
+        return values  # the common case: short text and blanks, nothing to convert
+    if types <= _DATETIMES:  # a column of date-times: converted by numpy in one go
+        texts = np.datetime_as_string(np.array(values, dtype="datetime64[s]"), unit="s").tolist()
+        return [None if v is None else t for v, t in zip(values, texts, strict=True)]
     cache: dict[Any, Any] = {}
     out = []
     append = out.append
@@ -229,6 +240,15 @@ def decode_snapshot(grid: list[list[Any]]) -> Snapshot | None:
     return Snapshot(keys, columns)
 
 
+_FORMAT1_DATETIME = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d)(:\d\d)?$")
+
+
+def _format1_datetime(value: Any) -> Any:
+    """Format 1 wrote date-times as ``2026-11-22 10:30``; today's snapshots use ISO with seconds."""
+    m = _FORMAT1_DATETIME.match(value) if isinstance(value, str) else None
+    return f"{m[1]}T{m[2]}{m[3] or ':00'}" if m else value
+
+
 def _decode_rows(grid: list[list[Any]]) -> Snapshot | None:
     """Format 1: one row per record, (key, the record's values as a JSON object)."""
     if not grid or not grid[0] or grid[0][0] != "record":
@@ -244,7 +264,7 @@ def _decode_rows(grid: list[list[Any]]) -> Snapshot | None:
             continue
         if isinstance(record, dict):
             keys.append(str(cells[0]))
-            records.append(record)
+            records.append({f: _format1_datetime(v) for f, v in record.items()})
     fields = sorted({f for r in records for f in r})
     return Snapshot(keys, {f: [r.get(f) for r in records] for f in fields})
 

@@ -78,6 +78,14 @@ def _list_keys(series: pd.Series, spec: ListSpec) -> pd.Series:
     return pd.Series(out, index=series.index, dtype=object)
 
 
+def _texts(values: list[object]) -> list[str | None]:
+    """Cells as stripped text, blanks as None."""
+    return [
+        (v.strip() or None) if type(v) is str else None if v is None else (str(v).strip() or None)
+        for v in values
+    ]
+
+
 def typed_table(table: Table) -> pd.DataFrame:
     """One table with schema columns typed; user columns are left out."""
     schema = load_schema()
@@ -99,7 +107,7 @@ def typed_table(table: Table) -> pd.DataFrame:
             keys = _list_keys(s, schema.lists[col.list])
             out[col.key] = keys.map({"yes": True, "no": False}) if col.type == "yesno" else keys
         else:
-            out[col.key] = s.map(lambda v: None if v is None else str(v).strip() or None)
+            out[col.key] = pd.Series(_texts(s.tolist()), index=s.index, dtype=object)
     return pd.DataFrame(out, index=table.data.index)
 
 

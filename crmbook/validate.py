@@ -8,7 +8,9 @@ stops at the first bad row.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -250,18 +252,31 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _text_cells_matching(column: pd.Series, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
+    """(row, text) of the text cells where ``pattern`` occurs.
+
+    The column's texts are joined with newlines and searched in one pass, which is
+    many times faster than a search per cell; ``pattern`` must not match a newline.
+    """
+    texts = [v if type(v) is str else "" for v in column.tolist()]
+    joined = "\n".join(texts)
+    if pattern.search(joined) is None:
+        return []
+    ends = list(itertools.accumulate(len(t) + 1 for t in texts))
+    rows = column.index.tolist()
+    hits: dict[int, None] = {}
+    for m in pattern.finditer(joined):
+        hits[bisect.bisect_right(ends, m.start())] = None
+    return [(int(rows[i]), texts[i]) for i in hits]
+
+
 def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
     phone_cols = {c.key for c in table.spec.columns if c.type in ("phone", "id", "ref")}
     for key in table.data.columns:
         if key in phone_cols:
             continue
-        column = table.data[key]
-        try:
-            mask = column.str.contains(r"\d{13}", regex=True, na=False)
-        except AttributeError:  # mixed cells (dates, numbers): test the text ones
-            mask = column.map(lambda v: isinstance(v, str) and _LONG_DIGITS.search(v) is not None)
-        candidates = column[mask.astype(bool)]
-        for row, text in candidates.items():
+        candidates = _text_cells_matching(table.data[key], _LONG_DIGITS)
+        for row, text in candidates:
             if any(_valid_national_id(m) for m in _ID18.findall(text)):
                 yield _issue(table, "sensitive-id-number", row, key, "…" + text[-4:], ctx)
             elif any(_luhn(m) and not m.startswith(("1", "0")) for m in _CARD.findall(text)):

@@ -139,3 +139,18 @@ def test_long_text_is_remembered_by_hash() -> None:
     changes = diff_table(t2, take_snapshot(t1), take_snapshot(t2))
     assert [c.field for c in changes] == ["name"]
     assert len(str(changes[0].old)) < 300
+
+
+def test_datetimes_are_compared_and_shown_in_minutes() -> None:
+    before = _table(
+        {2: {"customer_id": "C1", "name": "甲", "updated": None, "我的列": dt.datetime(2026, 1, 2, 9, 30)}}
+    )
+    after = _table({2: {"customer_id": "C1", "name": "甲", "我的列": dt.datetime(2026, 1, 2, 10, 0)}})
+    changes = diff_table(after, take_snapshot(before), take_snapshot(after))
+    assert [(c.old, c.new) for c in changes] == [("2026-01-02T09:30:00", "2026-01-02T10:00:00")]
+    sheet = build_changelog_sheet("变更记录", [], changes, "zh", dt.datetime(2026, 11, 22, 10, 30))
+    assert [c.value for c in sheet.rows[1][4:6]] == ["2026-01-02 09:30", "2026-01-02 10:00"]
+    old = decode_snapshot(
+        [["record", "values"], ["C1", '{"customer_id": "C1", "name": "甲", "我的列": "2026-01-02 09:30"}']]
+    )
+    assert old is not None and diff_table(before, old, take_snapshot(before)) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from crmbook.ids import IdPattern, run_id_step
@@ -181,3 +182,25 @@ def test_bad_pattern_is_a_clear_error() -> None:
         IdPattern.parse("C{yyyy}")
     with pytest.raises(InputError, match="unknown token"):
         IdPattern.parse("C{year}{seq:4}")
+
+
+def test_text_cells_matching_maps_hits_back_to_their_rows() -> None:
+    import re
+
+    from crmbook.validate import _text_cells_matching
+
+    column = pd.Series(
+        [
+            "abc",
+            None,
+            1234567890123.0,
+            "x 1234567890123",
+            dt.date(2026, 1, 1),
+            "",
+            "9999999999999 and 8888888888888",
+        ],
+        index=[2, 3, 4, 5, 6, 7, 9],
+        dtype=object,
+    )
+    hits = _text_cells_matching(column, re.compile(r"\d{13}"))
+    assert hits == [(5, "x 1234567890123"), (9, "9999999999999 and 8888888888888")]
