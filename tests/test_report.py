@@ -171,3 +171,97 @@ def test_pdf_has_every_sheet_title_and_renders(tmp_path: Path, sample_master: Pa
     for key in ("summary", "funnel", "sources", "reps", "customers", "pipeline", "followup", "lost", "trend"):
         assert T["zh"][key] in text
     render_page(result.pdf_path, 1, "report-summary", dpi=70)
+
+
+@pytest.fixture(scope="module")
+def raw_all(sample_master: Path) -> dict[str, pd.DataFrame]:
+    sheets = {"c": "客户", "f": "跟进记录", "o": "销售机会"}
+    out = {k: pd.read_excel(sample_master, sheet_name=v, engine="calamine") for k, v in sheets.items()}
+    out["reps"] = pd.read_excel(sample_master, sheet_name="设置", engine="calamine", header=None, skiprows=24)
+    return out
+
+
+def _plain_created(c: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(c["建档日期"]).fillna(pd.to_datetime(c["首次接触日期"]))
+
+
+def test_sources_table_matches_plain_pandas(sample_master: Path, raw_all: dict[str, pd.DataFrame]) -> None:
+    book, _ = read_book(sample_master, today=TODAY)
+    m = compute_measures(book, OCT)
+    c, o = raw_all["c"], raw_all["o"]
+    c = c[_plain_created(c) < END]
+    source_of = dict(zip(c["客户编号"], c["客户来源"], strict=True))
+    wins = o[(o["销售阶段"] == "成交") & _in_oct(o["关闭时间"])]
+    labels = {
+        "线上推广": "online",
+        "行业展会": "trade_show",
+        "客户转介绍": "referral",
+        "主动拜访": "visit",
+        "其他": "other",
+    }
+    got = m.sources.set_index("key")
+    checked = 0
+    for label, group in c.groupby("客户来源"):
+        row = got.loc[labels.get(label, label)]
+        checked += 1
+        assert row["customers"] == len(group), label
+        won = int((group["客户状态"] == "成交客户").sum())
+        assert row["won_customers"] == won, label
+        assert row["win_rate"] == pytest.approx(won / len(group)), label
+        amount = wins[wins["客户编号"].map(source_of) == label]["实际成交金额"].fillna(0).sum()
+        assert row["won_amount"] == pytest.approx(amount), label
+    assert checked >= 4
+    assert got["customers"].sum() == len(c[c["客户来源"].notna()])
+
+
+def test_reps_table_matches_plain_pandas(sample_master: Path, raw_all: dict[str, pd.DataFrame]) -> None:
+    book, _ = read_book(sample_master, today=TODAY)
+    m = compute_measures(book, OCT)
+    c, f, o, reps = raw_all["c"], raw_all["f"], raw_all["o"], raw_all["reps"]
+    targets = dict(zip(reps[0], reps[2], strict=True))
+    got = m.reps.set_index("rep")
+    for rep, target in targets.items():
+        wins = o[(o["销售阶段"] == "成交") & _in_oct(o["关闭时间"]) & (o["负责人"] == rep)]
+        amount = wins["实际成交金额"].fillna(0).sum()
+        row = got.loc[rep]
+        assert row["followups"] == int((_in_oct(f["跟进时间"]) & (f["跟进人"] == rep)).sum())
+        assert row["new_customers"] == int(((c["负责人"] == rep) & _in_oct(_plain_created(c))).sum())
+        assert row["wins"] == len(wins)
+        assert row["won_amount"] == pytest.approx(amount)
+        assert row["target"] == pytest.approx(target)
+        assert row["attainment"] == pytest.approx(amount / target)
+    assert list(m.reps["won_amount"]) == sorted(m.reps["won_amount"], reverse=True)
+
+
+def test_pipeline_lost_and_key_rate_match_plain_pandas(
+    sample_master: Path, raw_all: dict[str, pd.DataFrame]
+) -> None:
+    book, _ = read_book(sample_master, today=TODAY)
+    m = compute_measures(book, OCT)
+    c, f, o = raw_all["c"], raw_all["f"], raw_all["o"]
+    defaults = {"初步接洽": 10, "需求分析": 25, "方案提交": 50, "商务谈判": 75}
+    open_deals = o[~o["销售阶段"].isin(["成交", "失败"])].copy()
+    open_deals["p"] = open_deals["成交概率"].fillna(open_deals["销售阶段"].map(defaults))
+    open_deals["month"] = pd.to_datetime(open_deals["预计成交日期"]).dt.strftime("%Y-%m")
+    by_month = open_deals.groupby("month").agg(deals=("机会编号", "size"), amount=("预计金额", "sum"))
+    weighted = (open_deals["预计金额"].fillna(0) * open_deals["p"] / 100).groupby(open_deals["month"]).sum()
+    got = m.pipeline.set_index("month")
+    for month, row in by_month.iterrows():
+        assert got.loc[month, "deals"] == row["deals"], month
+        assert got.loc[month, "amount"] == pytest.approx(row["amount"]), month
+        assert got.loc[month, "weighted"] == pytest.approx(weighted[month]), month
+    lost = o[(o["销售阶段"] == "失败") & _in_oct(o["关闭时间"])]
+    assert sorted(m.lost_deals["opportunity_id"]) == sorted(lost["机会编号"])
+    # Key-customer rate: A-level, not lost, created by the period end, followed up in the last 7 days of it.
+    key = c[(c["客户等级"] == "A") & (c["客户状态"] != "流失客户") & (_plain_created(c) < END)]
+    times = pd.to_datetime(f["跟进时间"])
+    recent = f[(times >= END - pd.Timedelta(days=7)) & (times < END)]["客户编号"]
+    expected = key["客户编号"].isin(set(recent)).sum() / len(key)
+    assert m.kpis["key_followup_rate"][0] == pytest.approx(expected)
+
+
+def test_previous_period_values_are_the_same_measures_one_month_earlier(sample_master: Path) -> None:
+    book, _ = read_book(sample_master, today=TODAY)
+    october, september = compute_measures(book, OCT), compute_measures(book, Period.month("2026-09"))
+    for key in ("new_customers", "followups", "wins", "won_amount", "average_deal", "key_followup_rate"):
+        assert october.kpis[key][1] == pytest.approx(september.kpis[key][0]), key
