@@ -219,7 +219,7 @@ def refresh(
     """Refresh the workbook at ``path`` in place (surgically, atomically, with a backup)."""
     from crmbook.ooxml import apply_changeset
     from crmbook.reader import read_book
-    from crmbook.safe_save import Fingerprint, run_lock, save_workbook_bytes
+    from crmbook.safe_save import Fingerprint, ensure_unchanged, run_lock, save_workbook_bytes
 
     started = time.perf_counter()
     spath = os.fspath(path)
@@ -234,7 +234,12 @@ def refresh(
         plan = plan_refresh(book, structural, now=now)
         backup = None
         if not dry_run:
-            data = apply_changeset(spath, plan.changeset, lang=book.lang)
+            ensure_unchanged(spath, before)
+            try:
+                data = apply_changeset(spath, plan.changeset, lang=book.lang)
+            except WorkbookFileError:
+                ensure_unchanged(spath, before)  # saved by someone else while crmbook patched it
+                raise
             saved = save_workbook_bytes(
                 spath,
                 data,

@@ -29,6 +29,7 @@ __all__ = [
     "Fingerprint",
     "SaveResult",
     "cleanup_stale_temp_files",
+    "ensure_unchanged",
     "excel_lock_file",
     "run_lock",
     "save_workbook_bytes",
@@ -226,6 +227,16 @@ def _backup(path: Path, backup_dir: str | os.PathLike[str], keep: int) -> Path:
     return backup
 
 
+def ensure_unchanged(path: str | os.PathLike[str], expected: Fingerprint) -> None:
+    """Raise :class:`WorkbookChangedError` when ``path`` no longer has the content crmbook read."""
+    if not Fingerprint.of(path).same_content(expected):
+        raise WorkbookChangedError(
+            path,
+            "changed on disk since crmbook read it (someone saved it?). Nothing was written; "
+            "run again to work on the new version.",
+        )
+
+
 def save_workbook_bytes(
     path: str | os.PathLike[str],
     data: bytes,
@@ -243,14 +254,8 @@ def save_workbook_bytes(
         )
 
     def check_unchanged() -> None:
-        if expected is None or not target.exists():
-            return
-        if not Fingerprint.of(target).same_content(expected):
-            raise WorkbookChangedError(
-                target,
-                "changed on disk since crmbook read it (someone saved it?). Nothing was written; "
-                "run again to work on the new version.",
-            )
+        if expected is not None and target.exists():
+            ensure_unchanged(target, expected)
 
     check_unchanged()
     cleanup_stale_temp_files(target)

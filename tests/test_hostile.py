@@ -142,3 +142,19 @@ def test_duplicate_and_blank_headers(tmp_path: Path) -> None:
     wb.save(path)
     code, out = _check(path)
     assert code == 1 and "主联系电话" in out
+
+
+def test_a_value_in_the_last_of_1048576_rows(sample_book: Path) -> None:
+    """A stray value in Excel's last row: read, flagged and refreshed, without filling a million rows."""
+    from crmbook.changeset import CellWrite, Changeset
+    from crmbook.ooxml import apply_changeset
+
+    stray = Changeset(cell_writes=[CellWrite("客户", 1_048_576, 2, "最后一行的客户")])
+    sample_book.write_bytes(apply_changeset(sample_book, stray))
+    book, _ = read_book(sample_book, today=TODAY)
+    customers = book.tables["customers"].data
+    assert customers.index[-1] == 1_048_576 and len(customers) < 200
+    result = refresh(sample_book, today=TODAY)
+    assert result.written
+    flagged = {(i.row, i.code) for i in result.plan.report.issues if i.sheet == "客户"}
+    assert (1_048_576, "missing-required") in flagged
