@@ -240,6 +240,42 @@ def report(
     click.echo(f"wrote {result.out_path}" + (f" and {result.pdf_path}" if result.pdf_path else ""))
 
 
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The .csv or .xlsx file to write.",
+)
+@click.option(
+    "--sheet",
+    "sheets",
+    multiple=True,
+    type=click.Choice(["customers", "contacts", "followups", "opportunities"]),
+    help="A record sheet to export (repeat for several; default all, or customers for CSV).",
+)
+@click.option(
+    "--redact", is_flag=True, help="Mask phone, ID and card numbers and e-mails, for wider circulation."
+)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@LANG_OPTION
+@handle_errors
+def export(
+    path: Path, output: Path, sheets: tuple[str, ...], redact: bool, force: bool, lang: Lang | None
+) -> None:
+    """Export PATH's record sheets to a CSV or a plain workbook (PATH is not changed)."""
+    from crmbook.export import export_book
+    from crmbook.reader import read_book
+
+    book, _ = read_book(path)
+    chosen = list(sheets) or (["customers"] if output.suffix.lower() == ".csv" else None)
+    result = export_book(book, output, sheets=chosen, redact=redact, lang=lang, overwrite=force)
+    counts = ", ".join(f"{name} {n}" for name, n in result.sheets.items())
+    click.echo(f"wrote {result.path} ({counts} records{', redacted' if redact else ''})")
+
+
 def main() -> None:
     cli(prog_name="crmbook")
 

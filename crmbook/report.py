@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -523,16 +522,15 @@ def build_report(
     return wb
 
 
-_PHONE = re.compile(r"(1[3-9]\d)(\d{4})(\d{4})")
-
-
 def _redact(wb: Workbook) -> None:
-    """Mask mobile numbers (138****8000) wherever the report shows text."""
+    """Mask phone, ID and card numbers and e-mails wherever the report shows text (see :mod:`crmbook.redact`)."""
+    from crmbook.redact import redact_text
+
     for ws in wb.worksheets:
         for row in ws.iter_rows():
             for cell in row:
-                if isinstance(cell.value, str):
-                    cell.value = _PHONE.sub(lambda m: f"{m[1]}****{m[3]}", cell.value)
+                if isinstance(cell.value, str) and not cell.value.startswith("="):
+                    cell.value = redact_text(cell.value)
 
 
 def write_report(

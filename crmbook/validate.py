@@ -235,7 +235,7 @@ def rule_future_dates(table: Table, ctx: Context) -> Iterator[Issue]:
                 yield _issue(table, "future-date", row, key, table.data.at[row, key], ctx)
 
 
-def _valid_national_id(text: str) -> bool:
+def valid_national_id(text: str) -> bool:
     try:
         dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
     except ValueError:
@@ -244,7 +244,7 @@ def _valid_national_id(text: str) -> bool:
     return "10X98765432"[total % 11] == text[17].upper()
 
 
-def _luhn(digits: str) -> bool:
+def luhn(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = int(ch) * (2 if i % 2 else 1)
@@ -277,9 +277,9 @@ def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
             continue
         candidates = _text_cells_matching(table.data[key], _LONG_DIGITS)
         for row, text in candidates:
-            if any(_valid_national_id(m) for m in _ID18.findall(text)):
+            if any(valid_national_id(m) for m in _ID18.findall(text)):
                 yield _issue(table, "sensitive-id-number", row, key, "…" + text[-4:], ctx)
-            elif any(_luhn(m) and not m.startswith(("1", "0")) for m in _CARD.findall(text)):
+            elif any(luhn(m) and not m.startswith(("1", "0")) for m in _CARD.findall(text)):
                 yield _issue(table, "sensitive-bank-card", row, key, "…" + text[-4:], ctx)
     if table.key == "customers" and table.has("address"):
         for row, v in table.data["address"].dropna().items():
