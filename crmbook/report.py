@@ -84,6 +84,7 @@ T = {
         "overdue": "逾期未跟进客户（按等级和负责人）",
         "churn": "流失风险客户",
         "customer_id": "客户编号",
+        "opportunity_id": "机会编号",
         "name": "名称",
         "last": "最近跟进",
         "days": "未跟进天数",
@@ -148,6 +149,7 @@ T = {
         "overdue": "Overdue customers by level and owner",
         "churn": "Churn-risk customers",
         "customer_id": "Customer ID",
+        "opportunity_id": "Opportunity ID",
         "name": "Name",
         "last": "Last follow-up",
         "days": "Days since",
@@ -305,6 +307,12 @@ def _labels(list_key: str, keys: pd.Series, lang: Lang, none: str) -> list[str]:
     return [items.get(k, k) or none for k in keys]
 
 
+def _straight(chart: LineChart) -> None:
+    """Draw lines point to point; openpyxl smooths them by default, which invents values between months."""
+    for series in chart.series:
+        series.smooth = False
+
+
 def _bar(
     title: str,
     ws: Worksheet,
@@ -425,6 +433,7 @@ def build_report(
         bars = _bar(w["reps"], s.ws, (a, 1, b), (a, 5, b))
         line = LineChart()
         line.add_data(Reference(s.ws, min_col=6, min_row=a - 1, max_row=b), titles_from_data=True)
+        _straight(line)  # a target is a level, not a curve
         bars += line
         s.chart(bars)
     s.finish()
@@ -495,7 +504,7 @@ def build_report(
     )
     s.note(w["lost_deals"], bold=True)
     s.table(
-        ["ID", w["customer_id"], w["name"], w["owner"], w["amount"], w["reason"]],
+        [w["opportunity_id"], w["customer_id"], w["name"], w["owner"], w["amount"], w["reason"]],
         [list(x) for x in m.lost_deals.itertuples(index=False)],
         [None, None, None, None, "amount", None],
     )
@@ -514,6 +523,7 @@ def build_report(
     line.title = w["trend"]
     line.add_data(Reference(s.ws, min_col=2, max_col=4, min_row=a - 1, max_row=b), titles_from_data=True)
     line.set_categories(Reference(s.ws, min_col=1, min_row=a, max_row=b))
+    _straight(line)
     s.chart(line, anchor_col=7)
     s.finish()
     if redact:

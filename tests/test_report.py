@@ -171,6 +171,42 @@ def test_pdf_has_every_sheet_title_and_renders(tmp_path: Path, sample_master: Pa
     for key in ("summary", "funnel", "sources", "reps", "customers", "pipeline", "followup", "lost", "trend"):
         assert T["zh"][key] in text
     render_page(result.pdf_path, 1, "report-summary", dpi=70)
+    # Charts sit to the right of their tables: the right third of a chart page has ink, of the others none.
+    charted = {2, 3, 4, 5, 6, 9}  # funnel, sources, reps, customers, pipeline, trend
+    for page in range(1, 10):
+        ink = _ink_right_of(result.pdf_path, page, tmp_path)
+        assert (ink > 200) == (page in charted), f"page {page}: {ink} dark pixels right of the tables"
+
+
+def _ink_right_of(pdf: Path, page: int, folder: Path, share: float = 0.35) -> int:
+    """Dark pixels in the right ``share`` of a PDF page rendered in grey at 30 dpi (poppler's pdftoppm)."""
+    import subprocess
+
+    prefix = folder / f"ink-{page}"
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-gray",
+            "-r",
+            "30",
+            "-f",
+            str(page),
+            "-l",
+            str(page),
+            "-singlefile",
+            str(pdf),
+            str(prefix),
+        ],
+        check=True,
+        timeout=60,
+    )
+    data = prefix.with_suffix(".pgm").read_bytes()
+    magic, width, height, _, pixels = data.split(maxsplit=4)
+    assert magic == b"P5"
+    w, h = int(width), int(height)
+    pixels = pixels[-w * h :]
+    x0 = int(w * (1 - share))
+    return sum(1 for y in range(h) for x in range(x0, w) if pixels[y * w + x] < 200)
 
 
 @pytest.fixture(scope="module")
