@@ -28,8 +28,14 @@ HEADERS = {
     "en": ("Time", "Sheet", "Record ID", "Field", "Old value", "New value", "Kind"),
 }
 KINDS = {
-    "zh": {"changed": "修改", "added": "新增", "deleted": "删除"},
-    "en": {"changed": "changed", "added": "added", "deleted": "deleted"},
+    "zh": {"changed": "修改", "added": "新增", "deleted": "删除", "merged": "合并", "unmerged": "撤销合并"},
+    "en": {
+        "changed": "changed",
+        "added": "added",
+        "deleted": "deleted",
+        "merged": "merged",
+        "unmerged": "merge undone",
+    },
 }
 
 
@@ -40,7 +46,7 @@ class Change:
     field: str  # schema key or user column header; "" for a whole record
     old: Any
     new: Any
-    kind: str  # changed | added | deleted
+    kind: str  # changed | added | deleted | merged | unmerged
     row: int | None  # Excel row now (None for deleted records)
 
 

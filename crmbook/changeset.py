@@ -44,6 +44,7 @@ __all__ = [
     "Changeset",
     "ChartSpec",
     "Highlight",
+    "ListValidation",
     "OwnedSheet",
     "Severity",
     "SheetCell",
@@ -102,6 +103,18 @@ class ChartSpec:
     height_cm: float = 7.5
 
 
+@dataclass(frozen=True)
+class ListValidation:
+    """A dropdown on a range of an owned sheet (e.g. ``"J4:J80"``); items must not contain commas."""
+
+    ref: str
+    items: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if any("," in item for item in self.items):
+            raise ValueError("dropdown items cannot contain commas")
+
+
 @dataclass
 class OwnedSheet:
     """A sheet crmbook rebuilds from scratch on every run.
@@ -118,6 +131,7 @@ class OwnedSheet:
     hidden: Literal[False, "hidden", "veryHidden"] = False
     tab_color: str | None = None  # "RRGGBB"
     autofilter: str | None = None  # e.g. "A3:H40"
+    validations: list[ListValidation] = field(default_factory=list)  # dropdowns people pick from
 
 
 @dataclass

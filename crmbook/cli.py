@@ -240,6 +240,132 @@ def report(
     click.echo(f"wrote {result.out_path}" + (f" and {result.pdf_path}" if result.pdf_path else ""))
 
 
+TODAY_OPTION = click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, hidden=True)
+WAIT_OPTION = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for another crmbook run on the same workbook.",
+)
+
+
+def _refresh_after(path: Path, today: dt.datetime | None, wait: float) -> None:
+    """Refresh after a merge or an undo, so the derived columns and crmbook's sheets match the records."""
+    from crmbook.refresh import refresh as run_refresh
+
+    result = run_refresh(path, today=today.date() if today else None, lock_timeout=wait)
+    counts = result.plan.report.counts()
+    click.echo(
+        f"{path}: refreshed: {counts['error']} errors, {counts['warning']} warnings, "
+        f"{result.plan.duplicate_pairs} duplicate pairs"
+    )
+    sys.exit(EXIT_PROBLEMS if result.plan.report.has_errors else EXIT_OK)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would be merged; write nothing.")
+@click.option(
+    "--auto-threshold",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=None,
+    help="Also merge, without review, every group scoring at least this (0-1, e.g. 0.95).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the merges as JSON.")
+@WAIT_OPTION
+@TODAY_OPTION
+@handle_errors
+def merge(
+    path: Path,
+    dry_run: bool,
+    auto_threshold: float | None,
+    as_json: bool,
+    wait: float,
+    today: dt.datetime | None,
+) -> None:
+    """Merge the duplicate groups marked 合并 / Merge on PATH's Duplicates sheet, then refresh.
+
+    Related contacts, follow-ups and deals follow the survivor; merged-away rows are kept whole on the
+    Merged archive sheet; each merge can be undone with crmbook undo-merge.
+    """
+    import json
+
+    from crmbook.merge import format_merge_summary
+    from crmbook.merge import merge as run_merge
+
+    result = run_merge(
+        path,
+        dry_run=dry_run,
+        auto_threshold=auto_threshold,
+        today=today.date() if today else None,
+        lock_timeout=wait,
+    )
+    if as_json:
+        groups = [
+            {
+                "merge_id": g.merge_id,
+                "survivor": g.survivor_id,
+                "merged": g.merged_ids,
+                "score": g.score,
+                "source": g.source,
+                "fields": sorted(g.fields),
+                "records_repointed": len({(s, r) for s, r, *_ in g.children}),
+            }
+            for g in result.groups
+        ]
+        click.echo(
+            json.dumps(
+                {"written": result.written, "groups": groups, "skipped": result.skipped},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        for line in format_merge_summary(result):
+            click.echo(line)
+    if result.written:
+        _refresh_after(path, today, wait)
+
+
+@cli.command("undo-merge")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("merge_id")
+@WAIT_OPTION
+@TODAY_OPTION
+@handle_errors
+def undo_merge(path: Path, merge_id: str, wait: float, today: dt.datetime | None) -> None:
+    """Undo merge MERGE_ID on PATH: the merged-away customers and their records come back, cell for cell."""
+    from crmbook.merge import format_merge_summary
+    from crmbook.merge import undo_merge as run_undo
+
+    result = run_undo(path, merge_id, today=today.date() if today else None, lock_timeout=wait)
+    for line in format_merge_summary(result):
+        click.echo(line)
+    _refresh_after(path, today, wait)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@WAIT_OPTION
+@TODAY_OPTION
+@handle_errors
+def dedupe(path: Path, wait: float, today: dt.datetime | None) -> None:
+    """Find duplicate customers in PATH and list them on the Duplicates sheet (a full refresh).
+
+    Then choose 合并 / 不是重复 / 稍后 for each group on that sheet and run crmbook merge.
+    """
+    from crmbook.refresh import refresh as run_refresh
+
+    result = run_refresh(path, today=today.date() if today else None, lock_timeout=wait)
+    plan = result.plan
+    click.echo(
+        f"{path}: {plan.duplicate_clusters} groups of likely duplicates ({plan.duplicate_pairs} pairs) "
+        "on the Duplicates sheet; decide each group there, then run crmbook merge"
+    )
+    sys.exit(EXIT_OK)
+
+
 @cli.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from crmbook.book import Book
-from crmbook.changeset import OwnedSheet, SheetCell
+from crmbook.changeset import ListValidation, OwnedSheet, SheetCell
 from crmbook.dedupe import DuplicateResult
 from crmbook.issues import column_letter
 from crmbook.issues_sheet import cell_link
 from crmbook.schema import Lang, load_schema
 
-__all__ = ["DECISIONS", "build_duplicates_sheet", "read_decisions"]
+__all__ = ["DECISIONS", "build_duplicates_sheet", "read_decisions", "read_survivors"]
 
 DECISIONS = {
     "zh": {"merge": "合并", "not_duplicate": "不是重复", "later": "稍后"},
@@ -24,7 +24,8 @@ DECISIONS = {
 WORDS = {
     "zh": {
         "title": "重复客户",
-        "hint": "在“处理”列选择：合并 / 不是重复 / 稍后。选择“不是重复”后，这组客户不会再被提示。",
+        "hint": "在“处理”列选择：合并 / 不是重复 / 稍后（选择“不是重复”后，这组客户不会再被提示）；"
+        "要保留另一条记录，把“保留”移到那一行。然后运行 crmbook merge。",
         "headers": (
             "组",
             "得分",
@@ -46,7 +47,8 @@ WORDS = {
     },
     "en": {
         "title": "Duplicates",
-        "hint": "Choose in the Decision column: Merge / Not a duplicate / Later. 'Not a duplicate' is remembered.",
+        "hint": "Choose in the Decision column: Merge / Not a duplicate / Later ('Not a duplicate' is remembered); "
+        "to keep another record, move 'keep' to its row. Then run crmbook merge.",
         "headers": (
             "Group",
             "Score",
@@ -128,12 +130,18 @@ def build_duplicates_sheet(
             )
     if not result.clusters:
         rows.append([SheetCell(w["none"])])
+    last = max(len(rows), 4)
+    validations = [
+        ListValidation(f"J4:J{last}", tuple(DECISIONS[lang][k] for k in ("merge", "not_duplicate", "later"))),
+        ListValidation(f"H4:H{last}", (w["keep"],)),
+    ]
     return OwnedSheet(
         name=load_schema().owned_sheet_name("duplicates", lang),
         rows=rows,
         widths={1: 6, 2: 8, 3: 16, 4: 32, 5: 20, 6: 10, 7: 12, 8: 8, 9: 44, 10: 12},
         freeze="A4",
         tab_color="7030A0",
+        validations=validations,
     )
 
 
@@ -158,4 +166,24 @@ def read_decisions(grid: list[list[Any]], lang: Lang) -> dict[frozenset[str], st
         if cells[2] is not None and not str(cells[2]).startswith("#"):
             group.append(str(cells[2]).strip())
     close()
+    return out
+
+
+def read_survivors(grid: list[list[Any]]) -> dict[frozenset[str], str]:
+    """The record marked keep (保留) in each group, keyed by the group's customer IDs."""
+    keep_words = {WORDS[lang]["keep"].casefold() for lang in WORDS}
+    out: dict[frozenset[str], str] = {}
+    group: list[str] = []
+    kept: str | None = None
+    for cells in [*grid[3:], [0]]:  # a sentinel closes the last group
+        cells = [*cells, *([None] * (DECISION_COLUMN - len(cells)))]
+        if cells[0] is not None:
+            if group and kept:
+                out[frozenset(group)] = kept
+            group, kept = [], None
+        customer = str(cells[2]).strip() if cells[2] is not None else ""
+        if customer and not customer.startswith("#"):
+            group.append(customer)
+            if str(cells[7] or "").strip().casefold() in keep_words:
+                kept = customer
     return out

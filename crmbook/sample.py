@@ -469,7 +469,9 @@ def _opportunities(rng: np.random.Generator, cust: pd.DataFrame, today: dt.date,
         seq[c] = seq.get(c, 0) + 1
         ids.append(f"O{c:%Y%m%d}{seq[c]:03d}")
     products = ["ERP 实施", "设备采购", "年度服务", "系统升级", "耗材供应", "培训项目"]
-    short = [re.split(r"[（(]", str(name))[0][:6] for name in cust["name"]]  # the trade name, no bracketed city
+    short = [
+        re.split(r"[（(]", str(name))[0][:6] for name in cust["name"]
+    ]  # the trade name, no bracketed city
     names = [f"{short[c]}{products[i % len(products)]}" for i, c in enumerate(owner_idx)]
     reasons = np.where(
         stage == "won",

@@ -213,7 +213,9 @@ def _ink_right_of(pdf: Path, page: int, folder: Path, share: float = 0.35) -> in
 def raw_all(sample_master: Path) -> dict[str, pd.DataFrame]:
     sheets = {"c": "客户", "f": "跟进记录", "o": "销售机会"}
     out = {k: pd.read_excel(sample_master, sheet_name=v, engine="calamine") for k, v in sheets.items()}
-    out["reps"] = pd.read_excel(sample_master, sheet_name="设置", engine="calamine", header=None, skiprows=24)
+    settings = pd.read_excel(sample_master, sheet_name="设置", engine="calamine", header=None)
+    start = settings.index[settings[0] == "销售代表"][0] + 1  # the reps block below the settings
+    out["reps"] = settings.iloc[start:].dropna(subset=[0]).reset_index(drop=True)
     return out
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from crmbook.changeset import CellValue, OwnedSheet
 from crmbook.ooxml.cells import cell_ref, cell_xml, split_ref
 from crmbook.ooxml.manifest import RT
-from crmbook.ooxml.xmltext import MAIN_NS, REL_NS, escape_attr
+from crmbook.ooxml.xmltext import MAIN_NS, REL_NS, escape_attr, escape_text
 
 __all__ = ["RenderedSheet", "SheetStyler", "render_owned_sheet"]
 
@@ -97,6 +97,8 @@ def render_owned_sheet(
     parts.append(f"<sheetData>{''.join(rows_xml)}</sheetData>")
     if sheet.autofilter:
         parts.append(f'<autoFilter ref="{escape_attr(sheet.autofilter)}"/>')
+    if sheet.validations:
+        parts.append(_validations_xml(sheet))
     if links:
         parts.append(f"<hyperlinks>{''.join(links)}</hyperlinks>")
     parts.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>')
@@ -106,6 +108,22 @@ def render_owned_sheet(
         parts.append(f'<drawing r:id="{drawing_rid}"/>')
     parts.append("</worksheet>")
     return RenderedSheet("".join(parts).encode(), relationships)
+
+
+def _list_formula(items: tuple[str, ...]) -> str:
+    """The inline list of a dropdown: ``"a,b,c"`` with quotes doubled."""
+    joined = ",".join(items).replace('"', '""')
+    return f'"{joined}"'
+
+
+def _validations_xml(sheet: OwnedSheet) -> str:
+    """``<dataValidations>``: one list dropdown per validation."""
+    rules = "".join(
+        f'<dataValidation type="list" allowBlank="1" showErrorMessage="1" sqref="{escape_attr(v.ref)}">'
+        f"<formula1>{escape_text(_list_formula(v.items))}</formula1></dataValidation>"
+        for v in sheet.validations
+    )
+    return f'<dataValidations count="{len(sheet.validations)}">{rules}</dataValidations>'
 
 
 def _display(value: CellValue) -> str:
