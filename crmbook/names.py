@@ -373,12 +373,53 @@ _EMAIL = re.compile(r"^[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}$")
 _T2S = opencc.OpenCC("t2s")
 
 
+def _convertible_characters(converter: opencc.OpenCC) -> frozenset[str] | None:
+    """Characters whose presence can make t2s change a text, or None when the dictionaries are unreadable.
+
+    Most company names are already simplified; skipping the (pure-Python) converter when a name
+    has none of these characters makes name folding several times faster with the same result.
+    """
+    converter.convert("測")  # loads the dictionaries
+    dictionaries: list[dict[str, object]] = []
+    stack: list[object] = [getattr(converter, "_dict_chain_data", None)]
+    while stack:  # the reimplementation keeps its dictionaries in nested lists
+        item = stack.pop()
+        if isinstance(item, dict):
+            dictionaries.append(item)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    if not dictionaries:
+        return None
+    found: set[str] = set()
+    for dictionary in dictionaries:
+        for key, value in dictionary.items():
+            options = value if isinstance(value, list | tuple) else str(value).split()
+            target = str(options[0]) if options else key  # the converter uses the first option
+            if target == key:
+                continue
+            if len(key) == len(target):
+                found.update(k for k, t in zip(key, target, strict=True) if k != t)
+            else:
+                found.update(key)
+    return frozenset(found)
+
+
+_T2S_CHARS = _convertible_characters(_T2S)
+
+
+def to_simplified(text: str) -> str:
+    """Traditional characters to simplified (OpenCC t2s), skipping texts it would not change."""
+    if _T2S_CHARS is None or not _T2S_CHARS.isdisjoint(text):
+        return str(_T2S.convert(text))
+    return text
+
+
 @lru_cache(maxsize=500_000)
 def fold_text(s: object) -> str:
     """NFKC, traditional → simplified, lower case, without spaces and punctuation."""
     if s is None:
         return ""
-    text = _T2S.convert(unicodedata.normalize("NFKC", str(s))).lower()
+    text = to_simplified(unicodedata.normalize("NFKC", str(s))).lower()
     return _PUNCT.sub("", text)
 
 
@@ -425,7 +466,7 @@ _SURNAMES = set(
 @lru_cache(maxsize=500_000)
 def parse_company_name(name: object) -> CompanyName:
     original = "" if name is None else str(name).strip()
-    text = _T2S.convert(unicodedata.normalize("NFKC", original)).lower().strip()
+    text = to_simplified(unicodedata.normalize("NFKC", original)).lower().strip()
     if re.fullmatch(r"[a-z0-9 .,&'()\-]+", text or "-"):
         core = ENGLISH_LEGAL.sub("", text).strip(" ,.")
         key = _PUNCT.sub("", core)

@@ -131,3 +131,27 @@ def test_blocking_compares_far_fewer_than_all_pairs() -> None:
     assert any(
         "（" in str(rows[p.row_a - 2]["name"]) or "（" in str(rows[p.row_b - 2]["name"]) for p in result.pairs
     )
+
+
+def test_folding_skips_the_converter_only_when_it_would_change_nothing() -> None:
+    import datetime as dt
+    import unicodedata
+
+    import opencc
+
+    from crmbook.names import _PUNCT, _T2S_CHARS, fold_text
+    from crmbook.sample import generate_sample
+
+    assert _T2S_CHARS  # the dictionaries were readable: the fast path is in use
+    names = list(generate_sample(400, seed=9, today=dt.date(2026, 11, 22))["customers"]["name"])
+    names += [
+        "沈默科技有限公司",
+        "臺灣積體電路製造股份有限公司",
+        "後勤服務中心",
+        "乾隆贸易",
+        "ＡＢＣ贸易（上海）有限公司",
+    ]
+    converter = opencc.OpenCC("t2s")
+    for name in names:
+        always_converted = _PUNCT.sub("", converter.convert(unicodedata.normalize("NFKC", name)).lower())
+        assert fold_text(name) == always_converted, name
