@@ -126,6 +126,35 @@ def _lock_holder(lock: Path) -> str:
         return "unknown process"
 
 
+def _create_lock(lock: Path, payload: bytes) -> None:
+    """Create ``lock`` holding ``payload`` in one step, or raise FileExistsError.
+
+    The payload goes into a temporary file first, which is then hard-linked to
+    the lock name: a run killed at any moment leaves either no lock or a
+    complete one, never an empty lock nobody can judge. File systems without
+    hard links fall back to exclusive create + write.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{lock.name}.", suffix=TEMP_SUFFIX, dir=lock.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        try:
+            os.link(tmp, lock)
+            return
+        except FileExistsError:
+            raise
+        except OSError:
+            pass  # no hard links here (some network and FAT drives)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, payload)
+        finally:
+            os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 @contextlib.contextmanager
 def run_lock(path: str | os.PathLike[str], *, timeout: float = 10.0, poll: float = 0.1) -> Iterator[Path]:
     """Hold the crmbook run lock of ``path``; wait up to ``timeout`` s for another run to finish."""
@@ -135,7 +164,7 @@ def run_lock(path: str | os.PathLike[str], *, timeout: float = 10.0, poll: float
     payload = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}).encode()
     while True:
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            _create_lock(lock, payload)
         except FileExistsError:
             if _lock_is_stale(lock):
                 # Rename-then-remove: of two waiters, only one wins the rename.
@@ -156,10 +185,6 @@ def run_lock(path: str | os.PathLike[str], *, timeout: float = 10.0, poll: float
             raise WorkbookFileError(
                 target, f"cannot create the lock file {lock.name} ({exc.strerror})"
             ) from exc
-        try:
-            os.write(fd, payload)
-        finally:
-            os.close(fd)
         break
     try:
         yield lock
