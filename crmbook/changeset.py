@@ -147,6 +147,9 @@ class Changeset:
     highlights: list[Highlight] = field(default_factory=list)
     highlight_sheets: set[str] = field(default_factory=set)
     owned_sheets: list[OwnedSheet] = field(default_factory=list)
+    table_rows: dict[str, int] = field(
+        default_factory=dict
+    )  # sheet -> last row its Excel table must cover (rows appended by an import)
 
     def is_empty(self) -> bool:
         return not (self.cell_writes or self.highlights or self.highlight_sheets or self.owned_sheets)

@@ -402,6 +402,164 @@ def export(
     click.echo(f"wrote {result.path} ({counts} records{', redacted' if redact else ''})")
 
 
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--into",
+    "into",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The canonical workbook to import into.",
+)
+@click.option(
+    "--mapping",
+    "mapping_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Use this mapping file (TOML) instead of the proposed mapping.",
+)
+@click.option(
+    "--write-mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the mapping (proposed, or --mapping's) to this file for editing; implies --dry-run.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would be created, updated, merged and rejected; write nothing."
+)
+@click.option(
+    "--dayfirst",
+    is_flag=True,
+    default=None,
+    help="Read 5/1/2024 as 5 January (default: as the mapping says, else month first).",
+)
+@click.option(
+    "--sheet", "sheets", multiple=True, help="Import only this sheet of the legacy file (repeat for several)."
+)
+@click.option(
+    "--undo", "undo", is_flag=True, help="Undo an import: crmbook import --undo crm.xlsx IMPORT_ID."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: when the terminal is interactive).",
+)
+@WAIT_OPTION
+@TODAY_OPTION
+@handle_errors
+def import_(
+    paths: tuple[str, ...],
+    into: Path | None,
+    mapping_path: Path | None,
+    write_mapping: Path | None,
+    dry_run: bool,
+    dayfirst: bool | None,
+    sheets: tuple[str, ...],
+    undo: bool,
+    as_json: bool,
+    progress: bool | None,
+    wait: float,
+    today: dt.datetime | None,
+) -> None:
+    """Import a legacy spreadsheet (.xlsx, .xlsm, .xls, .csv) into a crmbook workbook.
+
+    \b
+      crmbook import legacy.xlsx --into crm.xlsx --dry-run
+      crmbook import legacy.xlsx --into crm.xlsx --write-mapping legacy.toml
+      crmbook import legacy.xlsx --into crm.xlsx --mapping legacy.toml
+      crmbook import --undo crm.xlsx IMPORT_ID
+    """
+    import json
+
+    from crmbook import importer
+    from crmbook.mapping import load_mapping, propose_mapping, save_mapping
+
+    day = today.date() if today else None
+    if undo:
+        if len(paths) != 2:
+            raise click.UsageError(
+                "--undo takes the workbook and the import ID: crmbook import --undo crm.xlsx I20261130-001"
+            )
+        result = importer.undo_import(paths[0], paths[1], today=day, lock_timeout=wait)
+        for line in importer.format_import_summary(result):
+            click.echo(line)
+        return
+    if len(paths) != 1 or into is None:
+        raise click.UsageError(
+            "name one legacy file and the workbook: crmbook import legacy.xlsx --into crm.xlsx"
+        )
+    source = paths[0]
+    mapping = load_mapping(mapping_path) if mapping_path else None
+    if write_mapping is not None:
+        from crmbook.legacy import read_legacy
+        from crmbook.reader import read_book
+
+        if mapping is None:
+            book, _ = read_book(into, today=day)
+            mapping = propose_mapping(read_legacy(source, list(sheets) or None), lang=book.lang)
+        save_mapping(mapping, write_mapping)
+        click.echo(
+            f"wrote the mapping to {write_mapping}; edit it, then import with --mapping {write_mapping}"
+        )
+        dry_run = True
+    if mapping is not None and dayfirst is not None:
+        mapping.dayfirst = dayfirst
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _ProgressBar() if show and not as_json else None
+    try:
+        result = importer.import_file(
+            source,
+            into,
+            mapping,
+            dry_run=dry_run,
+            sheets=sheets or None,
+            today=day,
+            lock_timeout=wait,
+            progress=bar,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    plan = result.plan
+    assert plan is not None
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "import_id": plan.import_id if result.written else None,
+                    "written": result.written,
+                    "source_rows": plan.source_rows,
+                    "outcomes": {k: o.counts() for k, o in plan.outcomes.items()},
+                    "rejects": [vars(r) for r in plan.rejects],
+                    "kept_as_typed": plan.problems,
+                    "not_imported": plan.not_imported,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        for line in importer.format_import_summary(result):
+            click.echo(line)
+    if result.written and plan.refresh is not None and plan.refresh.report.has_errors:
+        sys.exit(EXIT_PROBLEMS)
+
+
+class _ProgressBar:
+    """click's progress bar on stderr, opened when the import knows how many rows it has."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, advance: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="importing rows", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(advance)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
 def main() -> None:
     cli(prog_name="crmbook")
 

@@ -24,7 +24,7 @@ from crmbook.errors import InputError
 from crmbook.issues import Issue
 from crmbook.names import name_key
 
-__all__ = ["IdAssignment", "IdPattern", "run_id_step"]
+__all__ = ["IdAssignment", "IdPattern", "assign_sheet_ids", "run_id_step"]
 
 _TOKEN = re.compile(r"\{([a-z_]+)(?::(\d+))?\}")
 _DATE_TOKENS = {"yyyy": "%Y", "yy": "%y", "mm": "%m", "dd": "%d", "yyyymm": "%Y%m", "yyyymmdd": "%Y%m%d"}
@@ -297,6 +297,13 @@ def _resolve_refs(book: Book, result: IdAssignment) -> None:
                 )
         if filled:
             table.data.loc[list(filled), "customer_id"] = list(filled.values())
+
+
+def assign_sheet_ids(book: Book, key: str, high_water: dict[str, int], today: dt.date) -> IdAssignment:
+    """IDs for the empty ID cells of one sheet only (an import numbers its new customers first)."""
+    result = IdAssignment(high_water=dict(high_water))
+    _assign_sheet(book, key, result, today)
+    return result
 
 
 def run_id_step(book: Book, high_water: dict[str, int], today: dt.date) -> IdAssignment:

@@ -41,10 +41,17 @@ from crmbook.errors import InputError
 from crmbook.legacy import LegacySheet
 from crmbook.schema import Lang, Schema, SheetSpec, load_schema, normalize_label
 
-__all__ = ["Mapping", "TableMapping", "load_mapping", "propose_mapping", "save_mapping"]
+__all__ = ["DEFAULT_KEYS", "Mapping", "TableMapping", "load_mapping", "propose_mapping", "save_mapping"]
 
 SNIFF_SAMPLE = 200
-UNMAPPED_CHOICES = ("user", "notes")
+# The business key that decides "update this record" rather than "create one", per sheet.
+DEFAULT_KEYS = {
+    "customers": ["name", "phone"],
+    "contacts": ["customer_id", "name"],
+    "followups": ["customer_id", "time", "content"],
+    "opportunities": ["customer_id", "name"],
+}
+UNMAPPED_CHOICES = ("user", "notes", "ignore")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
@@ -54,7 +61,7 @@ class TableMapping:
     target: str
     columns: dict[str, str] = field(default_factory=dict)  # source header -> target column key
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # column key -> source text -> list label
-    key: list[str] = field(default_factory=lambda: ["name", "phone"])
+    key: list[str] = field(default_factory=list)  # empty: the sheet's DEFAULT_KEYS
     unmapped: str = "user"
     options: dict[str, Any] = field(
         default_factory=dict
@@ -187,7 +194,7 @@ def propose_table(sheet: LegacySheet, *, lang: Lang = "zh", schema: Schema | Non
         vmap = _value_map([row[c] for _, row in sheet.rows], col.list, lang, schema)
         if vmap:
             values[key] = vmap
-    key_fields = ["name", "phone"] if spec.key == "customers" else [spec.id_column]
+    key_fields = list(DEFAULT_KEYS[spec.key])
     return TableMapping(sheet.sheet, spec.key, columns, values, key=key_fields)
 
 
@@ -231,7 +238,7 @@ def parse_mapping(data: dict[str, Any], origin: str = "mapping") -> Mapping:
                 )
         unmapped = str(raw.get("unmapped", "user"))
         if unmapped not in UNMAPPED_CHOICES:
-            raise InputError(f"{where}: unmapped must be 'user' or 'notes'")
+            raise InputError(f"{where}: unmapped must be 'user', 'notes' or 'ignore'")
         tables.append(
             TableMapping(
                 source_sheet=str(raw["source_sheet"]),
@@ -241,7 +248,7 @@ def parse_mapping(data: dict[str, Any], origin: str = "mapping") -> Mapping:
                     str(k): {str(a): str(b) for a, b in dict(v).items()}
                     for k, v in dict(raw.get("values", {})).items()
                 },
-                key=[str(k) for k in raw.get("key", ["name", "phone"])],
+                key=[str(k) for k in raw.get("key", [])],
                 unmapped=unmapped,
                 options={k: v for k, v in raw.items() if k not in _TABLE_FIELDS},
             )

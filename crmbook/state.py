@@ -24,6 +24,8 @@ __all__ = ["STATE_SHEET", "State", "state_sheet"]
 
 STATE_SHEET = "_crmbook"
 FORMAT_VERSION = 1
+CHUNK_CHARS = 30_000  # a cell holds at most 32,767 characters; longer values continue on more rows
+CONTINUED = "…+"  # key suffix of a continuation row: "<key>…+1", "<key>…+2", …
 
 
 @dataclass
@@ -41,12 +43,19 @@ class State:
         cls, state_grid: list[list[Any]] | None, snapshot_grids: dict[str, list[list[Any]]]
     ) -> State:
         state = cls()
+        texts: dict[tuple[str, str], list[str]] = {}
         for cells in (state_grid or [])[1:]:
             if len(cells) < 3 or cells[0] is None or cells[1] is None or cells[2] is None:
                 continue
             section, key = str(cells[0]), str(cells[1])
+            base, sep, _ = key.rpartition(CONTINUED)
+            if sep and (section, base) in texts:
+                texts[(section, base)].append(str(cells[2]))
+            else:
+                texts[(section, key)] = [str(cells[2])]
+        for (section, key), parts in texts.items():
             try:
-                value = json.loads(str(cells[2]))
+                value = json.loads("".join(parts))
             except ValueError:
                 continue
             if section == "high_water" and isinstance(value, int | float):
@@ -77,7 +86,10 @@ class State:
         ]
         for section in sorted(self.extra):
             for key, value in sorted(self.extra[section].items()):
-                out.append([section, key, json.dumps(value, ensure_ascii=False, default=str)])
+                text = json.dumps(value, ensure_ascii=False, default=str)
+                chunks = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [text]
+                out.append([section, key, chunks[0]])
+                out += [[section, f"{key}{CONTINUED}{n}", chunk] for n, chunk in enumerate(chunks[1:], 1)]
         return out
 
 

@@ -34,7 +34,7 @@ from crmbook.ooxml.owned import render_owned_sheet
 from crmbook.ooxml.package import Package, content_type_of, open_package, parse_xml
 from crmbook.ooxml.sheetxml import SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
-from crmbook.ooxml.xmltext import MAIN_NS, apply_edits
+from crmbook.ooxml.xmltext import MAIN_NS, Edit, apply_edits, attr, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
 from crmbook.schema import Lang
 
@@ -69,6 +69,37 @@ def _filter_formula(sheet: str, ref: str | None) -> str | None:
     corners = [split_ref(part) for part in ref.split(":")]
     absolute = ":".join(f"${col_letter(c)}${r}" for r, c in corners)
     return "'" + sheet.replace("'", "''") + "'!" + absolute
+
+
+_TABLE_TAG = re.compile(rb"<(?:\w+:)?table\b[^>]*>")
+_AUTOFILTER_TAG = re.compile(rb"<(?:\w+:)?autoFilter\b[^>]*>")
+_REF = re.compile(r"^([A-Z]+)(\d+):([A-Z]+)(\d+)$")
+
+
+def _grow_table_xml(data: bytes, last_row: int) -> bytes:
+    """A table part whose ``ref`` (and autofilter ref) reaches down to ``last_row``."""
+    m = _TABLE_TAG.search(data)
+    if m is None:
+        return data
+    tag = m.group(0)
+    ref = attr(tag, "ref")
+    totals = attr(tag, "totalsRowCount")
+    parts = _REF.match(ref or "")
+    if parts is None or (totals and totals != "0") or int(parts[4]) >= last_row:
+        return data
+    old_last = int(parts[4])
+    new_ref = f"{parts[1]}{parts[2]}:{parts[3]}{last_row}"
+    edits = [Edit(m.start(), m.end(), set_attr(tag, "ref", new_ref))]
+    f = _AUTOFILTER_TAG.search(data, m.end())
+    if f is not None:
+        fref = _REF.match(attr(f.group(0), "ref") or "")
+        if fref is not None and int(fref[4]) == old_last:
+            edits.append(
+                Edit(
+                    f.start(), f.end(), set_attr(f.group(0), "ref", f"{fref[1]}{fref[2]}:{fref[3]}{last_row}")
+                )
+            )
+    return apply_edits(data, edits)
 
 
 def apply_changeset(src: str | os.PathLike[str], changeset: Changeset, *, lang: Lang = "zh") -> bytes:
@@ -386,11 +417,32 @@ class _Build:
             out.add(name, data)
         return out.finish()
 
+    # -- tables that grow -------------------------------------------------------------------
+    def grow_tables(self, table_rows: dict[str, int]) -> None:
+        """Extend the Excel table on each sheet so it covers rows appended below it.
+
+        Only a table whose last row is the one right above the new rows grows (its
+        ``ref`` and its autofilter's); a table with a totals row is left alone.
+        """
+        for sheet, last_row in table_rows.items():
+            part = self._worksheet_part(sheet)
+            for _, rel_type, target, mode in self.pkg.rels(part):
+                if mode == "External" or not rel_type.endswith("/table"):
+                    continue
+                table_part = self.pkg.find(target)
+                if table_part is None:
+                    continue
+                data = self.outputs.get(table_part) or self.pkg.read(table_part)
+                grown = _grow_table_xml(data, last_row)
+                if grown != data:
+                    self.outputs[table_part] = grown
+
     def run(self, changeset: Changeset) -> bytes:
         user_sheets = {w.sheet for w in changeset.cell_writes} | {h.sheet for h in changeset.highlights}
         user_sheets |= set(changeset.highlight_sheets)
         self._check_owned(changeset.owned_sheets, user_sheets)
         self.patch_user_sheets(changeset)
+        self.grow_tables(changeset.table_rows)
         for owned in changeset.owned_sheets:
             self.write_owned_sheet(owned)
         self.finish_bookkeeping()

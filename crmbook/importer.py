@@ -1,0 +1,1213 @@
+"""Importing legacy spreadsheets into the canonical workbook, and undoing an import.
+
+The steps, each a pure function over plain data until the one save:
+
+1. :func:`build_records` turns each mapped source table (:mod:`crmbook.legacy`
+   read it, :mod:`crmbook.mapping` says what goes where) into records for one
+   crmbook sheet: values cleaned (:mod:`crmbook.clean`), constants, composed
+   values and look-ups from other sheets filled in, rows grouped when the
+   mapping says so, a visit-history column split into dated follow-ups.
+   A source row that yields no record anywhere becomes a *reject* with its
+   reason and raw values — nothing is dropped silently.
+2. :func:`plan_import` matches the records against the workbook: a customer
+   whose business key (normalised name + a shared phone by default) matches
+   an existing one *updates* it, otherwise it is *created*; records with the
+   same key inside the file are *merged* into one; contacts, follow-ups and
+   deals find their customer by the same source row, a source key, an ID or
+   the customer's name (normalised as dedupe does). New customers get their
+   IDs at once, so their children can point at them. Then the ordinary
+   refresh runs on the result, so validation, IDs, duplicates (near
+   duplicates land on the Duplicates sheet for review) and the dashboard are
+   part of the same single, atomic save.
+3. What the import did is remembered in the state sheet (section
+   ``import``): the rows it created (with a fingerprint of what it wrote),
+   every value it replaced, the rejects. :func:`plan_undo_import` empties the
+   created rows and writes the replaced values back, after checking nobody
+   edited them since.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crmbook.book import Book, Table
+from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
+from crmbook.clean import PHONE_SEPARATOR, clean_text, clean_value, split_history
+from crmbook.errors import InputError, WorkbookFileError
+from crmbook.ids import assign_sheet_ids
+from crmbook.legacy import LegacySheet
+from crmbook.mapping import DEFAULT_KEYS, Mapping, TableMapping
+from crmbook.names import name_key
+from crmbook.phones import phone_keys
+from crmbook.refresh import RefreshPlan, plan_refresh
+from crmbook.schema import Lang, Schema, SheetSpec, load_schema, normalize_label
+from crmbook.state import State
+from crmbook.values import is_blank
+
+__all__ = [
+    "ImportPlan",
+    "ImportResult",
+    "Record",
+    "Reject",
+    "build_records",
+    "format_import_summary",
+    "import_file",
+    "plan_import",
+    "plan_undo_import",
+    "undo_import",
+]
+
+SECTION = "import"
+CHILD_SHEETS = ("contacts", "followups", "opportunities")
+# A record for a sheet needs at least one of these, or there is nothing to import.
+IDENTITY = {
+    "customers": ("name", "phone"),
+    "contacts": ("name", "mobile"),
+    "followups": ("content",),
+    "opportunities": ("name", "expected_amount", "actual_amount"),
+}
+AGGREGATES = ("first", "last", "sum", "min", "max", "count", "join")
+COMBINED = ("phone", "mobile", "email")  # several values are combined, never overwritten
+SAMPLE = 3
+
+Origin = tuple[str, str, int]  # (file, sheet, row)
+Progress = Callable[[int, int], None]  # (rows just done, rows in all)
+
+
+# ------------------------------------------------------------------ records
+
+
+@dataclass
+class Record:
+    """One record for one crmbook sheet, built from one or more source rows."""
+
+    target: str
+    fields: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)  # user column header -> value
+    origins: list[Origin] = field(default_factory=list)
+    link: tuple[str, Any] | None = None  # how a child finds its customer: (kind, value)
+    source_key: Any = None  # the customer's key in the source (group_by / customer_key value)
+    problems: list[str] = field(default_factory=list)  # values kept as typed, with why
+    group: Any = None  # the group_by value
+
+    def where(self) -> str:
+        file, sheet, row = self.origins[0]
+        more = f" (+{len(self.origins) - 1} rows)" if len(self.origins) > 1 else ""
+        return f"{file} › {sheet} › row {row}{more}"
+
+
+@dataclass(frozen=True)
+class Reject:
+    file: str
+    sheet: str
+    row: int
+    reason: str
+    raw: str  # "header=value｜header=value"
+
+
+def _raw_text(headers: list[str], values: list[Any]) -> str:
+    parts = []
+    for c, v in enumerate(values):
+        if is_blank(v):
+            continue
+        header = headers[c] if c < len(headers) and headers[c] else f"#{c + 1}"
+        parts.append(f"{header}={v}")
+    return "｜".join(parts)
+
+
+def _out_header(header: str, spec: SheetSpec, lang: Lang, renames: dict[str, str]) -> str:
+    """The user-column header for an unmapped source column (never one of crmbook's own labels)."""
+    if header in renames:
+        return renames[header]
+    taken = {normalize_label(t) for c in spec.columns for t in (c.zh, c.en, c.key)}
+    if normalize_label(header) in taken:
+        return f"{header}（导入）" if lang == "zh" else f"{header} (imported)"
+    return header
+
+
+@dataclass
+class _Columns:
+    """Where each part of a mapped table comes from in the source sheet."""
+
+    mapped: dict[int, str]  # source column index -> target field
+    extra: dict[int, str]  # source column index -> user column header
+    history: int | None
+    group: int | None
+    link: tuple[str, int] | None  # (kind, source column) for a child's customer
+    customer_key: int | None
+
+
+def _index_of(sheet: LegacySheet, header: str, what: str) -> int:
+    folded = normalize_label(header)
+    for c, h in enumerate(sheet.headers):
+        if h == header or (h and normalize_label(h) == folded):
+            return c
+    raise InputError(
+        f"mapping: {what} names the column {header!r}, which {sheet.file} › {sheet.sheet} does not have "
+        f"(its columns: {', '.join(h for h in sheet.headers if h)})"
+    )
+
+
+def _resolve_columns(tm: TableMapping, sheet: LegacySheet, spec: SheetSpec, lang: Lang) -> _Columns:
+    options = tm.options
+    mapped: dict[int, str] = {}
+    for header, key in tm.columns.items():
+        mapped[_index_of(sheet, header, f"column {header!r}")] = key
+    ignore = {_index_of(sheet, h, "ignore") for h in options.get("ignore", [])}
+    history = options.get("history")
+    history_col = _index_of(sheet, history["column"], "history") if history else None
+    group = options.get("group_by")
+    group_col = _index_of(sheet, group, "group_by") if group else None
+    key_header = options.get("customer_key") or (group if tm.target == "customers" else None)
+    customer_key = _index_of(sheet, key_header, "customer_key") if key_header else None
+    link = None
+    customer = options.get("customer")
+    if customer:
+        link = (str(customer.get("by", "key")), _index_of(sheet, customer["column"], "customer"))
+    renames = {str(k): str(v) for k, v in dict(options.get("rename", {})).items()}
+    extra: dict[int, str] = {}
+    if tm.unmapped != "ignore":
+        for c, header in enumerate(sheet.headers):
+            if c in mapped or c in ignore or c == history_col:
+                continue
+            if link and c == link[1]:
+                continue
+            name = header or (f"列{c + 1}" if lang == "zh" else f"Column {c + 1}")
+            extra[c] = _out_header(name, spec, lang, renames)
+    return _Columns(mapped, extra, history_col, group_col, link, customer_key)
+
+
+def _lookup_tables(tm: TableMapping, sheets: dict[str, LegacySheet]) -> dict[str, tuple[int, dict[str, Any]]]:
+    """field -> (source column of this table to match on, {match value: looked-up value})."""
+    out: dict[str, tuple[int, dict[str, Any]]] = {}
+    for key, spec in dict(tm.options.get("lookups", {})).items():
+        other = sheets.get(str(spec.get("sheet")))
+        if other is None:
+            raise InputError(
+                f"mapping: lookups.{key} reads sheet {spec.get('sheet')!r}, which the source file does not have"
+            )
+        match = _index_of(other, spec["match"], f"lookups.{key}.match")
+        value = _index_of(other, spec["value"], f"lookups.{key}.value")
+        table: dict[str, Any] = {}
+        for _, row in other.rows:
+            if not is_blank(row[match]):
+                table.setdefault(str(clean_text(row[match])), row[value])
+        out[key] = (_index_of(sheets[tm.source_sheet], spec["on"], f"lookups.{key}.on"), table)
+    return out
+
+
+def _compose(template: str, headers: list[str], values: list[Any]) -> str | None:
+    by_header = {h: v for h, v in zip(headers, values, strict=False) if h}
+    missing = False
+
+    def text(name: str) -> str:
+        nonlocal missing
+        v = by_header.get(name)
+        if is_blank(v):
+            missing = True
+            return ""
+        v = clean_text(v)
+        return v.strftime("%Y-%m-%d") if isinstance(v, dt.date) else str(v)
+
+    result = re.sub(r"\{([^{}]+)\}", lambda m: text(m.group(1)), template)
+    return None if missing and not result.strip() else result.strip()
+
+
+def _distinct(values: list[Any]) -> Any:
+    """The one distinct non-empty value, or all of them joined with ；."""
+    present = list(dict.fromkeys(v for v in values if not is_blank(v)))
+    if len(present) <= 1:
+        return present[0] if present else None
+    parts: list[str] = []
+    for v in present:
+        parts += [p for p in str(v).split(PHONE_SEPARATOR) if p not in parts]
+    return PHONE_SEPARATOR.join(parts)
+
+
+def _aggregate(how: str, values: list[Any]) -> Any:
+    present = [v for v in values if not is_blank(v)]
+    if how == "count":
+        return len(present)
+    if not present:
+        return None
+    if how == "last":
+        return present[-1]
+    if how == "sum":
+        numbers = [v for v in present if isinstance(v, int | float) and not isinstance(v, bool)]
+        return round(sum(numbers), 2) if len(numbers) == len(present) else present[0]
+    if how in ("min", "max"):
+        try:
+            return (min if how == "min" else max)(present)
+        except TypeError:
+            return present[0]
+    if how == "join":
+        return PHONE_SEPARATOR.join(dict.fromkeys(str(v) for v in present))
+    return present[0]
+
+
+def build_records(
+    tm: TableMapping,
+    sheets: dict[str, LegacySheet],
+    *,
+    schema: Schema,
+    lang: Lang,
+    dayfirst: bool,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[Record], list[Record], dict[Origin, str]]:
+    """(records for ``tm.target``, follow-ups split from a history column, why rows made no record)."""
+    sheet = sheets.get(tm.source_sheet)
+    if sheet is None:
+        raise InputError(
+            f"mapping: source sheet {tm.source_sheet!r} is not in the file (it has: {', '.join(sheets)})"
+        )
+    spec = schema.sheet(tm.target)
+    cols = _resolve_columns(tm, sheet, spec, lang)
+    lookups = _lookup_tables(tm, sheets)
+    constants = {str(k): v for k, v in dict(tm.options.get("constants", {})).items()}
+    compose = {str(k): str(v) for k, v in dict(tm.options.get("compose", {})).items()}
+    aggregate = {str(k): str(v) for k, v in dict(tm.options.get("aggregate", {})).items()}
+    for key, how in aggregate.items():
+        if how not in AGGREGATES:
+            raise InputError(f"mapping: aggregate.{key} = {how!r}; use one of {', '.join(AGGREGATES)}")
+    for key in [*constants, *compose, *lookups, *aggregate]:
+        if key not in {c.key for c in spec.columns}:
+            raise InputError(f"mapping: {key!r} is not a field of {tm.target}")
+    history = tm.options.get("history") or {}
+    notes_field = "notes" if any(c.key == "notes" for c in spec.columns) else None
+    skipped = {row: reason for row, reason in sheet.skipped}
+    why: dict[Origin, str] = {}
+    singles: list[Record] = []
+    histories: list[Record] = []
+    for n, (row, values) in enumerate(sheet.rows):
+        if progress and n % 500 == 0:
+            progress(min(500, len(sheet.rows) - n))
+        origin = (sheet.file, sheet.sheet, row)
+        if row in skipped:
+            why[origin] = f"{skipped[row]} row"
+            continue
+        fields: dict[str, Any] = {}
+        problems: list[str] = []
+        for c, key in cols.mapped.items():
+            raw = values[c] if c < len(values) else None
+            col = spec.column(key)
+            cleaned = clean_value(
+                raw, col, value_map=tm.values.get(key), dayfirst=dayfirst, lang=lang, schema=schema
+            )
+            if cleaned.value is None:
+                continue
+            fields[key] = cleaned.value
+            if cleaned.problem:
+                problems.append(f"{sheet.headers[c]} = {raw!r}: {cleaned.problem}")
+        for key, template in compose.items():
+            value = _compose(template, sheet.headers, values)
+            if value:
+                fields.setdefault(key, value)
+        for key, (on, table) in lookups.items():
+            found = table.get(str(clean_text(values[on]))) if not is_blank(values[on]) else None
+            if not is_blank(found) and key not in fields:
+                fields[key] = clean_value(found, spec.column(key), lang=lang, schema=schema).value
+        for key, value in constants.items():
+            fields.setdefault(
+                key,
+                clean_value(
+                    value, spec.column(key), value_map=tm.values.get(key), lang=lang, schema=schema
+                ).value,
+            )
+        extra: dict[str, Any] = {}
+        notes: list[str] = []
+        for c, header in cols.extra.items():
+            raw = values[c] if c < len(values) else None
+            if is_blank(raw):
+                continue
+            if tm.unmapped == "notes" and notes_field:
+                notes.append(f"{sheet.headers[c] or header}：{clean_text(raw)}")
+            else:
+                extra[header] = raw.strip() if isinstance(raw, str) else raw
+        if notes and notes_field:
+            fields[notes_field] = "\n".join(
+                ([str(fields[notes_field])] if notes_field in fields else []) + notes
+            )
+        record = Record(tm.target, fields, extra, [origin], problems=problems)
+        if cols.link is not None:
+            record.link = (cols.link[0], clean_text(values[cols.link[1]]))
+        if cols.customer_key is not None and not is_blank(values[cols.customer_key]):
+            record.source_key = clean_text(values[cols.customer_key])
+        if cols.history is not None:
+            for when, text in split_history(values[cols.history], dayfirst=dayfirst):
+                child = Record(
+                    str(history.get("target", "followups")),
+                    {"content": text, **({"time": when} if when else {})},
+                    origins=[origin],
+                    link=("row", origin),
+                )
+                for key, value in dict(history.get("constants", {})).items():
+                    child.fields.setdefault(str(key), value)
+                histories.append(child)
+        if not any(not is_blank(fields.get(k)) for k in IDENTITY[tm.target]):
+            names = " / ".join(spec.column(k).label(lang) for k in IDENTITY[tm.target])
+            why[origin] = f"no {names} for {spec.label(lang)}"
+            continue
+        record.group = None if cols.group is None else clean_text(values[cols.group])
+        singles.append(record)
+    if cols.group is None:
+        return singles, histories, why
+    return _group(singles, aggregate, why), histories, why
+
+
+def _group(records: list[Record], aggregate: dict[str, str], why: dict[Origin, str]) -> list[Record]:
+    groups: dict[Any, list[Record]] = {}
+    for record in records:
+        key = record.group
+        if is_blank(key):
+            why[record.origins[0]] = "the group_by column is empty"
+            continue
+        groups.setdefault(key, []).append(record)
+    out = []
+    for key, members in groups.items():
+        first = members[0]
+        fields: dict[str, Any] = {}
+        for name in dict.fromkeys(k for m in members for k in [*m.fields, *aggregate]):
+            values = [m.fields.get(name) for m in members]
+            how = aggregate.get(name)
+            value = (
+                _aggregate(how, values)
+                if how
+                else _distinct(values)
+                if name in COMBINED
+                else _aggregate("first", values)
+            )
+            if value is not None:
+                fields[name] = value
+        extra = {
+            name: _distinct([m.extra.get(name) for m in members])
+            for name in dict.fromkeys(k for m in members for k in m.extra)
+        }
+        record = Record(
+            first.target,
+            fields,
+            extra,
+            [o for m in members for o in m.origins],
+            first.link,
+            first.source_key if first.source_key is not None else key,
+            [p for m in members for p in m.problems],
+        )
+        out.append(record)
+    return out
+
+
+# ------------------------------------------------------------------ matching
+
+
+def _folded(value: Any) -> str:
+    value = clean_text(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day).isoformat()
+    return "" if is_blank(value) else str(value).casefold()
+
+
+def _keys(get: Callable[[str], Any], key_fields: list[str]) -> list[tuple[str, ...]]:
+    """Every key of a record: one per phone number when a phone is part of the key."""
+    keys: list[tuple[str, ...]] = [()]
+    for name in key_fields:
+        value = get(name)
+        if name in COMBINED and name != "email":
+            options = sorted(phone_keys(value)) or [""]
+        elif name == "name" and get("__sheet__") == "customers":
+            options = [name_key(value) if not is_blank(value) else ""]
+        else:
+            options = [_folded(value)]
+        keys = [(*k, o) for k in keys for o in options]
+    return [k for k in keys if any(k)]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if is_blank(a) and is_blank(b):
+        return True
+    if isinstance(a, dt.date) or isinstance(b, dt.date):
+        return _folded(a) == _folded(b)
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+def _combined(old: Any, new: Any) -> Any:
+    """Phones and e-mails of both, each once (a number written two ways counts once)."""
+    if is_blank(old):
+        return new
+    parts = [p.strip() for p in str(old).replace(";", PHONE_SEPARATOR).split(PHONE_SEPARATOR) if p.strip()]
+    seen = {frozenset(phone_keys(p)) or p.casefold() for p in parts}
+    for piece in str(new).split(PHONE_SEPARATOR):
+        piece = piece.strip()
+        key = frozenset(phone_keys(piece)) or piece.casefold()
+        if piece and key not in seen:
+            parts.append(piece)
+            seen.add(key)
+    return PHONE_SEPARATOR.join(parts)
+
+
+def _fold_into(target: Record, other: Record, spec: SheetSpec, lang: Lang) -> None:
+    """Merge an incoming record into another with the same key; differing values go to the notes."""
+    kept: list[str] = []
+    for name, value in other.fields.items():
+        current = target.fields.get(name)
+        if is_blank(current):
+            target.fields[name] = value
+        elif name in COMBINED:
+            target.fields[name] = _combined(current, value)
+        elif not _same(current, value) and name != "notes":
+            kept.append(f"{spec.column(name).label(lang)}：{value}")
+        elif name == "notes" and not _same(current, value):
+            kept.append(str(value))
+    for name, value in other.extra.items():
+        current = target.extra.get(name)
+        target.extra[name] = value if is_blank(current) else _distinct([current, value])
+    if kept:
+        where = other.where()
+        note = (
+            ("导入合并（" if lang == "zh" else "Merged on import (")
+            + where
+            + ("）：" if lang == "zh" else "): ")
+        )
+        target.fields["notes"] = (
+            "\n".join([str(target.fields["notes"])] if not is_blank(target.fields.get("notes")) else [])
+            + ("\n" if not is_blank(target.fields.get("notes")) else "")
+            + note
+            + "；".join(kept)
+        )
+    target.origins += other.origins
+    target.problems += other.problems
+
+
+# ------------------------------------------------------------------ the plan
+
+
+@dataclass
+class SheetOutcome:
+    created: list[Record] = field(default_factory=list)
+    updated: list[Record] = field(default_factory=list)
+    unchanged: list[Record] = field(default_factory=list)
+    merged: list[Record] = field(default_factory=list)
+    rejected: list[Reject] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(getattr(self, k)) for k in ("created", "updated", "unchanged", "merged", "rejected")}
+
+
+@dataclass
+class ImportPlan:
+    import_id: str
+    changeset: Changeset
+    outcomes: dict[str, SheetOutcome]
+    rejects: list[Reject]
+    problems: list[str]
+    not_imported: list[str]  # source sheets the mapping does not use
+    refresh: RefreshPlan | None
+    lang: Lang
+    source_rows: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return any(o.created or o.updated for o in self.outcomes.values())
+
+
+class _Writer:
+    """Collects the import's writes into copies of the book's frames and a changeset."""
+
+    def __init__(self, book: Book, lang: Lang) -> None:
+        self.book = book
+        self.lang = lang
+        self.writes: list[CellWrite] = []
+        self.created: dict[str, list[int]] = defaultdict(list)
+        self.updated: list[list[Any]] = []
+        self.new_columns: dict[str, list[list[Any]]] = defaultdict(list)
+        self.pending: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+
+    def next_row(self, table: Table) -> int:
+        rows = [r for r in table.data.index] + list(self.pending[table.key])
+        return (max(rows) if rows else table.header_row) + 1
+
+    def column(self, table: Table, name: str, *, extra: bool) -> int:
+        if not extra:
+            col = table.col(name)
+            assert col is not None
+            return col
+        col = table.extra_columns.get(name)
+        if col is None:
+            used = [*table.columns.values(), *table.extra_columns.values()]
+            col = max(used, default=0) + 1
+            table.extra_columns[name] = col
+            table.data[name] = pd.Series([None] * len(table.data), index=table.data.index, dtype=object)
+            self.writes.append(CellWrite(table.sheet_name, table.header_row, col, name))
+            self.new_columns[table.key].append([col, name])
+        return col
+
+    def create(self, table: Table, record: Record) -> int:
+        row = self.next_row(table)
+        values: dict[str, Any] = {}
+        for name, value in record.fields.items():
+            if table.col(name) is None:
+                continue  # the workbook lacks that column; refresh reports it
+            values[name] = value
+            self.writes.append(CellWrite(table.sheet_name, row, table.col(name), value))  # type: ignore[arg-type]
+        for name, value in record.extra.items():
+            col = self.column(table, name, extra=True)
+            values[name] = value
+            self.writes.append(CellWrite(table.sheet_name, row, col, value))
+        self.pending[table.key][row] = values
+        self.created[table.key].append(row)
+        return row
+
+    def update(self, table: Table, row: int, record: Record) -> bool:
+        changed = False
+        for name, value in [
+            *((n, v, False) for n, v in record.fields.items()),
+            *((n, v, True) for n, v in record.extra.items()),
+        ]:
+            extra = name in record.extra and name not in record.fields
+            if not extra and table.col(name) is None:
+                continue
+            col = self.column(table, name, extra=extra)
+            old = table.data.at[row, name] if name in table.data.columns else None
+            new = _combined(old, value) if name in COMBINED else value
+            if _same(old, new):
+                continue
+            self.writes.append(CellWrite(table.sheet_name, row, col, new))
+            table.data.at[row, name] = new
+            self.updated.append([table.key, row, name, _encode(old), _encode(new)])
+            changed = True
+        return changed
+
+    def flush(self, table: Table) -> None:
+        """Append the created rows to the table's frame (one concat per sheet)."""
+        rows = self.pending.pop(table.key, {})
+        if not rows:
+            return
+        frame = (
+            pd.DataFrame.from_dict(rows, orient="index").reindex(columns=table.data.columns).astype(object)
+        )
+        frame = frame.where(frame.notna(), None)  # empty cells are None, as the reader gives them
+        table.data = pd.concat([table.data.astype(object), frame]) if len(table.data) else frame
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "datetime" in value:
+            return dt.datetime.fromisoformat(value["datetime"])
+        if "date" in value:
+            return dt.date.fromisoformat(value["date"])
+    return value
+
+
+def _row_digest(table: Table, row: int) -> str:
+    """A fingerprint of what people could have edited in a row (not IDs, not crmbook's columns)."""
+    skip = {c.key for c in table.spec.columns if c.owned} | {table.spec.id_column}
+    cells = []
+    for name in table.data.columns:
+        if name in skip:
+            continue
+        value = table.data.at[row, name] if row in table.data.index else None
+        if not is_blank(value):
+            cells.append([name, _encode(clean_text(value) if isinstance(value, float) else value)])
+    text = json.dumps(cells, ensure_ascii=False, default=str, sort_keys=True)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _next_import_id(state: State, today: dt.date) -> str:
+    prefix = f"I{today:%Y%m%d}-"
+    used = [
+        int(k[len(prefix) :])
+        for k in state.extra.get(SECTION, {})
+        if k.startswith(prefix) and k[len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max(used, default=0) + 1:03d}"
+
+
+def _copy_book(book: Book) -> Book:
+    after = copy.copy(book)
+    after.tables = {k: copy.copy(t) for k, t in book.tables.items()}
+    for t in after.tables.values():
+        t.data = t.data.copy()
+        t.extra_columns = dict(t.extra_columns)
+    return after
+
+
+def plan_import(
+    book: Book,
+    sources: list[LegacySheet],
+    mapping: Mapping,
+    *,
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+    with_refresh: bool = True,
+) -> ImportPlan:
+    """Everything importing ``sources`` into ``book`` would do; touches no file."""
+    now = now or dt.datetime.now()
+    schema = load_schema()
+    lang = book.lang
+    sheets = {s.sheet: s for s in sources}
+    for tm in mapping.tables:
+        if tm.target not in book.tables:
+            raise WorkbookFileError(book.path, f"has no {tm.target} sheet; run crmbook check")
+    ordered = sorted(mapping.tables, key=lambda t: t.target != "customers")
+    built: list[tuple[TableMapping, list[Record]]] = []
+    histories: list[Record] = []
+    total = sum(len(sheets[t.source_sheet].rows) for t in mapping.tables if t.source_sheet in sheets)
+    step = (lambda n: progress(n, total)) if progress else None
+    why: dict[Origin, str] = {}
+    for tm in ordered:
+        records, split, reasons = build_records(
+            tm, sheets, schema=schema, lang=lang, dayfirst=mapping.dayfirst, progress=step
+        )
+        built.append((tm, records))
+        histories += split
+        for origin, reason in reasons.items():
+            why.setdefault(origin, reason)
+    used = {o for _, records in built for r in records for o in r.origins} | {
+        o for r in histories for o in r.origins
+    }
+    mapped_sheets = {tm.source_sheet for tm in mapping.tables}
+    lookup_sheets = {
+        str(v.get("sheet")) for tm in mapping.tables for v in dict(tm.options.get("lookups", {})).values()
+    }
+    outcomes: dict[str, SheetOutcome] = defaultdict(SheetOutcome)
+    rejects: list[Reject] = []
+    source_rows = 0
+    for name in mapped_sheets:
+        sheet = sheets[name]
+        target = next(tm.target for tm in mapping.tables if tm.source_sheet == name)
+        for row, values in sheet.rows:
+            source_rows += 1
+            origin = (sheet.file, sheet.sheet, row)
+            if origin not in used:
+                reject = Reject(
+                    sheet.file,
+                    sheet.sheet,
+                    row,
+                    why.get(origin, "no record"),
+                    _raw_text(sheet.headers, values),
+                )
+                rejects.append(reject)
+                outcomes[target].rejected.append(reject)
+    not_imported = [s.sheet for s in sources if s.sheet not in mapped_sheets | lookup_sheets]
+
+    state = copy.deepcopy(book.state) if book.state is not None else State()
+    import_id = _next_import_id(state, book.today)
+    after = _copy_book(book)
+    writer = _Writer(after, lang)
+    problems = [f"{r.where()}: {p}" for _, records in built for r in records for p in r.problems]
+
+    # Customers: update on a business-key match, merge same-key records, create the rest.
+    by_origin: dict[Origin, tuple[str, Any]] = {}  # source row -> ("row", existing row) | ("new", record)
+    by_source_key: dict[str, tuple[str, Any]] = {}
+    customers = after.tables["customers"]
+    new_customers: list[tuple[Record, int]] = []
+    for tm, records in built:
+        if tm.target != "customers":
+            continue
+        key_fields = tm.key or DEFAULT_KEYS["customers"]
+        existing = _index_existing(customers, key_fields)
+        incoming: dict[tuple[str, ...], Record] = {}
+        for record in records:
+            ref: tuple[str, Any]
+            keys = _keys(
+                lambda k, r=record: "customers" if k == "__sheet__" else r.fields.get(k, r.extra.get(k)),
+                key_fields,
+            )
+            twin = next((incoming[k] for k in keys if k in incoming), None)
+            match = next((existing[k] for k in keys if k in existing), None)
+            if twin is not None:
+                _fold_into(twin, record, customers.spec, lang)
+                outcomes["customers"].merged.append(record)
+                ref = by_origin[twin.origins[0]]
+            elif match is not None:
+                if writer.update(customers, match, record):
+                    outcomes["customers"].updated.append(record)
+                else:
+                    outcomes["customers"].unchanged.append(record)
+                ref = ("row", match)
+            else:
+                ref = ("new", record)
+                new_customers.append((record, -1))
+                for k in keys:
+                    incoming[k] = record
+            for origin in record.origins:
+                by_origin[origin] = ref
+            if record.source_key is not None:
+                by_source_key.setdefault(str(record.source_key), ref)
+    # Records merged into a new customer were folded before it was written: write them now.
+    created_rows: dict[int, int] = {}
+    for record, _ in new_customers:
+        row = writer.create(customers, record)
+        created_rows[id(record)] = row
+        outcomes["customers"].created.append(record)
+    writer.flush(customers)
+    id_step = assign_sheet_ids(after, "customers", state.high_water, book.today)
+    state.high_water = dict(id_step.high_water)
+    for sheet_key, row, col, value in id_step.cell_writes(after):
+        writer.writes.append(CellWrite(after.tables[sheet_key].sheet_name, row, col, value))
+
+    def customer_id_of(ref: tuple[str, Any]) -> Any:
+        row = ref[1] if ref[0] == "row" else created_rows[id(ref[1])]
+        return customers.data.at[row, "customer_id"], customers.data.at[
+            row, "name"
+        ] if "name" in customers.data else None
+
+    ids = (
+        {str(v).strip(): int(r) for r, v in customers.data["customer_id"].items() if not is_blank(v)}
+        if customers.has("customer_id")
+        else {}
+    )
+    names: dict[str, set[int]] = defaultdict(set)
+    if "name" in customers.data:
+        for r, v in customers.data["name"].items():
+            if not is_blank(v):
+                names[name_key(v)].add(int(r))
+
+    # Children: find the customer, then update on a key match or create.
+    source_of_customers = {tm.source_sheet for tm, _ in built if tm.target == "customers"}
+    children = [(tm.target, tm, r) for tm, records in built if tm.target != "customers" for r in records]
+    children += [(r.target, None, r) for r in histories]
+    indexes: dict[str, dict[tuple[str, ...], int]] = {}
+    incoming_children: dict[str, dict[tuple[str, ...], Record]] = defaultdict(dict)
+    for target, tm, record in children:
+        table = after.tables.get(target)
+        if table is None:
+            raise WorkbookFileError(book.path, f"has no {target} sheet; run crmbook check")
+        link = record.link or _default_link(record, tm, source_of_customers)
+        found, reason = _find_customer(link, by_origin, by_source_key, ids, names)
+        if found is None:
+            file, sheet, row = record.origins[0]
+            reject = Reject(file, sheet, row, reason, _record_text(record, table.spec, lang))
+            rejects.append(reject)
+            outcomes[target].rejected.append(reject)
+            continue
+        row_ref = found if isinstance(found, tuple) else ("row", found)
+        cid, cname = customer_id_of(row_ref)
+        record.fields["customer_id"] = cid
+        if table.col("customer_name") is not None and not is_blank(cname):
+            record.fields.setdefault("customer_name", cname)
+        key_fields = (tm.key if tm is not None else None) or DEFAULT_KEYS[target]
+        if target not in indexes:
+            indexes[target] = _index_existing(table, key_fields)
+        keys = _keys(lambda k, r=record: r.fields.get(k, r.extra.get(k)), key_fields)
+        twin = next((incoming_children[target][k] for k in keys if k in incoming_children[target]), None)
+        match = next((indexes[target][k] for k in keys if k in indexes[target]), None)
+        if twin is not None:
+            _fold_into(twin, record, table.spec, lang)
+            outcomes[target].merged.append(record)
+        elif match is not None:
+            (
+                outcomes[target].updated
+                if writer.update(table, match, record)
+                else outcomes[target].unchanged
+            ).append(record)
+        else:
+            for k in keys:
+                incoming_children[target][k] = record
+            outcomes[target].created.append(record)
+    for target in CHILD_SHEETS:
+        table = after.tables.get(target)
+        if table is None:
+            continue
+        for record in outcomes[target].created if target in outcomes else []:
+            writer.create(table, record)
+        writer.flush(table)
+
+    # What undo needs, the rejects, and one refresh over the result.
+    record_of_import = {
+        "time": now.isoformat(timespec="seconds"),
+        "sources": sorted({s.file for s in sources}),
+        "created": {
+            k: [[r, _row_digest(after.tables[k], r)] for r in rows] for k, rows in writer.created.items()
+        },
+        "new_columns": dict(writer.new_columns),
+        "updated": writer.updated,
+        "rejects": [[r.file, r.sheet, r.row, r.reason, r.raw] for r in rejects],
+        "counts": {k: o.counts() for k, o in outcomes.items()},
+        "undone": None,
+    }
+    state.extra.setdefault(SECTION, {})[import_id] = record_of_import
+    after.state = state
+    changeset = Changeset(cell_writes=list(writer.writes))
+    for key, rows in writer.created.items():
+        changeset.table_rows[after.tables[key].sheet_name] = max(rows)
+    refresh = None
+    if with_refresh:
+        refresh = plan_refresh(after, now=now)
+        _combine(changeset, refresh.changeset)
+        changeset.owned_sheets.append(rejects_sheet(state, lang))
+    return ImportPlan(
+        import_id, changeset, dict(outcomes), rejects, problems, not_imported, refresh, lang, source_rows
+    )
+
+
+def _record_text(record: Record, spec: SheetSpec, lang: Lang) -> str:
+    parts = [f"{spec.column(k).label(lang)}={v}" for k, v in record.fields.items() if not is_blank(v)]
+    parts += [f"{k}={v}" for k, v in record.extra.items() if not is_blank(v)]
+    return "｜".join(parts)
+
+
+def _index_existing(table: Table, key_fields: list[str]) -> dict[tuple[str, ...], int]:
+    index: dict[tuple[str, ...], int] = {}
+    if table.data.empty:
+        return index
+    columns = {k: table.data[k].tolist() for k in key_fields if k in table.data.columns}
+    for i, row in enumerate(table.data.index):
+        for key in _keys(
+            lambda k, i=i: table.key if k == "__sheet__" else (columns[k][i] if k in columns else None),
+            key_fields,
+        ):
+            index.setdefault(key, int(row))
+    return index
+
+
+def _default_link(record: Record, tm: TableMapping | None, customer_sheets: set[str]) -> tuple[str, Any]:
+    if not is_blank(record.fields.get("customer_id")):
+        return ("id", record.fields["customer_id"])
+    if not is_blank(record.fields.get("customer_name")):
+        return ("name", record.fields["customer_name"])
+    if tm is not None and tm.source_sheet in customer_sheets:
+        return ("row", record.origins[0])
+    return ("none", None)
+
+
+def _find_customer(
+    link: tuple[str, Any],
+    by_origin: dict[Origin, tuple[str, Any]],
+    by_source_key: dict[str, tuple[str, Any]],
+    ids: dict[str, int],
+    names: dict[str, set[int]],
+) -> tuple[tuple[str, Any] | int | None, str]:
+    kind, value = link
+    if kind == "row":
+        ref = by_origin.get(value)
+        return (ref, "") if ref else (None, "its source row made no customer")
+    if kind == "none" or is_blank(value):
+        return None, "no customer: map a customer ID or customer name column"
+    text = str(value).strip()
+    if kind in ("key", "id"):
+        if kind == "id" and text in ids:
+            return ids[text], ""
+        if text in by_source_key:
+            return by_source_key[text], ""
+        return None, f"no customer with ID {text!r} in the workbook or the file"
+    rows = names.get(name_key(text), set())
+    if len(rows) == 1:
+        return next(iter(rows)), ""
+    if not rows:
+        return None, f"no customer named {text!r}"
+    return None, f"{len(rows)} customers are named {text!r}; map a customer ID column instead"
+
+
+def _combine(into: Changeset, other: Changeset) -> None:
+    into.cell_writes += other.cell_writes
+    into.highlights += other.highlights
+    into.highlight_sheets |= other.highlight_sheets
+    into.owned_sheets += other.owned_sheets
+
+
+# ------------------------------------------------------------------ the rejects sheet
+
+REJECT_HEADERS = {
+    "zh": ("导入编号", "导入时间", "源文件", "源工作表", "源行号", "原因", "原始内容"),
+    "en": ("Import ID", "Imported at", "Source file", "Source sheet", "Source row", "Reason", "Raw values"),
+}
+
+
+def rejects_sheet(state: State, lang: Lang) -> OwnedSheet:
+    """Every source row an import could not use (imports not undone), with the reason and its raw values."""
+    rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in REJECT_HEADERS[lang]]]
+    for import_id, record in sorted(state.extra.get(SECTION, {}).items()):
+        if record.get("undone"):
+            continue
+        when = dt.datetime.fromisoformat(record["time"])
+        for file, sheet, row, reason, raw in record.get("rejects", []):
+            rows.append(
+                [
+                    SheetCell(import_id),
+                    SheetCell(when, "datetime"),
+                    SheetCell(file),
+                    SheetCell(sheet),
+                    SheetCell(int(row), "integer"),
+                    SheetCell(reason, "wrap"),
+                    SheetCell(str(raw)[:32000], "wrap"),
+                ]
+            )
+    return OwnedSheet(
+        name=load_schema().owned_sheet_name("import_rejects", lang),
+        rows=rows,
+        widths={1: 15, 2: 17, 3: 24, 4: 14, 5: 8, 6: 40, 7: 80},
+        freeze="A2",
+        autofilter=f"A1:G{len(rows)}",
+        tab_color="C00000",
+    )
+
+
+# ------------------------------------------------------------------ undo
+
+
+@dataclass
+class UndoImportPlan:
+    changeset: Changeset
+    import_id: str
+    removed: int
+    restored: int
+
+
+def plan_undo_import(book: Book, import_id: str, *, now: dt.datetime | None = None) -> UndoImportPlan:
+    """Empty the rows import ``import_id`` created and put back what it replaced; refuse over later edits."""
+    now = now or dt.datetime.now()
+    state = copy.deepcopy(book.state) if book.state is not None else State()
+    records = state.extra.get(SECTION, {})
+    record = records.get(import_id)
+    if record is None:
+        known = ", ".join(sorted(k for k, v in records.items() if not v.get("undone"))) or "none"
+        raise InputError(f"no import {import_id!r} in this workbook (imports that can be undone: {known})")
+    if record.get("undone"):
+        raise InputError(f"import {import_id} was already undone on {record['undone']}")
+    after = _copy_book(book)
+    conflicts: list[str] = []
+    writes: list[CellWrite] = []
+    created_ids: set[str] = set()
+    created_rows: dict[str, set[int]] = {
+        k: {int(r) for r, _ in rows} for k, rows in record["created"].items()
+    }
+    for key, rows in record["created"].items():
+        table = after.tables.get(key)
+        if table is None:
+            conflicts.append(f"the {key} sheet is gone")
+            continue
+        for row, digest in rows:
+            row = int(row)
+            if row not in table.data.index or _row_digest(table, row) != digest:
+                conflicts.append(f"{table.sheet_name} row {row} was edited since the import")
+                continue
+            if key == "customers" and table.has("customer_id"):
+                cid = table.data.at[row, "customer_id"]
+                if not is_blank(cid):
+                    created_ids.add(str(cid).strip())
+            for name in table.data.columns:
+                value = table.data.at[row, name]
+                col = table.columns.get(name) or table.extra_columns.get(name)
+                if not is_blank(value) and col is not None:
+                    writes.append(CellWrite(table.sheet_name, row, col, None))
+            table.data = table.data.drop(index=row)
+    for key in CHILD_SHEETS:
+        table = after.tables.get(key)
+        if table is None or not table.has("customer_id") or not created_ids:
+            continue
+        refs = table.data["customer_id"].map(lambda v: "" if is_blank(v) else str(v).strip())
+        for row in table.data.index[refs.isin(created_ids)]:
+            conflicts.append(
+                f"{table.sheet_name} row {row} refers to {refs[row]}, a customer this import created"
+            )
+    for key, row, name, old, new in record["updated"]:
+        table = after.tables.get(key)
+        col = None if table is None else table.columns.get(name) or table.extra_columns.get(name)
+        if table is None or col is None:
+            conflicts.append(f"the {key} sheet or its {name} column is gone")
+            continue
+        current = table.data.at[int(row), name] if int(row) in table.data.index else None
+        if not _same(current, _decode(new)):
+            conflicts.append(f"{table.sheet_name} row {row} {name} was edited since the import")
+            continue
+        writes.append(CellWrite(table.sheet_name, int(row), col, _decode(old)))
+        table.data.at[int(row), name] = _decode(old)
+    for key, columns in record.get("new_columns", {}).items():
+        table = after.tables.get(key)
+        if table is None:
+            continue
+        for col, name in columns:
+            if name in table.data.columns and table.data[name].map(is_blank).all():
+                writes.append(CellWrite(table.sheet_name, table.header_row, int(col), None))
+                table.data = table.data.drop(columns=[name])
+                table.extra_columns.pop(name, None)
+    if conflicts:
+        shown = "; ".join(conflicts[:5]) + (f"; and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
+        raise InputError(
+            f"cannot undo {import_id} without overwriting later edits: {shown}. "
+            "Put those cells back as the import left them, or remove the records by hand."
+        )
+    record["undone"] = now.isoformat(timespec="seconds")
+    after.state = state
+    changeset = Changeset(cell_writes=writes)
+    refresh = plan_refresh(after, now=now)
+    _combine(changeset, refresh.changeset)
+    changeset.owned_sheets.append(rejects_sheet(state, book.lang))
+    removed = sum(len(v) for v in created_rows.values())
+    return UndoImportPlan(changeset, import_id, removed, len(record["updated"]))
+
+
+# ------------------------------------------------------------------ files
+
+
+@dataclass
+class ImportResult:
+    path: str
+    plan: ImportPlan | None
+    written: bool
+    backup_path: str | None
+    seconds: float = 0.0
+    undo: UndoImportPlan | None = None
+
+
+def _read_book(path: str, today: dt.date | None) -> Book:
+    from crmbook.reader import read_book
+
+    book, structural = read_book(path, today=today)
+    missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
+    if missing:
+        raise WorkbookFileError(
+            path, "; ".join(i.message("en") for i in missing) + " Run crmbook check for details."
+        )
+    return book
+
+
+def _save(path: str, changeset: Changeset, book: Book, before: Any) -> str | None:
+    from crmbook.ooxml import apply_changeset
+    from crmbook.safe_save import ensure_unchanged, save_workbook_bytes
+
+    ensure_unchanged(path, before)
+    data = apply_changeset(path, changeset, lang=book.lang)
+    saved = save_workbook_bytes(
+        path,
+        data,
+        expected=before,
+        backup_dir=book.settings.get("backup_dir") or ".crmbook-backups",
+        keep=int(book.settings.get("backup_keep") or 10),
+    )
+    return str(saved.backup_path) if saved.backup_path else None
+
+
+def import_file(
+    source: str | os.PathLike[str],
+    into: str | os.PathLike[str],
+    mapping: Mapping | None = None,
+    *,
+    dry_run: bool = False,
+    sheets: Iterable[str] | None = None,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    lock_timeout: float = 10.0,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import the legacy file ``source`` into the workbook ``into`` (or only plan it, with ``dry_run``)."""
+    import time
+
+    from crmbook.legacy import read_legacy
+    from crmbook.mapping import propose_mapping
+    from crmbook.safe_save import Fingerprint, run_lock
+
+    started = time.perf_counter()
+    spath, target = os.fspath(source), os.fspath(into)
+    if Path(spath).resolve() == Path(target).resolve():
+        raise InputError(f"{spath}: importing a workbook into itself; name another file with --into")
+    tables = read_legacy(spath, list(sheets) if sheets else None)
+    if not tables:
+        raise InputError(f"{spath}: no table with a header row found; is it the right file?")
+    with run_lock(target, timeout=lock_timeout):
+        before = Fingerprint.of(target)
+        book = _read_book(target, today)
+        used = mapping or propose_mapping(tables, lang=book.lang)
+        plan = plan_import(book, tables, used, now=now, progress=progress, with_refresh=not dry_run)
+        backup = None
+        written = not dry_run and (plan.changed or bool(plan.rejects))
+        if written:
+            backup = _save(target, plan.changeset, book, before)
+    return ImportResult(target, plan, written, backup, time.perf_counter() - started)
+
+
+def undo_import(
+    path: str | os.PathLike[str],
+    import_id: str,
+    *,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    lock_timeout: float = 10.0,
+) -> ImportResult:
+    """Remove what import ``import_id`` created and restore what it updated."""
+    from crmbook.safe_save import Fingerprint, run_lock
+
+    spath = os.fspath(path)
+    with run_lock(spath, timeout=lock_timeout):
+        before = Fingerprint.of(spath)
+        book = _read_book(spath, today)
+        undo = plan_undo_import(book, import_id, now=now)
+        backup = _save(spath, undo.changeset, book, before)
+    return ImportResult(spath, None, True, backup, undo=undo)
+
+
+def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> list[str]:
+    """The preview and summary lines the CLI prints."""
+    if result.undo is not None:
+        u = result.undo
+        return [
+            f"{result.path}: undid import {u.import_id}: {u.removed} records removed, {u.restored} values restored"
+        ]
+    plan = result.plan
+    assert plan is not None
+    schema = load_schema()
+    lines = []
+    for key in ("customers", "contacts", "followups", "opportunities"):
+        outcome = plan.outcomes.get(key)
+        if outcome is None:
+            continue
+        label = schema.sheet(key).label(plan.lang)
+        counts = outcome.counts()
+        lines.append(f"{label}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        for kind in ("created", "updated", "merged"):
+            for record in getattr(outcome, kind)[:samples]:
+                shown = "｜".join(
+                    str(v)
+                    for k, v in record.fields.items()
+                    if k in ("name", "content", "phone", "mobile", "customer_id")
+                )
+                lines.append(f"  {kind:<9} {record.where()}: {shown[:80]}")
+        for reject in outcome.rejected[:samples]:
+            lines.append(f"  rejected  {reject.file} › {reject.sheet} › row {reject.row}: {reject.reason}")
+    for problem in plan.problems[:10]:
+        lines.append(f"  kept as typed: {problem}")
+    if len(plan.problems) > 10:
+        lines.append(
+            f"  … and {len(plan.problems) - 10} more values kept as typed (refresh lists them on the Issues sheet)"
+        )
+    for name in plan.not_imported:
+        lines.append(f"  not imported: sheet {name!r} (no table for it in the mapping)")
+    verb = "imported" if result.written else "would import"
+    lines.append(
+        f"{result.path}: {verb} {plan.source_rows} source rows ({len(plan.rejects)} rejected"
+        + (", listed on the Import rejects sheet" if result.written and plan.rejects else "")
+        + ")"
+        + (
+            f" in {result.seconds:.1f} s; undo with: crmbook import --undo {result.path} {plan.import_id}"
+            if result.written
+            else ""
+        )
+    )
+    return lines
