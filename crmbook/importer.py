@@ -32,6 +32,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 from collections import defaultdict
@@ -227,7 +228,7 @@ def _compose(template: str, headers: list[str], values: list[Any]) -> str | None
 
 def _distinct(values: list[Any]) -> Any:
     """The one distinct non-empty value, or all of them joined with ；."""
-    present = list(dict.fromkeys(v for v in values if not is_blank(v)))
+    present = list(dict.fromkeys(clean_text(v) for v in values if not is_blank(v)))
     if len(present) <= 1:
         return present[0] if present else None
     parts: list[str] = []
@@ -246,7 +247,7 @@ def _aggregate(how: str, values: list[Any]) -> Any:
         return present[-1]
     if how == "sum":
         numbers = [v for v in present if isinstance(v, int | float) and not isinstance(v, bool)]
-        return round(sum(numbers), 2) if len(numbers) == len(present) else present[0]
+        return math.fsum(numbers) if len(numbers) == len(present) else present[0]
     if how in ("min", "max"):
         try:
             return (min if how == "min" else max)(present)
@@ -312,8 +313,15 @@ def build_records(
                 problems.append(f"{sheet.headers[c]} = {raw!r}: {cleaned.problem}")
         for key, template in compose.items():
             value = _compose(template, sheet.headers, values)
-            if value:
-                fields.setdefault(key, value)
+            if value and key not in fields:
+                fields[key] = clean_value(
+                    value,
+                    spec.column(key),
+                    value_map=tm.values.get(key),
+                    dayfirst=dayfirst,
+                    lang=lang,
+                    schema=schema,
+                ).value
         for key, (on, table) in lookups.items():
             found = table.get(str(clean_text(values[on]))) if not is_blank(values[on]) else None
             if not is_blank(found) and key not in fields:

@@ -195,13 +195,63 @@ def propose_table(sheet: LegacySheet, *, lang: Lang = "zh", schema: Schema | Non
         if vmap:
             values[key] = vmap
     key_fields = list(DEFAULT_KEYS[spec.key])
-    return TableMapping(sheet.sheet, spec.key, columns, values, key=key_fields)
+    table = TableMapping(sheet.sheet, spec.key, columns, values, key=key_fields)
+    for c, header in enumerate(sheet.headers):
+        if (
+            header
+            and header not in columns
+            and _looks_like_history([row[c] for _, row in sheet.rows[:SNIFF_SAMPLE]])
+        ):
+            table.options["history"] = {"column": header, "target": "followups"}
+            break
+    return table
+
+
+_HISTORY_ENTRY = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?\s*[:：]")
+
+
+def _looks_like_history(values: list[Any]) -> bool:
+    """A column of dated notes ("2025-02-01: 更换灯泡; 2025-03-07: …"), to split into follow-ups."""
+    texts = [str(v) for v in values if isinstance(v, str) and v.strip()]
+    return len(texts) >= 1 and sum(1 for t in texts if _HISTORY_ENTRY.search(t)) / len(texts) >= 0.6
+
+
+def _contacts_table(sheet: LegacySheet, customers: TableMapping, schema: Schema) -> TableMapping | None:
+    """Contact columns on a customer ledger (联系人, 职务, 手机 …) become a contacts table of the same rows."""
+    spec = schema.sheet("contacts")
+    index = _header_index(spec)
+    taken = set(customers.columns) | {customers.options.get("history", {}).get("column")}
+    columns: dict[str, str] = {}
+    for header in sheet.headers:
+        if not header or header in taken:
+            continue
+        key = index.get(normalize_label(header))
+        if key in ("name", "title", "mobile", "wechat") and key not in columns.values():
+            columns[header] = key
+    if "name" not in columns.values():
+        return None
+    phone = next((h for h, k in customers.columns.items() if k == "phone"), None)
+    if "mobile" not in columns.values() and phone is not None:
+        columns[phone] = "mobile"  # the ledger's one phone column is the contact's number too
+    return TableMapping(
+        sheet.sheet, "contacts", columns, key=list(DEFAULT_KEYS["contacts"]), unmapped="ignore"
+    )
 
 
 def propose_mapping(sheets: list[LegacySheet], *, lang: Lang = "zh", dayfirst: bool = False) -> Mapping:
     """A first mapping for every table of a legacy file, for the user to check and edit."""
     schema = load_schema()
-    return Mapping([propose_table(s, lang=lang, schema=schema) for s in sheets], dayfirst=dayfirst)
+    tables = []
+    for sheet in sheets:
+        table = propose_table(sheet, lang=lang, schema=schema)
+        tables.append(table)
+        if table.target == "customers":
+            contacts = _contacts_table(sheet, table, schema)
+            if contacts is not None:
+                tables.append(contacts)
+                own = [h for h in contacts.columns if h not in table.columns]
+                table.options["ignore"] = [*table.options.get("ignore", []), *own]
+    return Mapping(tables, dayfirst=dayfirst)
 
 
 # ------------------------------------------------------------------ file
