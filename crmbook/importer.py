@@ -75,7 +75,7 @@ CHILD_SHEETS = ("contacts", "followups", "opportunities")
 # A record for a sheet needs at least one of these, or there is nothing to import.
 IDENTITY = {
     "customers": ("name", "phone"),
-    "contacts": ("name", "mobile"),
+    "contacts": ("name",),
     "followups": ("content",),
     "opportunities": ("name", "expected_amount", "actual_amount"),
 }
@@ -102,6 +102,7 @@ class Record:
     source_key: Any = None  # the customer's key in the source (group_by / customer_key value)
     problems: list[str] = field(default_factory=list)  # values kept as typed, with why
     group: Any = None  # the group_by value
+    raw: str = ""  # the source row as typed, for the rejects sheet
 
     def where(self) -> str:
         file, sheet, row = self.origins[0]
@@ -348,6 +349,8 @@ def build_records(
                 ([str(fields[notes_field])] if notes_field in fields else []) + notes
             )
         record = Record(tm.target, fields, extra, [origin], problems=problems)
+        if tm.target != "customers":
+            record.raw = _raw_text(sheet.headers, values)
         if cols.link is not None:
             record.link = (cols.link[0], clean_text(values[cols.link[1]]))
         if cols.customer_key is not None and not is_blank(values[cols.customer_key]):
@@ -581,11 +584,10 @@ class _Writer:
 
     def update(self, table: Table, row: int, record: Record) -> bool:
         changed = False
-        for name, value in [
-            *((n, v, False) for n, v in record.fields.items()),
-            *((n, v, True) for n, v in record.extra.items()),
-        ]:
-            extra = name in record.extra and name not in record.fields
+        items = [(n, v, False) for n, v in record.fields.items()] + [
+            (n, v, True) for n, v in record.extra.items()
+        ]
+        for name, value, extra in items:
             if not extra and table.col(name) is None:
                 continue
             col = self.column(table, name, extra=extra)
@@ -640,8 +642,13 @@ def _row_digest(table: Table, row: int) -> str:
         if name in skip:
             continue
         value = table.data.at[row, name] if row in table.data.index else None
-        if not is_blank(value):
-            cells.append([name, _encode(clean_text(value) if isinstance(value, float) else value)])
+        if is_blank(value):
+            continue
+        if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+            value = value.date()  # a date cell reads back as a date or a midnight datetime
+        elif isinstance(value, pd.Timestamp):
+            value = value.to_pydatetime()
+        cells.append([name, _encode(clean_text(value) if isinstance(value, float) else value)])
     text = json.dumps(cells, ensure_ascii=False, default=str, sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
@@ -735,6 +742,7 @@ def plan_import(
     by_source_key: dict[str, tuple[str, Any]] = {}
     customers = after.tables["customers"]
     new_customers: list[tuple[Record, int]] = []
+    matched: dict[int, Record] = {}  # existing row -> the incoming record that updates it
     for tm, records in built:
         if tm.target != "customers":
             continue
@@ -753,11 +761,12 @@ def plan_import(
                 _fold_into(twin, record, customers.spec, lang)
                 outcomes["customers"].merged.append(record)
                 ref = by_origin[twin.origins[0]]
+            elif match is not None and match in matched:
+                _fold_into(matched[match], record, customers.spec, lang)  # two rows for one existing record
+                outcomes["customers"].merged.append(record)
+                ref = ("row", match)
             elif match is not None:
-                if writer.update(customers, match, record):
-                    outcomes["customers"].updated.append(record)
-                else:
-                    outcomes["customers"].unchanged.append(record)
+                matched[match] = record
                 ref = ("row", match)
             else:
                 ref = ("new", record)
@@ -768,6 +777,12 @@ def plan_import(
                 by_origin[origin] = ref
             if record.source_key is not None:
                 by_source_key.setdefault(str(record.source_key), ref)
+    for row, record in matched.items():
+        (
+            outcomes["customers"].updated
+            if writer.update(customers, row, record)
+            else outcomes["customers"].unchanged
+        ).append(record)
     # Records merged into a new customer were folded before it was written: write them now.
     created_rows: dict[int, int] = {}
     for record, _ in new_customers:
@@ -803,6 +818,7 @@ def plan_import(
     children += [(r.target, None, r) for r in histories]
     indexes: dict[str, dict[tuple[str, ...], int]] = {}
     incoming_children: dict[str, dict[tuple[str, ...], Record]] = defaultdict(dict)
+    matched_children: dict[tuple[str, int], Record] = {}
     for target, tm, record in children:
         table = after.tables.get(target)
         if table is None:
@@ -811,7 +827,7 @@ def plan_import(
         found, reason = _find_customer(link, by_origin, by_source_key, ids, names)
         if found is None:
             file, sheet, row = record.origins[0]
-            reject = Reject(file, sheet, row, reason, _record_text(record, table.spec, lang))
+            reject = Reject(file, sheet, row, reason, record.raw or _record_text(record, table.spec, lang))
             rejects.append(reject)
             outcomes[target].rejected.append(reject)
             continue
@@ -829,16 +845,20 @@ def plan_import(
         if twin is not None:
             _fold_into(twin, record, table.spec, lang)
             outcomes[target].merged.append(record)
+        elif match is not None and (target, match) in matched_children:
+            _fold_into(matched_children[(target, match)], record, table.spec, lang)
+            outcomes[target].merged.append(record)
         elif match is not None:
-            (
-                outcomes[target].updated
-                if writer.update(table, match, record)
-                else outcomes[target].unchanged
-            ).append(record)
+            matched_children[(target, match)] = record
         else:
             for k in keys:
                 incoming_children[target][k] = record
             outcomes[target].created.append(record)
+    for (target, row), record in matched_children.items():
+        table = after.tables[target]
+        (
+            outcomes[target].updated if writer.update(table, row, record) else outcomes[target].unchanged
+        ).append(record)
     for target in CHILD_SHEETS:
         table = after.tables.get(target)
         if table is None:

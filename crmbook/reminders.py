@@ -84,7 +84,9 @@ def reminder_rows(book: Book, typed: dict[str, pd.DataFrame], rollup: pd.DataFra
         index=customers.index,
     )
     frames = []
-    overdue = base[rollup["next_due"] < today].assign(kind="overdue", due=rollup["next_due"])
+    late = rollup["next_due"] < today
+    # The due dates of the late rows only: assigning a longer Series to an empty frame would add rows.
+    overdue = base[late].assign(kind="overdue", due=rollup["next_due"][late])
     frames.append(overdue)
     churn_days = int(book.settings.get("churn_days") or 90)
     quiet = rollup["last_followup"].fillna(customers["created"])

@@ -24,6 +24,16 @@ __all__ = ["to_datetime", "to_number", "typed_table", "typed_tables"]
 _NUMERIC_TYPES = {"amount", "percent", "integer"}
 
 
+# A date before 1677 or after 2262 (a typo such as 20240501 typed as a serial) does not fit pandas:
+# it becomes NaT here, and validation reports the cell.
+_FIRST, _LAST = dt.date(1677, 9, 22), dt.date(2262, 4, 10)
+
+
+def _fits(v: dt.date) -> bool:
+    day = v.date() if isinstance(v, dt.datetime) else v
+    return _FIRST <= day <= _LAST
+
+
 def _date_value(v: Any) -> Any:
     if isinstance(v, dt.datetime):
         return v
@@ -43,8 +53,10 @@ def to_datetime(series: pd.Series) -> pd.Series:
     """Dates and datetimes typed or written as text -> ``datetime64[ns]`` (NaT when unreadable)."""
     raw = series.tolist()
     if all(v is None or type(v) in (dt.date, dt.datetime) for v in raw):  # the common case: real dates
-        return pd.Series(pd.to_datetime(raw), index=series.index, dtype="datetime64[ns]")
+        values = [v if v is None or _fits(v) else None for v in raw]
+        return pd.Series(pd.to_datetime(values), index=series.index, dtype="datetime64[ns]")
     values = [_date_value(v) for v in raw]
+    values = [v if v is None or _fits(v) else None for v in values]
     return pd.Series(pd.to_datetime(values, errors="coerce"), index=series.index, dtype="datetime64[ns]")
 
 
