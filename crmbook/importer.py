@@ -546,10 +546,15 @@ class _Writer:
         self.updated: list[list[Any]] = []
         self.new_columns: dict[str, list[list[Any]]] = defaultdict(list)
         self.pending: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        self.free: dict[str, int] = {}  # sheet key -> next free row
 
     def next_row(self, table: Table) -> int:
-        rows = [r for r in table.data.index] + list(self.pending[table.key])
-        return (max(rows) if rows else table.header_row) + 1
+        """The first row below the data (and below the rows this import already added)."""
+        if table.key not in self.free:
+            self.free[table.key] = (int(table.data.index.max()) if len(table.data) else table.header_row) + 1
+        row = self.free[table.key]
+        self.free[table.key] += 1
+        return row
 
     def column(self, table: Table, name: str, *, extra: bool) -> int:
         if not extra:
@@ -634,23 +639,31 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _row_digest(table: Table, row: int) -> str:
-    """A fingerprint of what people could have edited in a row (not IDs, not crmbook's columns)."""
+def _digest_value(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        value = value.date()  # a date cell reads back as a date or a midnight datetime
+    return _encode(clean_text(value) if isinstance(value, float) else value)
+
+
+def row_digests(table: Table, rows: list[int]) -> dict[int, str]:
+    """A fingerprint per row of what people could edit (not IDs, not crmbook's columns)."""
     skip = {c.key for c in table.spec.columns if c.owned} | {table.spec.id_column}
-    cells = []
-    for name in table.data.columns:
-        if name in skip:
-            continue
-        value = table.data.at[row, name] if row in table.data.index else None
-        if is_blank(value):
-            continue
-        if isinstance(value, dt.datetime) and value.time() == dt.time(0):
-            value = value.date()  # a date cell reads back as a date or a midnight datetime
-        elif isinstance(value, pd.Timestamp):
-            value = value.to_pydatetime()
-        cells.append([name, _encode(clean_text(value) if isinstance(value, float) else value)])
-    text = json.dumps(cells, ensure_ascii=False, default=str, sort_keys=True)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+    names = sorted(n for n in table.data.columns if n not in skip)
+    present = [r for r in rows if r in table.data.index]
+    frame = table.data.loc[present, names] if present else None
+    out = {r: hashlib.sha1(b"[]").hexdigest()[:12] for r in rows}
+    if frame is None:
+        return out
+    columns = [frame[n].tolist() for n in names]
+    for i, row in enumerate(present):
+        cells = [
+            [n, _digest_value(col[i])] for n, col in zip(names, columns, strict=True) if not is_blank(col[i])
+        ]
+        text = json.dumps(cells, ensure_ascii=False, default=str)
+        out[row] = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+    return out
 
 
 def _next_import_id(state: State, today: dt.date) -> str:
@@ -872,7 +885,8 @@ def plan_import(
         "time": now.isoformat(timespec="seconds"),
         "sources": sorted({s.file for s in sources}),
         "created": {
-            k: [[r, _row_digest(after.tables[k], r)] for r in rows] for k, rows in writer.created.items()
+            k: [[r, d] for r, d in row_digests(after.tables[k], rows).items()]
+            for k, rows in writer.created.items()
         },
         "new_columns": dict(writer.new_columns),
         "updated": writer.updated,
@@ -1031,9 +1045,10 @@ def plan_undo_import(book: Book, import_id: str, *, now: dt.datetime | None = No
         if table is None:
             conflicts.append(f"the {key} sheet is gone")
             continue
+        current = row_digests(table, [int(r) for r, _ in rows])
         for row, digest in rows:
             row = int(row)
-            if row not in table.data.index or _row_digest(table, row) != digest:
+            if row not in table.data.index or current[row] != digest:
                 conflicts.append(f"{table.sheet_name} row {row} was edited since the import")
                 continue
             if key == "customers" and table.has("customer_id"):

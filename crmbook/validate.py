@@ -165,14 +165,14 @@ def rule_primary_contact(table: Table, ctx: Context) -> Iterator[Issue]:
     if table.key != "contacts" or not table.has("primary") or not table.has("customer_id"):
         return
     typed = ctx.typed[table.key]
-    groups = typed["primary"].eq(True).groupby(typed["customer_id"]).sum()
+    primary = typed["primary"].eq(True)
+    groups = primary.groupby(typed["customer_id"]).sum()
+    rows_of = typed.groupby("customer_id").groups  # customer -> its contact rows, found once
     for cid, count in groups.items():
         if count == 1:
             continue
-        rows = typed.index[typed["customer_id"] == cid]
-        for row in (
-            rows if count == 0 else typed.index[(typed["customer_id"] == cid) & (typed["primary"].eq(True))]
-        ):
+        rows = rows_of[cid]
+        for row in rows if count == 0 else [r for r in rows if primary[r]]:
             yield _issue(
                 table,
                 "primary-contact-count",

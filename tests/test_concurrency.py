@@ -66,3 +66,31 @@ def test_workbook_saved_by_a_colleague_mid_refresh_is_not_overwritten(
         module.refresh(book, today=TODAY, now=dt.datetime(2026, 11, 22, 9))
     assert book.read_bytes() == colleague
     assert not list(tmp_path.glob(".~crmbook-*"))
+
+
+IMPORT = (
+    "import sys, datetime as dt\n"
+    "from crmbook.importer import import_file\n"
+    "import_file(sys.argv[2], sys.argv[1], today=dt.date(2026, 11, 22), lock_timeout=120)\n"
+)
+
+
+def test_a_refresh_and_an_import_at_once_lose_nothing(sample_master: Path, tmp_path: Path) -> None:
+    from crmbook.reader import read_book
+    from tests.legacy_corpus import make_corpus
+
+    corpus = make_corpus(tmp_path / "legacy")
+    book = tmp_path / "crm.xlsx"
+    shutil.copyfile(sample_master, book)
+    customers_before = len(read_book(book)[0].tables["customers"].data)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", IMPORT, str(book), str(corpus.ledger)], stderr=subprocess.PIPE),
+        subprocess.Popen([sys.executable, "-c", RUN, str(book), "11"], stderr=subprocess.PIPE),
+    ]
+    errors = [p.communicate(timeout=300)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    after, _ = read_book(book)
+    # Whichever ran second read the first one's result: the imported customers are all there.
+    assert len(after.tables["customers"].data) == customers_before + corpus.customers
+    assert len(sorted((tmp_path / ".crmbook-backups").glob("crm.*.xlsx"))) == 2
+    assert not list(tmp_path.glob(".~crmbook-*")), "a temporary or lock file was left behind"

@@ -1,10 +1,10 @@
 """Kill crmbook (SIGKILL) at random moments while it writes: the workbook is always before or after.
 
-Refresh and merge each run in a subprocess that is killed after a random delay, many times over. After
+Refresh, merge and import each run in a subprocess that is killed after a random delay, many times over. After
 every kill the workbook opens, its record sheets equal the version before or the version after, a later
 run is not blocked by the killed run's lock or temporary file, and any backup is a whole copy of the
 version before. ``CRMBOOK_KILLS`` and ``CRMBOOK_KILL_SECONDS`` bound each test (defaults 120 kills, 80 s
-for refresh; half that for merge).
+for refresh; half that for merge and for import).
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ HEADER = "import sys, datetime as dt\n"
 REFRESH = HEADER + (
     "from crmbook.refresh import refresh\nrefresh(sys.argv[1], today=dt.date(2026, 11, 22), lock_timeout=30)\n"
 )
+IMPORT = (
+    HEADER
+    + "from crmbook.importer import import_file\n"
+    + "import_file(sys.argv[2], sys.argv[1], today=dt.date(2026, 11, 22), lock_timeout=30)\n"
+)
 MERGE = (
     HEADER
     + "from crmbook.merge import merge\nmerge(sys.argv[1], today=dt.date(2026, 11, 22), lock_timeout=30)\n"
@@ -42,7 +47,7 @@ def _records(path: Path) -> list[list[list[object]]]:
 
 
 def _kill_repeatedly(
-    master: Path, folder: Path, code: str, kills: int, budget: float
+    master: Path, folder: Path, code: str, kills: int, budget: float, extra: tuple[str, ...] = ()
 ) -> tuple[int, int, int]:
     """(kills tried, survived, runs that had finished writing) for ``code`` run on copies of ``master``."""
     book = folder / "crm.xlsx"
@@ -51,7 +56,7 @@ def _kill_repeatedly(
     done = folder / "done.xlsx"
     shutil.copyfile(master, done)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code, str(done)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code, str(done), *extra], check=True, timeout=120)
     full = time.perf_counter() - started
     after = _records(done)
     assert after != before, "the run changes nothing, so the test could not tell before from after"
@@ -63,7 +68,7 @@ def _kill_repeatedly(
         for leftover in folder.glob(".~crmbook-*"):
             leftover.unlink()
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(book)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-c", code, str(book), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         time.sleep(rng.uniform(0.2, full * 1.1))
         proc.send_signal(signal.SIGKILL)
@@ -120,3 +125,16 @@ def test_merge_killed_at_random_moments(tmp_path: Path) -> None:
     decisions = Changeset(cell_writes=[CellWrite("重复客户", r, 10, "合并") for r in starts])
     master.write_bytes(apply_changeset(master, decisions))
     _report("merge", *_kill_repeatedly(master, tmp_path, MERGE, KILLS // 2, BUDGET_SECONDS / 2))
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_import_killed_at_random_moments(tmp_path: Path) -> None:
+    from crmbook.refresh import refresh
+    from crmbook.template import create_workbook
+    from tests.legacy_corpus import make_corpus
+
+    corpus = make_corpus(tmp_path / "legacy")
+    master = create_workbook(tmp_path / "master" / "crm.xlsx", sample=30, seed=6)
+    refresh(master)
+    extra = (str(corpus.ledger),)
+    _report("import", *_kill_repeatedly(master, tmp_path, IMPORT, KILLS // 2, BUDGET_SECONDS / 2, extra))

@@ -286,6 +286,12 @@ class Styles:
 
     def date_variant(self, xf: int, with_time: bool = False) -> int:
         """A cell format like ``xf`` that shows dates: ``xf`` itself when it does already."""
+        cache = self.__dict__.setdefault("_date_variants", {})
+        if (xf, with_time) not in cache:
+            cache[(xf, with_time)] = self._date_variant(xf, with_time)
+        return cache[(xf, with_time)]  # type: ignore[no-any-return]
+
+    def _date_variant(self, xf: int, with_time: bool) -> int:
         if self.is_date_style(xf):
             return xf
         fmt = self.number_format(DATETIME_FORMAT if with_time else DATE_FORMAT)
