@@ -21,6 +21,13 @@ Tasks:
              customers and added 1% new follow-ups (the preparation is not timed)
   report     the monthly report workbook, without PDF (target on M: under 10 s)
   pdf        the PDF of that report through LibreOffice headless, timed separately
+  import-empty  crmbook import of 100,000 generated legacy rows (a GB18030 CSV customer ledger with
+             contact, level, source and date columns) into an empty workbook (target: figures only;
+             rows per second printed)
+  import     the same file into this size's book
+  import-bar the same as import, with the progress bar drawn (to a terminal stand-in); the ratio
+             import-bar / import is the bar's cost (target: at most 1.05)
+  CRMBOOK_IMPORT_ROWS changes the 100,000.
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ SETUP = {
     "again": "import crmbook.refresh, crmbook.ooxml, crmbook.reader, crmbook.safe_save",
     "report": "import crmbook.report",
     "pdf": "import crmbook.report, crmbook.libreoffice",
+    "import-empty": "import crmbook.importer",
+    "import": "import crmbook.importer",
+    "import-bar": "import crmbook.importer, click, io",
 }
 TASKS = {
     "calamine": """
@@ -142,8 +152,76 @@ TASKS["pdf"] = """
     convert(REPORT, "pdf", REPORT.parent)
 """
 
+TASKS["import-empty"] = """
+    crmbook.importer.import_file(LEGACY, PATH, today=TODAY)
+"""
+TASKS["import"] = TASKS["import-empty"]
+PREPARE["import-bar"] = """
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    screen = Terminal()
+    bar = None
+    def progress(advance, total):
+        global bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="importing rows", file=screen)
+            bar.__enter__()
+        bar.update(advance)
+"""
+TASKS["import-bar"] = """
+    crmbook.importer.import_file(LEGACY, PATH, today=TODAY, progress=progress)
+    bar.__exit__(None, None, None)
+    assert screen.getvalue()
+"""
+IMPORT_ROWS = int(os.environ.get("CRMBOOK_IMPORT_ROWS", "100000"))
+
 # Tasks that modify the book run on a fresh copy each time.
-MUTATING = {"openpyxl", "write", "refresh", "again"}
+MUTATING = {"openpyxl", "write", "refresh", "again", "import-empty", "import", "import-bar"}
+
+
+def ensure_legacy(rows: int) -> Path:
+    """A legacy customer ledger of ``rows`` rows as Excel on Chinese Windows saves CSV (GB18030)."""
+    import csv
+    import io
+    import random
+
+    BOOKS.mkdir(exist_ok=True)
+    path = BOOKS / f"legacy-{rows}.csv"
+    if path.exists():
+        return path
+    rng = random.Random(1)
+    cities = ["上海", "北京", "深圳", "杭州", "广州", "成都", "苏州", "武汉", "南京", "重庆"]
+    trades = ["华信", "恒达", "海川", "云帆", "南方", "天府", "精密", "光谷", "金陵", "山城", "滨海", "海润"]
+    forms = ["科技有限公司", "贸易有限公司", "电子股份有限公司", "物流有限公司", "软件有限责任公司"]
+    out = [["公司名称", "联系电话", "客户级别", "客户来源", "首次接触", "联系人", "备注"]]
+    for i in range(rows):
+        phone = "13" + "".join(rng.choice("0123456789") for _ in range(9))
+        y, m, d = rng.randint(2018, 2025), rng.randint(1, 12), rng.randint(1, 28)
+        out.append(
+            [
+                f"{rng.choice(cities)}{rng.choice(trades)}{i:06d}{rng.choice(forms)}",
+                phone if i % 4 else f"{phone[:3]}-{phone[3:7]}-{phone[7:]}",
+                rng.choice(["A类（重点客户）", "重点客户", "B", "潜力客户", "C", ""]),
+                rng.choice(["老客户介绍", "展会", "线上", "陌拜", ""]),
+                f"{y}年{m}月{d}日" if i % 3 else f"{y}/{m:02d}/{d:02d}",
+                rng.choice(["张伟", "王芳", "李娜", "刘洋"]),
+                "老客户，注意回访" if i % 5 == 0 else "",
+            ]
+        )
+    text = io.StringIO()
+    csv.writer(text).writerows(out)
+    path.write_bytes(text.getvalue().encode("gb18030"))
+    return path
+
+
+def ensure_empty() -> Path:
+    path = BOOKS / "book-empty.xlsx"
+    if not path.exists():
+        from crmbook.template import create_workbook
+
+        create_workbook(path)
+    return path
 
 
 def ensure_book(size: str) -> Path:
@@ -160,12 +238,15 @@ def ensure_book(size: str) -> Path:
 
 def run_task(task: str, book: Path) -> tuple[float, float]:
     """(seconds inside the task, peak RSS in MiB) for one run in a fresh interpreter."""
+    if task == "import-empty":
+        book = ensure_empty()
     target = book
     if task in MUTATING:
         target = book.with_name(f"{book.stem}-{task}{book.suffix}")
         shutil.copyfile(book, target)
     code = (
-        f"import time, sys\n{SETUP[task]}\nPATH = sys.argv[1]\n"
+        f"import time, sys, datetime\n{SETUP[task]}\nPATH = sys.argv[1]\n"
+        + f"LEGACY = {str(ensure_legacy(IMPORT_ROWS))!r}\nTODAY = datetime.date(2026, 11, 22)\n"
         + textwrap.dedent(PREPARE.get(task, ""))
         + "\nt0 = time.perf_counter()\n"
         + textwrap.dedent(TASKS[task])
@@ -208,6 +289,7 @@ def main() -> None:
             results[size][task] = {"seconds": secs, "peak_mib": rss}
             print(
                 f"{task:>9}: median {secs:8.3f} s   peak {rss:7.0f} MiB   runs {[round(r[0], 3) for r in runs]}"
+                + (f"   {IMPORT_ROWS / secs:,.0f} rows/s" if task.startswith("import") else "")
             )
         r = results[size]
         for task, floor, label in (
@@ -217,6 +299,7 @@ def main() -> None:
             ("openpyxl", "write", "openpyxl load+save / surgical write"),
             ("openpyxl", "refresh", "openpyxl load+save / refresh"),
             ("openpyxl", "again", "openpyxl load+save / repeat refresh"),
+            ("import-bar", "import", "import with progress bar / without"),
         ):
             if task in r and floor in r:
                 print(f"  ratio {label}: {r[task]['seconds'] / r[floor]['seconds']:.2f}")
