@@ -405,3 +405,17 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     )
     wrong = _crmbook("import", str(bad), "--into", str(book), "--mapping", str(mapping), cwd=tmp_path)
     assert wrong.returncode == 2 and "nope" in wrong.stderr
+
+
+def test_an_old_xls_ledger_imports_like_the_xlsx(corpus: Any, tmp_path: Path) -> None:
+    """The same ledger saved as .xls (by LibreOffice, as Excel 97-2003 would) gives the same records."""
+    from tests.conftest import soffice_convert
+
+    c, book = corpus
+    xls = soffice_convert(c.ledger, "xls", tmp_path / "xls")
+    assert xls.suffix == ".xls"
+    from_xls = import_file(xls, book, dry_run=True, today=TODAY, now=NOW)
+    from_xlsx = import_file(c.ledger, book, dry_run=True, today=TODAY, now=NOW)
+    for key, outcome in from_xlsx.plan.outcomes.items():
+        assert from_xls.plan.outcomes[key].counts() == outcome.counts(), key
+        assert [r.fields for r in from_xls.plan.outcomes[key].created] == [r.fields for r in outcome.created]
