@@ -106,6 +106,7 @@ class Book:
     changelog: list[list[Any]] = field(default_factory=list)  # earlier change-log rows, header excluded
     duplicates_grid: list[list[Any]] = field(default_factory=list)  # the Duplicates sheet as last written
     today: dt.date = field(default_factory=dt.date.today)
+    macro_enabled: bool = False  # an .xlsm with crmbook's VBA project: the dashboard carries the buttons
 
     def table(self, key: str) -> Table:
         return self.tables[key]

@@ -39,6 +39,7 @@ STYLES = (
 
 __all__ = [
     "STYLES",
+    "Button",
     "CellValue",
     "CellWrite",
     "Changeset",
@@ -115,6 +116,21 @@ class ListValidation:
             raise ValueError("dropdown items cannot contain commas")
 
 
+@dataclass(frozen=True)
+class Button:
+    """A push button bound to a VBA macro (in macro-enabled workbooks), placed over a block of cells.
+
+    ``col`` and ``row`` are the 1-based top-left cell; the button spans ``cols`` x ``rows`` cells.
+    """
+
+    label: str
+    macro: str  # a public Sub of the workbook's VBA project, e.g. "CrmbookRefresh"
+    col: int
+    row: int
+    cols: int = 2
+    rows: int = 2
+
+
 @dataclass
 class OwnedSheet:
     """A sheet crmbook rebuilds from scratch on every run.
@@ -132,6 +148,7 @@ class OwnedSheet:
     tab_color: str | None = None  # "RRGGBB"
     autofilter: str | None = None  # e.g. "A3:H40"
     validations: list[ListValidation] = field(default_factory=list)  # dropdowns people pick from
+    buttons: list[Button] = field(default_factory=list)  # macro buttons (macro-enabled workbooks only)
 
 
 @dataclass

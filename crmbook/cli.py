@@ -92,6 +92,22 @@ def new(path: Path, lang: Lang, sample: int, seed: int, today: dt.datetime | Non
 
     day = today.date() if today else None
     what = f" with {sample} sample customers" if sample else ""
+    if path.suffix.lower() == ".xlsm":
+        from crmbook.buttons import install_buttons
+
+        if path.exists() and not force:
+            raise click.UsageError(f"{path} exists; use --force to replace it (it is backed up first)")
+        draft = path.with_name(f".~crmbook-new-{path.stem}.xlsx")
+        draft.unlink(missing_ok=True)
+        try:
+            create_workbook(draft, lang=lang, sample=sample, seed=seed, today=day)
+            install_buttons(draft, path, overwrite=force, today=day)
+        finally:
+            draft.unlink(missing_ok=True)
+        click.echo(
+            f"created {path}{what}, macro-enabled, with the Refresh, Find duplicates and Monthly report buttons"
+        )
+        return
     if force and path.exists():
         from crmbook.safe_save import run_lock, save_workbook_bytes
 
@@ -558,6 +574,81 @@ class _ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
+
+
+@cli.command("install-buttons")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The .xlsm to write (default: PATH with .xlsm).",
+)
+@click.option(
+    "--interpreter",
+    "interpreter_win",
+    help="Python for the buttons on Windows (default: %LOCALAPPDATA%\\Programs\\Python\\Python311\\python.exe, or this Python when run on Windows).",
+)
+@click.option(
+    "--interpreter-mac",
+    help="Python for the buttons on macOS (default: /usr/local/bin/python3, or this Python when run on a Mac).",
+)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@TODAY_OPTION
+@handle_errors
+def install_buttons_command(
+    path: Path,
+    output: Path | None,
+    interpreter_win: str | None,
+    interpreter_mac: str | None,
+    force: bool,
+    today: dt.datetime | None,
+) -> None:
+    """Turn PATH into a macro-enabled workbook with Refresh, Find duplicates and Monthly report buttons.
+
+    Writes crm.xlsm next to crm.xlsx (the .xlsx is left as it is); everything in the workbook survives.
+    The buttons run crmbook through xlwings: install it where the interpreter is (pip install
+    "crmbook[excel]"); the xlwings.conf sheet says which Python to start.
+    """
+    from crmbook.buttons import install_buttons
+
+    result = install_buttons(
+        path,
+        output,
+        interpreter_win=interpreter_win,
+        interpreter_mac=interpreter_mac,
+        overwrite=force,
+        today=today.date() if today else None,
+    )
+    click.echo(
+        f"wrote {result.path}: buttons 刷新 Refresh, 查重 Find duplicates, 生成月报 Monthly report on the dashboard; "
+        f"the Python they start is on the xlwings.conf sheet"
+    )
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--interpreter", help="The Python the buttons start (default: the one the workbook names, else this one)."
+)
+@handle_errors
+def doctor(path: Path | None, interpreter: str | None) -> None:
+    """Check this machine (and the workbook PATH) for the Excel buttons, and say what to fix."""
+    from crmbook.doctor import check_machine, check_workbook
+
+    findings = []
+    named = None
+    if path is not None:
+        book_findings, named = check_workbook(path)
+        findings += book_findings
+    findings += check_machine(interpreter or (named if named and "%" not in named else None))
+    for f in findings:
+        click.echo(
+            f"  {'ok ' if f.ok else 'FIX'}  {f.what}" + (f"\n       -> {f.fix}" if f.fix and not f.ok else "")
+        )
+    failed = sum(1 for f in findings if not f.ok)
+    click.echo("everything the buttons need is in place" if not failed else f"{failed} thing(s) to fix")
+    sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
 
 
 def main() -> None:

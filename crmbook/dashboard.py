@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 
 from crmbook.book import Book
-from crmbook.changeset import ChartSpec, OwnedSheet, SheetCell
-from crmbook.schema import load_schema
+from crmbook.changeset import Button, ChartSpec, OwnedSheet, SheetCell
+from crmbook.schema import Lang, load_schema
 
 __all__ = ["build_dashboard", "dashboard_figures"]
 
@@ -242,4 +242,20 @@ def build_dashboard(
         widths={1: 26, 2: 16, 3: 22, 4: 4},
         charts=charts,
         tab_color="1F4E78",
+        buttons=dashboard_buttons(book.lang) if book.macro_enabled else [],
     )
+
+
+BUTTONS = {
+    "zh": ("刷新", "查重", "生成月报"),
+    "en": ("Refresh", "Find duplicates", "Monthly report"),
+}
+MACROS = ("CrmbookRefresh", "CrmbookFindDuplicates", "CrmbookMonthlyReport")  # in macros/crmbook.bas
+
+
+def dashboard_buttons(lang: Lang) -> list[Button]:
+    """Refresh, Find duplicates and Monthly report, side by side above the charts."""
+    return [
+        Button(label, macro, col=5 + 3 * i, row=1, cols=2, rows=1)
+        for i, (label, macro) in enumerate(zip(BUTTONS[lang], MACROS, strict=True))
+    ]

@@ -16,7 +16,7 @@ import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import python_calamine as calamine
@@ -201,9 +201,10 @@ def detect_lang(sheet_names: list[str], schema: Schema) -> Lang:
 
 
 def inspect_structure(
-    wb: calamine.CalamineWorkbook, path: str, schema: Schema, grids: dict[str, Grid]
+    wb: calamine.CalamineWorkbook | GridSource, path: str, schema: Schema, grids: dict[str, Grid]
 ) -> Structure:
-    names = list(wb.sheet_names)
+    source = CalamineSource(wb, path) if isinstance(wb, calamine.CalamineWorkbook) else wb
+    names = list(source.sheet_names)
     lang = detect_lang(names, schema)
     issues: list[Issue] = []
     record_sheets: dict[str, str] = {}
@@ -223,7 +224,7 @@ def inspect_structure(
             )
             continue
         record_sheets[spec.key] = name
-        grid = grids.setdefault(name, read_grid(wb, name, path, raw=True))
+        grid = grids.setdefault(name, source.grid(name, raw=True))
         match = find_header(spec, grid)
         if match is None:
             issues.append(
@@ -374,46 +375,79 @@ def read_lists(grid: Grid | None, schema: Schema, lang: Lang) -> dict[str, list[
     return lists
 
 
+class GridSource(Protocol):
+    """Where a book's sheets come from: a file (python-calamine) or a workbook open in Excel (xlwings)."""
+
+    sheet_names: list[str]
+
+    def grid(self, name: str, *, raw: bool = False) -> Grid:
+        """All cells of sheet ``name`` from A1; empty cells ``None`` (or ``""`` with ``raw``)."""
+        ...
+
+
+class CalamineSource:
+    def __init__(self, wb: calamine.CalamineWorkbook, path: str) -> None:
+        self.wb = wb
+        self.path = path
+        self.sheet_names = list(wb.sheet_names)
+
+    def grid(self, name: str, *, raw: bool = False) -> Grid:
+        return read_grid(self.wb, name, self.path, raw=raw)
+
+
+def _sniff(path: str) -> str:
+    from crmbook.filetype import sniff
+
+    return sniff(path)
+
+
 def read_book(path: str | os.PathLike[str], *, today: dt.date | None = None) -> tuple[Book, list[Issue]]:
     """Read every record sheet, the settings and the lists; return the book and structural issues."""
-    schema = load_schema()
     spath = os.fspath(path)
     wb = _open(spath)
     try:
-        grids: dict[str, Grid] = {}
-        structure = inspect_structure(wb, spath, schema, grids)
-        tables = {
-            key: build_table(
-                schema.sheet(key), structure.record_sheets[key], grids[structure.record_sheets[key]], m
-            )
-            for key, m in structure.headers.items()
-        }
-        names = structure.sheet_names
-
-        def grid_of(config_key: str) -> tuple[str | None, Grid | None]:
-            labels = frozenset(normalize_label(v) for v in schema.config_sheets[config_key].values())
-            name = _find_sheet(labels, names)
-            return name, (read_grid(wb, name, spath) if name else None)
-
-        settings_name, settings_grid = grid_of("settings")
-        _, lists_grid = grid_of("lists")
-        state = None
-        if STATE_SHEET in names:
-            snapshot_grids = {
-                key: read_grid(wb, snapshot_sheet_name(key), spath)
-                for key in tables
-                if snapshot_sheet_name(key) in names
-            }
-            state = State.from_grids(read_grid(wb, STATE_SHEET, spath), snapshot_grids)
-        changelog_name = schema.owned_sheet_name("changelog", structure.lang)
-        changelog = read_grid(wb, changelog_name, spath)[1:] if changelog_name in names else []
-        duplicates_name = schema.owned_sheet_name("duplicates", structure.lang)
-        duplicates_grid = read_grid(wb, duplicates_name, spath) if duplicates_name in names else []
+        return read_book_from(
+            CalamineSource(wb, spath), spath, today=today, macro_enabled=_sniff(spath) == "xlsm"
+        )
     finally:
         wb.close()
+
+
+def read_book_from(
+    source: GridSource, path: str, *, today: dt.date | None = None, macro_enabled: bool = False
+) -> tuple[Book, list[Issue]]:
+    """The book held by ``source`` (a file's sheets, or the sheets of a workbook open in Excel)."""
+    schema = load_schema()
+    grids: dict[str, Grid] = {}
+    structure = inspect_structure(source, path, schema, grids)
+    tables = {
+        key: build_table(
+            schema.sheet(key), structure.record_sheets[key], grids[structure.record_sheets[key]], m
+        )
+        for key, m in structure.headers.items()
+    }
+    names = structure.sheet_names
+
+    def grid_of(config_key: str) -> tuple[str | None, Grid | None]:
+        labels = frozenset(normalize_label(v) for v in schema.config_sheets[config_key].values())
+        name = _find_sheet(labels, names)
+        return name, (source.grid(name) if name else None)
+
+    settings_name, settings_grid = grid_of("settings")
+    _, lists_grid = grid_of("lists")
+    state = None
+    if STATE_SHEET in names:
+        snapshot_grids = {
+            key: source.grid(snapshot_sheet_name(key)) for key in tables if snapshot_sheet_name(key) in names
+        }
+        state = State.from_grids(source.grid(STATE_SHEET), snapshot_grids)
+    changelog_name = schema.owned_sheet_name("changelog", structure.lang)
+    changelog = source.grid(changelog_name)[1:] if changelog_name in names else []
+    duplicates_name = schema.owned_sheet_name("duplicates", structure.lang)
+    duplicates_grid = source.grid(duplicates_name) if duplicates_name in names else []
     settings, setting_issues = read_settings(settings_grid, schema, structure.lang, settings_name or "")
     book = Book(
-        path=spath,
+        path=path,
         lang=structure.lang,
         tables=tables,
         settings=settings,
@@ -423,5 +457,6 @@ def read_book(path: str | os.PathLike[str], *, today: dt.date | None = None) -> 
         changelog=[row for row in changelog if any(v is not None for v in row)],
         duplicates_grid=duplicates_grid,
         today=today or dt.date.today(),
+        macro_enabled=macro_enabled,
     )
     return book, structure.issues + setting_issues

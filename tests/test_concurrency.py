@@ -84,7 +84,9 @@ def test_a_refresh_and_an_import_at_once_lose_nothing(sample_master: Path, tmp_p
     shutil.copyfile(sample_master, book)
     customers_before = len(read_book(book)[0].tables["customers"].data)
     procs = [
-        subprocess.Popen([sys.executable, "-c", IMPORT, str(book), str(corpus.ledger)], stderr=subprocess.PIPE),
+        subprocess.Popen(
+            [sys.executable, "-c", IMPORT, str(book), str(corpus.ledger)], stderr=subprocess.PIPE
+        ),
         subprocess.Popen([sys.executable, "-c", RUN, str(book), "11"], stderr=subprocess.PIPE),
     ]
     errors = [p.communicate(timeout=300)[1].decode() for p in procs]

@@ -68,7 +68,9 @@ def _kill_repeatedly(
         for leftover in folder.glob(".~crmbook-*"):
             leftover.unlink()
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(book), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-c", code, str(book), *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(rng.uniform(0.2, full * 1.1))
         proc.send_signal(signal.SIGKILL)

@@ -53,11 +53,16 @@ def _row_xml(number: int, cells: list[str]) -> str:
 
 
 def render_owned_sheet(
-    sheet: OwnedSheet, styler: SheetStyler, *, drawing_rid: str | None = None, date1904: bool = False
+    sheet: OwnedSheet,
+    styler: SheetStyler,
+    *,
+    drawing_rid: str | None = None,
+    legacy_rid: str | None = None,
+    date1904: bool = False,
 ) -> RenderedSheet:
     """The worksheet XML for ``sheet``; ``drawing_rid`` links its charts' drawing part."""
     relationships: list[tuple[str, str, str, bool]] = []
-    taken = {drawing_rid} if drawing_rid else set()
+    taken = {r for r in (drawing_rid, legacy_rid) if r}
     rows_xml: list[str] = []
     links: list[str] = []
     max_row = max_col = 0
@@ -106,6 +111,8 @@ def render_owned_sheet(
         parts.append('<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/>')
     if drawing_rid:
         parts.append(f'<drawing r:id="{drawing_rid}"/>')
+    if legacy_rid:
+        parts.append(f'<legacyDrawing r:id="{legacy_rid}"/>')  # the VML part holding the buttons
     parts.append("</worksheet>")
     return RenderedSheet("".join(parts).encode(), relationships)
 

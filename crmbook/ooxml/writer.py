@@ -26,6 +26,7 @@ from xml.etree.ElementTree import Element
 from crmbook.changeset import CellValue, Changeset, OwnedSheet
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ooxml import manifest
+from crmbook.ooxml.buttons import CT_VML, RT_VML, buttons_vml
 from crmbook.ooxml.cells import MAX_COL, MAX_ROW, MAX_TEXT, col_letter, split_ref
 from crmbook.ooxml.charts import chart_xml, drawing_xml
 from crmbook.ooxml.highlights import SEVERITY_ORDER, highlight_edits
@@ -296,6 +297,16 @@ class _Build:
         gone = candidates - kept
         self.deleted |= gone | {n for n in (self.pkg.find(rels_name(p)) for p in gone | {part}) if n}
 
+    def _add_buttons(self, owned: OwnedSheet) -> str | None:
+        """Write the VML part of ``owned``'s macro buttons; its name."""
+        if not owned.buttons:
+            return None
+        part = self._free_name("xl/drawings/vmlDrawing{}.vml")
+        block = 1 + sum(1 for n in [*self.pkg.names, *self.outputs] if n.endswith(".vml"))
+        self.outputs[part] = buttons_vml(owned.buttons, block)
+        self.new_types[part] = CT_VML
+        return part
+
     def _add_charts(self, owned: OwnedSheet, sheet_name: str) -> str | None:
         """Write the drawing and chart parts of ``owned``; the drawing part's name."""
         if not owned.charts:
@@ -347,8 +358,10 @@ class _Build:
         try:
             drawing = self._add_charts(owned, name)
             drawing_rid = "rId1" if drawing else None
+            vml = self._add_buttons(owned)
+            legacy_rid = "rId2" if vml else None
             rendered = render_owned_sheet(
-                owned, self._styler, drawing_rid=drawing_rid, date1904=self.date1904
+                owned, self._styler, drawing_rid=drawing_rid, legacy_rid=legacy_rid, date1904=self.date1904
             )
         except ValueError as exc:
             raise self.fail(f"无法生成工作表“{name}”：{exc}", f"cannot build sheet {name!r}: {exc}") from exc
@@ -356,6 +369,8 @@ class _Build:
         relationships = list(rendered.relationships)
         if drawing:
             relationships.insert(0, ("rId1", RT.DRAWING, _relative(part, drawing), False))
+        if vml:
+            relationships.insert(1 if drawing else 0, ("rId2", RT_VML, _relative(part, vml), False))
         if relationships:
             rels: bytes | None = None
             for rid, rtype, target, external in relationships:

@@ -1,0 +1,1 @@
+"""The VBA sources crmbook puts into macro-enabled workbooks (see crmbook.vba and crmbook.buttons)."""
