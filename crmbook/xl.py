@@ -169,7 +169,9 @@ def _owned_sheet(xbook: Any, owned: OwnedSheet) -> int:
     calls = 0
     if owned.name.casefold() in names:
         sheet = xbook.sheets[names[owned.name.casefold()]]
-        sheet.clear()
+        sheet.clear()  # cells and formats; shapes such as the buttons stay
+        if owned.charts:
+            calls += _optional(lambda: [chart.delete() for chart in list(sheet.charts)])  # redrawn below
     else:
         sheet = xbook.sheets.add(owned.name, after=xbook.sheets[len(xbook.sheets) - 1])
     calls += 1
