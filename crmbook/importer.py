@@ -46,6 +46,7 @@ import pandas as pd
 from crmbook.book import Book, Table
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.clean import PHONE_SEPARATOR, clean_text, clean_value, split_history
+from crmbook.edit import read_for_edit, save_changeset
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids
 from crmbook.legacy import LegacySheet
@@ -1120,34 +1121,6 @@ class ImportResult:
     undo: UndoImportPlan | None = None
 
 
-def _read_book(path: str, today: dt.date | None) -> Book:
-    from crmbook.reader import read_book
-
-    book, structural = read_book(path, today=today)
-    missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
-    if missing:
-        raise WorkbookFileError(
-            path, "; ".join(i.message("en") for i in missing) + " Run crmbook check for details."
-        )
-    return book
-
-
-def _save(path: str, changeset: Changeset, book: Book, before: Any) -> str | None:
-    from crmbook.ooxml import apply_changeset
-    from crmbook.safe_save import ensure_unchanged, save_workbook_bytes
-
-    ensure_unchanged(path, before)
-    data = apply_changeset(path, changeset, lang=book.lang)
-    saved = save_workbook_bytes(
-        path,
-        data,
-        expected=before,
-        backup_dir=book.settings.get("backup_dir") or ".crmbook-backups",
-        keep=int(book.settings.get("backup_keep") or 10),
-    )
-    return str(saved.backup_path) if saved.backup_path else None
-
-
 def import_file(
     source: str | os.PathLike[str],
     into: str | os.PathLike[str],
@@ -1176,13 +1149,13 @@ def import_file(
         raise InputError(f"{spath}: no table with a header row found; is it the right file?")
     with run_lock(target, timeout=lock_timeout):
         before = Fingerprint.of(target)
-        book = _read_book(target, today)
+        book, _ = read_for_edit(target, today)
         used = mapping or propose_mapping(tables, lang=book.lang)
         plan = plan_import(book, tables, used, now=now, progress=progress, with_refresh=not dry_run)
         backup = None
         written = not dry_run and (plan.changed or bool(plan.rejects))
         if written:
-            backup = _save(target, plan.changeset, book, before)
+            backup = save_changeset(target, plan.changeset, book, before)
     return ImportResult(target, plan, written, backup, time.perf_counter() - started)
 
 
@@ -1200,9 +1173,9 @@ def undo_import(
     spath = os.fspath(path)
     with run_lock(spath, timeout=lock_timeout):
         before = Fingerprint.of(spath)
-        book = _read_book(spath, today)
+        book, _ = read_for_edit(spath, today)
         undo = plan_undo_import(book, import_id, now=now)
-        backup = _save(spath, undo.changeset, book, before)
+        backup = save_changeset(spath, undo.changeset, book, before)
     return ImportResult(spath, None, True, backup, undo=undo)
 
 

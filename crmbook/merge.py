@@ -35,7 +35,8 @@ from crmbook.changelog import Change, build_changelog_sheet
 from crmbook.changeset import CellValue, CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import find_duplicates
 from crmbook.duplicates_sheet import read_decisions, read_survivors
-from crmbook.errors import InputError, WorkbookFileError
+from crmbook.edit import read_for_edit, save_changeset
+from crmbook.errors import InputError
 from crmbook.phones import phone_keys
 from crmbook.schema import Lang, load_schema, normalize_label
 from crmbook.snapshot import snapshot_sheet, take_snapshot
@@ -590,34 +591,6 @@ class MergeResult:
     undone: str | None = None
 
 
-def _save(path: str, changeset: Changeset, lang: Lang, before: Any, book: Book) -> str | None:
-    from crmbook.ooxml import apply_changeset
-    from crmbook.safe_save import ensure_unchanged, save_workbook_bytes
-
-    ensure_unchanged(path, before)
-    data = apply_changeset(path, changeset, lang=lang)
-    saved = save_workbook_bytes(
-        path,
-        data,
-        expected=before,
-        backup_dir=book.settings.get("backup_dir") or ".crmbook-backups",
-        keep=int(book.settings.get("backup_keep") or 10),
-    )
-    return str(saved.backup_path) if saved.backup_path else None
-
-
-def _read(path: str, today: dt.date | None) -> Book:
-    from crmbook.reader import read_book
-
-    book, structural = read_book(path, today=today)
-    missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
-    if missing:
-        raise WorkbookFileError(
-            path, "; ".join(i.message("en") for i in missing) + " Run crmbook check for details."
-        )
-    return book
-
-
 def merge(
     path: str | os.PathLike[str],
     *,
@@ -633,12 +606,12 @@ def merge(
     spath = os.fspath(path)
     with run_lock(spath, timeout=lock_timeout):
         before = Fingerprint.of(spath)
-        book = _read(spath, today)
+        book, _ = read_for_edit(spath, today)
         plan = plan_merge(book, auto_threshold=auto_threshold, now=now)
         backup = None
         written = bool(plan.groups) and not dry_run
         if written:
-            backup = _save(spath, plan.changeset, book.lang, before, book)
+            backup = save_changeset(spath, plan.changeset, book, before)
     return MergeResult(spath, plan.groups, plan.skipped, written, backup)
 
 
@@ -656,9 +629,9 @@ def undo_merge(
     spath = os.fspath(path)
     with run_lock(spath, timeout=lock_timeout):
         before = Fingerprint.of(spath)
-        book = _read(spath, today)
+        book, _ = read_for_edit(spath, today)
         plan = plan_undo_merge(book, merge_id, now=now)
-        backup = _save(spath, plan.changeset, book.lang, before, book)
+        backup = save_changeset(spath, plan.changeset, book, before)
     return MergeResult(spath, [], [], True, backup, undone=merge_id)
 
 

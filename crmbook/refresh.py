@@ -25,7 +25,6 @@ from crmbook.changeset import CellWrite, Changeset
 from crmbook.dashboard import build_dashboard
 from crmbook.dedupe import find_duplicates
 from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
-from crmbook.errors import WorkbookFileError
 from crmbook.ids import run_id_step
 from crmbook.issues import Issue, Report
 from crmbook.issues_sheet import build_issues_sheet, highlights_for
@@ -217,35 +216,14 @@ def refresh(
     lock_timeout: float = 10.0,
 ) -> RefreshResult:
     """Refresh the workbook at ``path`` in place (surgically, atomically, with a backup)."""
-    from crmbook.ooxml import apply_changeset
-    from crmbook.reader import read_book
-    from crmbook.safe_save import Fingerprint, ensure_unchanged, run_lock, save_workbook_bytes
+    from crmbook.edit import read_for_edit, save_changeset
+    from crmbook.safe_save import Fingerprint, run_lock
 
     started = time.perf_counter()
     spath = os.fspath(path)
     with run_lock(spath, timeout=lock_timeout):
         before = Fingerprint.of(spath)
-        book, structural = read_book(spath, today=today)
-        missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
-        if missing:
-            raise WorkbookFileError(
-                spath, "; ".join(i.message("en") for i in missing) + " Run crmbook check for details."
-            )
+        book, structural = read_for_edit(spath, today)
         plan = plan_refresh(book, structural, now=now)
-        backup = None
-        if not dry_run:
-            ensure_unchanged(spath, before)
-            try:
-                data = apply_changeset(spath, plan.changeset, lang=book.lang)
-            except WorkbookFileError:
-                ensure_unchanged(spath, before)  # saved by someone else while crmbook patched it
-                raise
-            saved = save_workbook_bytes(
-                spath,
-                data,
-                expected=before,
-                backup_dir=book.settings.get("backup_dir") or ".crmbook-backups",
-                keep=int(book.settings.get("backup_keep") or 10),
-            )
-            backup = str(saved.backup_path) if saved.backup_path else None
+        backup = None if dry_run else save_changeset(spath, plan.changeset, book, before)
     return RefreshResult(spath, plan, not dry_run, time.perf_counter() - started, backup)
