@@ -488,18 +488,10 @@ def _fold_into(target: Record, other: Record, spec: SheetSpec, lang: Lang) -> No
         current = target.extra.get(name)
         target.extra[name] = value if is_blank(current) else _distinct([current, value])
     if kept:
-        where = other.where()
-        note = (
-            ("导入合并（" if lang == "zh" else "Merged on import (")
-            + where
-            + ("）：" if lang == "zh" else "): ")
-        )
-        target.fields["notes"] = (
-            "\n".join([str(target.fields["notes"])] if not is_blank(target.fields.get("notes")) else [])
-            + ("\n" if not is_blank(target.fields.get("notes")) else "")
-            + note
-            + "；".join(kept)
-        )
+        head = "导入合并（" if lang == "zh" else "Merged on import ("
+        tail = "）：" if lang == "zh" else "): "
+        lines = [] if is_blank(target.fields.get("notes")) else [str(target.fields["notes"])]
+        target.fields["notes"] = "\n".join([*lines, f"{head}{other.where()}{tail}" + "；".join(kept)])
     target.origins += other.origins
     target.problems += other.problems
 

@@ -325,7 +325,7 @@ class Module:
 
 DOCUMENT_ATTRIBUTES = (
     'Attribute VB_Name = "{name}"\r\n'
-    'Attribute VB_Base = "0{{00020820-0000-0000-C000-000000000046}}"\r\n'
+    'Attribute VB_Base = "{base}"\r\n'
     "Attribute VB_GlobalNameSpace = False\r\n"
     "Attribute VB_Creatable = False\r\n"
     "Attribute VB_PredeclaredId = True\r\n"
@@ -333,15 +333,14 @@ DOCUMENT_ATTRIBUTES = (
     "Attribute VB_TemplateDerived = False\r\n"
     "Attribute VB_Customizable = True\r\n"
 )
+WORKBOOK_BASE = "0{00020819-0000-0000-C000-000000000046}"  # Excel's Workbook class
+WORKSHEET_BASE = "0{00020820-0000-0000-C000-000000000046}"  # Excel's Worksheet class
 
 
 def document_module(name: str, *, workbook: bool) -> Module:
     """The (empty) module behind ThisWorkbook or a worksheet."""
-    base = (
-        "0{00020819-0000-0000-C000-000000000046}" if workbook else "0{00020820-0000-0000-C000-000000000046}"
-    )
-    text = DOCUMENT_ATTRIBUTES.format(name=name).replace("0{00020820-0000-0000-C000-000000000046}", base)
-    return Module(name, text, document=True)
+    base = WORKBOOK_BASE if workbook else WORKSHEET_BASE
+    return Module(name, DOCUMENT_ATTRIBUTES.format(name=name, base=base), document=True)
 
 
 def encrypt_project_data(data: bytes, project_id: str, seed: int) -> str:
@@ -355,8 +354,7 @@ def encrypt_project_data(data: bytes, project_id: str, seed: int) -> str:
     unencrypted_byte1, encrypted_byte1, encrypted_byte2 = key, out[2], out[1]
     ignored_length = (seed & 6) // 2
     for _ in range(ignored_length):
-        byte = 0x07 ^ (encrypted_byte2 + unencrypted_byte1) & 0xFF
-        byte = (byte) & 0xFF
+        byte = 0x07 ^ ((encrypted_byte2 + unencrypted_byte1) & 0xFF)
         out.append(byte)
         encrypted_byte2, encrypted_byte1, unencrypted_byte1 = encrypted_byte1, byte, 0x07
     for byte_in in struct.pack("<I", len(data)) + data:
