@@ -324,8 +324,8 @@ def test_superstore_import_and_the_report_add_up(tmp_path: Path) -> None:
     book = Path(create_workbook(tmp_path / "crm.xlsx", lang="en"))
     mapping = load_mapping(ROOT / "docs" / "examples" / "superstore.toml")
     result = import_file(SUPERSTORE, book, mapping, today=dt.date(2018, 12, 31), now=NOW)
-    orders = pd.read_excel(SUPERSTORE, sheet_name="Orders")
-    people = pd.read_excel(SUPERSTORE, sheet_name="People").set_index("Region")["Person"]
+    orders = pd.read_excel(SUPERSTORE, sheet_name="Orders", engine="calamine")
+    people = pd.read_excel(SUPERSTORE, sheet_name="People", engine="calamine").set_index("Region")["Person"]
     assert result.plan.rejects == []
     records = _records(book)
     customers = pd.DataFrame(records["customers"])
