@@ -54,7 +54,7 @@ from crmbook.names import name_key
 from crmbook.phones import phone_keys
 from crmbook.refresh import RefreshPlan, plan_refresh
 from crmbook.schema import Lang, SheetSpec, load_schema
-from crmbook.state import State
+from crmbook.state import State, decode_value, encode_value, undoable_record
 from crmbook.values import is_blank
 
 __all__ = [
@@ -253,7 +253,7 @@ class _Writer:
                 continue
             self.writes.append(CellWrite(table.sheet_name, row, col, new))
             table.data.at[row, name] = new
-            self.updated.append([table.key, row, name, _encode(old), _encode(new)])
+            self.updated.append([table.key, row, name, encode_value(old), encode_value(new)])
             changed = True
         return changed
 
@@ -269,33 +269,12 @@ class _Writer:
         table.data = pd.concat([table.data.astype(object), frame]) if len(table.data) else frame
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"date": value.isoformat()}
-    if isinstance(value, float) and value != value:
-        return None
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "datetime" in value:
-            return dt.datetime.fromisoformat(value["datetime"])
-        if "date" in value:
-            return dt.date.fromisoformat(value["date"])
-    return value
-
-
 def _digest_value(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, dt.datetime) and value.time() == dt.time(0):
         value = value.date()  # a date cell reads back as a date or a midnight datetime
-    return _encode(clean_text(value) if isinstance(value, float) else value)
+    return encode_value(clean_text(value) if isinstance(value, float) else value)
 
 
 def row_digests(table: Table, rows: list[int]) -> dict[int, str]:
@@ -677,13 +656,7 @@ def plan_undo_import(book: Book, import_id: str, *, now: dt.datetime | None = No
     """Empty the rows import ``import_id`` created and put back what it replaced; refuse over later edits."""
     now = now or dt.datetime.now()
     state = copy.deepcopy(book.state) if book.state is not None else State()
-    records = state.extra.get(SECTION, {})
-    record = records.get(import_id)
-    if record is None:
-        known = ", ".join(sorted(k for k, v in records.items() if not v.get("undone"))) or "none"
-        raise InputError(f"no import {import_id!r} in this workbook (imports that can be undone: {known})")
-    if record.get("undone"):
-        raise InputError(f"import {import_id} was already undone on {record['undone']}")
+    record = undoable_record(state, SECTION, "import", import_id)
     after = _copy_book(book)
     conflicts: list[str] = []
     writes: list[CellWrite] = []
@@ -728,11 +701,11 @@ def plan_undo_import(book: Book, import_id: str, *, now: dt.datetime | None = No
             conflicts.append(f"the {key} sheet or its {name} column is gone")
             continue
         current = table.data.at[int(row), name] if int(row) in table.data.index else None
-        if not _same(current, _decode(new)):
+        if not _same(current, decode_value(new)):
             conflicts.append(f"{table.sheet_name} row {row} {name} was edited since the import")
             continue
-        writes.append(CellWrite(table.sheet_name, int(row), col, _decode(old)))
-        table.data.at[int(row), name] = _decode(old)
+        writes.append(CellWrite(table.sheet_name, int(row), col, decode_value(old)))
+        table.data.at[int(row), name] = decode_value(old)
     for key, columns in record.get("new_columns", {}).items():
         table = after.tables.get(key)
         if table is None:

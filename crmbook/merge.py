@@ -32,7 +32,7 @@ import pandas as pd
 
 from crmbook.book import Book, Table
 from crmbook.changelog import Change, build_changelog_sheet
-from crmbook.changeset import CellValue, CellWrite, Changeset, OwnedSheet, SheetCell
+from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import find_duplicates
 from crmbook.duplicates_sheet import read_decisions, read_survivors
 from crmbook.edit import read_for_edit, save_changeset
@@ -40,7 +40,7 @@ from crmbook.errors import InputError
 from crmbook.phones import phone_keys
 from crmbook.schema import Lang, load_schema, normalize_label
 from crmbook.snapshot import snapshot_sheet, take_snapshot
-from crmbook.state import State, state_sheet
+from crmbook.state import State, decode_value, encode_value, state_sheet, undoable_record
 
 __all__ = [
     "MergeGroup",
@@ -61,26 +61,6 @@ SEPARATOR = "；"
 
 
 # ------------------------------------------------------------------ values in the state sheet
-
-
-def _encode(value: Any) -> Any:
-    """A cell value as JSON that decodes to the same Python value (dates keep their type)."""
-    if isinstance(value, dt.datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"date": value.isoformat()}
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    return value
-
-
-def _decode(value: Any) -> CellValue:
-    if isinstance(value, dict):
-        if "datetime" in value:
-            return dt.datetime.fromisoformat(value["datetime"])
-        if "date" in value:
-            return dt.date.fromisoformat(value["date"])
-    return value  # type: ignore[no-any-return]
 
 
 def _blank(value: Any) -> bool:
@@ -377,12 +357,12 @@ def _record(book: Book, table: Table, group: MergeGroup, now: dt.datetime) -> di
         "source": group.source,
         "score": group.score,
         "survivor": {"id": group.survivor_id, "row": group.survivor_row},
-        "fields": {k: [_encode(b), _encode(a)] for k, (b, a) in group.fields.items()},
+        "fields": {k: [encode_value(b), encode_value(a)] for k, (b, a) in group.fields.items()},
         "merged": [
-            {"id": mid, "row": row, "cells": {k: _encode(v) for k, v in _row_cells(table, row).items()}}
+            {"id": mid, "row": row, "cells": {k: encode_value(v) for k, v in _row_cells(table, row).items()}}
             for mid, row in zip(group.merged_ids, group.merged_rows, strict=True)
         ],
-        "children": [[s, r, f, _encode(o), _encode(n)] for s, r, f, o, n in group.children],
+        "children": [[s, r, f, encode_value(o), encode_value(n)] for s, r, f, o, n in group.children],
         "undone": None,
     }
 
@@ -402,13 +382,7 @@ def plan_undo_merge(book: Book, merge_id: str, *, now: dt.datetime | None = None
     """The writes that give back what merge ``merge_id`` changed; refuses if any of it was edited since."""
     now = now or dt.datetime.now()
     state = copy.deepcopy(book.state) if book.state is not None else State()
-    records = state.extra.get(SECTION, {})
-    record = records.get(merge_id)
-    if record is None:
-        known = ", ".join(sorted(k for k, v in records.items() if not v.get("undone"))) or "none"
-        raise InputError(f"no merge {merge_id!r} in this workbook (merges that can be undone: {known})")
-    if record.get("undone"):
-        raise InputError(f"merge {merge_id} was already undone on {record['undone']}")
+    record = undoable_record(state, SECTION, "merge", merge_id)
     table = book.tables["customers"]
     survivor_row = int(record["survivor"]["row"])
     conflicts: list[str] = []
@@ -425,11 +399,11 @@ def plan_undo_merge(book: Book, merge_id: str, *, now: dt.datetime | None = None
             f"row {survivor_row} of {table.sheet_name} no longer holds {record['survivor']['id']}"
         )
     for key, (before, after) in record["fields"].items():
-        if not _same(current(table, survivor_row, key), _decode(after)):
+        if not _same(current(table, survivor_row, key), decode_value(after)):
             conflicts.append(f"{record['survivor']['id']} {key} was edited since the merge")
         col = column(table, key)
         if col is not None:
-            changeset.cell_writes.append(CellWrite(table.sheet_name, survivor_row, col, _decode(before)))
+            changeset.cell_writes.append(CellWrite(table.sheet_name, survivor_row, col, decode_value(before)))
     for merged in record["merged"]:
         row = int(merged["row"])
         if row in table.data.index:
@@ -441,15 +415,17 @@ def plan_undo_merge(book: Book, merge_id: str, *, now: dt.datetime | None = None
             if col is None:
                 conflicts.append(f"column {key!r} of {table.sheet_name} is gone")
                 continue
-            changeset.cell_writes.append(CellWrite(table.sheet_name, row, col, _decode(value)))
+            changeset.cell_writes.append(CellWrite(table.sheet_name, row, col, decode_value(value)))
     for sheet_key, row, key, old, new in record["children"]:
         child = book.tables.get(sheet_key)
         if child is None or column(child, key) is None:
             conflicts.append(f"the {sheet_key} sheet or its {key} column is gone")
             continue
-        if not _same(current(child, int(row), key), _decode(new)):
+        if not _same(current(child, int(row), key), decode_value(new)):
             conflicts.append(f"{child.sheet_name} row {row} {key} was edited since the merge")
-        changeset.cell_writes.append(CellWrite(child.sheet_name, int(row), column(child, key), _decode(old)))  # type: ignore[arg-type]
+        changeset.cell_writes.append(
+            CellWrite(child.sheet_name, int(row), column(child, key), decode_value(old))
+        )  # type: ignore[arg-type]
     if conflicts:
         shown = "; ".join(conflicts[:5]) + (f"; and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
         raise InputError(
@@ -552,7 +528,7 @@ def archive_sheet(book: Book, state: State, lang: Lang) -> OwnedSheet:
                 SheetCell(int(merged["row"]), "integer"),
             ]
             for key in keys:
-                value = _decode(merged["cells"].get(key))
+                value = decode_value(merged["cells"].get(key))
                 style = (
                     "datetime"
                     if isinstance(value, dt.datetime)

@@ -13,6 +13,7 @@ This module converts between those grids and plain Python data; it does no I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from crmbook.changeset import OwnedSheet, SheetCell
 from crmbook.snapshot import Snapshot, decode_snapshot
 
-__all__ = ["STATE_SHEET", "State", "state_sheet"]
+__all__ = ["STATE_SHEET", "State", "decode_value", "encode_value", "state_sheet", "undoable_record"]
 
 STATE_SHEET = "_crmbook"
 FORMAT_VERSION = 1
@@ -97,3 +98,39 @@ def state_sheet(state: State) -> OwnedSheet:
     rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in ("section", "key", "value")]]
     rows += [[SheetCell(v) for v in row] for row in state.rows()]
     return OwnedSheet(name=STATE_SHEET, rows=rows, hidden="veryHidden", widths={1: 14, 2: 40, 3: 60})
+
+
+def encode_value(value: Any) -> Any:
+    """A cell value as JSON that decodes to the same Python value (dates keep their type)."""
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "datetime" in value:
+            return dt.datetime.fromisoformat(value["datetime"])
+        if "date" in value:
+            return dt.date.fromisoformat(value["date"])
+    return value
+
+
+def undoable_record(state: State, section: str, what: str, record_id: str) -> dict[str, Any]:
+    """The record of merge or import ``record_id``; a clear error when it is unknown or already undone."""
+    from crmbook.errors import InputError
+
+    records = state.extra.get(section, {})
+    record = records.get(record_id)
+    if record is None:
+        known = ", ".join(sorted(k for k, v in records.items() if not v.get("undone"))) or "none"
+        raise InputError(f"no {what} {record_id!r} in this workbook ({what}s that can be undone: {known})")
+    if record.get("undone"):
+        raise InputError(f"{what} {record_id} was already undone on {record['undone']}")
+    return record  # type: ignore[no-any-return]
