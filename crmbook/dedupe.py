@@ -8,16 +8,27 @@ the same trade-name + industry bigram key; never all pairs. A pair scores:
 
 * 0.55 for an equal phone, plus 0.45 × name similarity (0 when the names are
   known to be different companies: another branch, region or industry);
-* 0.5 + 0.5 × similarity for an equal name key without a shared phone only
-  when a contact person or company e-mail domain also matches; a name alone
-  scores 0.5 (shown for review, below the default merge threshold);
-* +0.1 (capped at 1) for a shared contact person or e-mail domain.
+* 0.9 for an equal name key without a shared phone when a contact person,
+  company e-mail domain or the address also matches; a name alone scores 0.5
+  (shown for review, below the default merge threshold) unless both records
+  have an address, which then decides through the model below;
+* +0.1 (capped at 1) for a shared contact person or e-mail domain, or a
+  matching address;
+* otherwise, a similar name at a similar address scores by a logistic model
+  over the name's words, the address's words and its numbers
+  (:data:`ADDRESS_MODEL`). Different firms share buildings and family members
+  share homes, so that score stops at 0.9 for Chinese company names and for
+  names less than 90% alike: listed for review, never merged without one at
+  the default threshold.
 
-A trade-name key only blocks; it never decides alone.
+Blocks also join records that share a name word and an address number, two
+address numbers (house number and postcode), or an address's first word and
+a number. A trade-name or address key only blocks; it never decides alone.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -25,15 +36,32 @@ from typing import Any
 
 import pandas as pd
 
+from crmbook.addresses import Address, address_similarity, parse_address
 from crmbook.book import Book
-from crmbook.names import email_domain, name_similarity, normalize_person_name, parse_company_name
+from crmbook.names import (
+    CompanyName,
+    email_domain,
+    known_different,
+    name_similarity,
+    normalize_person_name,
+    parse_company_name,
+    token_similarity,
+)
 from crmbook.phones import phone_keys, shared_numbers
 
-__all__ = ["CandidatePair", "Cluster", "DuplicateResult", "find_duplicates"]
+__all__ = ["CandidatePair", "Cluster", "DuplicateResult", "address_model_score", "find_duplicates"]
 
 MAX_BLOCK = 50
 REVIEW_THRESHOLD = 0.5
 CLUSTER_LINK = 0.7
+# Weights of the name-and-address model (name words, address words, address numbers, intercept),
+# a logistic regression fitted on FEBRL's febrl2 set and then frozen; febrl1 and febrl3 are held
+# out to evaluate it. `python benchmarks/febrl_eval.py --fit` refits and prints them.
+ADDRESS_MODEL = (10.8, 22.3, 7.1, -26.5)
+UNKNOWN_NUMBERS = 0.5  # the numbers' similarity when either address has none
+ADDRESS_AGREES = 0.9  # address words this similar corroborate an equal name like a shared contact
+REVIEW_ONLY_CAP = 0.9  # see the module docstring
+SAME_NAME = 0.9  # below this, a name at a shared address is a household member or a neighbour firm
 
 
 @dataclass(frozen=True)
@@ -66,6 +94,62 @@ def _str(v: Any) -> str:
     return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v).strip()
 
 
+@dataclass(frozen=True)
+class _Customers:
+    """What matching knows of each customer row."""
+
+    names: dict[int, CompanyName]
+    ids: dict[int, str]
+    phones: dict[int, frozenset[str]]
+    domains: dict[int, str | None]
+    addresses: dict[int, Address | None]
+    contacts: dict[str, set[str]]
+    common_phones: frozenset[str]
+
+
+def _column(data: pd.DataFrame, key: str) -> pd.Series:
+    return data[key] if key in data else pd.Series(None, index=data.index, dtype=object)
+
+
+def _customers(book: Book, data: pd.DataFrame) -> _Customers:
+    rows = [int(r) for r in data.index]
+
+    def per_row(key: str, parse):  # type: ignore[no-untyped-def]
+        return {r: parse(v) for r, v in zip(rows, _column(data, key), strict=True)}
+
+    phones = per_row("phone", phone_keys)
+    contacts: dict[str, set[str]] = defaultdict(set)
+    ctable = book.tables.get("contacts")
+    if ctable is not None and {"customer_id", "name"} <= set(ctable.data.columns):
+        for cid, person in zip(ctable.data["customer_id"], ctable.data["name"], strict=True):
+            if _str(cid) and _str(person):
+                contacts[_str(cid)].add(normalize_person_name(person))
+    return _Customers(
+        names=per_row("name", lambda v: parse_company_name(_str(v))),
+        ids=per_row("customer_id", _str),
+        phones=phones,
+        domains=per_row("email", email_domain),
+        addresses=per_row("address", lambda v: parse_address(_str(v) or None)),
+        contacts=contacts,
+        common_phones=shared_numbers(phones.values()),
+    )
+
+
+def _block_keys(name: CompanyName, phones: frozenset[str], address: Address | None) -> list[str]:
+    keys = ["p:" + p for p in phones]
+    keys.append("n:" + name.key)
+    trade = name.trade_name + name.industry
+    if len(trade) >= 3:
+        keys.append("t:" + trade[:2] + trade[-2:])
+    if address is not None:
+        numbers = sorted(address.numbers)[:4]
+        keys += [f"a:{word}|{n}" for word in name.tokens if len(word) >= 2 for n in numbers]
+        keys += [f"aa:{x}|{y}" for x, y in combinations(numbers, 2)]
+        if address.first_word:
+            keys += [f"aw:{address.first_word}|{n}" for n in numbers]
+    return keys
+
+
 def find_duplicates(
     book: Book,
     *,
@@ -76,37 +160,12 @@ def find_duplicates(
     if table is None or "name" not in table.data:
         return DuplicateResult([], [])
     data = table.data
-    rows = [int(r) for r in data.index]
-    names = {r: parse_company_name(_str(v)) for r, v in zip(rows, data["name"], strict=True)}
-    ids = {
-        r: _str(v)
-        for r, v in zip(rows, data.get("customer_id", pd.Series(None, index=data.index)), strict=True)
-    }
-    phones = {
-        r: phone_keys(v)
-        for r, v in zip(rows, data.get("phone", pd.Series(None, index=data.index)), strict=True)
-    }
-    domains = {
-        r: email_domain(v)
-        for r, v in zip(rows, data.get("email", pd.Series(None, index=data.index)), strict=True)
-    }
-    common = shared_numbers(phones.values())
-    contacts: dict[str, set[str]] = defaultdict(set)
-    ctable = book.tables.get("contacts")
-    if ctable is not None and {"customer_id", "name"} <= set(ctable.data.columns):
-        for cid, person in zip(ctable.data["customer_id"], ctable.data["name"], strict=True):
-            if _str(cid) and _str(person):
-                contacts[_str(cid)].add(normalize_person_name(person))
+    known = _customers(book, data)
     blocks: dict[str, list[int]] = defaultdict(list)
-    for r in rows:
-        if not names[r].key:
-            continue
-        for p in phones[r] - common:
-            blocks["p:" + p].append(r)
-        blocks["n:" + names[r].key].append(r)
-        trade = names[r].trade_name + names[r].industry
-        if len(trade) >= 3:
-            blocks["t:" + trade[:2] + trade[-2:]].append(r)
+    for r, name in known.names.items():
+        if name.key:
+            for key in _block_keys(name, known.phones[r] - known.common_phones, known.addresses[r]):
+                blocks[key].append(r)
     seen: set[tuple[int, int]] = set()
     pairs: list[CandidatePair] = []
     for members in blocks.values():
@@ -116,42 +175,79 @@ def find_duplicates(
             if (a, b) in seen:
                 continue
             seen.add((a, b))
-            pair = _score(a, b, names, ids, phones, domains, contacts, common)
+            pair = _score(a, b, known)
             if pair is None or pair.score < threshold:
                 continue
-            if tuple(sorted((ids[a], ids[b]))) in not_duplicates:
+            if tuple(sorted((known.ids[a], known.ids[b]))) in not_duplicates:
                 continue
             pairs.append(pair)
     return DuplicateResult(pairs, _clusters(pairs, data), compared=len(seen))
 
 
-def _score(a: int, b: int, names, ids, phones, domains, contacts, common) -> CandidatePair | None:  # type: ignore[no-untyped-def]
-    na, nb = names[a], names[b]
+def address_model_score(name: float, words: float, numbers: float | None) -> float:
+    """The name-and-address model's probability that two records are one customer."""
+    w_name, w_words, w_numbers, intercept = ADDRESS_MODEL
+    numbers = UNKNOWN_NUMBERS if numbers is None else numbers
+    return 1.0 / (1.0 + math.exp(-(intercept + w_name * name + w_words * words + w_numbers * numbers)))
+
+
+def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
+    na, nb = known.names[a], known.names[b]
+    ida, idb = known.ids[a], known.ids[b]
     similarity = name_similarity(na, nb)
-    shared_phone = sorted((phones[a] & phones[b]) - common)
+    shared_phone = sorted((known.phones[a] & known.phones[b]) - known.common_phones)
     evidence: dict[str, Any] = {"name": round(similarity, 2)}
-    same_person = contacts.get(ids[a], set()) & contacts.get(ids[b], set()) if ids[a] and ids[b] else set()
-    same_domain = domains[a] is not None and domains[a] == domains[b]
+    same_person = known.contacts.get(ida, set()) & known.contacts.get(idb, set()) if ida and idb else set()
+    domain = known.domains[a]
+    same_domain = domain is not None and domain == known.domains[b]
+    address_a, address_b = known.addresses[a], known.addresses[b]
+    words, numbers = address_similarity(address_a, address_b) if address_a and address_b else (0.0, None)
+    same_address = words >= ADDRESS_AGREES and numbers != 0.0
     if same_person:
         evidence["contact"] = sorted(same_person)[0]
     if same_domain:
-        evidence["email_domain"] = domains[a]
+        evidence["email_domain"] = domain
+    if address_a and address_b:
+        evidence["address"] = round(words, 2)
+    corroborated = bool(same_person or same_domain or same_address)
     if shared_phone:
         evidence["phone"] = shared_phone[0]
         if similarity == 0.0 and na.key != nb.key:
             return None  # a shared number between different companies (an agency, a switchboard)
         score = 0.55 + 0.45 * similarity
-    elif na.key == nb.key and similarity > 0:
-        score = 0.5 + (0.4 if (same_person or same_domain) else 0.0)
+    elif na.key == nb.key and similarity > 0 and (corroborated or not (address_a and address_b)):
+        score = 0.5 + (0.4 if corroborated else 0.0)
+    elif address_a and address_b and not known_different(na, nb):
+        name = token_similarity(na, nb) if na.latin and nb.latin else similarity
+        evidence.update(name=round(name, 3), address_numbers=numbers)
+        score = address_model_score(name, words, numbers)
+        if not (na.latin and nb.latin) or name < SAME_NAME:
+            score = min(score, REVIEW_ONLY_CAP)
+        return CandidatePair(a, b, ida, idb, round(score, 3), evidence)
     else:
         return None
-    if same_person or same_domain:
+    if corroborated:
         score += 0.1
-    return CandidatePair(a, b, ids[a], ids[b], round(min(score, 1.0), 3), evidence)
+    return CandidatePair(a, b, ida, idb, round(min(score, 1.0), 3), evidence)
 
 
 def _clusters(pairs: list[CandidatePair], data: pd.DataFrame) -> list[Cluster]:
     """Connected components of strong links, split so every member links to the cluster's centre."""
+    if not pairs:
+        return []
+    ids = dict(zip(data.index, _column(data, "customer_id").map(_str), strict=True))
+    rank = dict(
+        zip(
+            data.index,
+            zip(data.notna().sum(axis=1), _column(data, "created").map(_str), strict=True),
+            strict=True,
+        )
+    )
+
+    def survivor(rows: list[int]) -> int:
+        """The most complete record, the most recently created on a tie."""
+        return max(rows, key=rank.__getitem__)
+
     strong = [p for p in pairs if p.score >= CLUSTER_LINK]
     links: dict[int, dict[int, CandidatePair]] = defaultdict(dict)
     for p in strong:
@@ -171,31 +267,12 @@ def _clusters(pairs: list[CandidatePair], data: pd.DataFrame) -> list[Cluster]:
             member_pairs = [links[centre][m] for m in members[1:]]
             score = min(x.score for x in member_pairs)
             clusters.append(
-                Cluster(
-                    members,
-                    [_str(data.at[m, "customer_id"]) if "customer_id" in data else "" for m in members],
-                    score,
-                    _survivor(members, data),
-                    member_pairs,
-                )
+                Cluster(members, [ids[m] for m in members], score, survivor(members), member_pairs)
             )
     # Weaker pairs (review only) stay pairs: each its own two-member cluster.
     for p in pairs:
         if p.score < CLUSTER_LINK and p.row_a not in done and p.row_b not in done:
             clusters.append(
-                Cluster(
-                    [p.row_a, p.row_b], [p.id_a, p.id_b], p.score, _survivor([p.row_a, p.row_b], data), [p]
-                )
+                Cluster([p.row_a, p.row_b], [p.id_a, p.id_b], p.score, survivor([p.row_a, p.row_b]), [p])
             )
     return clusters
-
-
-def _survivor(rows: list[int], data: pd.DataFrame) -> int:
-    """The most complete record, the most recently created on a tie."""
-
-    def rank(r: int) -> tuple[int, str]:
-        filled = int(data.loc[r].notna().sum())
-        created = _str(data.at[r, "created"]) if "created" in data else ""
-        return filled, created
-
-    return max(rows, key=rank)

@@ -43,6 +43,7 @@ WORDS = {
         "name": "名称相似度",
         "contact": "同一联系人",
         "email_domain": "同一邮箱域名",
+        "address": "地址相似度",
         "none": "没有发现疑似重复的客户。",
     },
     "en": {
@@ -66,6 +67,7 @@ WORDS = {
         "name": "name similarity",
         "contact": "same contact",
         "email_domain": "same e-mail domain",
+        "address": "address similarity",
         "none": "No likely duplicates found.",
     },
 }
@@ -82,6 +84,8 @@ def _evidence(evidence: dict[str, Any], lang: Lang) -> str:
         parts.append(f"{w['contact']} {evidence['contact']}")
     if "email_domain" in evidence:
         parts.append(f"{w['email_domain']} {evidence['email_domain']}")
+    if "address" in evidence:
+        parts.append(f"{w['address']} {float(evidence['address']):.0%}")
     return "；".join(parts)
 
 

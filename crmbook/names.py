@@ -16,19 +16,25 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import permutations
 
 import opencc
 from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler
 
 __all__ = [
     "CompanyName",
     "email_domain",
     "fold_text",
+    "known_different",
     "name_key",
     "name_similarity",
     "normalize_email",
     "normalize_person_name",
     "parse_company_name",
+    "split_leading_region",
+    "to_simplified",
+    "token_similarity",
 ]
 
 PROVINCES = [
@@ -431,9 +437,30 @@ def _strip_region_suffix(text: str, region: str) -> str:
     return rest
 
 
-def _leading_region(text: str) -> tuple[str, str]:
+def _by_character(words: list[str], last: bool) -> dict[str, list[str]]:
+    """Words grouped by their first (or last) character, longest first: a lookup tries only its own."""
+    grouped: dict[str, list[str]] = {}
+    for word in sorted(words, key=len, reverse=True):
+        grouped.setdefault(word[-1] if last else word[0], []).append(word)
+    return grouped
+
+
+_REGIONS_BY_FIRST = _by_character(_REGIONS, last=False)
+_LEGAL_BY_LAST = _by_character([_PUNCT.sub("", f) for f in LEGAL_FORMS], last=True)
+_INDUSTRY_BY_LAST = _by_character(INDUSTRY_WORDS, last=True)
+
+
+def _ending(text: str, grouped: dict[str, list[str]]) -> str:
+    """The longest of the grouped words ``text`` ends with (and is longer than), or ""."""
+    for word in grouped.get(text[-1:], ()):
+        if text.endswith(word) and len(text) > len(word):
+            return word
+    return ""
+
+
+def split_leading_region(text: str) -> tuple[str, str]:
     """(region, rest) for a name starting with a province/city (and maybe its district)."""
-    for region in _REGIONS:
+    for region in _REGIONS_BY_FIRST.get(text[:1], ()):
         if text.startswith(region):
             rest = _strip_region_suffix(text, region)
             for district in sorted(DISTRICTS.get(region, ()), key=len, reverse=True):
@@ -456,6 +483,8 @@ class CompanyName:
     branch: str
     is_person: bool
     key: str
+    tokens: tuple[str, ...] = ()
+    latin: bool = False
 
 
 _SURNAMES = set(
@@ -470,8 +499,19 @@ def parse_company_name(name: object) -> CompanyName:
     if re.fullmatch(r"[a-z0-9 .,&'()\-]+", text or "-"):
         core = ENGLISH_LEGAL.sub("", text).strip(" ,.")
         key = _PUNCT.sub("", core)
+        tokens = tuple(t for t in _PUNCT.split(core) if t)
         return CompanyName(
-            original, fold_text(original), "", key, "", text[len(core) :].strip(), "", False, key
+            original,
+            fold_text(original),
+            "",
+            key,
+            "",
+            text[len(core) :].strip(),
+            "",
+            False,
+            key,
+            tokens,
+            True,
         )
     branch = ""
     for marker in BRANCH_MARKERS:
@@ -487,32 +527,27 @@ def parse_company_name(name: object) -> CompanyName:
     bracket = _BRACKETED.search(text)
     if bracket:
         inner = _PUNCT.sub("", bracket.group(1))
-        inner_region, inner_rest = _leading_region(inner)
+        inner_region, inner_rest = split_leading_region(inner)
         if inner_region and not inner_rest.strip("省市区县"):
             region = inner_region
             text = text[: bracket.start()] + text[bracket.end() :]
     text = _PUNCT.sub("", text)
-    lead, rest = _leading_region(text)
+    lead, rest = split_leading_region(text)
     if lead:
         region = region or lead
         text = rest
-    legal = ""
-    for form in LEGAL_FORMS:
-        f = _PUNCT.sub("", form)
-        if text.endswith(f) and len(text) > len(f):
-            legal, text = f, text[: -len(f)]
-            break
-    industry = ""
-    for word in INDUSTRY_WORDS:
-        if text.endswith(word) and len(text) > len(word):
-            industry, text = word, text[: -len(word)]
-            break
+    legal = _ending(text, _LEGAL_BY_LAST)
+    text = text[: len(text) - len(legal)]
+    industry = _ending(text, _INDUSTRY_BY_LAST)
+    text = text[: len(text) - len(industry)]
     trade = text
     is_person = not legal and not industry and 2 <= len(original) <= 4 and original[:1] in _SURNAMES
     key = trade + industry + (f"|{branch}" if branch else "")
     if is_person:
         key = fold_text(original)
-    return CompanyName(original, fold_text(original), region, trade, industry, legal, branch, is_person, key)
+    return CompanyName(
+        original, fold_text(original), region, trade, industry, legal, branch, is_person, key, (key,)
+    )
 
 
 def name_key(name: object) -> str:
@@ -520,19 +555,41 @@ def name_key(name: object) -> str:
     return parse_company_name(name).key
 
 
+def known_different(a: CompanyName, b: CompanyName) -> bool:
+    """True when the names say these are different companies: another branch, region or industry."""
+    if a.branch != b.branch:
+        return True
+    if a.region and b.region and a.region != b.region:
+        return True
+    return a.trade_name == b.trade_name and bool(a.industry and b.industry) and a.industry != b.industry
+
+
 def name_similarity(a: CompanyName, b: CompanyName) -> float:
     """0..1; 0 when the names are known to be different companies."""
-    if not a.key or not b.key:
-        return 0.0
-    if a.branch != b.branch:
-        return 0.0
-    if a.region and b.region and a.region != b.region:
-        return 0.0
-    if a.trade_name == b.trade_name and a.industry and b.industry and a.industry != b.industry:
+    if not a.key or not b.key or known_different(a, b):
         return 0.0
     if a.key == b.key:
         return 1.0
     return fuzz.ratio(a.key, b.key) / 100.0
+
+
+def token_similarity(a: CompanyName, b: CompanyName) -> float:
+    """0..1 over the words of two names, in any order: "mitchell green" and "green mitchel" are close.
+
+    Each word of the shorter name is paired with a different word of the longer one
+    (Jaro-Winkler, which forgives typing slips near the end of a word); the best pairing's
+    mean is the similarity. A Chinese name is one word, so this is its Jaro-Winkler similarity.
+    """
+    short, long_ = sorted((a.tokens, b.tokens), key=len)
+    if not short:
+        return 0.0
+    if len(long_) > 4:  # many words: compare them sorted, as one text
+        return fuzz.token_sort_ratio(" ".join(short), " ".join(long_)) / 100.0
+    best = 0.0
+    for chosen in permutations(long_, len(short)):
+        total = sum(JaroWinkler.similarity(x, y) for x, y in zip(short, chosen, strict=True))
+        best = max(best, total / len(short))
+    return best
 
 
 def normalize_email(value: object) -> str | None:

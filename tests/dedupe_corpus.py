@@ -134,23 +134,21 @@ def generate(
 
 
 def book_of(records: list[dict[str, Any]]) -> Book:
+    """A book whose customers are ``records`` (name, and any of phone, email, address, contact)."""
     schema = load_schema()
     customers = schema.sheet("customers")
     ids = [f"C{i:07d}" for i in range(len(records))]
+    keys = ["customer_id", "name"] + [k for k in ("phone", "email", "address") if records and k in records[0]]
     frame = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "name": [r["name"] for r in records],
-            "phone": [r["phone"] for r in records],
-            "email": [r["email"] for r in records],
-        },
+        {"customer_id": ids, **{k: [r[k] for r in records] for k in keys[1:]}},
         dtype=object,
     )
     frame.index = pd.RangeIndex(2, 2 + len(records), name="row")
-    cols = {k: i for i, k in enumerate(["customer_id", "name", "phone", "email"], start=1)}
+    cols = {k: i for i, k in enumerate(keys, start=1)}
     tables = {"customers": Table(customers, customers.zh, 1, cols, {}, frame)}
     contacts = schema.sheet("contacts")
-    cframe = pd.DataFrame({"customer_id": ids, "name": [r["contact"] for r in records]}, dtype=object)
+    people = [r.get("contact") for r in records]
+    cframe = pd.DataFrame({"customer_id": ids, "name": people}, dtype=object)
     cframe.index = pd.RangeIndex(2, 2 + len(records), name="row")
     tables["contacts"] = Table(contacts, contacts.zh, 1, {"customer_id": 2, "name": 4}, {}, cframe)
     return Book("generated", "zh", tables, Settings.defaults(), {}, [customers.zh, contacts.zh])
