@@ -51,7 +51,7 @@ def accuracy(companies: int, auto: float) -> None:
     )
 
 
-def _timed(size: int) -> tuple[float, float]:
+def _timed(size: int) -> tuple[float, float, int, int]:
     code = (
         "import sys, time, resource\n"
         "sys.path.insert(0, sys.argv[2])\n"
@@ -70,8 +70,8 @@ def _timed(size: int) -> tuple[float, float]:
         text=True,
         check=True,
     )
-    seconds, mib, *_ = out.stdout.split()
-    return float(seconds), float(mib)
+    seconds, mib, listed, compared = out.stdout.split()
+    return float(seconds), float(mib), int(listed), int(compared)
 
 
 def main() -> None:
@@ -97,6 +97,7 @@ def main() -> None:
         print(
             f"  {size:>9,} records: median {secs:7.2f} s   peak {mib:6.0f} MiB   runs {[round(r[0], 2) for r in runs]}{growth}"
         )
+        print(f"             {runs[0][3]:,} pairs compared, {runs[0][2]:,} listed")
         previous = (size, secs)
 
 

@@ -9,27 +9,35 @@ the same trade-name + industry bigram key; never all pairs. A pair scores:
 * 0.55 for an equal phone, plus 0.45 × name similarity (0 when the names are
   known to be different companies: another branch, region or industry);
 * 0.9 for an equal name key without a shared phone when a contact person,
-  company e-mail domain or the address also matches; a name alone scores 0.5
-  (shown for review, below the default merge threshold) unless both records
-  have an address, which then decides through the model below;
+  company e-mail domain or the address (words ≥ 0.9 alike, numbers not
+  different) also matches; a name alone scores 0.5 (shown for review, below
+  the default merge threshold);
 * +0.1 (capped at 1) for a shared contact person or e-mail domain, or a
   matching address;
-* otherwise, a similar name at a similar address scores by a logistic model
-  over the name's words, the address's words and its numbers
-  (:data:`ADDRESS_MODEL`). Different firms share buildings and family members
-  share homes, so that score stops at 0.9 for Chinese company names and for
-  names less than 90% alike: listed for review, never merged without one at
-  the default threshold.
+* names in Latin letters (people, Western firms) with an address each are
+  scored otherwise by a logistic model over the name's words in any order,
+  the address's words and its numbers (:data:`ADDRESS_MODEL`, fitted on the
+  public FEBRL person data): an equal name at a clearly different address is
+  not listed. Family members share homes and firms share buildings, so a
+  name less than 90% alike stops at 0.9: listed for review, never merged
+  without one at the default threshold;
+* a Chinese name at least 75% alike at the same address (all numbers equal)
+  scores 0.5 + 0.5 × similarity, at most 0.9 (review only): Chinese companies
+  keep registered, office and warehouse addresses, so an address never
+  counts against them.
 
-Blocks also join records that share a name word and an address number, two
-address numbers (house number and postcode), or an address's first word and
-a number. A trade-name or address key only blocks; it never decides alone.
+Blocks also join records that share, for Latin names, a name word and an
+address number, two address numbers (house number and postcode), or an
+address's first word and a number; for Chinese addresses, the street and
+building words and a number. A trade-name or address key only blocks; it
+never decides alone.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -41,7 +49,6 @@ from crmbook.book import Book
 from crmbook.names import (
     CompanyName,
     email_domain,
-    known_different,
     name_similarity,
     normalize_person_name,
     parse_company_name,
@@ -52,6 +59,7 @@ from crmbook.phones import phone_keys, shared_numbers
 __all__ = ["CandidatePair", "Cluster", "DuplicateResult", "address_model_score", "find_duplicates"]
 
 MAX_BLOCK = 50
+WINDOW = 8  # see _block_pairs
 REVIEW_THRESHOLD = 0.5
 CLUSTER_LINK = 0.7
 # Weights of the name-and-address model (name words, address words, address numbers, intercept),
@@ -62,6 +70,7 @@ UNKNOWN_NUMBERS = 0.5  # the numbers' similarity when either address has none
 ADDRESS_AGREES = 0.9  # address words this similar corroborate an equal name like a shared contact
 REVIEW_ONLY_CAP = 0.9  # see the module docstring
 SAME_NAME = 0.9  # below this, a name at a shared address is a household member or a neighbour firm
+SIMILAR_CHINESE_NAME = 0.75  # a Chinese name this alike at the same address is worth a review
 
 
 @dataclass(frozen=True)
@@ -141,12 +150,15 @@ def _block_keys(name: CompanyName, phones: frozenset[str], address: Address | No
     trade = name.trade_name + name.industry
     if len(trade) >= 3:
         keys.append("t:" + trade[:2] + trade[-2:])
-    if address is not None:
-        numbers = sorted(address.numbers)[:4]
-        keys += [f"a:{word}|{n}" for word in name.tokens if len(word) >= 2 for n in numbers]
-        keys += [f"aa:{x}|{y}" for x, y in combinations(numbers, 2)]
-        if address.first_word:
-            keys += [f"aw:{address.first_word}|{n}" for n in numbers]
+    if address is None:
+        return keys
+    numbers = sorted(address.numbers)[:4]
+    if address.chinese:  # the same street, building and number
+        return keys + [f"aw:{address.words}|{n}" for n in numbers]
+    keys += [f"a:{word}|{n}" for word in name.tokens if len(word) >= 2 for n in numbers]
+    keys += [f"aa:{x}|{y}" for x, y in combinations(numbers, 2)]
+    if address.first_word:
+        keys += [f"aw:{address.first_word}|{n}" for n in numbers]
     return keys
 
 
@@ -171,7 +183,7 @@ def find_duplicates(
     for members in blocks.values():
         if len(members) < 2 or len(members) > MAX_BLOCK:  # huge blocks are common words, not identity
             continue
-        for a, b in combinations(sorted(set(members)), 2):
+        for a, b in _block_pairs(sorted(set(members)), known):
             if (a, b) in seen:
                 continue
             seen.add((a, b))
@@ -182,6 +194,22 @@ def find_duplicates(
                 continue
             pairs.append(pair)
     return DuplicateResult(pairs, _clusters(pairs, data), compared=len(seen))
+
+
+def _block_pairs(members: list[int], known: _Customers) -> Iterator[tuple[int, int]]:
+    """Every pair of a small block; in a bigger one, each record with its next WINDOW by spelling.
+
+    Bigger blocks are common name keys (many different firms called 华信科技); comparing within a
+    window of neighbours in the order of the names' folded spelling keeps the cost linear in the
+    number of customers and still meets the variants that spell a name almost alike.
+    """
+    if len(members) <= WINDOW + 1:
+        yield from combinations(members, 2)
+        return
+    ordered = sorted(members, key=lambda r: (known.names[r].folded, r))
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1 : i + 1 + WINDOW]:
+            yield (a, b) if a < b else (b, a)
 
 
 def address_model_score(name: float, words: float, numbers: float | None) -> float:
@@ -210,19 +238,24 @@ def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
     if address_a and address_b:
         evidence["address"] = round(words, 2)
     corroborated = bool(same_person or same_domain or same_address)
+    # Personal and Western names with an address each: the name-and-address model decides.
+    address_decides = bool(address_a and address_b and na.latin and nb.latin)
     if shared_phone:
         evidence["phone"] = shared_phone[0]
         if similarity == 0.0 and na.key != nb.key:
             return None  # a shared number between different companies (an agency, a switchboard)
         score = 0.55 + 0.45 * similarity
-    elif na.key == nb.key and similarity > 0 and (corroborated or not (address_a and address_b)):
+    elif na.key == nb.key and similarity > 0 and (corroborated or not address_decides):
         score = 0.5 + (0.4 if corroborated else 0.0)
-    elif address_a and address_b and not known_different(na, nb):
-        name = token_similarity(na, nb) if na.latin and nb.latin else similarity
+    elif address_decides:
+        name = token_similarity(na, nb)
         evidence.update(name=round(name, 3), address_numbers=numbers)
         score = address_model_score(name, words, numbers)
-        if not (na.latin and nb.latin) or name < SAME_NAME:
+        if name < SAME_NAME:
             score = min(score, REVIEW_ONLY_CAP)
+        return CandidatePair(a, b, ida, idb, round(score, 3), evidence)
+    elif same_address and numbers == 1.0 and similarity >= SIMILAR_CHINESE_NAME:
+        score = min(0.5 + 0.5 * similarity, REVIEW_ONLY_CAP)
         return CandidatePair(a, b, ida, idb, round(score, 3), evidence)
     else:
         return None

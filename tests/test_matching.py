@@ -237,14 +237,19 @@ def test_neighbours_and_households_are_never_merged_without_review() -> None:
     assert all(score <= 0.9 for score in scores.values())
 
 
-def test_an_equal_name_at_another_address_is_not_listed() -> None:
+def test_an_address_decides_for_people_and_only_corroborates_for_chinese_firms() -> None:
     scores = _scores(
+        # one common name, two people
         _customer("C1", "matthew white", "", address="3 bean crescent, sale vic 4221"),
         _customer("C2", "matthew white", "", address="5 hayward street, golden grove qld 2646"),
+        # one firm, its address written two ways
         _customer("C3", "上海华信科技有限公司", "", address="上海市浦东新区张江路88号"),
         _customer("C4", "上海华信科技有限公司", "", address="浦东张江路88号"),
+        # one firm with a registered and an office address: still worth a review
+        _customer("C5", "苏州恒达物流有限公司", "", address="苏州市工业园区星湖街328号"),
+        _customer("C6", "苏州恒达物流有限公司", "", address="苏州市吴中区东吴北路5号"),
     )
-    assert list(scores) == [("C3", "C4")] and scores["C3", "C4"] == 1.0
+    assert scores == {("C3", "C4"): 1.0, ("C5", "C6"): 0.5}
 
 
 def test_febrl_held_out_sets_precision_and_recall() -> None:
