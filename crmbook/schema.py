@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -53,7 +53,12 @@ def normalize_label(text: object) -> str:
 
     ``" 客户名称* "``, ``"客户名称（必填）"`` and ``"客户名称"`` all fold to the same text.
     """
-    s = unicodedata.normalize("NFKC", str(text)).strip().lower()
+    return _fold_label(str(text))
+
+
+@lru_cache(maxsize=65_536)  # headers and list values repeat on every row and every run
+def _fold_label(text: str) -> str:
+    s = unicodedata.normalize("NFKC", text).strip().lower()
     for marker in ("(必填)", "(required)", "(自动)", "(auto)"):
         s = s.replace(marker, "")
     s = s.replace("*", "").replace("＊", "")

@@ -127,6 +127,7 @@ class _Build:
         self.pkg = pkg
         self.lang = lang
         self.outputs: dict[str, bytes] = {}
+        self.zip = ZipAssembler()  # deflates finished parts in the background while the rest is built
         self.deleted: set[str] = set()
         self.workbook_part = pkg.workbook_part
         self.workbook = pkg.read(self.workbook_part)
@@ -251,6 +252,7 @@ class _Build:
             patched = apply_edits(data, edits)
             if patched != data:
                 self.outputs[part] = patched
+                self.zip.deflate_ahead(patched)
 
     # -- owned sheets -----------------------------------------------------------------------
     def _in_use(self, name: str) -> bool:
@@ -366,6 +368,7 @@ class _Build:
         except ValueError as exc:
             raise self.fail(f"无法生成工作表“{name}”：{exc}", f"cannot build sheet {name!r}: {exc}") from exc
         self.outputs[part] = rendered.xml
+        self.zip.deflate_ahead(rendered.xml)
         relationships = list(rendered.relationships)
         if drawing:
             relationships.insert(0, ("rId1", RT.DRAWING, _relative(part, drawing), False))
@@ -420,7 +423,7 @@ class _Build:
                 self.outputs[name] = data
 
     def assemble(self) -> bytes:
-        out = ZipAssembler()
+        out = self.zip
         pending = dict(self.outputs)
         for name in self.pkg.names:
             if name in pending:

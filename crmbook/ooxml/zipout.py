@@ -5,14 +5,21 @@ again; for an untouched 40 MB sheet that costs about a second. This writer
 copies the stored stream with its CRC and sizes, and deflates only the parts
 crmbook rewrote. It writes plain (non-ZIP64) archives, which the package
 caps guarantee are large enough: at most 1 GiB of parts and 20,000 entries.
+
+Deflating is the writer's biggest single cost, and zlib releases the GIL while
+it works: big parts are deflated on a small thread pool, started as soon as a
+part is final (:meth:`ZipAssembler.deflate_ahead`) so it overlaps the work that
+follows, and collected in order when the archive is finished.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zipfile
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["DEFLATE_LEVEL", "ZipAssembler"]
 
@@ -21,6 +28,23 @@ __all__ = ["DEFLATE_LEVEL", "ZipAssembler"]
 DEFLATE_LEVEL = 4
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _LIMIT = 0xFFFFFFFF
+_INLINE = 256 * 1024  # parts smaller than this are deflated on the spot
+_pool: ThreadPoolExecutor | None = None
+
+
+def _deflate(data: bytes) -> tuple[int, bytes]:
+    """(CRC-32, raw deflate stream) of ``data``."""
+    deflater = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
+    return zlib.crc32(data), deflater.compress(data) + deflater.flush()
+
+
+def _deflating(data: bytes) -> Future[tuple[int, bytes]]:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="crmbook-deflate"
+        )
+    return _pool.submit(_deflate, data)
 
 
 def _dos_time(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
@@ -30,12 +54,14 @@ def _dos_time(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, int]
 
 
 class ZipAssembler:
-    """Builds a zip in memory, entry by entry, in the order entries are added."""
+    """Builds a zip in memory; entries are written in the order they are added."""
 
     def __init__(self) -> None:
         self._out = io.BytesIO()
         self._central: list[bytes] = []
         self._names: set[str] = set()
+        self._queue: list[tuple[str, int, Future[tuple[int, bytes]] | tuple[int, bytes], int, tuple]] = []
+        self._ahead: dict[int, tuple[bytes, Future[tuple[int, bytes]]]] = {}
 
     def _entry(
         self,
@@ -46,11 +72,8 @@ class ZipAssembler:
         size: int,
         date_time: tuple[int, int, int, int, int, int],
     ) -> None:
-        if name in self._names:
-            raise ValueError(f"duplicate part {name}")
         if size > _LIMIT or len(compressed) > _LIMIT or self._out.tell() > _LIMIT:
             raise ValueError("package too large for a plain zip")
-        self._names.add(name)
         try:
             raw_name, flags = name.encode("ascii"), 0
         except UnicodeEncodeError:
@@ -65,24 +88,43 @@ class ZipAssembler:
             struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset) + raw_name
         )
 
+    def _enqueue(self, name: str, method: int, body, size: int, date_time: tuple) -> None:  # type: ignore[no-untyped-def]
+        if name in self._names:
+            raise ValueError(f"duplicate part {name}")
+        self._names.add(name)
+        self._queue.append((name, method, body, size, date_time))
+
     def copy(self, info: zipfile.ZipInfo, compressed: bytes) -> None:
         """Add an entry exactly as stored in another zip (same method, CRC, sizes and time)."""
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise ValueError(f"cannot copy part {info.filename}: compression method {info.compress_type}")
-        self._entry(info.filename, info.compress_type, info.CRC, compressed, info.file_size, info.date_time)
+        self._enqueue(
+            info.filename, info.compress_type, (info.CRC, compressed), info.file_size, info.date_time
+        )
+
+    def deflate_ahead(self, data: bytes) -> None:
+        """Start deflating ``data`` in the background; :meth:`add` of the same bytes object uses the result."""
+        if len(data) >= _INLINE and id(data) not in self._ahead:
+            self._ahead[id(data)] = (data, _deflating(data))
 
     def add(
         self, name: str, data: bytes, date_time: tuple[int, int, int, int, int, int] | None = None
     ) -> None:
         """Add a new or rewritten part, deflated."""
-        deflater = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
-        compressed = deflater.compress(data) + deflater.flush()
-        self._entry(
-            name, zipfile.ZIP_DEFLATED, zlib.crc32(data), compressed, len(data), date_time or _FIXED_TIME
-        )
+        ahead = self._ahead.pop(id(data), None)
+        if ahead is not None and ahead[0] is data:
+            body: Future[tuple[int, bytes]] | tuple[int, bytes] = ahead[1]
+        else:
+            body = _deflating(data) if len(data) >= _INLINE else _deflate(data)
+        self._enqueue(name, zipfile.ZIP_DEFLATED, body, len(data), date_time or _FIXED_TIME)
 
     def finish(self) -> bytes:
-        """The finished archive (central directory and end record appended)."""
+        """The finished archive (entries, central directory and end record)."""
+        for name, method, body, size, date_time in self._queue:
+            crc, compressed = body.result() if isinstance(body, Future) else body
+            self._entry(name, method, crc, compressed, size, date_time)
+        self._queue.clear()
+        self._ahead.clear()
         start = self._out.tell()
         for record in self._central:
             self._out.write(record)
