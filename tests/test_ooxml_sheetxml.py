@@ -242,3 +242,27 @@ def test_comments_and_dtds_are_refused() -> None:
 def test_rows_out_of_order_are_refused() -> None:
     with pytest.raises(SheetXmlError, match="out of order"):
         patch(sheet('<row r="5"/><row r="2"/>'), {(3, 1): "x"})
+
+
+def test_cells_right_of_the_last_cell_are_appended_without_touching_the_row() -> None:
+    rich = '<c r="B1" t="inlineStr"><is><r><rPr><color rgb="FFFF0000"/></rPr><t>red</t></r></is></c>'
+    rows = (
+        '<row r="1" spans="1:2"><c r="A1" s="3"><v>1</v></c>' + rich + "</row>"
+        '<row r="2"><c r="A2"><v>2</v></c><c r="B2"/></row>'
+        '<row r="3"><c><v>3</v></c></row>'
+    )
+    xml = sheet(rows)
+    out = patch(xml, {(1, 4): "d1", (1, 3): "c1", (2, 5): 5, (3, 2): "b3"})
+    assert resolved_cells(out) == [
+        ("A1", "1"),
+        ("B1", None),
+        ("C1", "c1"),
+        ("D1", "d1"),
+        ("A2", "2"),
+        ("B2", None),
+        ("E2", "5"),
+        ("A3", "3"),
+        ("B3", "b3"),
+    ]
+    assert ('<c r="A1" s="3"><v>1</v></c>' + rich).encode() in out  # the row's own cells, byte for byte
+    assert b'<row r="1">' in out  # the spans hint no longer covers the row

@@ -299,6 +299,10 @@ class _RowWriter:
         row_attrs = tag[len(b"<" + sheet.prefix + b"row") : -1].rstrip(b"/")
         pending = dict(sorted(self.writes.get(row, {}).items()))
         scan_all = bool(self.shared) and data.find(b"shared", start, end) >= 0
+        if pending and not empty and not scan_all:
+            spliced = self._spliced(row, (start, tag_end, end), tag, row_attrs, pending)
+            if spliced is not None:
+                return spliced
         parts: list[bytes] = []
         pos = last_cell_end = tag_end
         inserted: list[int] = []
@@ -337,6 +341,51 @@ class _RowWriter:
             rest = data[pos:end]
         tag = _widen_spans(tag, inserted)
         return Edit(start, end, tag + b"".join(parts) + rest)
+
+    def _spliced(
+        self,
+        row: int,
+        span: tuple[int, int, int],
+        tag: bytes,
+        row_attrs: bytes,
+        pending: dict[int, CellValue],
+    ) -> Edit | None:
+        """The row's edit when every write either replaces a cell found by its reference or lies right
+        of the row's last cell: the other cells are not scanned. None when the row must be taken apart.
+        """
+        start, tag_end, end = span
+        data, p = self.sheet.data, self.sheet.prefix
+        close = end - len(b"</" + p + b"row>")
+        opening = b"<" + p + b"c"
+        last = data.rfind(opening, tag_end, close)
+        after = last + len(opening)
+        last_col = None
+        if last >= 0 and data[after : after + 1] in (b" ", b"\t", b"\n", b"\r"):  # not a <color> child
+            ref = _CELL_COLUMN.search(data[after : data.find(b">", after, close)])
+            last_col = _column(ref.group(1)) if ref else None
+        replaced: list[tuple[int, int, bytes]] = []
+        appended: list[int] = []
+        formulas = False
+        for col, value in pending.items():
+            at = data.find(opening + b' r="' + cell_ref(row, col).encode() + b'"', tag_end, close)
+            m = self.cell_re.match(data, at) if at >= 0 else None
+            if m is not None:
+                formulas |= self.formula_re.search(m.group(2) or b"") is not None
+                replaced.append((m.start(), m.end(), self.new_cell(row, col, value, _style_of(m.group(1)))))
+            elif at < 0 and last_col is not None and col > last_col:
+                appended.append(col)
+            else:
+                return None
+        parts = [_widen_spans(tag, appended)]
+        pos = tag_end
+        for cell_start, cell_end, xml in sorted(replaced):
+            parts += [data[pos:cell_start], xml]
+            pos = cell_end
+        parts.append(data[pos:close])
+        parts += [self.new_cell(row, col, pending[col], self.base_style(row_attrs, col)) for col in appended]
+        parts.append(data[close:end])
+        self.formulas_removed |= formulas
+        return Edit(start, end, b"".join(parts))
 
     def new_row(self, row: int) -> bytes:
         cells = b"".join(
