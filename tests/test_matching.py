@@ -259,3 +259,14 @@ def test_febrl_held_out_sets_precision_and_recall() -> None:
     frame, truth = load("febrl1")
     precision, recall, f1 = scores(run_crmbook(frame), truth)
     assert precision >= 0.99 and recall >= 0.98 and f1 >= 0.99
+
+
+def test_a_big_block_is_compared_within_a_window_not_all_pairs() -> None:
+    from crmbook.dedupe import WINDOW
+
+    customers = [_customer(f"C{i}", "上海华信科技有限公司", f"1380013{i:04d}") for i in range(40)]
+    result = find_duplicates(make_book(customers=customers))
+    assert result.compared <= 40 * WINDOW < 40 * 39 // 2
+    assert all(p.score == 0.5 for p in result.pairs)  # one name, different phones: review only
+    linked = {p.row_a for p in result.pairs} | {p.row_b for p in result.pairs}
+    assert len(linked) == 40  # nobody left out
