@@ -107,7 +107,11 @@ def _json_column(values: list[Any]) -> list[Any]:
     if types <= _PLAIN_TEXT and max(map(len, filter(None, values)), default=0) <= LONG_TEXT:
         return values  # the common case: short text and blanks, nothing to convert
     if types <= _DATETIMES:  # a column of date-times: converted by numpy in one go
-        texts = np.datetime_as_string(np.array(values, dtype="datetime64[s]"), unit="s").tolist()
+        try:  # pandas converts datetime objects in C, several times faster than numpy's own loop
+            seconds = pd.to_datetime(pd.Series(values, dtype=object)).to_numpy(dtype="datetime64[s]")
+        except (ValueError, OverflowError):  # beyond pandas' years 1677-2262
+            seconds = np.array(values, dtype="datetime64[s]")
+        texts = np.datetime_as_string(seconds, unit="s").tolist()
         return [None if v is None else t for v, t in zip(values, texts, strict=True)]
     cache: dict[Any, Any] = {}
     out = []

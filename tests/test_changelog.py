@@ -154,3 +154,16 @@ def test_datetimes_are_compared_and_shown_in_minutes() -> None:
         [["record", "values"], ["C1", '{"customer_id": "C1", "name": "甲", "我的列": "2026-01-02 09:30"}']]
     )
     assert old is not None and diff_table(before, old, take_snapshot(before)) == []
+
+
+def test_snapshot_date_times_any_year_to_the_second() -> None:
+    from crmbook.snapshot import _json_column
+
+    column = [
+        dt.datetime(2026, 11, 22, 10, 30, 5, 999),
+        None,
+        dt.datetime(1600, 1, 1),
+        dt.datetime(9999, 12, 31, 23, 59),
+    ]
+    assert _json_column(column) == ["2026-11-22T10:30:05", None, "1600-01-01T00:00:00", "9999-12-31T23:59:00"]
+    assert _json_column([dt.datetime(2026, 1, 2, 3, 4, 5), None]) == ["2026-01-02T03:04:05", None]
