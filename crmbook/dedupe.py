@@ -22,7 +22,8 @@ the same trade-name + industry bigram key; never all pairs. A pair scores:
   name less than 90% alike stops at 0.9: listed for review, never merged
   without one at the default threshold;
 * a Chinese name at least 75% alike at the same address (all numbers equal)
-  scores 0.5 + 0.5 × similarity, at most 0.9 (review only): Chinese companies
+  scores 0.5 + 0.5 × similarity, at most 0.9 (below the default merge
+  threshold): Chinese companies
   keep registered, office and warehouse addresses, so an address never
   counts against them.
 
