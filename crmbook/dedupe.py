@@ -23,9 +23,8 @@ the same trade-name + industry bigram key; never all pairs. A pair scores:
   without one at the default threshold;
 * a Chinese name at least 75% alike at the same address (all numbers equal)
   scores 0.5 + 0.5 × similarity, at most 0.9 (below the default merge
-  threshold): Chinese companies
-  keep registered, office and warehouse addresses, so an address never
-  counts against them.
+  threshold): Chinese companies keep registered, office and warehouse
+  addresses, so an address never counts against them.
 
 Blocks also join records that share, for Latin names, a name word and an
 address number, two address numbers (house number and postcode), or an
