@@ -34,7 +34,7 @@ _UNIT_WORDS = re.compile(r"[号楼室层栋座幢弄f]|单元")  # 88号3楼301�
 class Address:
     words: str
     numbers: frozenset[str]
-    first_word: str
+    first_word: str  # the street's first word, for blocking Latin addresses ("" for Chinese ones)
     chinese: bool
 
 
@@ -54,7 +54,7 @@ def parse_address(value: object) -> Address | None:
         joined = split_leading_region(joined)[1] or joined
         district = next((d for d in _DISTRICTS if joined.startswith(d) and len(joined) > len(d)), "")
         joined = joined[len(district) :].removeprefix("区").removeprefix("县")
-        return Address(joined, numbers, joined[:3], True)
+        return Address(joined, numbers, "", True)
     return Address(" ".join(sorted(words)), numbers, words[0] if words else "", False)
 
 
