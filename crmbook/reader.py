@@ -281,10 +281,15 @@ def build_table(spec: SheetSpec, sheet_name: str, grid: Grid, match: HeaderMatch
     body = grid[match.row :]
     frame = pd.DataFrame(body, dtype=object) if body else pd.DataFrame(dtype=object)
     frame = frame.reindex(columns=[wanted[n] - 1 for n in names])
-    frame.columns = pd.Index(names)
-    frame.index = pd.RangeIndex(match.row + 1, match.row + 1 + len(frame), name="row")
-    frame = frame.mask(frame.isna() | frame.eq(""), None).astype(object)
-    frame = frame[frame.notna().any(axis=1)] if len(frame.columns) else frame.iloc[0:0]
+    rows = pd.RangeIndex(match.row + 1, match.row + 1 + len(frame), name="row")
+    if len(frame.columns):  # blanks ("" or missing) become None; rows with nothing left are dropped
+        values = frame.to_numpy(dtype=object)
+        blank = pd.isna(values) | (values == "")
+        values[blank] = None
+        keep = ~blank.all(axis=1)
+        frame = pd.DataFrame(values[keep], index=rows[keep], columns=pd.Index(names), dtype=object)
+    else:
+        frame = pd.DataFrame(index=rows[:0], columns=pd.Index(names), dtype=object)
     return Table(
         spec=spec,
         sheet_name=sheet_name,
