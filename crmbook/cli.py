@@ -375,8 +375,10 @@ def dedupe(path: Path, wait: float, today: dt.datetime | None) -> None:
 
     result = run_refresh(path, today=today.date() if today else None, lock_timeout=wait)
     plan = result.plan
+    groups = f"{plan.duplicate_clusters} group{'' if plan.duplicate_clusters == 1 else 's'}"
+    pairs = f"{plan.duplicate_pairs} pair{'' if plan.duplicate_pairs == 1 else 's'}"
     click.echo(
-        f"{path}: {plan.duplicate_clusters} groups of likely duplicates ({plan.duplicate_pairs} pairs) "
+        f"{path}: {groups} of likely duplicates ({pairs}) "
         "on the Duplicates sheet; decide each group there, then run crmbook merge"
     )
     sys.exit(EXIT_OK)

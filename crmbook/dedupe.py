@@ -253,9 +253,11 @@ def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
         score = address_model_score(name, words, numbers)
         if name < SAME_NAME:
             score = min(score, REVIEW_ONLY_CAP)
+            evidence["review_only"] = True
         return CandidatePair(a, b, ida, idb, round(score, 3), evidence)
     elif same_address and numbers == 1.0 and similarity >= SIMILAR_CHINESE_NAME:
         score = min(0.5 + 0.5 * similarity, REVIEW_ONLY_CAP)
+        evidence["review_only"] = True
         return CandidatePair(a, b, ida, idb, round(score, 3), evidence)
     else:
         return None
@@ -281,7 +283,10 @@ def _clusters(pairs: list[CandidatePair], data: pd.DataFrame) -> list[Cluster]:
         """The most complete record, the most recently created on a tie."""
         return max(rows, key=rank.__getitem__)
 
-    strong = [p for p in pairs if p.score >= CLUSTER_LINK]
+    # A review-only link (a household member, a neighbour firm) never joins a group: choosing Merge
+    # for the group must not take it along. It is listed on its own once neither record is grouped.
+    strong = [p for p in pairs if p.score >= CLUSTER_LINK and not p.evidence.get("review_only")]
+    strong_set = {id(p) for p in strong}
     links: dict[int, dict[int, CandidatePair]] = defaultdict(dict)
     for p in strong:
         links[p.row_a][p.row_b] = p
@@ -304,7 +309,7 @@ def _clusters(pairs: list[CandidatePair], data: pd.DataFrame) -> list[Cluster]:
             )
     # Weaker pairs (review only) stay pairs: each its own two-member cluster.
     for p in pairs:
-        if p.score < CLUSTER_LINK and p.row_a not in done and p.row_b not in done:
+        if id(p) not in strong_set and p.row_a not in done and p.row_b not in done:
             clusters.append(
                 Cluster([p.row_a, p.row_b], [p.id_a, p.id_b], p.score, survivor([p.row_a, p.row_b]), [p])
             )

@@ -86,7 +86,7 @@ def _evidence(evidence: dict[str, Any], lang: Lang) -> str:
         parts.append(f"{w['email_domain']} {evidence['email_domain']}")
     if "address" in evidence:
         parts.append(f"{w['address']} {float(evidence['address']):.0%}")
-    return "；".join(parts)
+    return ("；" if lang == "zh" else "; ").join(parts)
 
 
 def _text(v: Any) -> str | None:

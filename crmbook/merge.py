@@ -627,7 +627,7 @@ def format_merge_summary(result: MergeResult, lang: Lang = "en") -> list[str]:
     lines += [f"skipped {s}" for s in result.skipped]
     verb = "merged" if result.written else "would merge"
     lines.append(
-        f"{result.path}: {verb} {len(result.groups)} groups"
+        f"{result.path}: {verb} {len(result.groups)} group{'' if len(result.groups) == 1 else 's'}"
         + ("" if result.groups else " (choose 合并 / Merge on the Duplicates sheet, or use --auto-threshold)")
         + (
             f"; undo one with: crmbook undo-merge {result.path} {result.groups[0].merge_id}"

@@ -270,3 +270,17 @@ def test_a_big_block_is_compared_within_a_window_not_all_pairs() -> None:
     assert all(p.score == 0.5 for p in result.pairs)  # one name, different phones: review only
     linked = {p.row_a for p in result.pairs} | {p.row_b for p in result.pairs}
     assert len(linked) == 40  # nobody left out
+
+
+def test_a_review_only_link_never_joins_a_group() -> None:
+    address = "7 wallaby place, delmar, cleveland sa 2119"
+    book = make_book(
+        customers=[
+            _customer("C1", "mitchell green", "", address=address),
+            _customer("C2", "green mitchel", "", address=address),
+            _customer("C3", "mary green", "", address=address),  # same home, another person
+        ]
+    )
+    result = find_duplicates(book)
+    assert {(p.id_a, p.id_b) for p in result.pairs} == {("C1", "C2"), ("C1", "C3"), ("C2", "C3")}
+    assert [sorted(c.ids) for c in result.clusters] == [["C1", "C2"]]  # Merge on it cannot take C3 along
