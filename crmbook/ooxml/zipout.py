@@ -29,6 +29,8 @@ DEFLATE_LEVEL = 4
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _LIMIT = 0xFFFFFFFF
 _INLINE = 256 * 1024  # parts smaller than this are deflated on the spot
+_DateTime = tuple[int, int, int, int, int, int]
+_Body = Future[tuple[int, bytes]] | tuple[int, bytes]  # (CRC, compressed bytes), maybe still being made
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -60,7 +62,7 @@ class ZipAssembler:
         self._out = io.BytesIO()
         self._central: list[bytes] = []
         self._names: set[str] = set()
-        self._queue: list[tuple[str, int, Future[tuple[int, bytes]] | tuple[int, bytes], int, tuple]] = []
+        self._queue: list[tuple[str, int, _Body, int, _DateTime]] = []
         self._ahead: dict[int, tuple[bytes, Future[tuple[int, bytes]]]] = {}
 
     def _entry(
@@ -88,7 +90,7 @@ class ZipAssembler:
             struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset) + raw_name
         )
 
-    def _enqueue(self, name: str, method: int, body, size: int, date_time: tuple) -> None:  # type: ignore[no-untyped-def]
+    def _enqueue(self, name: str, method: int, body: _Body, size: int, date_time: _DateTime) -> None:
         if name in self._names:
             raise ValueError(f"duplicate part {name}")
         self._names.add(name)
@@ -113,7 +115,7 @@ class ZipAssembler:
         """Add a new or rewritten part, deflated."""
         ahead = self._ahead.pop(id(data), None)
         if ahead is not None and ahead[0] is data:
-            body: Future[tuple[int, bytes]] | tuple[int, bytes] = ahead[1]
+            body: _Body = ahead[1]
         else:
             body = _deflating(data) if len(data) >= _INLINE else _deflate(data)
         self._enqueue(name, zipfile.ZIP_DEFLATED, body, len(data), date_time or _FIXED_TIME)
