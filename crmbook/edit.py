@@ -1,21 +1,25 @@
-"""Reading a workbook in order to change it, and saving a changeset into it: shared by every command that writes.
+"""Changing a workbook in place: shared by every command that writes (refresh, merge, import, undo).
 
-:func:`read_for_edit` refuses a workbook whose record sheets or headers are missing (the change
-would have nowhere to go); :func:`save_changeset` patches the file surgically and replaces it
-safely (backup, atomic replace, refusal when someone saved it since ``before`` was taken).
+:func:`editing` holds the run lock, remembers what the file looked like, reads the book (refusing
+one whose record sheets or headers are missing: a change would have nowhere to go) and offers
+:meth:`Editing.save`, which patches the file surgically and replaces it safely (backup, atomic
+replace, refusal when someone saved it since it was read).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from crmbook.book import Book
 from crmbook.changeset import Changeset
 from crmbook.errors import WorkbookFileError
 
-__all__ = ["read_for_edit", "save_changeset"]
+__all__ = ["Editing", "editing", "read_for_edit", "save_changeset"]
 
 
 def read_for_edit(path: str | os.PathLike[str], today: dt.date | None = None) -> tuple[Book, list[Any]]:
@@ -50,3 +54,31 @@ def save_changeset(path: str | os.PathLike[str], changeset: Changeset, book: Boo
         keep=int(book.settings.get("backup_keep") or 10),
     )
     return str(saved.backup_path) if saved.backup_path else None
+
+
+@dataclass(frozen=True)
+class Editing:
+    """A workbook read under the run lock, to be changed and saved once."""
+
+    path: str
+    book: Book
+    structural: list[Any]
+    before: Any  # the file's fingerprint when it was read
+
+    def save(self, changeset: Changeset) -> str | None:
+        """Write ``changeset`` into the file safely; the backup's path (None without one)."""
+        return save_changeset(self.path, changeset, self.book, self.before)
+
+
+@contextmanager
+def editing(
+    path: str | os.PathLike[str], today: dt.date | None = None, *, lock_timeout: float = 10.0
+) -> Iterator[Editing]:
+    """Lock ``path`` against other crmbook runs, read it, and yield what a command needs to change it."""
+    from crmbook.safe_save import Fingerprint, run_lock
+
+    spath = os.fspath(path)
+    with run_lock(spath, timeout=lock_timeout):
+        before = Fingerprint.of(spath)
+        book, structural = read_for_edit(spath, today)
+        yield Editing(spath, book, structural, before)

@@ -44,7 +44,7 @@ import pandas as pd
 from crmbook.book import Book, Table
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.clean import PHONE_SEPARATOR, clean_text
-from crmbook.edit import read_for_edit, save_changeset
+from crmbook.edit import editing
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids
 from crmbook.import_records import COMBINED, Origin, Record, Reject, build_records, distinct, raw_text
@@ -761,7 +761,6 @@ def import_file(
 
     from crmbook.legacy import read_legacy
     from crmbook.mapping import propose_mapping
-    from crmbook.safe_save import Fingerprint, run_lock
 
     started = time.perf_counter()
     spath, target = os.fspath(source), os.fspath(into)
@@ -770,15 +769,11 @@ def import_file(
     tables = read_legacy(spath, list(sheets) if sheets else None)
     if not tables:
         raise InputError(f"{spath}: no table with a header row found; is it the right file?")
-    with run_lock(target, timeout=lock_timeout):
-        before = Fingerprint.of(target)
-        book, _ = read_for_edit(target, today)
-        used = mapping or propose_mapping(tables, lang=book.lang)
-        plan = plan_import(book, tables, used, now=now, progress=progress, with_refresh=not dry_run)
-        backup = None
+    with editing(target, today, lock_timeout=lock_timeout) as edit:
+        used = mapping or propose_mapping(tables, lang=edit.book.lang)
+        plan = plan_import(edit.book, tables, used, now=now, progress=progress, with_refresh=not dry_run)
         written = not dry_run and (plan.changed or bool(plan.rejects))
-        if written:
-            backup = save_changeset(target, plan.changeset, book, before)
+        backup = edit.save(plan.changeset) if written else None
     return ImportResult(target, plan, written, backup, time.perf_counter() - started)
 
 
@@ -791,15 +786,10 @@ def undo_import(
     lock_timeout: float = 10.0,
 ) -> ImportResult:
     """Remove what import ``import_id`` created and restore what it updated."""
-    from crmbook.safe_save import Fingerprint, run_lock
-
-    spath = os.fspath(path)
-    with run_lock(spath, timeout=lock_timeout):
-        before = Fingerprint.of(spath)
-        book, _ = read_for_edit(spath, today)
-        undo = plan_undo_import(book, import_id, now=now)
-        backup = save_changeset(spath, undo.changeset, book, before)
-    return ImportResult(spath, None, True, backup, undo=undo)
+    with editing(path, today, lock_timeout=lock_timeout) as edit:
+        undo = plan_undo_import(edit.book, import_id, now=now)
+        backup = edit.save(undo.changeset)
+    return ImportResult(edit.path, None, True, backup, undo=undo)
 
 
 def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> list[str]:

@@ -35,7 +35,7 @@ from crmbook.changelog import Change, build_changelog_sheet
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import find_duplicates
 from crmbook.duplicates_sheet import read_decisions, read_survivors
-from crmbook.edit import read_for_edit, save_changeset
+from crmbook.edit import editing
 from crmbook.errors import InputError
 from crmbook.phones import phone_keys
 from crmbook.schema import Lang, load_schema, normalize_label
@@ -577,18 +577,11 @@ def merge(
     lock_timeout: float = 10.0,
 ) -> MergeResult:
     """Apply the merge decisions of the workbook at ``path`` in place (safely, with a backup)."""
-    from crmbook.safe_save import Fingerprint, run_lock
-
-    spath = os.fspath(path)
-    with run_lock(spath, timeout=lock_timeout):
-        before = Fingerprint.of(spath)
-        book, _ = read_for_edit(spath, today)
-        plan = plan_merge(book, auto_threshold=auto_threshold, now=now)
-        backup = None
+    with editing(path, today, lock_timeout=lock_timeout) as edit:
+        plan = plan_merge(edit.book, auto_threshold=auto_threshold, now=now)
         written = bool(plan.groups) and not dry_run
-        if written:
-            backup = save_changeset(spath, plan.changeset, book, before)
-    return MergeResult(spath, plan.groups, plan.skipped, written, backup)
+        backup = edit.save(plan.changeset) if written else None
+    return MergeResult(edit.path, plan.groups, plan.skipped, written, backup)
 
 
 def undo_merge(
@@ -600,15 +593,10 @@ def undo_merge(
     lock_timeout: float = 10.0,
 ) -> MergeResult:
     """Give back what merge ``merge_id`` changed, cell for cell."""
-    from crmbook.safe_save import Fingerprint, run_lock
-
-    spath = os.fspath(path)
-    with run_lock(spath, timeout=lock_timeout):
-        before = Fingerprint.of(spath)
-        book, _ = read_for_edit(spath, today)
-        plan = plan_undo_merge(book, merge_id, now=now)
-        backup = save_changeset(spath, plan.changeset, book, before)
-    return MergeResult(spath, [], [], True, backup, undone=merge_id)
+    with editing(path, today, lock_timeout=lock_timeout) as edit:
+        plan = plan_undo_merge(edit.book, merge_id, now=now)
+        backup = edit.save(plan.changeset)
+    return MergeResult(edit.path, [], [], True, backup, undone=merge_id)
 
 
 def format_merge_summary(result: MergeResult, lang: Lang = "en") -> list[str]:

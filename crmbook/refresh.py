@@ -236,14 +236,10 @@ def refresh(
     lock_timeout: float = 10.0,
 ) -> RefreshResult:
     """Refresh the workbook at ``path`` in place (surgically, atomically, with a backup)."""
-    from crmbook.edit import read_for_edit, save_changeset
-    from crmbook.safe_save import Fingerprint, run_lock
+    from crmbook.edit import editing
 
     started = time.perf_counter()
-    spath = os.fspath(path)
-    with run_lock(spath, timeout=lock_timeout), cyclic_gc_paused():
-        before = Fingerprint.of(spath)
-        book, structural = read_for_edit(spath, today)
-        plan = plan_refresh(book, structural, now=now)
-        backup = None if dry_run else save_changeset(spath, plan.changeset, book, before)
-    return RefreshResult(spath, plan, not dry_run, time.perf_counter() - started, backup)
+    with editing(path, today, lock_timeout=lock_timeout) as edit, cyclic_gc_paused():
+        plan = plan_refresh(edit.book, edit.structural, now=now)
+        backup = None if dry_run else edit.save(plan.changeset)
+    return RefreshResult(edit.path, plan, not dry_run, time.perf_counter() - started, backup)
