@@ -55,6 +55,7 @@ from crmbook.names import (
     token_similarity,
 )
 from crmbook.phones import phone_keys, shared_numbers
+from crmbook.snapshot import user_fields
 
 __all__ = ["CandidatePair", "Cluster", "DuplicateResult", "address_model_score", "find_duplicates"]
 
@@ -193,7 +194,7 @@ def find_duplicates(
             if tuple(sorted((known.ids[a], known.ids[b]))) in not_duplicates:
                 continue
             pairs.append(pair)
-    return DuplicateResult(pairs, _clusters(pairs, data), compared=len(seen))
+    return DuplicateResult(pairs, _clusters(pairs, data[user_fields(table)]), compared=len(seen))
 
 
 def _block_pairs(members: list[int], known: _Customers) -> Iterator[tuple[int, int]]:
@@ -280,7 +281,7 @@ def _clusters(pairs: list[CandidatePair], data: pd.DataFrame) -> list[Cluster]:
     )
 
     def survivor(rows: list[int]) -> int:
-        """The most complete record, the most recently created on a tie."""
+        """The most complete record (in the columns people type), the most recently created on a tie."""
         return max(rows, key=rank.__getitem__)
 
     # A review-only link (a household member, a neighbour firm) never joins a group: choosing Merge

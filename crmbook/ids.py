@@ -152,9 +152,12 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
-def _non_empty_rows(table: Table) -> list[int]:
+def _with_content(table: Table, rows: list[int]) -> list[int]:
+    """Those of ``rows`` holding something in a column people type (crmbook's own columns aside)."""
+    if not rows:
+        return []
     owned = [c.key for c in table.spec.columns if c.owned]
-    data = table.data.drop(columns=[c for c in owned if c in table.data.columns])
+    data = table.data.loc[rows].drop(columns=[c for c in owned if c in table.data.columns])
     return [int(r) for r in data.index[data.notna().any(axis=1)]]
 
 
@@ -164,48 +167,50 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
         return
     id_col = table.spec.id_column
     pattern = IdPattern.parse(book.settings.id_pattern(key))
-    id_text = {
-        int(row): _text(value)
-        for row, value in zip(table.data.index, table.data[id_col].tolist(), strict=True)
-    }
+    regex = pattern.regex()
+    rows = [int(r) for r in table.data.index]
+    texts = [v.strip() if type(v) is str else _text(v) for v in table.data[id_col].tolist()]
     seen: dict[str, int] = {}
     top: dict[str, int] = {}
-    for row, text in id_text.items():
+    for row, text in zip(rows, texts, strict=True):
         if not text:
             continue
-        if text in seen:
+        first = seen.setdefault(text, row)
+        if first != row:
             result.issues.append(
                 Issue(
                     "duplicate-id",
                     table.sheet_name,
-                    int(row),
+                    row,
                     table.col(id_col),
                     id_col,
                     text,
-                    {"first_row": seen[text]},
+                    {"first_row": first},
                 )
             )
             continue
-        seen[text] = int(row)
-        m = pattern.match(text)
+        m = regex.match(text)
         if m is None:
             result.issues.append(
                 Issue(
                     "malformed-id",
                     table.sheet_name,
-                    int(row),
+                    row,
                     table.col(id_col),
                     id_col,
                     text,
                     {"pattern": pattern.text},
                 )
             )
-        else:
-            top[m[0]] = max(top.get(m[0], 0), m[1])
-    rows = [r for r in _non_empty_rows(table) if not id_text[r]]
+            continue
+        start, end = m.span("seq")
+        scope, seq = f"{text[:start]}#{text[end:]}", int(text[start:end])
+        if seq > top.get(scope, 0):
+            top[scope] = seq
+    rows = _with_content(table, [r for r, text in zip(rows, texts, strict=True) if not text])
     new_ids: dict[int, str] = {}
     parents = (
-        dict(zip(table.data.index, table.data["customer_id"].tolist(), strict=True))
+        dict(zip(rows, table.data.loc[rows, "customer_id"].tolist(), strict=True))
         if pattern.needs_customer and "customer_id" in table.data
         else None
     )

@@ -24,20 +24,21 @@ import pandas as pd
 
 from crmbook.book import Book
 from crmbook.changelog import Change, build_changelog_sheet, diff_table, updated_writes
-from crmbook.changeset import CellWrite, Changeset
+from crmbook.changeset import CellWrite, Changeset, OwnedSheet
 from crmbook.dashboard import build_dashboard
-from crmbook.dedupe import find_duplicates
+from crmbook.dedupe import DuplicateResult, find_duplicates
 from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
 from crmbook.ids import run_id_step
 from crmbook.issues import Issue, Report
 from crmbook.issues_sheet import build_issues_sheet, highlights_for
+from crmbook.parallel import beside
 from crmbook.reminders import build_reminders
 from crmbook.rollup import customer_rollup, derived_writes
 from crmbook.schema import Lang, load_schema
 from crmbook.snapshot import same, snapshot_sheet, take_snapshot
 from crmbook.state import State, state_sheet
 from crmbook.typed import typed_tables
-from crmbook.validate import validate
+from crmbook.validate import IssuesBySheet, in_sheet_order, validate_cells, validate_typed
 
 __all__ = ["RefreshPlan", "RefreshResult", "plan_refresh", "refresh"]
 
@@ -145,36 +146,38 @@ def plan_refresh(
     state.high_water = dict(id_step.high_water)
     report.extend(id_step.issues)
 
-    # 2. Validation, on the values as they will be after this refresh.
-    typed = typed_tables(book)
-    report.extend(validate(book, typed))
-
-    # 3. Duplicates (decisions the user already typed survive the rebuild).
+    # 2a and 3 need only the records with their IDs: they run beside 2b, 4 and 5 (on a second core).
     decisions = read_decisions(book.duplicates_grid, lang) if book.duplicates_grid else {}
     for group, decision in decisions.items():
         if decision == "not_duplicate":
             state.not_duplicates.update(tuple(sorted(p)) for p in itertools.combinations(sorted(group), 2))
-    dups = find_duplicates(book, not_duplicates=frozenset(state.not_duplicates))
+    with beside(_cells_and_duplicates, book, frozenset(state.not_duplicates), decisions) as rest:
+        # 2b. Validation of typed values, on the values as they will be after this refresh.
+        typed = typed_tables(book)
+        typed_issues = validate_typed(book, typed)
 
-    # 4. Roll-ups into the derived customer columns.
-    rollup = customer_rollup(typed, book.settings, book.today)
-    derived = derived_writes(book, rollup)
-    changeset.cell_writes.extend(derived)
-    _apply_to_frames(book, derived)
+        # 4. Roll-ups into the derived customer columns.
+        rollup = customer_rollup(typed, book.settings, book.today)
+        derived = derived_writes(book, rollup)
+        changeset.cell_writes.extend(derived)
+        _apply_to_frames(book, derived)
 
-    # 5. What people changed since the last refresh.
-    changes: list[Change] = []
-    snapshots = []
-    for key, table in book.tables.items():
-        snapshot, previous = take_snapshot(table), state.snapshots.get(key)
-        if book.state is not None and previous is not None:
-            changes += diff_table(table, previous, snapshot)
-        if book.state is None or not same(previous, snapshot):
-            snapshots.append(snapshot_sheet(key, snapshot))
-    if book.state is not None:
-        updated = updated_writes(book, changes, book.today)
-        changeset.cell_writes.extend(updated)
-        _apply_to_frames(book, updated)
+        # 5. What people changed since the last refresh (derived columns are not in snapshots).
+        changes: list[Change] = []
+        snapshots = []
+        for key, table in book.tables.items():
+            snapshot, previous = take_snapshot(table), state.snapshots.get(key)
+            if book.state is not None and previous is not None:
+                changes += diff_table(table, previous, snapshot)
+            if book.state is None or not same(previous, snapshot):
+                snapshots.append(snapshot_sheet(key, snapshot))
+        if book.state is not None:
+            updated = updated_writes(book, changes, book.today)
+            changeset.cell_writes.extend(updated)
+            _apply_to_frames(book, updated)
+
+        cell_issues, dups, duplicates_sheet = rest.result()
+    report.extend(in_sheet_order(book, cell_issues, typed_issues))
 
     # 6. The sheets crmbook owns.
     state.last_refresh = now.isoformat(timespec="seconds")
@@ -192,7 +195,7 @@ def plan_refresh(
         ),
         build_issues_sheet(issue_list, lang, generated_at=now, sheet_order=book.sheet_names),
         build_reminders(book, typed, rollup),
-        build_duplicates_sheet(book, dups, previous_decisions=decisions),
+        duplicates_sheet,
         build_changelog_sheet(schema.owned_sheet_name("changelog", lang), book.changelog, changes, lang, now),
         state_sheet(state),
         *snapshots,
@@ -208,6 +211,17 @@ def plan_refresh(
         changes=changes,
         derived_cells=len(derived),
     )
+
+
+def _cells_and_duplicates(
+    book: Book, not_duplicates: frozenset[tuple[str, str]], decisions: dict[frozenset[str], str]
+) -> tuple[IssuesBySheet, DuplicateResult, OwnedSheet]:
+    """2a. Validation of the cells as people typed them.
+
+    3. Duplicates (decisions the user already typed survive the rebuild).
+    """
+    dups = find_duplicates(book, not_duplicates=not_duplicates)
+    return validate_cells(book), dups, build_duplicates_sheet(book, dups, previous_decisions=decisions)
 
 
 @contextmanager

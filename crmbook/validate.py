@@ -3,7 +3,9 @@
 Each rule is a small function ``(table, context) -> Iterator[Issue]``
 listed in :data:`RULES`; :func:`validate` runs them all over a book whose
 frames already hold this refresh's IDs and customer references. Nothing
-stops at the first bad row.
+stops at the first bad row. The rules on cells as typed (:data:`CELL_RULES`)
+and those on typed values (:data:`TYPED_RULES`) can run apart: a refresh runs
+the first beside the steps that build the typed view.
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ from crmbook.schema import Lang, Schema, load_schema, normalize_label
 from crmbook.typed import typed_table
 from crmbook.values import EXCEL_ERRORS, is_excel_error, parse_amount, parse_datetime, parse_percent
 
-__all__ = ["RULES", "Context", "validate"]
+__all__ = [
+    "CELL_RULES",
+    "RULES",
+    "TYPED_RULES",
+    "Context",
+    "IssuesBySheet",
+    "in_sheet_order",
+    "validate",
+    "validate_cells",
+    "validate_typed",
+]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 _URL = re.compile(r"^(https?://)?([\w-]+\.)+[a-z]{2,}(/\S*)?$", re.IGNORECASE)
@@ -287,17 +299,49 @@ def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
                 yield _issue(table, "home-address", row, "address", v, ctx)
 
 
-RULES: list[Callable[[Table, Context], Iterator[Issue]]] = [
+Rule = Callable[[Table, Context], Iterator[Issue]]
+
+# Rules on the cells as people typed them: they need only the records (with this refresh's IDs).
+CELL_RULES: list[Rule] = [
     rule_excel_errors,
     rule_required,
     rule_types,
     rule_lists,
     rule_references,
-    rule_primary_contact,
-    rule_status,
-    rule_future_dates,
     rule_sensitive,
 ]
+# Rules on typed values (dates, numbers, list keys): they need crmbook.typed's view of each table.
+TYPED_RULES: list[Rule] = [rule_primary_contact, rule_status, rule_future_dates]
+RULES: list[Rule] = CELL_RULES + TYPED_RULES
+
+IssuesBySheet = dict[str, list[Issue]]  # record sheet key -> its issues, in rule order
+
+
+def _context(book: Book, typed: dict[str, pd.DataFrame]) -> Context:
+    customers = book.tables.get("customers")
+    ids: frozenset[str] = frozenset()
+    if customers is not None and "customer_id" in customers.data:
+        ids = frozenset(str(v).strip() for v in customers.data["customer_id"].dropna())
+    return Context(book, load_schema(), book.lang, book.today, ids, typed)
+
+
+def _run(book: Book, rules: list[Rule], ctx: Context) -> IssuesBySheet:
+    return {key: [i for rule in rules for i in rule(table, ctx)] for key, table in book.tables.items()}
+
+
+def validate_cells(book: Book) -> IssuesBySheet:
+    """The issues :data:`CELL_RULES` find, sheet by sheet."""
+    return _run(book, CELL_RULES, _context(book, {}))
+
+
+def validate_typed(book: Book, typed: dict[str, pd.DataFrame]) -> IssuesBySheet:
+    """The issues :data:`TYPED_RULES` find, sheet by sheet (``typed`` from crmbook.typed)."""
+    return _run(book, TYPED_RULES, _context(book, typed))
+
+
+def in_sheet_order(book: Book, *found: IssuesBySheet) -> list[Issue]:
+    """Issues found in parts, as one list: sheet by sheet, then in the order of the parts."""
+    return [i for key in book.tables for part in found for i in part.get(key, [])]
 
 
 def validate(book: Book, typed: dict[str, pd.DataFrame] | None = None) -> list[Issue]:
@@ -305,21 +349,6 @@ def validate(book: Book, typed: dict[str, pd.DataFrame] | None = None) -> list[I
 
     ``typed`` (from :func:`crmbook.typed.typed_tables`) is computed when not given.
     """
-    schema = load_schema()
-    customers = book.tables.get("customers")
-    ids = frozenset()
-    if customers is not None and "customer_id" in customers.data:
-        ids = frozenset(str(v).strip() for v in customers.data["customer_id"].dropna())
-    ctx = Context(
-        book,
-        schema,
-        book.lang,
-        book.today,
-        ids,
-        typed if typed is not None else {k: typed_table(t) for k, t in book.tables.items()},
-    )
-    issues: list[Issue] = []
-    for table in book.tables.values():
-        for rule in RULES:
-            issues.extend(rule(table, ctx))
-    return issues
+    if typed is None:
+        typed = {k: typed_table(t) for k, t in book.tables.items()}
+    return in_sheet_order(book, validate_cells(book), validate_typed(book, typed))

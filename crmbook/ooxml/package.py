@@ -183,6 +183,10 @@ class Package:
             raise WorkbookFileError(self.path, f"is damaged: part {name} is missing")
         return self.infos[stored]
 
+    def inflated_size(self, name: str) -> int:
+        """The size one part declares for its inflated bytes."""
+        return self._info(name).file_size
+
     def read(self, name: str) -> bytes:
         """The inflated bytes of one part, read in chunks under the size caps."""
         info = self._info(name)

@@ -1,0 +1,91 @@
+"""One step beside another: same results with and without a child process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from crmbook.parallel import beside, forking_allowed
+from crmbook.reader import read_book
+from crmbook.refresh import plan_refresh, refresh
+
+needs_fork = pytest.mark.skipif(not forking_allowed(), reason="no second core or no fork here")
+
+
+def _whose_pid() -> int:
+    return os.getpid()
+
+
+def _square(n: int) -> int:
+    return n * n
+
+
+def _fails() -> int:
+    raise RuntimeError("boom")
+
+
+def _child_dies() -> int:
+    if os.getpid() != PARENT:
+        os._exit(3)
+    return 7
+
+
+PARENT = os.getpid()
+
+
+@needs_fork
+def test_the_step_runs_in_another_process_and_returns_its_result() -> None:
+    with beside(_whose_pid) as step:
+        assert step.result() != os.getpid()
+    with beside(_square, 12) as step:
+        assert step.result() == 144
+
+
+def test_without_workers_the_step_runs_at_once_in_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMBOOK_WORKERS", "1")
+    assert not forking_allowed()
+    seen = []
+    with beside(seen.append, "now") as step:
+        assert seen == ["now"]  # before the parent goes on, so it sees the data as it was
+        assert step.result() is None
+    assert beside(_whose_pid).result() == os.getpid()
+
+
+@needs_fork
+def test_a_failing_or_dying_child_is_replaced_by_the_parent() -> None:
+    with beside(_child_dies) as step:
+        assert step.result() == 7
+    with beside(_fails) as step, pytest.raises(RuntimeError, match="boom"):
+        step.result()  # the parent's own run raises the error, as it would without a child
+
+
+@needs_fork
+def test_leaving_the_block_early_stops_the_child() -> None:
+    with pytest.raises(KeyError), beside(_square, 3) as step:
+        pid = step._pid
+        raise KeyError("the parent's own step failed")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped: nothing left behind
+
+
+def test_a_refresh_plans_the_same_with_and_without_a_second_core(
+    sample_book: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = sample_book
+    now = dt.datetime(2026, 11, 22, 9, 0)
+
+    def plan(workers: str):  # type: ignore[no-untyped-def]
+        monkeypatch.setenv("CRMBOOK_WORKERS", workers)
+        book, structural = read_book(path, today=now.date())
+        return plan_refresh(book, structural, now=now)
+
+    for _ in ("first refresh", "a book refreshed before"):
+        alone, beside_it = plan("1"), plan("2")
+        assert alone.summary() == beside_it.summary()
+        assert alone.duplicate_pairs > 0
+        assert alone.changeset == beside_it.changeset
+        assert alone.report.issues == beside_it.report.issues
+        refresh(path, now=now)
