@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crmbook.book import Book
@@ -35,14 +36,23 @@ def read_for_edit(path: str | os.PathLike[str], today: dt.date | None = None) ->
     return book, structural
 
 
-def save_changeset(path: str | os.PathLike[str], changeset: Changeset, book: Book, before: Any) -> str | None:
-    """Apply ``changeset`` to the file and replace it safely; the backup's path (None without one)."""
+def save_changeset(
+    path: str | os.PathLike[str],
+    changeset: Changeset,
+    book: Book,
+    before: Any,
+    inflated: Mapping[str, bytes] | None = None,
+) -> str | None:
+    """Apply ``changeset`` to the file and replace it safely; the backup's path (None without one).
+
+    ``inflated``: sheet parts of the file already read (see :func:`crmbook.ooxml.inflate_sheets`).
+    """
     from crmbook.ooxml import apply_changeset
     from crmbook.safe_save import ensure_unchanged, save_workbook_bytes
 
     ensure_unchanged(path, before)
     try:
-        data = apply_changeset(path, changeset, lang=book.lang)
+        data = apply_changeset(path, changeset, lang=book.lang, inflated=inflated)
     except WorkbookFileError:
         ensure_unchanged(path, before)  # saved by someone else while crmbook patched it
         raise
@@ -64,10 +74,11 @@ class Editing:
     book: Book
     structural: list[Any]
     before: Any  # the file's fingerprint when it was read
+    inflated: Mapping[str, bytes] = field(default_factory=dict)  # record sheet parts, read beside the book
 
     def save(self, changeset: Changeset) -> str | None:
         """Write ``changeset`` into the file safely; the backup's path (None without one)."""
-        return save_changeset(self.path, changeset, self.book, self.before)
+        return save_changeset(self.path, changeset, self.book, self.before, self.inflated)
 
 
 @contextmanager
@@ -75,10 +86,16 @@ def editing(
     path: str | os.PathLike[str], today: dt.date | None = None, *, lock_timeout: float = 10.0
 ) -> Iterator[Editing]:
     """Lock ``path`` against other crmbook runs, read it, and yield what a command needs to change it."""
+    from crmbook.ooxml import inflate_sheets
+    from crmbook.reader import record_sheet_names
     from crmbook.safe_save import Fingerprint, run_lock
 
     spath = os.fspath(path)
     with run_lock(spath, timeout=lock_timeout):
         before = Fingerprint.of(spath)
-        book, structural = read_for_edit(spath, today)
-        yield Editing(spath, book, structural, before)
+        # The record sheets' XML, which the writer will patch, is inflated while calamine reads the
+        # values (zlib works without the interpreter lock); the thread is done before the plan starts.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmbook-inflate") as pool:
+            inflated = pool.submit(inflate_sheets, spath, record_sheet_names)
+            book, structural = read_for_edit(spath, today)
+        yield Editing(spath, book, structural, before, inflated.result())

@@ -458,6 +458,12 @@ def read_book(path: str | os.PathLike[str], *, today: dt.date | None = None) -> 
         wb.close()
 
 
+def record_sheet_names(names: list[str]) -> list[str]:
+    """The record sheets (customers, contacts, follow-ups, opportunities) among ``names``."""
+    found = [_find_sheet(spec.match_labels, names) for spec in load_schema().sheets]
+    return [n for n in found if n is not None]
+
+
 def sheets_of_a_book(names: list[str], schema: Schema) -> list[str]:
     """The sheets :func:`read_book_from` reads, biggest first: record sheets, then the rest."""
     lang = detect_lang(names, schema)

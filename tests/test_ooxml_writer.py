@@ -310,3 +310,20 @@ def test_unusable_values_are_input_errors_not_crashes(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="cannot build sheet 'C'"):
         apply_changeset(src, Changeset(owned_sheets=[bad_chart]), lang="en")
+
+
+def test_sheets_inflated_ahead_give_the_same_workbook(sample_book: Path) -> None:
+    from crmbook.ooxml import inflate_sheets
+    from crmbook.reader import read_book, record_sheet_names
+    from crmbook.refresh import plan_refresh
+
+    book, structural = read_book(sample_book, today=dt.date(2026, 11, 22))
+    plan = plan_refresh(book, structural, now=dt.datetime(2026, 11, 22, 9))
+    inflated = inflate_sheets(sample_book, record_sheet_names)
+    with open_package(sample_book) as pkg:
+        parts = pkg.sheet_parts()
+        assert inflated == {parts[t.sheet_name]: pkg.read(parts[t.sheet_name]) for t in book.tables.values()}
+    ahead = apply_changeset(sample_book, plan.changeset, inflated=inflated)
+    assert ahead == apply_changeset(sample_book, plan.changeset)
+    assert inflate_sheets(sample_book, record_sheet_names, at_most=1000) == {}  # too big to hold: not read
+    assert inflate_sheets(sample_book.with_name("missing.xlsx"), record_sheet_names) == {}

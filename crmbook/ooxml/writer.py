@@ -21,6 +21,7 @@ import os
 import posixpath
 import re
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from xml.etree.ElementTree import Element
 
 from crmbook.changeset import CellValue, Changeset, OwnedSheet
@@ -32,14 +33,14 @@ from crmbook.ooxml.charts import chart_xml, drawing_xml
 from crmbook.ooxml.highlights import SEVERITY_ORDER, highlight_edits
 from crmbook.ooxml.manifest import CT, RT
 from crmbook.ooxml.owned import render_owned_sheet
-from crmbook.ooxml.package import Package, content_type_of, open_package, parse_xml
+from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
 from crmbook.ooxml.sheetxml import SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
 from crmbook.ooxml.xmltext import MAIN_NS, Edit, apply_edits, attr, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
 from crmbook.schema import Lang
 
-__all__ = ["apply_changeset"]
+__all__ = ["apply_changeset", "inflate_sheets"]
 
 _BAD_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
 
@@ -103,29 +104,58 @@ def _grow_table_xml(data: bytes, last_row: int) -> bytes:
     return apply_edits(data, edits)
 
 
-def apply_changeset(src: str | os.PathLike[str], changeset: Changeset, *, lang: Lang = "zh") -> bytes:
+def apply_changeset(
+    src: str | os.PathLike[str],
+    changeset: Changeset,
+    *,
+    lang: Lang = "zh",
+    inflated: Mapping[str, bytes] | None = None,
+) -> bytes:
     """The bytes of ``src`` with ``changeset`` applied; ``src`` itself is never written.
 
     ``lang`` is the workbook's language: it picks the language of messages
     about an unusable changeset and the editing language of new charts.
+    ``inflated`` holds parts of ``src`` already read (see :func:`inflate_sheets`).
     Raises :class:`WorkbookFileError` for a file crmbook cannot patch and
     :class:`InputError` for a changeset that does not fit the workbook.
     """
     with open_package(src) as pkg:
         try:
-            return _Build(pkg, lang).run(changeset)
+            return _Build(pkg, lang, inflated or {}).run(changeset)
         except ValueError as exc:  # a part whose shape crmbook cannot patch (encoding, missing elements)
             raise WorkbookFileError(
                 pkg.path, f"cannot be patched ({exc}). Open and re-save it in Excel."
             ) from exc
 
 
+def inflate_sheets(
+    src: str | os.PathLike[str], pick: Callable[[list[str]], list[str]], *, at_most: int = 512 * MiB
+) -> dict[str, bytes]:
+    """The worksheet parts of the sheets ``pick`` chooses among ``src``'s sheet names (part -> XML).
+
+    For :func:`apply_changeset`: reading them while something else runs (a refresh reads them
+    beside its calamine read, zlib inflating without the interpreter lock) takes them off the
+    writer's path. Empty when they would hold more than ``at_most`` bytes in all, or cannot be
+    read (the writer then reads them itself and reports what is wrong).
+    """
+    try:
+        with open_package(src) as pkg:
+            parts = pkg.sheet_parts()
+            found = [parts[name] for name in pick(list(parts)) if name in parts and parts[name] in pkg]
+            if sum(pkg.inflated_size(part) for part in found) > at_most:
+                return {}
+            return {part: pkg.read(part) for part in found}
+    except (WorkbookFileError, OSError, ValueError):
+        return {}
+
+
 class _Build:
     """One application of a changeset: the parts changed so far and the package they came from."""
 
-    def __init__(self, pkg: Package, lang: Lang) -> None:
+    def __init__(self, pkg: Package, lang: Lang, inflated: Mapping[str, bytes]) -> None:
         self.pkg = pkg
         self.lang = lang
+        self.inflated = inflated
         self.outputs: dict[str, bytes] = {}
         self.zip = ZipAssembler()  # deflates finished parts in the background while the rest is built
         self.deleted: set[str] = set()
@@ -237,7 +267,7 @@ class _Build:
         clear = set(changeset.highlight_sheets) | set(marks)
         for sheet in sorted(set(writes) | clear):
             part = self._worksheet_part(sheet)
-            data = self.pkg.read(part)
+            data = self.inflated.get(part) or self.pkg.read(part)
             try:
                 located = SheetXml(data)
                 edits = []
