@@ -138,8 +138,11 @@ def record_keys(table: Table) -> list[str]:
     if id_col not in table.data.columns:
         return [f"#{r}" for r in table.data.index]
     out = []
-    for r, v in zip(table.data.index, table.data[id_col].tolist(), strict=True):
-        text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+    for r, v in zip(table.data.index.tolist(), table.data[id_col].tolist(), strict=True):
+        if type(v) is str:  # the common case
+            text = v.strip()
+        else:
+            text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
         out.append(text or f"#{r}")
     return out
 

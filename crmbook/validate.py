@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crmbook.book import Book, Table
@@ -87,9 +88,17 @@ def rule_required(table: Table, ctx: Context) -> Iterator[Issue]:
         if not table.has(col.key):
             continue
         values = _present(table, col.key)
-        blank = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
+        spaces = np.array([type(v) is str and not v.strip() for v in values.tolist()], dtype=bool)
+        blank = values.isna().to_numpy() | spaces
         for row in values.index[blank]:
             yield _issue(table, "missing-required", row, col.key, None, ctx)
+
+
+_ALREADY_TYPED = {
+    "date": (dt.date, dt.datetime),
+    "datetime": (dt.date, dt.datetime),
+    "amount": (int, float),
+}
 
 
 def rule_types(table: Table, ctx: Context) -> Iterator[Issue]:
@@ -97,6 +106,9 @@ def rule_types(table: Table, ctx: Context) -> Iterator[Issue]:
         if not table.has(col.key) or col.owned:
             continue
         values = _present(table, col.key).dropna()
+        typed_as = _ALREADY_TYPED.get(col.type)
+        if typed_as and set(map(type, values.tolist())) <= set(typed_as):  # every cell a real date/number
+            continue
         if col.type in ("date", "datetime"):
             for row, v in values.items():
                 if isinstance(v, dt.date) or is_excel_error(v):
@@ -143,7 +155,12 @@ def rule_lists(table: Table, ctx: Context) -> Iterator[Issue]:
         spec = ctx.schema.lists[col.list]
         allowed = {str(v).strip() for v in ctx.book.lists.get(col.list, spec.labels(ctx.lang))}
         lookup = spec.lookup()
-        for row, v in _present(table, col.key).dropna().items():
+        values = _present(table, col.key).dropna()
+        distinct = set(values.tolist())
+        if all(type(v) is str for v in distinct):  # few distinct texts: each checked once
+            fine = {v for v in distinct if v.strip() in allowed or is_excel_error(v)}
+            values = values[~values.isin(fine)]
+        for row, v in values.items():
             text = str(v).strip()
             if text in allowed or is_excel_error(v):
                 continue
