@@ -38,6 +38,7 @@ _FIRST_REAL_1900 = dt.datetime(1900, 3, 1)  # before this Excel counts the ficti
 # Characters XML 1.0 cannot carry; Excel stores them as _xHHHH_ escapes.
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _LOOKS_ESCAPED = re.compile("_(x[0-9A-Fa-f]{4}_)")
+_NEEDS_ESCAPES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
 
 
 def col_letter(col: int) -> str:
@@ -91,6 +92,8 @@ def excel_serial(value: dt.date | dt.datetime, date1904: bool = False) -> float 
 
 def _xml_string(text: str) -> str:
     """Text for a ``<t>`` element: escaped, with XML-illegal characters as Excel's _xHHHH_ escapes."""
+    if _NEEDS_ESCAPES.search(text) is None:  # the common case: one scan instead of two substitutions
+        return escape_text(text)
     text = _LOOKS_ESCAPED.sub(r"_x005F_\1", text)
     text = _ILLEGAL_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
     return escape_text(text)

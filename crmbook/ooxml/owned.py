@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from crmbook.changeset import CellValue, OwnedSheet
-from crmbook.ooxml.cells import cell_ref, cell_xml, split_ref
+from crmbook.ooxml.cells import cell_ref, cell_xml, col_letter, split_ref
 from crmbook.ooxml.manifest import RT
 from crmbook.ooxml.xmltext import MAIN_NS, REL_NS, escape_attr, escape_text
 
 __all__ = ["RenderedSheet", "SheetStyler", "render_owned_sheet"]
 
-# (crmbook style name, value) -> cell format index
+# (crmbook style name, value) -> cell format index; for a value that is not a date the index depends
+# on the style name only (dates pick a date or date-time variant), so it is asked once per name.
 SheetStyler = Callable[[str, CellValue], int]
 
 _EXTERNAL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -66,16 +67,27 @@ def render_owned_sheet(
     rows_xml: list[str] = []
     links: list[str] = []
     max_row = max_col = 0
+    letters = [""] + [col_letter(c) for c in range(1, max(map(len, sheet.rows), default=0) + 1)]
+    named: dict[str, int] = {}  # style name -> index, for values that are not dates
     for r, row in enumerate(sheet.rows, start=1):
         cells = []
         for c, cell in enumerate(row, start=1):
             if cell is None:
                 continue
-            ref = cell_ref(r, c)
-            cells.append(cell_xml(ref, cell.value, styler(cell.style, cell.value), date1904=date1904))
-            max_row, max_col = max(max_row, r), max(max_col, c)
+            ref = f"{letters[c]}{r}"
+            value = cell.value
+            if isinstance(value, dt.date):
+                style = styler(cell.style, value)
+            else:
+                style = named.get(cell.style, -1)
+                if style < 0:
+                    style = named[cell.style] = styler(cell.style, value)
+            cells.append(cell_xml(ref, value, style, date1904=date1904))
+            max_col = max(max_col, c)
             if cell.link:
-                links.append(_hyperlink(ref, cell.link, cell.value, relationships, taken))
+                links.append(_hyperlink(ref, cell.link, value, relationships, taken))
+        if cells:
+            max_row = r
         rows_xml.append(_row_xml(r, cells))
 
     parts = [
