@@ -128,3 +128,24 @@ def test_not_a_workbook(tmp_path: Path) -> None:
     bad.write_text("hello", encoding="utf-8")
     with pytest.raises(WorkbookFileError, match=r"notes\.xlsx"):
         read_book(bad)
+
+
+def test_sheets_read_side_by_side_give_the_same_book(sample_book: Path) -> None:
+    from crmbook.reader import CalamineSource, open_calamine, read_book_from, sheets_of_a_book
+
+    def read(ahead: bool):  # type: ignore[no-untyped-def]
+        wb = open_calamine(sample_book)
+        source = CalamineSource(wb, str(sample_book))
+        if ahead:
+            source.read_ahead(sheets_of_a_book(source.sheet_names, load_schema()))
+            assert len(source._ahead) >= 4  # the record sheets at least
+        try:
+            return read_book_from(source, str(sample_book), today=dt.date(2026, 11, 22))
+        finally:
+            wb.close()
+
+    (one_by_one, issues), (side_by_side, issues_ahead) = read(False), read(True)
+    assert issues == issues_ahead
+    assert one_by_one.settings == side_by_side.settings and one_by_one.lists == side_by_side.lists
+    for key, table in one_by_one.tables.items():
+        assert table.data.equals(side_by_side.tables[key].data)
