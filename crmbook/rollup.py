@@ -99,8 +99,12 @@ def derived_writes(book: Book, rollup: pd.DataFrame) -> list[CellWrite]:
         col = table.col(key)
         if col is None or key not in rollup:
             continue
-        current = table.data[key] if key in table.data.columns else pd.Series(None, index=table.data.index)
-        for row, value in rollup[key].items():
+        current = (
+            dict(zip(table.data.index.tolist(), table.data[key].tolist(), strict=True))
+            if key in table.data.columns
+            else {}
+        )
+        for row, value in zip(rollup.index.tolist(), rollup[key].tolist(), strict=True):
             new = _cell(value)
             if not _same(current.get(row), new):
                 writes.append(CellWrite(table.sheet_name, int(row), col, new))
