@@ -14,6 +14,7 @@ runs in the parent, at once, before the parent goes on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -83,9 +84,12 @@ class Beside(Generic[T]):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._pid:
+        if self._fd >= 0:
             os.close(self._fd)
-            os.kill(self._pid, signal.SIGKILL)
+            self._fd = -1
+        if self._pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = 0
 
@@ -103,7 +107,13 @@ class Beside(Generic[T]):
 
     def _collect(self) -> bytes | None:
         chunks = []
-        with os.fdopen(self._fd, "rb") as pipe:
+        fd, self._fd = self._fd, -1  # the pipe object below owns and closes it
+        try:
+            pipe = os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with pipe:
             while chunk := pipe.read(1 << 20):
                 chunks.append(chunk)
         _, status = os.waitpid(self._pid, 0)

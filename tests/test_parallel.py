@@ -89,3 +89,23 @@ def test_a_refresh_plans_the_same_with_and_without_a_second_core(
         assert alone.changeset == beside_it.changeset
         assert alone.report.issues == beside_it.report.issues
         refresh(path, now=now)
+
+
+def _slow() -> int:
+    import time
+
+    time.sleep(30)
+    return 1
+
+
+@needs_fork
+def test_an_interrupted_wait_stops_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_: object) -> bytes:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), beside(_slow) as step:
+        pid = step._pid
+        monkeypatch.setattr(os, "fdopen", interrupted)  # Ctrl-C while the parent waits for the child
+        step.result()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
