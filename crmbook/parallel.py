@@ -60,7 +60,7 @@ class Beside(Generic[T]):
             with warnings.catch_warnings():  # the child runs only this pure step, never other threads' work
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
-        except OSError:  # no memory or process slot for a child: the parent computes it later
+        except OSError:  # no memory or process slot for a child: the parent computes it at once
             os.close(read_fd)
             os.close(write_fd)
             return
@@ -127,5 +127,7 @@ def beside(fn: Callable[..., T], *args: Any) -> Beside[T]:
 
     ``fn`` must be pure: it may read what the parent holds but its only effect is its
     result, because it may run in a child process whose changes to memory are lost.
+    Without a child it runs at once; when a child fails it runs when the result is asked
+    for, so it must not read what the parent changes in between.
     """
     return Beside(fn, args)

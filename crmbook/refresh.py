@@ -219,6 +219,9 @@ def _cells_and_duplicates(
     """2a. Validation of the cells as people typed them.
 
     3. Duplicates (decisions the user already typed survive the rebuild).
+
+    Neither reads the columns steps 4 and 5 write (derived and updated dates), so the result is
+    the same whether it runs in a child process, at once, or after those steps.
     """
     dups = find_duplicates(book, not_duplicates=not_duplicates)
     return validate_cells(book), dups, build_duplicates_sheet(book, dups, previous_decisions=decisions)

@@ -76,8 +76,17 @@ def _present(table: Table, key: str) -> pd.Series:
     )
 
 
+def _typed_by_people(table: Table) -> list[str]:
+    """The columns people type (crmbook rewrites its derived columns in the same refresh)."""
+    derived = {c.key for c in table.spec.columns if c.owned and c.key != table.spec.id_column}
+    return [key for key in table.data.columns if key not in derived]
+
+
 def rule_excel_errors(table: Table, ctx: Context) -> Iterator[Issue]:
+    typed_by_people = set(_typed_by_people(table))
     for key in table.columns:
+        if key not in typed_by_people:
+            continue
         values = _present(table, key)
         for row, value in values[values.isin(EXCEL_ERRORS)].items():
             yield _issue(table, "excel-error", row, key, value, ctx)
@@ -301,7 +310,7 @@ def _text_cells_matching(column: pd.Series, pattern: re.Pattern[str]) -> list[tu
 
 def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
     phone_cols = {c.key for c in table.spec.columns if c.type in ("phone", "id", "ref")}
-    for key in table.data.columns:
+    for key in _typed_by_people(table):
         if key in phone_cols:
             continue
         candidates = _text_cells_matching(table.data[key], _LONG_DIGITS)
