@@ -75,7 +75,9 @@ def _number_value(v: Any) -> float:
 
 def to_number(series: pd.Series) -> pd.Series:
     """Numbers, numbers stored as text and amounts like 12.5万 -> float64 (NaN when unreadable)."""
-    return pd.Series([_number_value(v) for v in series.tolist()], index=series.index, dtype="float64")
+    return pd.Series(
+        np.array([_number_value(v) for v in series.tolist()], dtype="float64"), index=series.index, copy=False
+    )
 
 
 def _list_keys(series: pd.Series, spec: ListSpec) -> pd.Series:
@@ -87,7 +89,15 @@ def _list_keys(series: pd.Series, spec: ListSpec) -> pd.Series:
             text = str(v).strip()
             keys[v] = lookup.get(normalize_label(text), text)
         out.append(keys[v])
-    return pd.Series(out, index=series.index, dtype=object)
+    return _objects(out, series.index)
+
+
+def _objects(values: list[Any], index: pd.Index) -> pd.Series:
+    """A Series of Python objects; filling a numpy array first is several times faster than
+    handing pandas the list."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return pd.Series(array, index=index, copy=False)
 
 
 def _texts(values: list[object]) -> list[str | None]:
@@ -119,7 +129,7 @@ def typed_table(table: Table) -> pd.DataFrame:
             keys = _list_keys(s, schema.lists[col.list])
             out[col.key] = keys.map({"yes": True, "no": False}) if col.type == "yesno" else keys
         else:
-            out[col.key] = pd.Series(_texts(s.tolist()), index=s.index, dtype=object)
+            out[col.key] = _objects(_texts(s.tolist()), s.index)
     return pd.DataFrame(out, index=table.data.index)
 
 
