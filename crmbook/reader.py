@@ -465,9 +465,10 @@ def record_sheet_names(names: list[str]) -> list[str]:
 
 
 def sheets_of_a_book(names: list[str], schema: Schema) -> list[str]:
-    """The sheets :func:`read_book_from` reads, biggest first: record sheets, then the rest."""
+    """The sheets :func:`read_book_from` reads: record sheets, settings and lists, what the last
+    refresh remembered (state and snapshots), the change log and the Duplicates sheet."""
     lang = detect_lang(names, schema)
-    records = [_find_sheet(spec.match_labels, names) for spec in schema.sheets]
+    records = record_sheet_names(names)
     config = [
         _find_sheet(frozenset(normalize_label(v) for v in labels.values()), names)
         for labels in schema.config_sheets.values()
