@@ -25,6 +25,7 @@ from crmbook.book import Book, Table
 from crmbook.issues import Issue
 from crmbook.phones import parse_phone_cell
 from crmbook.schema import Lang, Schema, load_schema, normalize_label
+from crmbook.snapshot import user_fields
 from crmbook.typed import typed_table
 from crmbook.values import EXCEL_ERRORS, is_excel_error, parse_amount, parse_datetime, parse_percent
 
@@ -76,14 +77,8 @@ def _present(table: Table, key: str) -> pd.Series:
     )
 
 
-def _typed_by_people(table: Table) -> list[str]:
-    """The columns people type (crmbook rewrites its derived columns in the same refresh)."""
-    derived = {c.key for c in table.spec.columns if c.owned and c.key != table.spec.id_column}
-    return [key for key in table.data.columns if key not in derived]
-
-
 def rule_excel_errors(table: Table, ctx: Context) -> Iterator[Issue]:
-    typed_by_people = set(_typed_by_people(table))
+    typed_by_people = set(user_fields(table))  # crmbook rewrites its derived columns in this refresh
     for key in table.columns:
         if key not in typed_by_people:
             continue
@@ -310,7 +305,7 @@ def _text_cells_matching(column: pd.Series, pattern: re.Pattern[str]) -> list[tu
 
 def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
     phone_cols = {c.key for c in table.spec.columns if c.type in ("phone", "id", "ref")}
-    for key in _typed_by_people(table):
+    for key in user_fields(table):
         if key in phone_cols:
             continue
         candidates = _text_cells_matching(table.data[key], _LONG_DIGITS)
