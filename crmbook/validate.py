@@ -15,7 +15,7 @@ import datetime as dt
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,42 @@ class Context:
     today: dt.date
     customer_ids: frozenset[str]
     typed: dict[str, pd.DataFrame]
+    _texts: dict[tuple[str, str], ColumnText] = field(default_factory=dict)
+
+    def column_text(self, table: Table, key: str) -> ColumnText:
+        """The text cells of one column, joined once for every rule that searches them."""
+        found = self._texts.get((table.key, key))
+        if found is None:
+            found = self._texts[(table.key, key)] = ColumnText.of(_present(table, key))
+        return found
+
+
+@dataclass(frozen=True)
+class ColumnText:
+    """A column's cells as text (other cells as ""), and all of them joined with newlines."""
+
+    rows: list[int]
+    texts: list[str]
+    joined: str
+
+    @classmethod
+    def of(cls, column: pd.Series) -> ColumnText:
+        texts = [v if type(v) is str else "" for v in column.tolist()]
+        return cls(column.index.tolist(), texts, "\n".join(texts))
+
+    def matching(self, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
+        """(row, text) of the text cells where ``pattern`` occurs.
+
+        The joined text is searched in one pass, which is many times faster than a search
+        per cell; ``pattern`` must not match a newline.
+        """
+        if pattern.search(self.joined) is None:
+            return []
+        ends = list(itertools.accumulate(len(t) + 1 for t in self.texts))
+        hits: dict[int, None] = {}
+        for m in pattern.finditer(self.joined):
+            hits[bisect.bisect_right(ends, m.start())] = None
+        return [(int(self.rows[i]), self.texts[i]) for i in hits]
 
 
 def _issue(table: Table, code: str, row: Any, key: str, value: Any, ctx: Context, **params: Any) -> Issue:
@@ -80,8 +116,8 @@ def _present(table: Table, key: str) -> pd.Series:
 def rule_excel_errors(table: Table, ctx: Context) -> Iterator[Issue]:
     typed_by_people = set(user_fields(table))  # crmbook rewrites its derived columns in this refresh
     for key in table.columns:
-        if key not in typed_by_people:
-            continue
+        if key not in typed_by_people or "#" not in ctx.column_text(table, key).joined:
+            continue  # every Excel error value starts with "#"
         values = _present(table, key)
         for row, value in values[values.isin(EXCEL_ERRORS)].items():
             yield _issue(table, "excel-error", row, key, value, ctx)
@@ -285,30 +321,12 @@ def luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _text_cells_matching(column: pd.Series, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
-    """(row, text) of the text cells where ``pattern`` occurs.
-
-    The column's texts are joined with newlines and searched in one pass, which is
-    many times faster than a search per cell; ``pattern`` must not match a newline.
-    """
-    texts = [v if type(v) is str else "" for v in column.tolist()]
-    joined = "\n".join(texts)
-    if pattern.search(joined) is None:
-        return []
-    ends = list(itertools.accumulate(len(t) + 1 for t in texts))
-    rows = column.index.tolist()
-    hits: dict[int, None] = {}
-    for m in pattern.finditer(joined):
-        hits[bisect.bisect_right(ends, m.start())] = None
-    return [(int(rows[i]), texts[i]) for i in hits]
-
-
 def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
     phone_cols = {c.key for c in table.spec.columns if c.type in ("phone", "id", "ref")}
     for key in user_fields(table):
         if key in phone_cols:
             continue
-        candidates = _text_cells_matching(table.data[key], _LONG_DIGITS)
+        candidates = ctx.column_text(table, key).matching(_LONG_DIGITS)
         for row, text in candidates:
             if any(valid_national_id(m) for m in _ID18.findall(text)):
                 yield _issue(table, "sensitive-id-number", row, key, "…" + text[-4:], ctx)

@@ -187,7 +187,7 @@ def test_bad_pattern_is_a_clear_error() -> None:
 def test_text_cells_matching_maps_hits_back_to_their_rows() -> None:
     import re
 
-    from crmbook.validate import _text_cells_matching
+    from crmbook.validate import ColumnText
 
     column = pd.Series(
         [
@@ -202,5 +202,5 @@ def test_text_cells_matching_maps_hits_back_to_their_rows() -> None:
         index=[2, 3, 4, 5, 6, 7, 9],
         dtype=object,
     )
-    hits = _text_cells_matching(column, re.compile(r"\d{13}"))
+    hits = ColumnText.of(column).matching(re.compile(r"\d{13}"))
     assert hits == [(5, "x 1234567890123"), (9, "9999999999999 and 8888888888888")]
