@@ -65,11 +65,13 @@ def _text(value: object) -> str:
     return unicodedata.normalize("NFKC", str(value)).strip()
 
 
-def _kind(number: phonenumbers.PhoneNumber) -> str:
+def _kind(number: phonenumbers.PhoneNumber, t: int | None = None) -> str:
+    """mobile, landline, service or other; ``t`` is the number's type when already known."""
     national = str(number.national_number)
     if national.startswith(("400", "800")) or (national.startswith(("95", "96")) and len(national) <= 6):
         return "service"
-    t = phonenumbers.number_type(number)
+    if t is None:
+        t = phonenumbers.number_type(number)
     if t == PhoneNumberType.MOBILE:
         return "mobile"
     if t in (PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
@@ -88,15 +90,10 @@ def _fast_path(text: str) -> PhoneCell | None:
     m = _PLAIN_LANDLINE.match(compact)
     if m and not m.group(1).startswith(("040", "080")):
         number = phonenumbers.parse(m.group(1) + m.group(2), "CN")
-        if phonenumbers.is_valid_number(number):
-            return PhoneCell(
-                (
-                    PhoneNumber(
-                        text, phonenumbers.format_number(number, PhoneNumberFormat.E164), _kind(number)
-                    ),
-                ),
-                (),
-            )
+        t = phonenumbers.number_type(number)  # UNKNOWN exactly when the number is not valid
+        if t != PhoneNumberType.UNKNOWN:
+            e164 = f"+{number.country_code}{number.national_number}"
+            return PhoneCell((PhoneNumber(text, e164, _kind(number, t)),), ())
     return None
 
 
