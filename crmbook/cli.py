@@ -27,6 +27,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_PROBLEMS, EXIT_FAILED = 0, 1, 2
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 error", "2 errors"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def handle_errors(func: F) -> F:
     """Turn library errors into one clean line on stderr and exit code 2."""
 
@@ -192,9 +197,10 @@ def refresh(
         counts = plan.report.counts()
         verb = "would change" if dry_run else "refreshed"
         click.echo(
-            f"{path}: {verb}: {plan.ids_assigned} IDs assigned, {plan.refs_filled} customer references filled, "
-            f"{counts['error']} errors, {counts['warning']} warnings, {plan.duplicate_pairs} duplicate pairs, "
-            f"{summary['changed_cells']} cells changed since last refresh ({result.seconds:.1f} s)"
+            f"{path}: {verb}: {_count(plan.ids_assigned, 'ID')} assigned, "
+            f"{_count(plan.refs_filled, 'customer reference')} filled, {_count(counts['error'], 'error')}, "
+            f"{_count(counts['warning'], 'warning')}, {_count(plan.duplicate_pairs, 'duplicate pair')}, "
+            f"{_count(summary['changed_cells'], 'cell')} changed since last refresh ({result.seconds:.1f} s)"
         )
         if dry_run:
             click.echo(
@@ -273,8 +279,8 @@ def _refresh_after(path: Path, today: dt.datetime | None, wait: float) -> None:
     result = run_refresh(path, today=today.date() if today else None, lock_timeout=wait)
     counts = result.plan.report.counts()
     click.echo(
-        f"{path}: refreshed: {counts['error']} errors, {counts['warning']} warnings, "
-        f"{result.plan.duplicate_pairs} duplicate pairs"
+        f"{path}: refreshed: {_count(counts['error'], 'error')}, {_count(counts['warning'], 'warning')}, "
+        f"{_count(result.plan.duplicate_pairs, 'duplicate pair')}"
     )
     sys.exit(EXIT_PROBLEMS if result.plan.report.has_errors else EXIT_OK)
 
@@ -375,8 +381,7 @@ def dedupe(path: Path, wait: float, today: dt.datetime | None) -> None:
 
     result = run_refresh(path, today=today.date() if today else None, lock_timeout=wait)
     plan = result.plan
-    groups = f"{plan.duplicate_clusters} group{'' if plan.duplicate_clusters == 1 else 's'}"
-    pairs = f"{plan.duplicate_pairs} pair{'' if plan.duplicate_pairs == 1 else 's'}"
+    groups, pairs = _count(plan.duplicate_clusters, "group"), _count(plan.duplicate_pairs, "pair")
     click.echo(
         f"{path}: {groups} of likely duplicates ({pairs}) "
         "on the Duplicates sheet; decide each group there, then run crmbook merge"
