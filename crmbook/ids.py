@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from crmbook.book import Book, Table
 from crmbook.errors import InputError
@@ -114,10 +115,16 @@ class IdPattern:
 
     def match(self, id_text: str) -> tuple[str, int] | None:
         """(scope, seq) of an ID written by this pattern, or None."""
-        m = self.regex().match(id_text)
+        m = self._match(id_text)
         if m is None:
             return None
-        return id_text[: m.start("seq")] + "#" + id_text[m.end("seq") :], int(m.group("seq"))
+        start, end = m.span("seq")
+        return f"{id_text[:start]}#{id_text[end:]}", int(id_text[start:end])
+
+    @cached_property
+    def _match(self) -> Callable[[str], re.Match[str] | None]:
+        """The compiled pattern's match, bound once (a refresh matches every existing ID)."""
+        return self.regex().match
 
 
 @lru_cache(maxsize=64)
@@ -167,7 +174,6 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
         return
     id_col = table.spec.id_column
     pattern = IdPattern.parse(book.settings.id_pattern(key))
-    regex = pattern.regex()
     rows = [int(r) for r in table.data.index]
     texts = [v.strip() if type(v) is str else _text(v) for v in table.data[id_col].tolist()]
     seen: dict[str, int] = {}
@@ -189,7 +195,7 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
                 )
             )
             continue
-        m = regex.match(text)
+        m = pattern.match(text)
         if m is None:
             result.issues.append(
                 Issue(
@@ -203,8 +209,7 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
                 )
             )
             continue
-        start, end = m.span("seq")
-        scope, seq = f"{text[:start]}#{text[end:]}", int(text[start:end])
+        scope, seq = m
         if seq > top.get(scope, 0):
             top[scope] = seq
     rows = _with_content(table, [r for r, text in zip(rows, texts, strict=True) if not text])

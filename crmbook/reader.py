@@ -464,15 +464,19 @@ def record_sheet_names(names: list[str]) -> list[str]:
     return [n for n in found if n is not None]
 
 
+def _config_sheet(config_key: str, names: list[str], schema: Schema) -> str | None:
+    """The Settings or Lists sheet among ``names``, in either language."""
+    return _find_sheet(
+        frozenset(normalize_label(v) for v in schema.config_sheets[config_key].values()), names
+    )
+
+
 def sheets_of_a_book(names: list[str], schema: Schema) -> list[str]:
     """The sheets :func:`read_book_from` reads: record sheets, settings and lists, what the last
     refresh remembered (state and snapshots), the change log and the Duplicates sheet."""
     lang = detect_lang(names, schema)
     records = record_sheet_names(names)
-    config = [
-        _find_sheet(frozenset(normalize_label(v) for v in labels.values()), names)
-        for labels in schema.config_sheets.values()
-    ]
+    config = [_config_sheet(key, names, schema) for key in schema.config_sheets]
     snapshots = [snapshot_sheet_name(spec.key) for spec in schema.sheets]
     owned = [schema.owned_sheet_name(key, lang) for key in ("changelog", "duplicates")]
     wanted = [*records, *config, STATE_SHEET, *snapshots, *owned]
@@ -495,8 +499,7 @@ def read_book_from(
     names = structure.sheet_names
 
     def grid_of(config_key: str) -> tuple[str | None, Grid | None]:
-        labels = frozenset(normalize_label(v) for v in schema.config_sheets[config_key].values())
-        name = _find_sheet(labels, names)
+        name = _config_sheet(config_key, names, schema)
         return name, (source.grid(name) if name else None)
 
     settings_name, settings_grid = grid_of("settings")
