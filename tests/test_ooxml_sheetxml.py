@@ -266,3 +266,23 @@ def test_cells_right_of_the_last_cell_are_appended_without_touching_the_row() ->
     ]
     assert ('<c r="A1" s="3"><v>1</v></c>' + rich).encode() in out  # the row's own cells, byte for byte
     assert b'<row r="1">' in out  # the spans hint no longer covers the row
+
+
+def test_rows_found_one_after_another_or_by_a_full_scan() -> None:
+    xml = sheet('<row r="2"><c r="A2"><v>1</v></c></row><row spans="1:2" r="5"><c r="A5"><v>2</v></c></row>')
+    located = SheetXml(xml)
+    found = located.locate([2])
+    assert found is not None and found.position == {2: xml.index(b'<row r="2"')}
+    assert located.locate([2, 5]) is None  # r is not the first attribute of row 5: not found that way
+    assert located.locate([3]) is None  # absent rows are left to the full scan, which knows where to put them
+    out = patch(xml, {(5, 2): "x", (3, 1): "new", (2, 2): "y"})
+    assert resolved_cells(out) == [("A2", "1"), ("B2", "y"), ("A3", "new"), ("A5", "2"), ("B5", "x")]
+
+
+def test_exclamation_marks_in_text_are_not_declarations() -> None:
+    shouting = "".join(
+        f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>买!!</t></is></c></row>' for r in range(1, 800)
+    )
+    SheetXml(sheet(shouting))  # 1,598 "!" and no "<!"
+    with pytest.raises(SheetXmlError, match="comments"):
+        SheetXml(sheet(shouting + "<!-- late -->"))

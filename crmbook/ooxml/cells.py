@@ -8,6 +8,7 @@ workbook's date system.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 
@@ -41,6 +42,7 @@ _LOOKS_ESCAPED = re.compile("_(x[0-9A-Fa-f]{4}_)")
 _NEEDS_ESCAPES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
 
 
+@functools.lru_cache(maxsize=1024)
 def col_letter(col: int) -> str:
     """1 -> "A", 28 -> "AB"."""
     if not 1 <= col <= MAX_COL:

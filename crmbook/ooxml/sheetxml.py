@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from crmbook.changeset import CellValue
-from crmbook.ooxml.cells import cell_ref, cell_xml, col_number, split_ref
+from crmbook.ooxml.cells import MAX_COL, cell_ref, cell_xml, col_number, split_ref
 from crmbook.ooxml.xmltext import (
     TAG_RE,
     Edit,
@@ -49,18 +49,31 @@ class SheetXmlError(ValueError):
     """The worksheet part has a shape crmbook does not patch (reported as a file error)."""
 
 
+def _declares(data: bytes) -> bool:
+    """Whether ``data`` holds ``<!`` (a DTD, comment or CDATA), looked for through the rarer ``!``."""
+    at, seen = data.find(b"!"), 0
+    while at >= 0:
+        if data[at - 1 : at] == b"<":
+            return True
+        seen += 1
+        if seen > 1_000:  # text full of exclamation marks: one plain search is quicker
+            return b"<!" in data
+        at = data.find(b"!", at + 1)
+    return False
+
+
 @dataclass
 class _Rows:
     numbers: list[int] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
-    position: dict[int, int] = field(default_factory=dict)  # row number -> index in the lists
+    position: dict[int, int] = field(default_factory=dict)  # row number -> offset of its <row> tag
 
 
 class SheetXml:
     """A worksheet part located for patching: its prefix, ``sheetData`` and row starts."""
 
     def __init__(self, data: bytes) -> None:
-        if b"<!" in data:
+        if _declares(data):
             if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
                 raise SheetXmlError("declares a DTD or entities, which crmbook refuses")
             raise SheetXmlError(
@@ -119,27 +132,47 @@ class SheetXml:
         for before, after in zip(rows.numbers, rows.numbers[1:], strict=False):
             if after <= before:
                 raise SheetXmlError(f"has rows out of order (row {after} after row {before})")
-        rows.position = dict(zip(rows.numbers, range(len(rows.numbers)), strict=True))
+        rows.position = dict(zip(rows.numbers, rows.starts, strict=True))
         self._rows = rows
         return rows
 
-    def row_tag(self, index: int) -> tuple[int, bool]:
-        """(offset after the start tag, whether the row is an empty element) of the index-th row."""
-        m = _ROW_TAG.match(self.data, self.rows().starts[index])
+    def locate(self, wanted: list[int]) -> _Rows | None:
+        """Where the rows ``wanted`` (ascending) start, when each is written ``<row r="N"`` after the one
+        before it: a forward search per row, one quick pass over the data instead of a full scan.
+        None when a row is not found that way (absent, or written otherwise): use :meth:`rows`.
+        """
+        if self._rows is not None:
+            return self._rows
+        rows = _Rows()
+        opening = b"<" + self._tag("row") + b' r="'
+        at, end = self.sheet_data.tag_end, self.sheet_data_close
+        find = self.data.find
+        for number in wanted:
+            at = find(opening + str(number).encode() + b'"', at, end)
+            if at < 0:
+                return None
+            rows.numbers.append(number)
+            rows.starts.append(at)
+            rows.position[number] = at
+            at += len(opening)
+        return rows
+
+    def row_tag(self, start: int, row: int) -> tuple[int, bool]:
+        """(offset after the start tag, whether the row is an empty element) of row ``row`` at ``start``."""
+        m = _ROW_TAG.match(self.data, start)
         if m is None:
-            raise SheetXmlError(f"row {self.rows().numbers[index]} has a malformed tag")
+            raise SheetXmlError(f"row {row} has a malformed tag")
         return m.end(), bool(m.group(1))
 
-    def row_span(self, index: int) -> tuple[int, int]:
-        """(start, end) of the index-th row element."""
-        start = self.rows().starts[index]
-        tag_end, empty = self.row_tag(index)
+    def row_span(self, start: int, row: int) -> tuple[int, int]:
+        """(start, end) of the element of row ``row`` starting at ``start``."""
+        tag_end, empty = self.row_tag(start, row)
         if empty:
             return start, tag_end
         close = b"</" + self._tag("row") + b">"
         end = self.data.find(close, tag_end, self.sheet_data_close)
         if end < 0:
-            raise SheetXmlError(f"row {self.rows().numbers[index]} is not closed")
+            raise SheetXmlError(f"row {row} is not closed")
         return start, end + len(close)
 
     def column_styles(self) -> list[tuple[int, int, int]]:
@@ -195,9 +228,12 @@ class _SharedGroup:
     last_row: int
 
 
+_STYLE_ATTR = re.compile(rb"(?:^|\s)s\s*=\s*[\"'](\d+)[\"']")
+
+
 def _style_of(attrs: bytes) -> int:
-    value = attr(attrs, "s")
-    return int(value) if value and value.isdigit() else 0
+    m = _STYLE_ATTR.search(attrs)
+    return int(m.group(1)) if m else 0
 
 
 class _RowWriter:
@@ -238,11 +274,11 @@ class _RowWriter:
             col = _column(ref.group(1)) if ref else col + 1
             yield col, m, ref is not None
 
-    def find_shared_masters(self, row: int, index: int) -> None:
-        start, end = self.sheet.row_span(index)
+    def find_shared_masters(self, row: int, at: int) -> None:
+        start, end = self.sheet.row_span(at, row)
         if self.sheet.data.find(b"shared", start, end) < 0:
             return
-        for col, m, _ in self.cells(self.sheet.row_tag(index)[0], end):
+        for col, m, _ in self.cells(self.sheet.row_tag(at, row)[0], end):
             if col not in self.writes.get(row, {}) or not m.group(2):
                 continue
             f = self.formula_re.search(m.group(2))
@@ -285,16 +321,16 @@ class _RowWriter:
                 text = text[: f.start()] + plain + text[f.end() :]
         return text
 
-    def rebuild(self, row: int, index: int) -> Edit:
-        """The edit replacing existing row ``row`` (the index-th row element).
+    def rebuild(self, row: int, at: int) -> Edit:
+        """The edit replacing existing row ``row`` (its element starting at offset ``at``).
 
         Cells are copied as slices; only written cells, the cell right after an inserted one
         (which needs an explicit ``r`` if it had none) and orphaned shared formulas are rebuilt.
         Scanning stops once every write is placed.
         """
         sheet, data = self.sheet, self.sheet.data
-        start, end = sheet.row_span(index)
-        tag_end, empty = sheet.row_tag(index)
+        start, end = sheet.row_span(at, row)
+        tag_end, empty = sheet.row_tag(at, row)
         tag = data[start:tag_end]
         row_attrs = tag[len(b"<" + sheet.prefix + b"row") : -1].rstrip(b"/")
         pending = dict(sorted(self.writes.get(row, {}).items()))
@@ -342,6 +378,17 @@ class _RowWriter:
         tag = _widen_spans(tag, inserted)
         return Edit(start, end, tag + b"".join(parts) + rest)
 
+    def _last_column(self, start: int, end: int) -> int:
+        """The column of the last cell between ``start`` and ``end``; a huge number when unknown."""
+        data, opening = self.sheet.data, b"<" + self.sheet.prefix + b"c"
+        last = data.rfind(opening, start, end)
+        after = last + len(opening)
+        if last >= 0 and data[after : after + 1] in (b" ", b"\t", b"\n", b"\r"):  # not a <color> child
+            ref = _CELL_COLUMN.search(data[after : data.find(b">", after, end)])
+            if ref is not None:
+                return _column(ref.group(1))
+        return MAX_COL + 1
+
     def _spliced(
         self,
         row: int,
@@ -357,30 +404,23 @@ class _RowWriter:
         data, p = self.sheet.data, self.sheet.prefix
         close = end - len(b"</" + p + b"row>")
         opening = b"<" + p + b"c"
-        last = data.rfind(opening, tag_end, close)
-        after = last + len(opening)
-        last_col = None
-        if last >= 0 and data[after : after + 1] in (b" ", b"\t", b"\n", b"\r"):  # not a <color> child
-            ref = _CELL_COLUMN.search(data[after : data.find(b">", after, close)])
-            last_col = _column(ref.group(1)) if ref else None
-        replaced: list[tuple[int, int, bytes]] = []
+        parts: list[bytes] = []
         appended: list[int] = []
         formulas = False
-        for col, value in pending.items():
-            at = data.find(opening + b' r="' + cell_ref(row, col).encode() + b'"', tag_end, close)
+        pos = after_cell = tag_end
+        for col, value in pending.items():  # in column order, so each cell lies after the one before
+            ref = opening + b' r="' + cell_ref(row, col).encode() + b'"'
+            at = data.find(ref, after_cell, close)
             m = self.cell_re.match(data, at) if at >= 0 else None
             if m is not None:
                 formulas |= self.formula_re.search(m.group(2) or b"") is not None
-                replaced.append((m.start(), m.end(), self.new_cell(row, col, value, _style_of(m.group(1)))))
-            elif at < 0 and last_col is not None and col > last_col:
+                parts += [data[pos : m.start()], self.new_cell(row, col, value, _style_of(m.group(1)))]
+                pos = after_cell = m.end()
+            elif data.find(ref, tag_end, close) < 0 and col > self._last_column(tag_end, close):
                 appended.append(col)
             else:
                 return None
-        parts = [_widen_spans(tag, appended)]
-        pos = tag_end
-        for cell_start, cell_end, xml in sorted(replaced):
-            parts += [data[pos:cell_start], xml]
-            pos = cell_end
+        parts.insert(0, _widen_spans(tag, appended))
         parts.append(data[pos:close])
         parts += [self.new_cell(row, col, pending[col], self.base_style(row_attrs, col)) for col in appended]
         parts.append(data[close:end])
@@ -426,11 +466,13 @@ def patch_cells(
     by_row: dict[int, dict[int, CellValue]] = {}
     for (row, col), value in writes.items():
         by_row.setdefault(row, {})[col] = value
-    rows = sheet.rows()
+    rows = sheet.locate(sorted(by_row)) or sheet.rows()
     writer = _RowWriter(sheet, by_row, resolve, date1904)
     for row in by_row:
         if row in rows.position:
             writer.find_shared_masters(row, rows.position[row])
+    if writer.shared:  # every row a shared formula reaches is rebuilt: they are all needed
+        rows = sheet.rows()
     touched = {r for r in by_row if r in rows.position}
     for group in writer.shared.values():
         touched.update(r for r in rows.position if group.first_row <= r <= group.last_row)
