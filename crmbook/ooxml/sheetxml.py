@@ -90,7 +90,7 @@ class SheetXml:
         if open_data.group(2):
             data_end = open_data.end()
         else:
-            close_data = data.find(b"</" + p + b"sheetData>", open_data.end())
+            close_data = data.rfind(b"</" + p + b"sheetData>", open_data.end(), close_root)  # near the end
             if close_data < 0:
                 raise SheetXmlError("is cut short (sheetData is not closed)")
             data_end = close_data + len(p) + 12
@@ -468,9 +468,10 @@ def patch_cells(
         by_row.setdefault(row, {})[col] = value
     rows = sheet.locate(sorted(by_row)) or sheet.rows()
     writer = _RowWriter(sheet, by_row, resolve, date1904)
-    for row in by_row:
-        if row in rows.position:
-            writer.find_shared_masters(row, rows.position[row])
+    if sheet.data.find(b"shared", sheet.sheet_data.tag_end, sheet.sheet_data_close) >= 0:
+        for row in by_row:
+            if row in rows.position:
+                writer.find_shared_masters(row, rows.position[row])
     if writer.shared:  # every row a shared formula reaches is rebuilt: they are all needed
         rows = sheet.rows()
     touched = {r for r in by_row if r in rows.position}
