@@ -26,7 +26,8 @@ __all__ = ["Address", "address_similarity", "parse_address"]
 
 _TOKENS = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_DISTRICTS = sorted({d for ds in DISTRICTS.values() for d in ds}, key=len, reverse=True)
+_DISTRICTS = frozenset(d for ds in DISTRICTS.values() for d in ds)
+_DISTRICT_LENGTHS = sorted({len(d) for d in _DISTRICTS}, reverse=True)
 _UNIT_WORDS = re.compile(r"[号楼室层栋座幢弄f]|单元")  # 88号3楼301室 and 88号3F301 are one place
 
 
@@ -52,10 +53,18 @@ def parse_address(value: object) -> Address | None:
     if _CJK.search(text):
         joined = _UNIT_WORDS.sub("", "".join(words))
         joined = split_leading_region(joined)[1] or joined
-        district = next((d for d in _DISTRICTS if joined.startswith(d) and len(joined) > len(d)), "")
+        district = _leading_district(joined)
         joined = joined[len(district) :].removeprefix("区").removeprefix("县")
         return Address(joined, numbers, "", True)
     return Address(" ".join(sorted(words)), numbers, words[0] if words else "", False)
+
+
+def _leading_district(text: str) -> str:
+    """The longest district name ``text`` starts with (and is longer than), or ""."""
+    for length in _DISTRICT_LENGTHS:
+        if len(text) > length and text[:length] in _DISTRICTS:
+            return text[:length]
+    return ""
 
 
 def address_similarity(a: Address, b: Address) -> tuple[float, float | None]:

@@ -374,6 +374,7 @@ FREE_MAIL = frozenset(
     ]
 )
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+_LATIN_NAME = re.compile(r"[a-z0-9 .,&'()\-]+")
 _BRACKETED = re.compile(r"[(（]([^()（）]{2,8})[)）]")
 _EMAIL = re.compile(r"^[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}$")
 _T2S = opencc.OpenCC("t2s")
@@ -429,9 +430,12 @@ def fold_text(s: object) -> str:
     return _PUNCT.sub("", text)
 
 
+_REGION_SUFFIXES_AFTER_NAME = REGION_SUFFIXES[:4]  # 省 市 自治区 特别行政区
+
+
 def _strip_region_suffix(text: str, region: str) -> str:
     rest = text[len(region) :]
-    for suffix in REGION_SUFFIXES[:4]:
+    for suffix in _REGION_SUFFIXES_AFTER_NAME:
         if rest.startswith(suffix):
             return rest[len(suffix) :]
     return rest
@@ -446,6 +450,7 @@ def _by_character(words: list[str], last: bool) -> dict[str, list[str]]:
 
 
 _REGIONS_BY_FIRST = _by_character(_REGIONS, last=False)
+_DISTRICTS_LONGEST_FIRST = {region: sorted(ds, key=len, reverse=True) for region, ds in DISTRICTS.items()}
 _LEGAL_BY_LAST = _by_character([_PUNCT.sub("", f) for f in LEGAL_FORMS], last=True)
 _INDUSTRY_BY_LAST = _by_character(INDUSTRY_WORDS, last=True)
 
@@ -463,7 +468,7 @@ def split_leading_region(text: str) -> tuple[str, str]:
     for region in _REGIONS_BY_FIRST.get(text[:1], ()):
         if text.startswith(region):
             rest = _strip_region_suffix(text, region)
-            for district in sorted(DISTRICTS.get(region, ()), key=len, reverse=True):
+            for district in _DISTRICTS_LONGEST_FIRST.get(region, ()):
                 if rest.startswith(district):
                     after = rest[len(district) :]
                     after = after[1:] if after[:1] in ("区", "县") else after
@@ -496,7 +501,7 @@ _SURNAMES = set(
 def parse_company_name(name: object) -> CompanyName:
     original = "" if name is None else str(name).strip()
     text = to_simplified(unicodedata.normalize("NFKC", original)).lower().strip()
-    if re.fullmatch(r"[a-z0-9 .,&'()\-]+", text or "-"):
+    if _LATIN_NAME.fullmatch(text or "-"):
         core = ENGLISH_LEGAL.sub("", text).strip(" ,.")
         key = _PUNCT.sub("", core)
         tokens = tuple(t for t in _PUNCT.split(core) if t)
