@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmbook.book import Book
-from crmbook.changeset import Changeset
+from crmbook.changeset import CellWrite, Changeset
 from crmbook.errors import WorkbookFileError
+
+if TYPE_CHECKING:
+    from crmbook.ooxml import Patcher
 
 __all__ = ["Editing", "editing", "read_for_edit", "save_changeset"]
 
@@ -42,20 +45,28 @@ def save_changeset(
     book: Book,
     before: Any,
     inflated: Mapping[str, bytes] | None = None,
+    patcher: Patcher | None = None,
 ) -> str | None:
     """Apply ``changeset`` to the file and replace it safely; the backup's path (None without one).
 
-    ``inflated``: sheet parts of the file already read (see :func:`crmbook.ooxml.inflate_sheets`).
+    ``inflated``: sheet parts of the file already read (see :func:`crmbook.ooxml.inflate_sheets`);
+    ``patcher``: one already holding part of the work (see :class:`crmbook.ooxml.Patcher`).
     """
     from crmbook.ooxml import apply_changeset
     from crmbook.safe_save import ensure_unchanged, save_workbook_bytes
 
-    ensure_unchanged(path, before)
     try:
-        data = apply_changeset(path, changeset, lang=book.lang, inflated=inflated)
+        ensure_unchanged(path, before)
+        if patcher is not None:
+            data = patcher.apply(changeset)
+        else:
+            data = apply_changeset(path, changeset, lang=book.lang, inflated=inflated)
     except WorkbookFileError:
         ensure_unchanged(path, before)  # saved by someone else while crmbook patched it
         raise
+    finally:
+        if patcher is not None:
+            patcher.close()
     saved = save_workbook_bytes(
         path,
         data,
@@ -66,7 +77,7 @@ def save_changeset(
     return str(saved.backup_path) if saved.backup_path else None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Editing:
     """A workbook read under the run lock, to be changed and saved once."""
 
@@ -75,10 +86,26 @@ class Editing:
     structural: list[Any]
     before: Any  # the file's fingerprint when it was read
     inflated: Mapping[str, bytes] = field(default_factory=dict)  # record sheet parts, read beside the book
+    _patcher: Patcher | None = field(default=None, init=False, repr=False)
+
+    def prepare(self, cell_writes: Iterable[CellWrite]) -> None:
+        """Let the file engine start on cell writes :meth:`save` will make (see :class:`crmbook.ooxml.Patcher`)."""
+        from crmbook.ooxml import Patcher
+
+        if self._patcher is None:
+            self._patcher = Patcher(self.path, lang=self.book.lang, inflated=self.inflated)
+        self._patcher.prepare(cell_writes)
 
     def save(self, changeset: Changeset) -> str | None:
         """Write ``changeset`` into the file safely; the backup's path (None without one)."""
-        return save_changeset(self.path, changeset, self.book, self.before, self.inflated)
+        patcher, self._patcher = self._patcher, None
+        return save_changeset(self.path, changeset, self.book, self.before, self.inflated, patcher)
+
+    def close(self) -> None:
+        """Let go of anything :meth:`prepare` holds open."""
+        if self._patcher is not None:
+            self._patcher.close()
+            self._patcher = None
 
 
 @contextmanager
@@ -98,4 +125,8 @@ def editing(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmbook-inflate") as pool:
             inflated = pool.submit(inflate_sheets, spath, record_sheet_names)
             book, structural = read_for_edit(spath, today)
-        yield Editing(spath, book, structural, before, inflated.result())
+        edit = Editing(spath, book, structural, before, inflated.result())
+        try:
+            yield edit
+        finally:
+            edit.close()

@@ -15,7 +15,7 @@ import gc
 import itertools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,11 +117,18 @@ def _working_copy(state: State | None) -> State:
 
 
 def plan_refresh(
-    book: Book, structural: list[Issue] | None = None, *, now: dt.datetime | None = None
+    book: Book,
+    structural: list[Issue] | None = None,
+    *,
+    now: dt.datetime | None = None,
+    prepare_writes: Callable[[list[CellWrite]], None] | None = None,
 ) -> RefreshPlan:
     """Compute a refresh of ``book`` without touching any file.
 
-    The book's frames are not modified (the plan works on a copy).
+    The book's frames are not modified (the plan works on a copy). ``prepare_writes``, when given,
+    receives the plan's cell writes as soon as they are final, while the second core still checks
+    the cells and looks for duplicates: the file engine can start patching (see
+    :meth:`crmbook.edit.Editing.prepare`).
     """
     now = now or dt.datetime.now()
     schema = load_schema()
@@ -176,6 +183,8 @@ def plan_refresh(
             changeset.cell_writes.extend(updated)
             _apply_to_frames(book, updated)
 
+        if prepare_writes is not None:  # every cell write is known: nothing below adds one
+            prepare_writes(list(changeset.cell_writes))
         cell_issues, dups, duplicates_sheet = rest.result()
     report.extend(in_sheet_order(book, cell_issues, typed_issues))
 
@@ -257,6 +266,8 @@ def refresh(
 
     started = time.perf_counter()
     with editing(path, today, lock_timeout=lock_timeout) as edit, cyclic_gc_paused():
-        plan = plan_refresh(edit.book, edit.structural, now=now)
+        plan = plan_refresh(
+            edit.book, edit.structural, now=now, prepare_writes=None if dry_run else edit.prepare
+        )
         backup = None if dry_run else edit.save(plan.changeset)
     return RefreshResult(edit.path, plan, not dry_run, time.perf_counter() - started, backup)

@@ -12,6 +12,6 @@ that needs the raw parts of a workbook.
 from __future__ import annotations
 
 from crmbook.ooxml.package import Limits, Package, open_package
-from crmbook.ooxml.writer import apply_changeset, inflate_sheets
+from crmbook.ooxml.writer import Patcher, apply_changeset, inflate_sheets
 
-__all__ = ["Limits", "Package", "apply_changeset", "inflate_sheets", "open_package"]
+__all__ = ["Limits", "Package", "Patcher", "apply_changeset", "inflate_sheets", "open_package"]

@@ -21,10 +21,11 @@ import os
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from xml.etree.ElementTree import Element
 
-from crmbook.changeset import CellValue, Changeset, OwnedSheet
+from crmbook.changeset import CellValue, CellWrite, Changeset, OwnedSheet
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ooxml import manifest
 from crmbook.ooxml.buttons import CT_VML, RT_VML, buttons_vml
@@ -34,13 +35,13 @@ from crmbook.ooxml.highlights import SEVERITY_ORDER, highlight_edits
 from crmbook.ooxml.manifest import CT, RT
 from crmbook.ooxml.owned import render_owned_sheet
 from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
-from crmbook.ooxml.sheetxml import SheetXml, SheetXmlError, patch_cells
+from crmbook.ooxml.sheetxml import CellPatch, SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
 from crmbook.ooxml.xmltext import MAIN_NS, Edit, apply_edits, attr, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
 from crmbook.schema import Lang
 
-__all__ = ["apply_changeset", "inflate_sheets"]
+__all__ = ["Patcher", "apply_changeset", "inflate_sheets"]
 
 _BAD_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
 
@@ -119,13 +120,57 @@ def apply_changeset(
     Raises :class:`WorkbookFileError` for a file crmbook cannot patch and
     :class:`InputError` for a changeset that does not fit the workbook.
     """
-    with open_package(src) as pkg:
+    with Patcher(src, lang=lang, inflated=inflated) as patcher:
+        return patcher.apply(changeset)
+
+
+class Patcher:
+    """:func:`apply_changeset` in two steps, for a caller with time to spare before its changeset is done.
+
+    :meth:`prepare` works out the edits of the user-sheet cell writes already known (the costly part
+    of patching a big sheet); :meth:`apply` applies the whole changeset, using the prepared edits of
+    every sheet whose writes turned out the same and working out the others. Preparing is only ever
+    a head start: what :meth:`apply` returns does not depend on it, and a preparation that fails is
+    dropped (:meth:`apply` reports the problem). The package stays open until :meth:`close`.
+    """
+
+    def __init__(
+        self, src: str | os.PathLike[str], *, lang: Lang = "zh", inflated: Mapping[str, bytes] | None = None
+    ) -> None:
+        self._pkg = open_package(src)
         try:
-            return _Build(pkg, lang, inflated or {}).run(changeset)
+            self._build = self._guarded(lambda: _Build(self._pkg, lang, inflated or {}))
+        except BaseException:
+            self._pkg.close()
+            raise
+
+    def _guarded(self, step: Callable[[], Any]) -> Any:
+        try:
+            return step()
         except ValueError as exc:  # a part whose shape crmbook cannot patch (encoding, missing elements)
             raise WorkbookFileError(
-                pkg.path, f"cannot be patched ({exc}). Open and re-save it in Excel."
+                self._pkg.path, f"cannot be patched ({exc}). Open and re-save it in Excel."
             ) from exc
+
+    def prepare(self, cell_writes: Iterable[CellWrite]) -> None:
+        """Work out now the edits that ``cell_writes`` (final for their sheets) will need."""
+        try:
+            self._guarded(lambda: self._build.prepare_cells(cell_writes))
+        except (InputError, WorkbookFileError):
+            self._build.prepared.clear()
+
+    def apply(self, changeset: Changeset) -> bytes:
+        """The bytes of the package with ``changeset`` applied (see :func:`apply_changeset`)."""
+        return self._guarded(lambda: self._build.run(changeset))
+
+    def close(self) -> None:
+        self._pkg.close()
+
+    def __enter__(self) -> Patcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def inflate_sheets(
@@ -187,6 +232,7 @@ class _Build:
             self.styles = Styles(minimal_styles(), "xl/styles.xml", pkg.path)
         self.formulas_removed = False
         self.new_types: dict[str, str] = {}  # part -> content type, registered at the end
+        self.prepared: dict[str, tuple[dict[tuple[int, int], CellValue], bytes, CellPatch]] = {}
 
     # -- checks ---------------------------------------------------------------------------
     def fail(self, zh: str, en: str) -> InputError:
@@ -248,9 +294,11 @@ class _Build:
             return self.styles.date_variant(base, with_time)
         return base
 
-    def patch_user_sheets(self, changeset: Changeset) -> None:
+    def _writes_by_sheet(
+        self, cell_writes: Iterable[CellWrite]
+    ) -> dict[str, dict[tuple[int, int], CellValue]]:
         writes: dict[str, dict[tuple[int, int], CellValue]] = defaultdict(dict)
-        for w in changeset.cell_writes:
+        for w in cell_writes:
             self._check_cell(w.sheet, w.row, w.col)
             if isinstance(w.value, str) and len(w.value) > MAX_TEXT:
                 raise self.fail(
@@ -258,6 +306,25 @@ class _Build:
                     f"text for {w.sheet!r} row {w.row} is longer than Excel's {MAX_TEXT} characters",
                 )
             writes[w.sheet][(w.row, w.col)] = w.value
+        return writes
+
+    def _patched_cells(
+        self, sheet: str, part: str, data: bytes, writes: dict[tuple[int, int], CellValue]
+    ) -> tuple[SheetXml, CellPatch]:
+        try:
+            located = SheetXml(data)
+            return located, patch_cells(located, writes, self._resolve_style, date1904=self.date1904)
+        except (SheetXmlError, ValueError) as exc:
+            raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
+
+    def prepare_cells(self, cell_writes: Iterable[CellWrite]) -> None:
+        for sheet, writes in self._writes_by_sheet(cell_writes).items():
+            part = self._worksheet_part(sheet)
+            data = self.inflated.get(part) or self.pkg.read(part)
+            self.prepared[sheet] = (writes, data, self._patched_cells(sheet, part, data, writes)[1])
+
+    def patch_user_sheets(self, changeset: Changeset) -> None:
+        writes = self._writes_by_sheet(changeset.cell_writes)
         marks: dict[str, dict[str, set[tuple[int, int]]]] = defaultdict(lambda: defaultdict(set))
         for h in changeset.highlights:
             self._check_cell(h.sheet, h.row, h.col)
@@ -267,18 +334,24 @@ class _Build:
         clear = set(changeset.highlight_sheets) | set(marks)
         for sheet in sorted(set(writes) | clear):
             part = self._worksheet_part(sheet)
-            data = self.inflated.get(part) or self.pkg.read(part)
-            try:
-                located = SheetXml(data)
-                edits = []
-                if sheet in writes:
-                    patch = patch_cells(located, writes[sheet], self._resolve_style, date1904=self.date1904)
-                    edits += patch.edits
-                    self.formulas_removed |= patch.formulas_removed
-                if sheet in clear:
-                    edits += highlight_edits(located, marks.get(sheet, {}), self.styles.dxf)
-            except (SheetXmlError, ValueError) as exc:
-                raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
+            prepared = self.prepared.get(sheet)
+            edits: list[Edit] = []
+            if prepared is not None and sheet in writes and prepared[0] == writes[sheet]:
+                _, data, patch = prepared
+                located = None
+            else:
+                data = self.inflated.get(part) or self.pkg.read(part)
+                located, patch = (
+                    self._patched_cells(sheet, part, data, writes[sheet]) if sheet in writes else (None, None)
+                )
+            if patch is not None:
+                edits += patch.edits
+                self.formulas_removed |= patch.formulas_removed
+            if sheet in clear:
+                try:
+                    edits += highlight_edits(located or SheetXml(data), marks.get(sheet, {}), self.styles.dxf)
+                except (SheetXmlError, ValueError) as exc:
+                    raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
             patched = apply_edits(data, edits)
             if patched != data:
                 self.outputs[part] = patched
