@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from crmbook.book import Book
 from crmbook.changeset import CellWrite, Changeset
-from crmbook.errors import WorkbookFileError
+from crmbook.errors import CrmbookError, WorkbookFileError
 
 if TYPE_CHECKING:
     from crmbook.ooxml import Patcher
+    from crmbook.ooxml.writer import PreparedCells
 
 __all__ = ["Editing", "editing", "read_for_edit", "save_changeset"]
 
@@ -88,13 +89,32 @@ class Editing:
     inflated: Mapping[str, bytes] = field(default_factory=dict)  # record sheet parts, read beside the book
     _patcher: Patcher | None = field(default=None, init=False, repr=False)
 
-    def prepare(self, cell_writes: Iterable[CellWrite]) -> None:
-        """Let the file engine start on cell writes :meth:`save` will make (see :class:`crmbook.ooxml.Patcher`)."""
+    # Letting the file engine start on the cell writes :meth:`save` will make (see
+    # :class:`crmbook.ooxml.Patcher`): a refresh prepares them while it still plans.
+    def _patching(self) -> Patcher:
         from crmbook.ooxml import Patcher
 
         if self._patcher is None:
             self._patcher = Patcher(self.path, lang=self.book.lang, inflated=self.inflated)
-        self._patcher.prepare(cell_writes)
+        return self._patcher
+
+    def prepare(self, cell_writes: list[CellWrite]) -> None:
+        """Work out the edits of ``cell_writes`` (final for their sheets) now."""
+        self._patching().prepare(cell_writes)
+
+    def ahead(self, cell_writes: list[CellWrite]) -> PreparedCells:
+        """The edits of ``cell_writes`` as plain data, for :meth:`adopt`; may run in another process."""
+        from crmbook.ooxml import Patcher
+
+        try:
+            with Patcher(self.path, lang=self.book.lang, inflated=self.inflated) as patcher:
+                return patcher.ahead(cell_writes)
+        except CrmbookError:
+            return {}  # only a head start: saving reports what is wrong with the file
+
+    def adopt(self, prepared: PreparedCells) -> None:
+        """Use edits :meth:`ahead` worked out."""
+        self._patching().adopt(prepared)
 
     def save(self, changeset: Changeset) -> str | None:
         """Write ``changeset`` into the file safely; the backup's path (None without one)."""

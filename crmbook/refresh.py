@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -40,7 +40,7 @@ from crmbook.state import State, state_sheet
 from crmbook.typed import typed_tables
 from crmbook.validate import IssuesBySheet, in_sheet_order, validate_cells, validate_typed
 
-__all__ = ["RefreshPlan", "RefreshResult", "plan_refresh", "refresh"]
+__all__ = ["RefreshPlan", "RefreshResult", "WritePreparer", "plan_refresh", "refresh"]
 
 
 @dataclass
@@ -121,14 +121,13 @@ def plan_refresh(
     structural: list[Issue] | None = None,
     *,
     now: dt.datetime | None = None,
-    prepare_writes: Callable[[list[CellWrite]], None] | None = None,
+    preparer: WritePreparer | None = None,
 ) -> RefreshPlan:
     """Compute a refresh of ``book`` without touching any file.
 
-    The book's frames are not modified (the plan works on a copy). ``prepare_writes``, when given,
-    receives the plan's cell writes as soon as they are final, while the second core still checks
-    the cells and looks for duplicates: the file engine can start patching (see
-    :meth:`crmbook.edit.Editing.prepare`).
+    The book's frames are not modified (the plan works on a copy). ``preparer``, when given, is
+    handed each sheet's cell writes as soon as they are final, so the file engine can start patching
+    while the plan goes on (see :class:`WritePreparer`).
     """
     now = now or dt.datetime.now()
     schema = load_schema()
@@ -158,7 +157,11 @@ def plan_refresh(
     for group, decision in decisions.items():
         if decision == "not_duplicate":
             state.not_duplicates.update(tuple(sorted(p)) for p in itertools.combinations(sorted(group), 2))
-    with beside(_cells_and_duplicates, book, frozenset(state.not_duplicates), decisions) as rest:
+    # Only the customers sheet gets more writes below (derived columns, updated dates).
+    customers_sheet = book.tables["customers"].sheet_name if "customers" in book.tables else None
+    final = [w for w in id_writes if w.sheet != customers_sheet]
+    ahead = (preparer.ahead, final) if preparer is not None and final else None
+    with beside(_cells_and_duplicates, book, frozenset(state.not_duplicates), decisions, ahead) as rest:
         # 2b. Validation of typed values, on the values as they will be after this refresh.
         typed = typed_tables(book)
         typed_issues = validate_typed(book, typed)
@@ -183,9 +186,11 @@ def plan_refresh(
             changeset.cell_writes.extend(updated)
             _apply_to_frames(book, updated)
 
-        if prepare_writes is not None:  # every cell write is known: nothing below adds one
-            prepare_writes(list(changeset.cell_writes))
-        cell_issues, dups, duplicates_sheet = rest.result()
+        if preparer is not None:  # every cell write is known: nothing below adds one
+            preparer.prepare([w for w in changeset.cell_writes if w.sheet == customers_sheet])
+        cell_issues, dups, duplicates_sheet, prepared = rest.result()
+    if preparer is not None and prepared is not None:
+        preparer.adopt(prepared)
     report.extend(in_sheet_order(book, cell_issues, typed_issues))
 
     # 6. The sheets crmbook owns.
@@ -223,17 +228,37 @@ def plan_refresh(
 
 
 def _cells_and_duplicates(
-    book: Book, not_duplicates: frozenset[tuple[str, str]], decisions: dict[frozenset[str], str]
-) -> tuple[IssuesBySheet, DuplicateResult, OwnedSheet]:
+    book: Book,
+    not_duplicates: frozenset[tuple[str, str]],
+    decisions: dict[frozenset[str], str],
+    ahead: tuple[Callable[[list[CellWrite]], Any], list[CellWrite]] | None,
+) -> tuple[IssuesBySheet, DuplicateResult, OwnedSheet, Any]:
     """2a. Validation of the cells as people typed them.
 
     3. Duplicates (decisions the user already typed survive the rebuild).
 
-    Neither reads the columns steps 4 and 5 write (derived and updated dates), so the result is
-    the same whether it runs in a child process, at once, or after those steps.
+    And the file engine's head start on the sheets whose writes are final (``ahead``).
+    None of them reads the columns steps 4 and 5 write (derived and updated dates), so the result
+    is the same whether it runs in a child process, at once, or after those steps.
     """
     dups = find_duplicates(book, not_duplicates=not_duplicates)
-    return validate_cells(book), dups, build_duplicates_sheet(book, dups, previous_decisions=decisions)
+    issues = validate_cells(book)
+    duplicates_sheet = build_duplicates_sheet(book, dups, previous_decisions=decisions)
+    return issues, dups, duplicates_sheet, (ahead[0](ahead[1]) if ahead is not None else None)
+
+
+class WritePreparer(Protocol):
+    """What lets the file engine start patching before a refresh plan is done
+    (:class:`crmbook.edit.Editing`): cell writes go to it sheet by sheet once they are final."""
+
+    def ahead(self, writes: list[CellWrite]) -> Any:
+        """Work on ``writes`` anywhere, a child process included; a picklable result for :meth:`adopt`."""
+
+    def adopt(self, prepared: Any) -> None:
+        """Take in what :meth:`ahead` worked out."""
+
+    def prepare(self, writes: list[CellWrite]) -> None:
+        """Work on ``writes`` here."""
 
 
 @contextmanager
@@ -266,8 +291,6 @@ def refresh(
 
     started = time.perf_counter()
     with editing(path, today, lock_timeout=lock_timeout) as edit, cyclic_gc_paused():
-        plan = plan_refresh(
-            edit.book, edit.structural, now=now, prepare_writes=None if dry_run else edit.prepare
-        )
+        plan = plan_refresh(edit.book, edit.structural, now=now, preparer=None if dry_run else edit)
         backup = None if dry_run else edit.save(plan.changeset)
     return RefreshResult(edit.path, plan, not dry_run, time.perf_counter() - started, backup)

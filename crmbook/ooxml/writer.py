@@ -41,7 +41,7 @@ from crmbook.ooxml.xmltext import MAIN_NS, Edit, apply_edits, attr, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
 from crmbook.schema import Lang
 
-__all__ = ["Patcher", "apply_changeset", "inflate_sheets"]
+__all__ = ["Patcher", "PreparedCells", "apply_changeset", "inflate_sheets"]
 
 _BAD_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
 
@@ -124,6 +124,10 @@ def apply_changeset(
         return patcher.apply(changeset)
 
 
+# Cell edits worked out ahead, per sheet: the writes they make and the patch (see Patcher.ahead).
+PreparedCells = dict[str, tuple[dict[tuple[int, int], CellValue], CellPatch]]
+
+
 class Patcher:
     """:func:`apply_changeset` in two steps, for a caller with time to spare before its changeset is done.
 
@@ -156,6 +160,24 @@ class Patcher:
         """Work out now the edits that ``cell_writes`` (final for their sheets) will need."""
         try:
             self._guarded(lambda: self._build.prepare_cells(cell_writes))
+        except (InputError, WorkbookFileError):
+            self._build.prepared.clear()
+
+    def ahead(self, cell_writes: Iterable[CellWrite]) -> PreparedCells:
+        """The edits ``cell_writes`` will need, as plain data another :class:`Patcher` of the same file
+        can :meth:`adopt` (this one may live in another process). A sheet whose writes need a cell
+        format the workbook lacks (a date in a column without a date format) is left out: only the
+        patcher that applies the changeset may add one.
+        """
+        try:
+            return self._guarded(lambda: self._build.cell_edits(cell_writes))  # type: ignore[no-any-return]
+        except (InputError, WorkbookFileError):
+            return {}
+
+    def adopt(self, prepared: PreparedCells) -> None:
+        """Use edits :meth:`ahead` worked out (on the same file)."""
+        try:
+            self._guarded(lambda: self._build.adopt(prepared))
         except (InputError, WorkbookFileError):
             self._build.prepared.clear()
 
@@ -317,11 +339,28 @@ class _Build:
         except (SheetXmlError, ValueError) as exc:
             raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
 
+    def _sheet_data(self, sheet: str) -> tuple[str, bytes]:
+        part = self._worksheet_part(sheet)
+        return part, self.inflated.get(part) or self.pkg.read(part)
+
     def prepare_cells(self, cell_writes: Iterable[CellWrite]) -> None:
         for sheet, writes in self._writes_by_sheet(cell_writes).items():
-            part = self._worksheet_part(sheet)
-            data = self.inflated.get(part) or self.pkg.read(part)
+            part, data = self._sheet_data(sheet)
             self.prepared[sheet] = (writes, data, self._patched_cells(sheet, part, data, writes)[1])
+
+    def cell_edits(self, cell_writes: Iterable[CellWrite]) -> PreparedCells:
+        found: PreparedCells = {}
+        for sheet, writes in self._writes_by_sheet(cell_writes).items():
+            part, data = self._sheet_data(sheet)
+            patch = self._patched_cells(sheet, part, data, writes)[1]
+            if self.styles.changed:  # its offsets and style numbers are this styles part's own
+                break
+            found[sheet] = (writes, patch)
+        return found
+
+    def adopt(self, prepared: PreparedCells) -> None:
+        for sheet, (writes, patch) in prepared.items():
+            self.prepared[sheet] = (writes, self._sheet_data(sheet)[1], patch)
 
     def patch_user_sheets(self, changeset: Changeset) -> None:
         writes = self._writes_by_sheet(changeset.cell_writes)
