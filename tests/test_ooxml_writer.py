@@ -327,3 +327,32 @@ def test_sheets_inflated_ahead_give_the_same_workbook(sample_book: Path) -> None
     assert ahead == apply_changeset(sample_book, plan.changeset)
     assert inflate_sheets(sample_book, record_sheet_names, at_most=1000) == {}  # too big to hold: not read
     assert inflate_sheets(sample_book.with_name("missing.xlsx"), record_sheet_names) == {}
+
+
+def test_cell_edits_worked_out_ahead_give_the_same_workbook(tmp_path: Path) -> None:
+    from crmbook.ooxml import Patcher
+
+    book = make_book(tmp_path / "b.xlsx")
+    texts = [CellWrite("客户", r, 1, f"C{r:03d}") for r in range(2, 7)]
+    dates = [CellWrite("客户", 2, 5, dt.date(2026, 11, 22))]  # column E has no date format yet
+    changeset = Changeset(
+        cell_writes=[*texts, *dates],
+        highlights=[Highlight("客户", 3, 2, "error")],
+        owned_sheets=[dashboard()],
+    )
+    expected = apply_changeset(book, changeset)
+    with Patcher(book) as patcher:  # prepared here, dates included
+        patcher.prepare(changeset.cell_writes)
+        assert patcher.apply(changeset) == expected
+    with Patcher(book) as elsewhere:
+        assert set(elsewhere.ahead(texts)) == {"客户"}
+        assert elsewhere.ahead(dates) == {}  # needs a new cell format: left to the patcher that saves
+        assert elsewhere.ahead([CellWrite("nowhere", 1, 1, "x")]) == {}  # a failed head start is no start
+        prepared = elsewhere.ahead(texts)
+    with Patcher(book) as patcher:  # worked out elsewhere for other writes than the final ones: not used
+        patcher.adopt(prepared)
+        assert patcher.apply(changeset) == expected
+    with Patcher(book) as patcher:
+        patcher.adopt(prepared)
+        text_only = Changeset(cell_writes=texts)
+        assert patcher.apply(text_only) == apply_changeset(book, text_only)
