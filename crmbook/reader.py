@@ -14,8 +14,8 @@ import datetime as dt
 import math
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -202,16 +202,25 @@ def detect_lang(sheet_names: list[str], schema: Schema) -> Lang:
 
 
 def inspect_structure(
-    wb: calamine.CalamineWorkbook | GridSource, path: str, schema: Schema, grids: dict[str, Grid]
+    wb: calamine.CalamineWorkbook | GridSource,
+    path: str,
+    schema: Schema,
+    grids: dict[str, Grid],
+    on_header: Callable[[SheetSpec, str, HeaderMatch], None] | None = None,
 ) -> Structure:
+    """Where the record sheets and their columns are. ``on_header`` is called for each record sheet
+    as soon as its header is found (sheets already read first, when ``wb`` reads ahead)."""
     source = CalamineSource(wb, path) if isinstance(wb, calamine.CalamineWorkbook) else wb
     names = list(source.sheet_names)
     lang = detect_lang(names, schema)
-    issues: list[Issue] = []
-    record_sheets: dict[str, str] = {}
-    headers: dict[str, HeaderMatch] = {}
-    for spec in schema.sheets:
-        name = _find_sheet(spec.match_labels, names)
+    found = {spec.key: _find_sheet(spec.match_labels, names) for spec in schema.sheets}
+    ready = getattr(source, "ready", lambda name: True)
+    order = sorted(schema.sheets, key=lambda spec: found[spec.key] is not None and not ready(found[spec.key]))
+    issues_of: dict[str, list[Issue]] = {}
+    matches: dict[str, HeaderMatch] = {}
+    for spec in order:
+        issues_of[spec.key] = issues = []
+        name = found[spec.key]
         if name is None:
             issues.append(
                 Issue(
@@ -224,7 +233,6 @@ def inspect_structure(
                 )
             )
             continue
-        record_sheets[spec.key] = name
         grid = grids.setdefault(name, source.grid(name, raw=True))
         match = find_header(spec, grid)
         if match is None:
@@ -232,7 +240,9 @@ def inspect_structure(
                 Issue("missing-header", sheet=name, params={"sheet": name, "scanned": HEADER_SCAN_ROWS})
             )
             continue
-        headers[spec.key] = match
+        matches[spec.key] = match
+        if on_header is not None:
+            on_header(spec, name, match)
         for key, first, second in match.duplicates:
             col = spec.column(key)
             issues.append(
@@ -269,7 +279,10 @@ def inspect_structure(
                     },
                 )
             )
-    return Structure(lang, names, record_sheets, headers, issues)
+    keys = [spec.key for spec in schema.sheets]  # back in the schema's order
+    record_sheets = {key: name for key in keys if (name := found[key]) is not None}
+    headers = {key: matches[key] for key in keys if key in matches}
+    return Structure(lang, names, record_sheets, headers, [i for key in keys for i in issues_of[key]])
 
 
 # ------------------------------------------------------------------ tables, settings, lists
@@ -407,20 +420,28 @@ class CalamineSource:
         self.wb = wb
         self.path = path
         self.sheet_names = list(wb.sheet_names)
-        self._ahead: dict[str, Grid] = {}  # raw grids read by read_ahead, handed out once
+        self._ahead: dict[str, Future[Grid]] = {}  # raw grids being read by read_ahead, handed out once
 
     def grid(self, name: str, *, raw: bool = False) -> Grid:
-        rows = self._ahead.pop(name, None)
-        if rows is None:
+        reading = self._ahead.pop(name, None)
+        if reading is None:
             return read_grid(self.wb, name, self.path, raw=raw)
+        rows = reading.result()
         return rows if raw else [[None if v == "" else v for v in row] for row in rows]
 
+    def ready(self, name: str) -> bool:
+        """Whether :meth:`grid` can give sheet ``name`` without waiting for a read ahead."""
+        reading = self._ahead.get(name)
+        return reading is None or reading.done()
+
     def read_ahead(self, names: Iterable[str]) -> None:
-        """Read several sheets side by side, each on its own thread with its own handle on the file.
+        """Start reading several sheets side by side, each on its own thread with its own handle on
+        the file; :meth:`grid` waits for the sheet it is asked for.
 
         calamine parses a sheet without holding Python's interpreter lock, so on a machine with
         more than one core the big record sheets are read at the same time (the M sample book:
-        2.4 s one after another, 1.6 s on two cores). The file is only read, never written.
+        2.4 s one after another, 1.6 s on two cores), and the small sheets read first can be
+        worked on while the biggest is still being read. The file is only read, never written.
         """
         todo = [n for n in dict.fromkeys(names) if n in self.sheet_names and n not in self._ahead]
         cores = os.cpu_count() or 1
@@ -436,8 +457,9 @@ class CalamineSource:
             finally:
                 wb.close()
 
-        with ThreadPoolExecutor(max_workers=min(len(todo), cores), thread_name_prefix="crmbook-read") as pool:
-            self._ahead.update(zip(todo, pool.map(read, todo), strict=True))
+        pool = ThreadPoolExecutor(max_workers=min(len(todo), cores), thread_name_prefix="crmbook-read")
+        self._ahead.update((name, pool.submit(read, name)) for name in todo)
+        pool.shutdown(wait=False)  # the threads end once every sheet is read
 
 
 def _sniff(path: str) -> str:
@@ -488,16 +510,10 @@ def read_book_from(
 ) -> tuple[Book, list[Issue]]:
     """The book held by ``source`` (a file's sheets, or the sheets of a workbook open in Excel)."""
     schema = load_schema()
-    grids: dict[str, Grid] = {}
-    structure = inspect_structure(source, path, schema, grids)
-    tables = {
-        key: build_table(
-            schema.sheet(key), structure.record_sheets[key], grids[structure.record_sheets[key]], m
-        )
-        for key, m in structure.headers.items()
-    }
-    names = structure.sheet_names
+    names = list(source.sheet_names)
+    lang = detect_lang(names, schema)
 
+    # The small sheets first: the biggest record sheet may still be being read meanwhile.
     def grid_of(config_key: str) -> tuple[str | None, Grid | None]:
         name = _config_sheet(config_key, names, schema)
         return name, (source.grid(name) if name else None)
@@ -507,14 +523,27 @@ def read_book_from(
     state = None
     if STATE_SHEET in names:
         snapshot_grids = {
-            key: source.grid(snapshot_sheet_name(key)) for key in tables if snapshot_sheet_name(key) in names
+            spec.key: source.grid(snapshot_sheet_name(spec.key))
+            for spec in schema.sheets
+            if snapshot_sheet_name(spec.key) in names
         }
         state = State.from_grids(source.grid(STATE_SHEET), snapshot_grids)
-    changelog_name = schema.owned_sheet_name("changelog", structure.lang)
+    changelog_name = schema.owned_sheet_name("changelog", lang)
     changelog = source.grid(changelog_name)[1:] if changelog_name in names else []
-    duplicates_name = schema.owned_sheet_name("duplicates", structure.lang)
+    duplicates_name = schema.owned_sheet_name("duplicates", lang)
     duplicates_grid = source.grid(duplicates_name) if duplicates_name in names else []
-    settings, setting_issues = read_settings(settings_grid, schema, structure.lang, settings_name or "")
+    settings, setting_issues = read_settings(settings_grid, schema, lang, settings_name or "")
+
+    grids: dict[str, Grid] = {}
+    built: dict[str, Table] = {}
+
+    def build(spec: SheetSpec, name: str, match: HeaderMatch) -> None:
+        built[spec.key] = build_table(spec, name, grids.pop(name), match)  # the grid is not needed after
+
+    structure = inspect_structure(source, path, schema, grids, on_header=build)
+    tables = {key: built[key] for key in structure.headers}
+    if state is not None:  # what was remembered of a sheet that is gone (or lost its header) is not used
+        state.snapshots = {key: s for key, s in state.snapshots.items() if key in tables}
     book = Book(
         path=path,
         lang=structure.lang,
