@@ -147,6 +147,29 @@ def test_id_patterns_render_and_match(
     assert p.match(expected) == (p.scope(date, cid), seq)
 
 
+@pytest.mark.parametrize("pattern", ["C{yyyy}{seq:6}", "FLLW{customer_id}{seq:4}", "{seq:3}-X{yy}"])
+def test_highest_sequence_per_scope_found_in_one_search_agrees_with_matching_each_id(pattern: str) -> None:
+    import random
+
+    p = IdPattern.parse(pattern)
+    rng = random.Random(pattern)
+    ids = sorted(
+        {
+            p.render(
+                dt.date(rng.choice([2024, 2025]), 1, 1), rng.randint(1, 999), f"C{rng.randint(1, 30):03d}"
+            )
+            for _ in range(3000)
+        }
+    )
+    rng.shuffle(ids)
+    one_by_one: dict[str, int] = {}
+    for scope, seq in (p.match(i) for i in ids):  # type: ignore[misc]
+        one_by_one[scope] = max(seq, one_by_one.get(scope, 0))
+    assert p.highest(ids) == one_by_one
+    assert p.highest([*ids, "oops"]) is None  # one ID the pattern did not write: matched one by one
+    assert p.highest([*ids[:5], ids[5] + "\n" + ids[6]]) is None
+
+
 def test_ids_never_reuse_numbers_and_keep_existing_ones() -> None:
     book = make_book(
         customers=[
