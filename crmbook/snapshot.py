@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from isal import isal_zlib
 
 from crmbook.book import Table
 from crmbook.changeset import OwnedSheet, SheetCell
@@ -220,7 +221,8 @@ def encode_snapshot(snapshot: Snapshot) -> list[str]:
     """The snapshot as base64 text chunks of at most ``CHUNK`` characters."""
     payload = {"format": FORMAT, "keys": snapshot.keys, "columns": snapshot.columns}
     raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    text = base64.b64encode(zlib.compress(raw, 1)).decode("ascii")
+    # A zlib stream, from ISA-L: several times quicker than zlib itself at the same size.
+    text = base64.b64encode(isal_zlib.compress(raw, 1)).decode("ascii")
     return [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
 
 

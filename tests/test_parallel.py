@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,21 @@ def test_a_refresh_plans_the_same_with_and_without_a_second_core(
         assert alone.changeset == beside_it.changeset
         assert alone.report.issues == beside_it.report.issues
         refresh(path, now=now)
+
+
+@needs_fork
+def test_a_refresh_writes_the_same_file_with_and_without_a_second_core(
+    sample_book: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = dt.datetime(2026, 11, 22, 9, 0)
+    written = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("CRMBOOK_WORKERS", workers)
+        copy = tmp_path / f"crm-{workers}.xlsx"
+        shutil.copyfile(sample_book, copy)
+        refresh(copy, now=now, today=now.date())
+        written[workers] = copy.read_bytes()
+    assert written["1"] == written["2"]  # the cell edits worked out in the child are the parent's own
 
 
 def _slow() -> int:
