@@ -10,7 +10,7 @@ import pandas as pd
 from crmbook.book import Table
 from crmbook.changelog import build_changelog_sheet, diff_table
 from crmbook.schema import load_schema
-from crmbook.snapshot import Snapshot, decode_snapshot, snapshot_sheet, take_snapshot
+from crmbook.snapshot import Snapshot, compare, decode_snapshot, snapshot_sheet, take_snapshot
 from crmbook.state import State
 
 
@@ -167,3 +167,29 @@ def test_snapshot_date_times_any_year_to_the_second() -> None:
     ]
     assert _json_column(column) == ["2026-11-22T10:30:05", None, "1600-01-01T00:00:00", "9999-12-31T23:59:00"]
     assert _json_column([dt.datetime(2026, 1, 2, 3, 4, 5), None]) == ["2026-01-02T03:04:05", None]
+
+
+def test_grown_snapshots_compare_as_any_others() -> None:
+    import random
+
+    rng = random.Random(7)
+    values = [None, "a", "b", "2026-01-01T00:00:00", 3, 3.5]
+    for _ in range(500):
+        keys = [f"K{i}" for i in range(rng.randint(1, 8))]
+        old = Snapshot(
+            keys, {f: [rng.choice(values) for _ in keys] for f in rng.sample(["f1", "f2", "f3"], 2)}
+        )
+        added = [f"N{i}" for i in range(rng.randint(0, 3))]
+        new = Snapshot(
+            keys + added,
+            {
+                f: [
+                    v if rng.random() < 0.8 else rng.choice(values)
+                    for v in old.columns.get(f, [None] * len(keys))
+                ]
+                + [rng.choice(values) for _ in added]
+                for f in rng.sample(["f1", "f2", "f3"], 2)
+            },
+        )
+        reordered = Snapshot(old.keys[::-1], {f: v[::-1] for f, v in old.columns.items()})  # compared by key
+        assert compare(old, new) == compare(reordered, new)
