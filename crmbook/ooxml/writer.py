@@ -134,8 +134,10 @@ class Patcher:
     :meth:`prepare` works out the edits of the user-sheet cell writes already known (the costly part
     of patching a big sheet); :meth:`apply` applies the whole changeset, using the prepared edits of
     every sheet whose writes turned out the same and working out the others. Preparing is only ever
-    a head start: what :meth:`apply` returns does not depend on it, and a preparation that fails is
-    dropped (:meth:`apply` reports the problem). The package stays open until :meth:`close`.
+    a head start: prepared for the writes the changeset makes, :meth:`apply` returns the bytes
+    :func:`apply_changeset` would (prepared for other writes, a cell format it added for their dates
+    may stay in the styles part, unused), and a preparation that fails is dropped (:meth:`apply`
+    reports the problem). The package stays open until :meth:`close`.
     """
 
     def __init__(
