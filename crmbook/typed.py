@@ -52,8 +52,11 @@ def _date_value(v: Any) -> Any:
 def to_datetime(series: pd.Series) -> pd.Series:
     """Dates and datetimes typed or written as text -> ``datetime64[ns]`` (NaT when unreadable)."""
     raw = series.tolist()
-    if all(v is None or type(v) in (dt.date, dt.datetime) for v in raw):  # the common case: real dates
-        values = [v if v is None or _fits(v) else None for v in raw]
+    kinds = set(map(type, raw)) - {type(None)}
+    if len(kinds) == 1 and kinds <= {dt.date, dt.datetime}:  # the common case: real dates of one kind
+        present = [v for v in raw if v is not None]
+        inside = not present or (_fits(min(present)) and _fits(max(present)))
+        values = raw if inside else [v if v is None or _fits(v) else None for v in raw]
         return pd.Series(pd.to_datetime(values), index=series.index, dtype="datetime64[ns]")
     values = [_date_value(v) for v in raw]
     values = [v if v is None or _fits(v) else None for v in values]

@@ -227,3 +227,20 @@ def test_text_cells_matching_maps_hits_back_to_their_rows() -> None:
     )
     hits = ColumnText.of(column).matching(re.compile(r"\d{13}"))
     assert hits == [(5, "x 1234567890123"), (9, "9999999999999 and 8888888888888")]
+
+
+def test_dates_pandas_cannot_hold_become_missing_in_the_typed_view() -> None:
+    from crmbook.typed import to_datetime
+
+    def typed(values: list[object]) -> list[object]:
+        return [None if pd.isna(v) else v.date() for v in to_datetime(pd.Series(values, dtype=object))]
+
+    fine = [dt.date(2024, 5, 1), None, dt.date(2262, 4, 10)]
+    assert typed(fine) == fine  # all inside pandas' years: converted as they are
+    assert typed([dt.date(1600, 1, 1), dt.date(2024, 5, 1), dt.date(2300, 1, 1)]) == [
+        None,
+        dt.date(2024, 5, 1),
+        None,
+    ]
+    mixed = [dt.datetime(2024, 5, 1, 9), dt.date(2024, 5, 2), dt.date(2263, 1, 1), "2024-05-03"]
+    assert typed(mixed) == [dt.date(2024, 5, 1), dt.date(2024, 5, 2), None, dt.date(2024, 5, 3)]
