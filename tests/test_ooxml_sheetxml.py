@@ -286,3 +286,23 @@ def test_exclamation_marks_in_text_are_not_declarations() -> None:
     SheetXml(sheet(shouting))  # 1,598 "!" and no "<!"
     with pytest.raises(SheetXmlError, match="comments"):
         SheetXml(sheet(shouting + "<!-- late -->"))
+
+
+def test_rows_spliced_or_taken_apart_come_out_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from crmbook.ooxml import sheetxml
+
+    rng = random.Random(3)
+    rows, writes = [], {}
+    for r in range(1, 300):
+        cols = sorted(rng.sample(range(1, 9), rng.randint(0, 5)))
+        cells = "".join(f'<c r="{cell_ref(r, c)}" s="{c}"><v>{c}</v></c>' for c in cols)
+        spans = ' spans="2:5"' if rng.random() < 0.3 else ""
+        rows.append(f'<row r="{r}"{spans}>{cells}</row>' if cols or rng.random() < 0.5 else f'<row r="{r}"/>')
+        for c in rng.sample(range(1, 10), rng.randint(0, 3)):
+            writes[(r, c)] = rng.choice(["text", 7, dt.date(2026, 1, 2), None])
+    xml = sheet("".join(rows))
+    spliced = patch(xml, writes)
+    monkeypatch.setattr(sheetxml._RowWriter, "_spliced", lambda *args: None)
+    assert spliced == patch(xml, writes)

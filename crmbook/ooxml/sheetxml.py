@@ -389,6 +389,14 @@ class _RowWriter:
                 return _column(ref.group(1))
         return MAX_COL + 1
 
+    def _next_column(self, at: int, end: int) -> int:
+        """The column of the cell starting right at ``at`` when its reference is written; else 0."""
+        opening = b"<" + self.sheet.prefix + b'c r="'
+        if not self.sheet.data.startswith(opening, at):
+            return 0
+        ref = _CELL_COLUMN.search(self.sheet.data, at, self.sheet.data.find(b">", at, end))
+        return _column(ref.group(1)) if ref else 0
+
     def _spliced(
         self,
         row: int,
@@ -397,8 +405,9 @@ class _RowWriter:
         row_attrs: bytes,
         pending: dict[int, CellValue],
     ) -> Edit | None:
-        """The row's edit when every write either replaces a cell found by its reference or lies right
-        of the row's last cell: the other cells are not scanned. None when the row must be taken apart.
+        """The row's edit when every write replaces a cell found by its reference, goes right before
+        the next cell (a missing ID cell in column A) or lies right of the row's last cell: the other
+        cells are not scanned. None when the row must be taken apart.
         """
         start, tag_end, end = span
         data, p = self.sheet.data, self.sheet.prefix
@@ -406,6 +415,7 @@ class _RowWriter:
         opening = b"<" + p + b"c"
         parts: list[bytes] = []
         appended: list[int] = []
+        inserted: list[int] = []
         formulas = False
         pos = after_cell = tag_end
         for col, value in pending.items():  # in column order, so each cell lies after the one before
@@ -416,11 +426,20 @@ class _RowWriter:
                 formulas |= self.formula_re.search(m.group(2) or b"") is not None
                 parts += [data[pos : m.start()], self.new_cell(row, col, value, _style_of(m.group(1)))]
                 pos = after_cell = m.end()
-            elif data.find(ref, tag_end, close) < 0 and col > self._last_column(tag_end, close):
+            elif data.find(ref, tag_end, close) >= 0:
+                return None  # there, but not after the cells before it: cells out of order
+            elif self._next_column(after_cell, close) > col:
+                parts += [
+                    data[pos:after_cell],
+                    self.new_cell(row, col, value, self.base_style(row_attrs, col)),
+                ]
+                pos = after_cell
+                inserted.append(col)
+            elif col > self._last_column(tag_end, close):
                 appended.append(col)
             else:
                 return None
-        parts.insert(0, _widen_spans(tag, appended))
+        parts.insert(0, _widen_spans(tag, inserted + appended))
         parts.append(data[pos:close])
         parts += [self.new_cell(row, col, pending[col], self.base_style(row_attrs, col)) for col in appended]
         parts.append(data[close:end])
