@@ -186,6 +186,7 @@ def plan_refresh(
             changeset.cell_writes.extend(updated)
             _apply_to_frames(book, updated)
 
+        reminders = build_reminders(book, typed, rollup)
         if preparer is not None:  # every cell write is known: nothing below adds one
             preparer.prepare([w for w in changeset.cell_writes if w.sheet == customers_sheet])
         cell_issues, dups, duplicates_sheet, prepared = rest.result()
@@ -208,7 +209,7 @@ def plan_refresh(
             generated_at=now,
         ),
         build_issues_sheet(issue_list, lang, generated_at=now, sheet_order=book.sheet_names),
-        build_reminders(book, typed, rollup),
+        reminders,
         duplicates_sheet,
         build_changelog_sheet(schema.owned_sheet_name("changelog", lang), book.changelog, changes, lang, now),
         state_sheet(state),
