@@ -256,7 +256,7 @@ class _Build:
             self.styles = Styles(minimal_styles(), "xl/styles.xml", pkg.path)
         self.formulas_removed = False
         self.new_types: dict[str, str] = {}  # part -> content type, registered at the end
-        self.prepared: dict[str, tuple[dict[tuple[int, int], CellValue], bytes, CellPatch]] = {}
+        self.prepared: PreparedCells = {}  # sheet -> its cell writes and their edits, worked out ahead
 
     # -- checks ---------------------------------------------------------------------------
     def fail(self, zh: str, en: str) -> InputError:
@@ -348,7 +348,7 @@ class _Build:
     def prepare_cells(self, cell_writes: Iterable[CellWrite]) -> None:
         for sheet, writes in self._writes_by_sheet(cell_writes).items():
             part, data = self._sheet_data(sheet)
-            self.prepared[sheet] = (writes, data, self._patched_cells(sheet, part, data, writes)[1])
+            self.prepared[sheet] = (writes, self._patched_cells(sheet, part, data, writes)[1])
 
     def cell_edits(self, cell_writes: Iterable[CellWrite]) -> PreparedCells:
         found: PreparedCells = {}
@@ -361,8 +361,9 @@ class _Build:
         return found
 
     def adopt(self, prepared: PreparedCells) -> None:
-        for sheet, (writes, patch) in prepared.items():
-            self.prepared[sheet] = (writes, self._sheet_data(sheet)[1], patch)
+        for sheet in prepared:
+            self._worksheet_part(sheet)  # a sheet of this workbook
+        self.prepared.update(prepared)
 
     def patch_user_sheets(self, changeset: Changeset) -> None:
         writes = self._writes_by_sheet(changeset.cell_writes)
@@ -374,14 +375,14 @@ class _Build:
             marks[h.sheet][h.severity].add((h.row, h.col))
         clear = set(changeset.highlight_sheets) | set(marks)
         for sheet in sorted(set(writes) | clear):
-            part = self._worksheet_part(sheet)
+            # A sheet's XML is only held while it is patched (the record sheets of a big book are not
+            # all held at once unless they were inflated ahead).
+            part, data = self._sheet_data(sheet)
             prepared = self.prepared.get(sheet)
             edits: list[Edit] = []
             if prepared is not None and sheet in writes and prepared[0] == writes[sheet]:
-                _, data, patch = prepared
-                located = None
+                located, patch = None, prepared[1]
             else:
-                data = self.inflated.get(part) or self.pkg.read(part)
                 located, patch = (
                     self._patched_cells(sheet, part, data, writes[sheet]) if sheet in writes else (None, None)
                 )
