@@ -3,7 +3,9 @@
 Generates S, M and L books with the sample generator (cached under
 ``benchmarks/books/``), then times each task in a fresh subprocess (so peak
 memory is the task's own) and prints the median of several runs, plus
-ratios taken within the same run:
+ratios taken within the same run. Runs go in rounds (every task once per
+round) and a ratio is the median of the rounds' own ratios, so the drift of
+a shared machine's load moves both sides of it:
 
     python benchmarks/run.py                      # S and M, every task, 3 runs
     python benchmarks/run.py --sizes S,M,L --runs 3 --tasks read,write,refresh
@@ -282,16 +284,22 @@ def main() -> None:
         mib = book.stat().st_size / 2**20
         print(f"\n== {size}: {SIZES[size]:,} customers, {mib:.1f} MiB ==")
         results[size] = {}
-        for task in args.tasks.split(","):
-            runs = [run_task(task, book) for _ in range(args.runs)]
-            secs = statistics.median(r[0] for r in runs)
-            rss = max(r[1] for r in runs)
+        tasks = args.tasks.split(",")
+        # Rounds: every task once per round, so a ratio compares runs made minutes apart at most
+        # (a shared machine's load drifts); ratios are the median of the rounds' own ratios.
+        runs: dict[str, list[tuple[float, float]]] = {task: [] for task in tasks}
+        for _ in range(args.runs):
+            for task in tasks:
+                runs[task].append(run_task(task, book))
+        for task in tasks:
+            secs = statistics.median(r[0] for r in runs[task])
+            rss = max(r[1] for r in runs[task])
             results[size][task] = {"seconds": secs, "peak_mib": rss}
             print(
-                f"{task:>9}: median {secs:8.3f} s   peak {rss:7.0f} MiB   runs {[round(r[0], 3) for r in runs]}"
+                f"{task:>9}: median {secs:8.3f} s   peak {rss:7.0f} MiB   "
+                f"runs {[round(r[0], 3) for r in runs[task]]}"
                 + (f"   {IMPORT_ROWS / secs:,.0f} rows/s" if task.startswith("import") else "")
             )
-        r = results[size]
         for task, floor, label in (
             ("read", "calamine", "read / calamine read"),
             ("refresh", "calamine", "refresh / calamine read"),
@@ -301,8 +309,13 @@ def main() -> None:
             ("openpyxl", "again", "openpyxl load+save / repeat refresh"),
             ("import-bar", "import", "import with progress bar / without"),
         ):
-            if task in r and floor in r:
-                print(f"  ratio {label}: {r[task]['seconds'] / r[floor]['seconds']:.2f}")
+            if task in runs and floor in runs:
+                ratios = [a[0] / b[0] for a, b in zip(runs[task], runs[floor], strict=True)]
+                results[size][f"{task}/{floor}"] = {"ratio": statistics.median(ratios)}
+                print(
+                    f"  ratio {label}: {statistics.median(ratios):.2f}"
+                    f"   (rounds {[round(x, 2) for x in ratios]})"
+                )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
