@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import re
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,14 +255,14 @@ def decode_snapshot(grid: list[list[Any]]) -> Snapshot | None:
         return _decode_rows(grid)
     text = "".join(str(row[0]) for row in grid[1:] if row and row[0] is not None)
     try:
-        inflater = zlib.decompressobj()
+        inflater = isal_zlib.decompressobj()
         raw = inflater.decompress(base64.b64decode(text, validate=True), MAX_INFLATED)
         if inflater.unconsumed_tail:
             return None
         payload = json.loads(raw)
         keys = [str(k) for k in payload["keys"]]
         columns = {str(f): list(v) for f, v in payload["columns"].items()}
-    except (binascii.Error, zlib.error, ValueError, KeyError, TypeError, AttributeError):
+    except (binascii.Error, isal_zlib.error, ValueError, KeyError, TypeError, AttributeError):
         return None
     if any(len(v) != len(keys) for v in columns.values()):
         return None

@@ -110,6 +110,7 @@ def test_snapshot_is_compact_chunked_and_survives_damage() -> None:
     assert decode_snapshot(grid) == take_snapshot(t)
     damaged = [grid[0], [grid[1][0][:-7] + "!!!!!!!"], *grid[2:]]
     assert decode_snapshot(damaged) is None
+    assert decode_snapshot([grid[0], ["bm90IGEgemxpYiBzdHJlYW0="]]) is None  # base64 of "not a zlib stream"
     assert decode_snapshot([]) is None
 
 
