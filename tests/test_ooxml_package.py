@@ -165,3 +165,17 @@ def test_zip_that_is_not_a_spreadsheet(tmp_path: Path) -> None:
     path.write_bytes(buffer.getvalue())
     with pytest.raises(WorkbookFileError, match=r"not an \.xlsx/\.xlsm workbook"):
         open_package(path)
+
+
+def test_a_part_that_is_not_what_its_entry_declares_is_refused(tmp_path: Path) -> None:
+    src = make_book(tmp_path / "b.xlsx")
+    name = "xl/worksheets/sheet1.xml"
+    with open_package(src) as pkg:
+        whole = pkg.read(name)
+        info = pkg._info(name)
+        info.file_size = len(whole) - 10  # the entry says less than the stream holds
+        with pytest.raises(WorkbookFileError, match="inflates beyond its declared size"):
+            pkg.read(name)
+        info.file_size, info.CRC = len(whole), info.CRC ^ 1
+        with pytest.raises(WorkbookFileError, match="damaged: part .*checksum"):
+            pkg.read(name)

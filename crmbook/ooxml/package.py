@@ -24,6 +24,7 @@ from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+from isal import isal_zlib
 
 from crmbook.errors import WorkbookFileError
 
@@ -198,6 +199,8 @@ class Package:
         ):
             ratio = info.file_size / max(1, info.compress_size)
             raise self._bomb(info.filename, f"inflates {ratio:.0f} times its compressed size")
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            return self._inflate(info)
         chunks: list[bytes] = []
         total = 0
         try:
@@ -217,6 +220,27 @@ class Package:
                 self.path, f"part {info.filename} uses a compression Excel does not write ({exc})"
             ) from exc
         return b"".join(chunks)
+
+    def _inflate(self, info: zipfile.ZipInfo) -> bytes:
+        """A deflated part's bytes, inflated by ISA-L (about twice as fast as zlib) and never beyond
+        the size the part declares (already within the caps), checked against its CRC."""
+        _, compressed = self.raw(info.filename)
+        inflater = isal_zlib.decompressobj(-15)
+        try:
+            data = inflater.decompress(compressed, info.file_size + 1)
+        except isal_zlib.error as exc:
+            raise self._damaged(info, str(exc)) from exc
+        if len(data) > info.file_size or inflater.unconsumed_tail:
+            raise self._bomb(info.filename, "inflates beyond its declared size")
+        if not inflater.eof or len(data) != info.file_size or isal_zlib.crc32(data) != info.CRC:
+            raise self._damaged(info, "its size or checksum does not match")
+        return data
+
+    def _damaged(self, info: zipfile.ZipInfo, why: str) -> WorkbookFileError:
+        return WorkbookFileError(
+            self.path,
+            f"is damaged: part {info.filename} cannot be read ({why}). Open and re-save it in Excel.",
+        )
 
     def raw(self, name: str) -> tuple[zipfile.ZipInfo, bytes]:
         """A part's zip entry and its compressed bytes, exactly as stored (for copying unchanged)."""
