@@ -177,5 +177,5 @@ def test_a_part_that_is_not_what_its_entry_declares_is_refused(tmp_path: Path) -
         with pytest.raises(WorkbookFileError, match="inflates beyond its declared size"):
             pkg.read(name)
         info.file_size, info.CRC = len(whole), info.CRC ^ 1
-        with pytest.raises(WorkbookFileError, match="damaged: part .*checksum"):
+        with pytest.raises(WorkbookFileError, match=r"damaged: part .*checksum"):
             pkg.read(name)
