@@ -546,10 +546,10 @@ def read_book_from(
         state.snapshots = {key: s for key, s in state.snapshots.items() if key in tables}
     book = Book(
         path=path,
-        lang=structure.lang,
+        lang=lang,
         tables=tables,
         settings=settings,
-        lists=read_lists(lists_grid, schema, structure.lang),
+        lists=read_lists(lists_grid, schema, lang),
         sheet_names=names,
         state=state,
         changelog=[row for row in changelog if any(v is not None for v in row)],
