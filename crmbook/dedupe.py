@@ -57,7 +57,15 @@ from crmbook.names import (
 from crmbook.phones import phone_keys, shared_numbers
 from crmbook.snapshot import user_fields
 
-__all__ = ["CandidatePair", "Cluster", "DuplicateResult", "address_model_score", "find_duplicates"]
+__all__ = [
+    "CandidatePair",
+    "Cluster",
+    "CustomerFeatures",
+    "DuplicateResult",
+    "address_model_score",
+    "customer_features",
+    "find_duplicates",
+]
 
 MAX_BLOCK = 50
 WINDOW = 8  # see _block_pairs
@@ -105,6 +113,35 @@ def _str(v: Any) -> str:
 
 
 @dataclass(frozen=True)
+class CustomerFeatures:
+    """What matching reads from each customer row's own cells: its name, phone numbers, e-mail
+    domain and address, parsed (the costly part of a search). It needs nothing but the customers
+    sheet as people typed it, so a refresh works it out while the rest of the book is still read."""
+
+    rows: list[int]
+    names: dict[int, CompanyName]
+    phones: dict[int, frozenset[str]]
+    domains: dict[int, str | None]
+    addresses: dict[int, Address | None]
+
+
+def customer_features(data: pd.DataFrame) -> CustomerFeatures:
+    """The :class:`CustomerFeatures` of the customer rows in ``data``."""
+    rows = [int(r) for r in data.index]
+
+    def per_row(key: str, parse):  # type: ignore[no-untyped-def]
+        return {r: parse(v) for r, v in zip(rows, _column(data, key), strict=True)}
+
+    return CustomerFeatures(
+        rows=rows,
+        names=per_row("name", lambda v: parse_company_name(_str(v))),
+        phones=per_row("phone", phone_keys),
+        domains=per_row("email", email_domain),
+        addresses=per_row("address", lambda v: parse_address(_str(v) or None)),
+    )
+
+
+@dataclass(frozen=True)
 class _Customers:
     """What matching knows of each customer row."""
 
@@ -121,13 +158,10 @@ def _column(data: pd.DataFrame, key: str) -> pd.Series:
     return data[key] if key in data else pd.Series(None, index=data.index, dtype=object)
 
 
-def _customers(book: Book, data: pd.DataFrame) -> _Customers:
+def _customers(book: Book, data: pd.DataFrame, features: CustomerFeatures | None) -> _Customers:
     rows = [int(r) for r in data.index]
-
-    def per_row(key: str, parse):  # type: ignore[no-untyped-def]
-        return {r: parse(v) for r, v in zip(rows, _column(data, key), strict=True)}
-
-    phones = per_row("phone", phone_keys)
+    if features is None or features.rows != rows:
+        features = customer_features(data)
     contacts: dict[str, set[str]] = defaultdict(set)
     ctable = book.tables.get("contacts")
     if ctable is not None and {"customer_id", "name"} <= set(ctable.data.columns):
@@ -135,13 +169,13 @@ def _customers(book: Book, data: pd.DataFrame) -> _Customers:
             if _str(cid) and _str(person):
                 contacts[_str(cid)].add(normalize_person_name(person))
     return _Customers(
-        names=per_row("name", lambda v: parse_company_name(_str(v))),
-        ids=per_row("customer_id", _str),
-        phones=phones,
-        domains=per_row("email", email_domain),
-        addresses=per_row("address", lambda v: parse_address(_str(v) or None)),
+        names=features.names,
+        ids={r: _str(v) for r, v in zip(rows, _column(data, "customer_id"), strict=True)},
+        phones=features.phones,
+        domains=features.domains,
+        addresses=features.addresses,
         contacts=contacts,
-        common_phones=shared_numbers(phones.values()),
+        common_phones=shared_numbers(features.phones.values()),
     )
 
 
@@ -168,12 +202,18 @@ def find_duplicates(
     *,
     not_duplicates: frozenset[tuple[str, str]] = frozenset(),
     threshold: float = REVIEW_THRESHOLD,
+    features: CustomerFeatures | None = None,
 ) -> DuplicateResult:
+    """Candidate duplicate pairs among the customers and the clusters they form.
+
+    ``features``: :func:`customer_features` of this book's customers sheet, when already worked
+    out (they depend only on the cells people typed, not on IDs); computed here otherwise.
+    """
     table = book.tables.get("customers")
     if table is None or "name" not in table.data:
         return DuplicateResult([], [])
     data = table.data
-    known = _customers(book, data)
+    known = _customers(book, data, features)
     blocks: dict[str, list[int]] = defaultdict(list)
     for r, name in known.names.items():
         if name.key:

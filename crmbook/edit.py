@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crmbook.book import Book
+from crmbook.book import Book, Table
 from crmbook.changeset import CellWrite, Changeset
 from crmbook.errors import CrmbookError, WorkbookFileError
 
@@ -27,11 +27,18 @@ if TYPE_CHECKING:
 __all__ = ["Editing", "editing", "read_for_edit", "save_changeset"]
 
 
-def read_for_edit(path: str | os.PathLike[str], today: dt.date | None = None) -> tuple[Book, list[Any]]:
-    """The book at ``path`` and its structural issues; raises when a record sheet or header is missing."""
+def read_for_edit(
+    path: str | os.PathLike[str],
+    today: dt.date | None = None,
+    *,
+    on_table: Callable[[Table], None] | None = None,
+) -> tuple[Book, list[Any]]:
+    """The book at ``path`` and its structural issues; raises when a record sheet or header is missing.
+
+    ``on_table``: see :func:`crmbook.reader.read_book`."""
     from crmbook.reader import read_book
 
-    book, structural = read_book(path, today=today)
+    book, structural = read_book(path, today=today, on_table=on_table)
     missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
     if missing:
         raise WorkbookFileError(
@@ -130,9 +137,16 @@ class Editing:
 
 @contextmanager
 def editing(
-    path: str | os.PathLike[str], today: dt.date | None = None, *, lock_timeout: float = 10.0
+    path: str | os.PathLike[str],
+    today: dt.date | None = None,
+    *,
+    lock_timeout: float = 10.0,
+    on_table: Callable[[Table], None] | None = None,
 ) -> Iterator[Editing]:
-    """Lock ``path`` against other crmbook runs, read it, and yield what a command needs to change it."""
+    """Lock ``path`` against other crmbook runs, read it, and yield what a command needs to change it.
+
+    ``on_table`` is called with each record table as soon as it is read (see
+    :func:`crmbook.reader.read_book`)."""
     from crmbook.ooxml import inflate_sheets
     from crmbook.reader import record_sheet_names
     from crmbook.safe_save import Fingerprint, run_lock
@@ -144,7 +158,7 @@ def editing(
         # values (zlib works without the interpreter lock); the thread is done before the plan starts.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmbook-inflate") as pool:
             inflated = pool.submit(inflate_sheets, spath, record_sheet_names)
-            book, structural = read_for_edit(spath, today)
+            book, structural = read_for_edit(spath, today, on_table=on_table)
         edit = Editing(spath, book, structural, before, inflated.result())
         try:
             yield edit

@@ -468,14 +468,24 @@ def _sniff(path: str) -> str:
     return sniff(path)
 
 
-def read_book(path: str | os.PathLike[str], *, today: dt.date | None = None) -> tuple[Book, list[Issue]]:
-    """Read every record sheet, the settings and the lists; return the book and structural issues."""
+def read_book(
+    path: str | os.PathLike[str],
+    *,
+    today: dt.date | None = None,
+    on_table: Callable[[Table], None] | None = None,
+) -> tuple[Book, list[Issue]]:
+    """Read every record sheet, the settings and the lists; return the book and structural issues.
+
+    ``on_table`` is called with each record table as soon as it is built, while bigger sheets may
+    still be being read (see :func:`read_book_from`)."""
     spath = os.fspath(path)
     wb = _open(spath)
     try:
         source = CalamineSource(wb, spath)
         source.read_ahead(sheets_of_a_book(source.sheet_names, load_schema()))
-        return read_book_from(source, spath, today=today, macro_enabled=_sniff(spath) == "xlsm")
+        return read_book_from(
+            source, spath, today=today, macro_enabled=_sniff(spath) == "xlsm", on_table=on_table
+        )
     finally:
         wb.close()
 
@@ -506,9 +516,19 @@ def sheets_of_a_book(names: list[str], schema: Schema) -> list[str]:
 
 
 def read_book_from(
-    source: GridSource, path: str, *, today: dt.date | None = None, macro_enabled: bool = False
+    source: GridSource,
+    path: str,
+    *,
+    today: dt.date | None = None,
+    macro_enabled: bool = False,
+    on_table: Callable[[Table], None] | None = None,
 ) -> tuple[Book, list[Issue]]:
-    """The book held by ``source`` (a file's sheets, or the sheets of a workbook open in Excel)."""
+    """The book held by ``source`` (a file's sheets, or the sheets of a workbook open in Excel).
+
+    ``on_table`` is called with each record table as soon as it is built: sheets already read come
+    first, so a caller can start working on them while the source still reads the biggest one. It
+    must not change the table.
+    """
     schema = load_schema()
     names = list(source.sheet_names)
     lang = detect_lang(names, schema)
@@ -539,6 +559,8 @@ def read_book_from(
 
     def build(spec: SheetSpec, name: str, match: HeaderMatch) -> None:
         built[spec.key] = build_table(spec, name, grids.pop(name), match)  # the grid is not needed after
+        if on_table is not None:
+            on_table(built[spec.key])
 
     structure = inspect_structure(source, path, schema, grids, on_header=build)
     tables = {key: built[key] for key in structure.headers}

@@ -16,31 +16,33 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pandas as pd
 
-from crmbook.book import Book
+from crmbook.book import Book, Table
 from crmbook.changelog import Change, build_changelog_sheet, diff_table, updated_writes
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet
 from crmbook.dashboard import build_dashboard
-from crmbook.dedupe import DuplicateResult, find_duplicates
+from crmbook.dedupe import CustomerFeatures, DuplicateResult, customer_features, find_duplicates
 from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
 from crmbook.ids import run_id_step
 from crmbook.issues import Issue, Report
 from crmbook.issues_sheet import build_issues_sheet, highlights_for
 from crmbook.parallel import beside
+from crmbook.phones import parse_phone_cell
 from crmbook.reminders import build_reminders
 from crmbook.rollup import customer_rollup, derived_writes
 from crmbook.schema import Lang, load_schema
-from crmbook.snapshot import same, snapshot_sheet, take_snapshot
+from crmbook.snapshot import Snapshot, same, snapshot_sheet, take_snapshot
 from crmbook.state import State, state_sheet
 from crmbook.typed import typed_tables
 from crmbook.validate import IssuesBySheet, in_sheet_order, validate_cells, validate_typed
 
-__all__ = ["RefreshPlan", "RefreshResult", "WritePreparer", "plan_refresh", "refresh"]
+__all__ = ["HeadStart", "RefreshPlan", "RefreshResult", "WritePreparer", "plan_refresh", "refresh"]
 
 
 @dataclass
@@ -122,12 +124,14 @@ def plan_refresh(
     *,
     now: dt.datetime | None = None,
     preparer: WritePreparer | None = None,
+    customer_features: CustomerFeatures | None = None,
 ) -> RefreshPlan:
     """Compute a refresh of ``book`` without touching any file.
 
     The book's frames are not modified (the plan works on a copy). ``preparer``, when given, is
     handed each sheet's cell writes as soon as they are final, so the file engine can start patching
-    while the plan goes on (see :class:`WritePreparer`).
+    while the plan goes on (see :class:`WritePreparer`). ``customer_features``: the duplicate
+    search's reading of the customers sheet, when already worked out (see :class:`HeadStart`).
     """
     now = now or dt.datetime.now()
     schema = load_schema()
@@ -152,7 +156,8 @@ def plan_refresh(
     state.high_water = dict(id_step.high_water)
     report.extend(id_step.issues)
 
-    # 2a and 3 need only the records with their IDs: they run beside 2b, 4 and 5 (on a second core).
+    # 2a, 3 and 5 for every sheet but customers need only the records with their IDs: they run
+    # beside 2b, 4 and 5 for customers (on a second core).
     decisions = read_decisions(book.duplicates_grid, lang) if book.duplicates_grid else {}
     for group, decision in decisions.items():
         if decision == "not_duplicate":
@@ -161,7 +166,15 @@ def plan_refresh(
     customers_sheet = book.tables["customers"].sheet_name if "customers" in book.tables else None
     final = [w for w in id_writes if w.sheet != customers_sheet]
     ahead = (preparer.ahead, final) if preparer is not None and final else None
-    with beside(_cells_and_duplicates, book, frozenset(state.not_duplicates), decisions, ahead) as rest:
+    beside_args = (
+        book,
+        frozenset(state.not_duplicates),
+        decisions,
+        customer_features,
+        state.snapshots,
+        ahead,
+    )
+    with beside(_beside_steps, *beside_args) as rest:
         # 2b. Validation of typed values, on the values as they will be after this refresh.
         typed = typed_tables(book)
         typed_issues = validate_typed(book, typed)
@@ -172,27 +185,29 @@ def plan_refresh(
         changeset.cell_writes.extend(derived)
         _apply_to_frames(book, derived)
 
-        # 5. What people changed since the last refresh (derived columns are not in snapshots).
-        changes: list[Change] = []
-        snapshots = []
-        for key, table in book.tables.items():
-            snapshot, previous = take_snapshot(table), state.snapshots.get(key)
-            if book.state is not None and previous is not None:
-                changes += diff_table(table, previous, snapshot)
-            if book.state is None or not same(previous, snapshot):
-                snapshots.append(snapshot_sheet(key, snapshot))
-        if book.state is not None:
-            updated = updated_writes(book, changes, book.today)
+        # 5. What people changed since the last refresh (derived columns are not in snapshots): the
+        # customers whose content changed get today's updated date.
+        remembered = {
+            key: remember(table, state.snapshots, book.state is not None)
+            for key, table in book.tables.items()
+            if key not in REMEMBERED_BESIDE
+        }
+        if "customers" in remembered:
+            updated = updated_writes(book, remembered["customers"].changes, book.today)
             changeset.cell_writes.extend(updated)
             _apply_to_frames(book, updated)
 
         reminders = build_reminders(book, typed, rollup)
         if preparer is not None:  # every cell write is known: nothing below adds one
             preparer.prepare([w for w in changeset.cell_writes if w.sheet == customers_sheet])
-        cell_issues, dups, duplicates_sheet, prepared = rest.result()
-    if preparer is not None and prepared is not None:
-        preparer.adopt(prepared)
-    report.extend(in_sheet_order(book, cell_issues, typed_issues))
+        found = rest.result()
+    if preparer is not None and found.prepared is not None:
+        preparer.adopt(found.prepared)
+    report.extend(in_sheet_order(book, found.cell_issues, typed_issues))
+    dups = found.duplicates
+    remembered.update(found.remembered)
+    changes = [c for key in book.tables for c in remembered[key].changes]
+    snapshots = [remembered[key].sheet for key in book.tables if remembered[key].sheet is not None]
 
     # 6. The sheets crmbook owns.
     state.last_refresh = now.isoformat(timespec="seconds")
@@ -210,7 +225,7 @@ def plan_refresh(
         ),
         build_issues_sheet(issue_list, lang, generated_at=now, sheet_order=book.sheet_names),
         reminders,
-        duplicates_sheet,
+        found.duplicates_sheet,
         build_changelog_sheet(schema.owned_sheet_name("changelog", lang), book.changelog, changes, lang, now),
         state_sheet(state),
         *snapshots,
@@ -228,24 +243,114 @@ def plan_refresh(
     )
 
 
-def _cells_and_duplicates(
+# Step 5 for these sheets runs beside the plan's own steps (it may, for any sheet but customers: only
+# the customers sheet gets writes after the IDs). Follow-ups, the biggest, stays with the plan: its
+# own steps are the lighter side on a two-core machine.
+REMEMBERED_BESIDE = frozenset({"contacts", "opportunities"})
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """Step 5 for one sheet: what people changed since the last refresh, and the snapshot sheet
+    to write (None when the snapshot is the one already in the workbook)."""
+
+    changes: list[Change]
+    sheet: OwnedSheet | None
+
+
+def remember(table: Table, previous: dict[str, Snapshot], refreshed_before: bool) -> Remembered:
+    """Take ``table``'s snapshot and compare it with the one the last refresh left (``previous``)."""
+    snapshot, before = take_snapshot(table), previous.get(table.key)
+    changes = diff_table(table, before, snapshot) if refreshed_before and before is not None else []
+    unchanged = refreshed_before and same(before, snapshot)
+    return Remembered(changes, None if unchanged else snapshot_sheet(table.key, snapshot))
+
+
+@dataclass(frozen=True)
+class BesideSteps:
+    """What :func:`_beside_steps` found."""
+
+    cell_issues: IssuesBySheet
+    duplicates: DuplicateResult
+    duplicates_sheet: OwnedSheet
+    remembered: dict[str, Remembered]  # the sheets in REMEMBERED_BESIDE
+    prepared: Any
+
+
+def _beside_steps(
     book: Book,
     not_duplicates: frozenset[tuple[str, str]],
     decisions: dict[frozenset[str], str],
+    features: CustomerFeatures | None,
+    previous: dict[str, Snapshot],
     ahead: tuple[Callable[[list[CellWrite]], Any], list[CellWrite]] | None,
-) -> tuple[IssuesBySheet, DuplicateResult, OwnedSheet, Any]:
+) -> BesideSteps:
     """2a. Validation of the cells as people typed them.
 
     3. Duplicates (decisions the user already typed survive the rebuild).
 
+    5. Snapshots and changes of the sheets in :data:`REMEMBERED_BESIDE`.
+
     And the file engine's head start on the sheets whose writes are final (``ahead``).
-    None of them reads the columns steps 4 and 5 write (derived and updated dates), so the result
-    is the same whether it runs in a child process, at once, or after those steps.
+    None of them reads the columns steps 4 and 5 write on the customers sheet (derived and updated
+    dates), so the result is the same whether it runs in a child process, at once, or after those steps.
     """
-    dups = find_duplicates(book, not_duplicates=not_duplicates)
+    dups = find_duplicates(book, not_duplicates=not_duplicates, features=features)
     issues = validate_cells(book)
     duplicates_sheet = build_duplicates_sheet(book, dups, previous_decisions=decisions)
-    return issues, dups, duplicates_sheet, (ahead[0](ahead[1]) if ahead is not None else None)
+    refreshed_before = book.state is not None
+    remembered = {
+        key: remember(table, previous, refreshed_before)
+        for key, table in book.tables.items()
+        if key in REMEMBERED_BESIDE
+    }
+    prepared = ahead[0](ahead[1]) if ahead is not None else None
+    return BesideSteps(issues, dups, duplicates_sheet, remembered, prepared)
+
+
+def _parse_phones(table: Table) -> None:
+    """Parse each phone cell of ``table`` once; what :func:`parse_phone_cell` parsed it keeps."""
+    for col in table.spec.columns:
+        if col.type == "phone" and col.key in table.data:
+            for value in set(table.data[col.key].dropna().tolist()):
+                parse_phone_cell(value)
+
+
+class HeadStart:
+    """Work a refresh starts while the book is still being read.
+
+    The follow-ups sheet, the biggest, is the last one read; calamine parses it without holding Python's
+    interpreter lock, on one core, and the other sheets are read well before it is done. A thread
+    works on the core calamine leaves free: the duplicate search's reading of the customers (names,
+    phones and addresses parsed, see :func:`crmbook.dedupe.customer_features`), then the phone
+    numbers of every other sheet read by then (parsed once: :func:`crmbook.phones.parse_phone_cell`
+    remembers them for validation). Give :meth:`table_read` to the reader; :meth:`customer_features`
+    waits for the thread (None when there was nothing to start, or it failed: the duplicate search
+    then does the work itself).
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmbook-head-start")
+        self._features: Future[CustomerFeatures] | None = None
+
+    def table_read(self, table: Table) -> None:
+        if table.key == "customers" and self._features is None:
+            self._features = self._pool.submit(customer_features, table.data)
+        else:
+            self._pool.submit(_parse_phones, table)
+
+    def customer_features(self) -> CustomerFeatures | None:
+        self._pool.shutdown(wait=True)
+        try:
+            return self._features.result() if self._features is not None else None
+        except Exception:  # the duplicate search works them out again and reports what is wrong
+            return None
+
+    def __enter__(self) -> HeadStart:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class WritePreparer(Protocol):
@@ -291,7 +396,17 @@ def refresh(
     from crmbook.edit import editing
 
     started = time.perf_counter()
-    with editing(path, today, lock_timeout=lock_timeout) as edit, cyclic_gc_paused():
-        plan = plan_refresh(edit.book, edit.structural, now=now, preparer=None if dry_run else edit)
+    with (
+        HeadStart() as head_start,
+        cyclic_gc_paused(),
+        editing(path, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
+    ):
+        plan = plan_refresh(
+            edit.book,
+            edit.structural,
+            now=now,
+            preparer=None if dry_run else edit,
+            customer_features=head_start.customer_features(),
+        )
         backup = None if dry_run else edit.save(plan.changeset)
     return RefreshResult(edit.path, plan, not dry_run, time.perf_counter() - started, backup)

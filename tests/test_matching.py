@@ -284,3 +284,23 @@ def test_a_review_only_link_never_joins_a_group() -> None:
     result = find_duplicates(book)
     assert {(p.id_a, p.id_b) for p in result.pairs} == {("C1", "C2"), ("C1", "C3"), ("C2", "C3")}
     assert [sorted(c.ids) for c in result.clusters] == [["C1", "C2"]]  # Merge on it cannot take C3 along
+
+
+def test_customer_features_worked_out_ahead_give_the_same_pairs() -> None:
+    from crmbook.dedupe import customer_features
+
+    book = make_book(
+        customers=[
+            _customer("C1", "上海华信科技有限公司", "13800138000", email="a@huaxin.cn"),
+            _customer("C2", "华信科技（上海）股份有限公司", "+86 138 0013 8000"),
+            _customer("C3", "苏州恒达物流有限公司", "0512-61234567", address="苏州市工业园区星湖街328号"),
+            _customer("C4", "恒达物流（苏州）有限公司", "", address="苏州工业园区星湖街328号"),
+        ]
+    )
+    data = book.tables["customers"].data
+    expected = find_duplicates(book)
+    assert expected.pairs
+    assert find_duplicates(book, features=customer_features(data)) == expected
+    # Features of other rows (a sheet read before rows were added) are not used.
+    stale = customer_features(data.iloc[:2])
+    assert find_duplicates(book, features=stale) == expected

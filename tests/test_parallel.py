@@ -125,3 +125,39 @@ def test_an_interrupted_wait_stops_the_child(monkeypatch: pytest.MonkeyPatch) ->
         step.result()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def test_the_head_start_reads_the_customers_as_the_duplicate_search_would(sample_book: Path) -> None:
+    from crmbook.dedupe import customer_features
+    from crmbook.phones import _parse, parse_phone_cell
+    from crmbook.refresh import HeadStart
+
+    _parse.cache_clear()
+    with HeadStart() as head_start:
+        book, _ = read_book(sample_book, on_table=head_start.table_read)
+        features = head_start.customer_features()
+    assert features is not None
+    assert features == customer_features(book.tables["customers"].data)
+    mobiles = set(book.tables["contacts"].data["mobile"].dropna())
+    before = _parse.cache_info()
+    for value in mobiles:
+        parse_phone_cell(value)
+    assert mobiles and _parse.cache_info().misses == before.misses  # the contacts' numbers were parsed
+
+
+def test_a_failed_head_start_only_loses_the_head_start(
+    sample_book: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    refresh_module = importlib.import_module("crmbook.refresh")  # the package's `refresh` is the function
+
+    def broken(_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(refresh_module, "customer_features", broken)
+    with refresh_module.HeadStart() as head_start:
+        read_book(sample_book, on_table=head_start.table_read)
+        assert head_start.customer_features() is None
+    result = refresh(sample_book, dry_run=True)
+    assert result.plan.duplicate_pairs > 0
