@@ -10,9 +10,7 @@ the first beside the steps that build the typed view.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -71,30 +69,28 @@ class Context:
 
 @dataclass(frozen=True)
 class ColumnText:
-    """A column's cells as text (other cells as ""), and all of them joined with newlines."""
+    """A column's text cells joined with newlines, for rules that search them all in one pass."""
 
-    rows: list[int]
-    texts: list[str]
+    column: pd.Series
     joined: str
 
     @classmethod
     def of(cls, column: pd.Series) -> ColumnText:
-        texts = [v if type(v) is str else "" for v in column.tolist()]
-        return cls(column.index.tolist(), texts, "\n".join(texts))
+        return cls(column, "\n".join([v for v in column.tolist() if type(v) is str]))
 
     def matching(self, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
         """(row, text) of the text cells where ``pattern`` occurs.
 
         The joined text is searched in one pass, which is many times faster than a search
-        per cell; ``pattern`` must not match a newline.
+        per cell; ``pattern`` must not match a newline. Cells are told apart only when it occurs.
         """
         if pattern.search(self.joined) is None:
             return []
-        ends = list(itertools.accumulate(len(t) + 1 for t in self.texts))
-        hits: dict[int, None] = {}
-        for m in pattern.finditer(self.joined):
-            hits[bisect.bisect_right(ends, m.start())] = None
-        return [(int(self.rows[i]), self.texts[i]) for i in hits]
+        return [
+            (int(row), v)
+            for row, v in zip(self.column.index.tolist(), self.column.tolist(), strict=True)
+            if type(v) is str and pattern.search(v)
+        ]
 
 
 def _issue(table: Table, code: str, row: Any, key: str, value: Any, ctx: Context, **params: Any) -> Issue:

@@ -6,6 +6,8 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crmbook.ids import IdPattern, run_id_step
 from crmbook.validate import validate
@@ -244,3 +246,26 @@ def test_dates_pandas_cannot_hold_become_missing_in_the_typed_view() -> None:
     ]
     mixed = [dt.datetime(2024, 5, 1, 9), dt.date(2024, 5, 2), dt.date(2263, 1, 1), "2024-05-03"]
     assert typed(mixed) == [dt.date(2024, 5, 1), dt.date(2024, 5, 2), None, dt.date(2024, 5, 3)]
+
+
+_CELL_TEXT = st.one_of(
+    st.none(),
+    st.just(""),
+    st.sampled_from([1, 2.5, True, dt.date(2026, 1, 2)]),
+    st.text(
+        alphabet=["a", "中", " ", "\u3000", "\n", "\t", "\xa0", "\x1c", "\u2028", "\x85", "9"], max_size=5
+    ),
+)
+
+
+@given(st.lists(_CELL_TEXT, max_size=8))
+def test_text_cells_matching_finds_the_cells_a_search_per_cell_finds(values: list[object]) -> None:
+    import re
+
+    from crmbook.validate import ColumnText
+
+    column = pd.Series(values, index=range(2, 2 + len(values)), dtype=object)
+    pattern = re.compile(r"\d|中 ")
+    expected = [(r, v) for r, v in column.items() if type(v) is str and pattern.search(v)]
+    assert ColumnText.of(column).matching(pattern) == expected
+    assert ("\u3000" in ColumnText.of(column).joined) == any(type(v) is str and "\u3000" in v for v in values)
