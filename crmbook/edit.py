@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from crmbook.book import Book, Table
-from crmbook.changeset import CellWrite, Changeset
+from crmbook.changeset import CellWrite, Changeset, OwnedSheet
 from crmbook.errors import CrmbookError, WorkbookFileError
 
 if TYPE_CHECKING:
@@ -108,6 +108,10 @@ class Editing:
     def prepare(self, cell_writes: list[CellWrite]) -> None:
         """Work out the edits of ``cell_writes`` (final for their sheets) now."""
         self._patching().prepare(cell_writes)
+
+    def prepare_owned(self, owned_sheets: list[OwnedSheet]) -> None:
+        """Render now the crmbook-owned sheets :meth:`save` will write (the same objects, unchanged)."""
+        self._patching().prepare_owned(owned_sheets)
 
     def ahead(self, cell_writes: list[CellWrite]) -> PreparedCells:
         """The edits of ``cell_writes`` as plain data, for :meth:`adopt`; may run in another process."""

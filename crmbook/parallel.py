@@ -4,6 +4,8 @@ A refresh is pure Python work on one core; the machine usually has two. On Linux
 :func:`beside` forks a child process that computes one step while the parent goes
 on with the others: the child sees the parent's data without copying it (fork
 shares memory pages), and sends back only its result, pickled through a pipe.
+:func:`beside_each` does the same for steps with several results, each sent as soon
+as it is there.
 
 Nothing depends on the child: it runs a pure function, and when it cannot start,
 fails, or dies, the parent computes the same function itself. Elsewhere (Windows,
@@ -15,18 +17,21 @@ runs in the parent, at once, before the parent goes on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import signal
+import struct
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
-__all__ = ["Beside", "beside", "forking_allowed"]
+__all__ = ["Beside", "beside", "beside_each", "forking_allowed"]
 
 T = TypeVar("T")
+_FRAME = struct.Struct("<Q")  # the size of each pickled result the child sends
 
 
 def forking_allowed() -> bool:
@@ -37,27 +42,31 @@ def forking_allowed() -> bool:
 
 
 class Beside(Generic[T]):
-    """A step started with :func:`beside`; :meth:`result` waits for it.
+    """Steps started with :func:`beside`; :meth:`next` waits for the next result (:meth:`result` for
+    a step with one).
 
-    Use it as a context manager: leaving the block without asking for the result (an
-    error in the parent's own steps) stops the child instead of leaving it behind.
+    Use it as a context manager: leaving the block without asking for every result (an error in
+    the parent's own steps, or results it did not need) stops the child instead of leaving it behind.
     """
 
-    def __init__(self, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
-        self._fn = fn
+    def __init__(self, steps: Callable[..., Iterator[T]], args: tuple[Any, ...]) -> None:
+        self._steps = steps
         self._args = args
         self._pid = 0
         self._fd = -1
-        self._done: tuple[T] | None = None
+        self._pipe: BinaryIO | None = None
+        self._taken = 0  # results handed out so far
+        self._own: Iterator[T] | None = None  # the parent's own run of the steps, once it needs one
+        self._done: list[T] | None = None
         if forking_allowed():
             self._start()
         if not self._pid:  # computed now, on the data as the caller has it at this point
-            self._done = (fn(*args),)
+            self._done = list(steps(*args))
 
     def _start(self) -> None:
         read_fd, write_fd = os.pipe()
         try:
-            with warnings.catch_warnings():  # the child runs only this pure step, never other threads' work
+            with warnings.catch_warnings():  # the child runs only these pure steps, never other threads' work
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
         except OSError:  # no memory or process slot for a child: the parent computes it at once
@@ -68,10 +77,12 @@ class Beside(Generic[T]):
             os.close(read_fd)
             code = 0
             try:
-                payload = pickle.dumps(self._fn(*self._args), protocol=pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(write_fd, "wb") as out:
-                    out.write(payload)
-            except BaseException:  # any failure: the parent sees no result and computes it itself
+                    for result in self._steps(*self._args):  # each result sent as soon as it is there
+                        payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+                        out.write(_FRAME.pack(len(payload)) + payload)
+                        out.flush()
+            except BaseException:  # any failure: the parent sees no more results and computes them itself
                 code = 1
             finally:
                 os._exit(code)
@@ -84,42 +95,66 @@ class Beside(Generic[T]):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._fd >= 0:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+        elif self._fd >= 0:
             os.close(self._fd)
-            self._fd = -1
+        self._fd = -1
         if self._pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = 0
 
-    def result(self) -> T:
+    def next(self) -> T:
+        """The steps' next result: from the child when it sent it, else computed here."""
         if self._done is not None:
-            return self._done[0]
+            return self._done.pop(0)
         if self._pid:
-            payload = self._collect()
-            if payload is not None:
-                try:
-                    return pickle.loads(payload)
-                except Exception:  # a result that does not unpickle: compute it here instead
-                    pass
-        return self._fn(*self._args)
+            received = self._receive()
+            if received is not None:
+                self._taken += 1
+                return received[0]
+            self._stop()  # the child failed or died: the parent takes over
+        if self._own is None:  # a fresh run of the steps, past the results already handed out
+            self._own = self._steps(*self._args)
+            for _ in range(self._taken):
+                next(self._own)
+        self._taken += 1
+        return next(self._own)
 
-    def _collect(self) -> bytes | None:
-        chunks = []
-        fd, self._fd = self._fd, -1  # the pipe object below owns and closes it
+    def result(self) -> T:
+        """The result of a step with one (see :func:`beside`)."""
+        return self.next()
+
+    def _receive(self) -> tuple[T] | None:
+        """The next result the child sent; None when it sent no more (it failed or died)."""
+        if self._pipe is None:
+            try:
+                self._pipe = os.fdopen(self._fd, "rb")
+            except BaseException:
+                os.close(self._fd)
+                self._fd = -1
+                raise
+        header = self._pipe.read(_FRAME.size)
+        if len(header) < _FRAME.size:
+            return None
+        (size,) = _FRAME.unpack(header)
+        payload = self._pipe.read(size)
+        if len(payload) < size:
+            return None
         try:
-            pipe = os.fdopen(fd, "rb")
-        except BaseException:
-            os.close(fd)
-            raise
-        with pipe:
-            while chunk := pipe.read(1 << 20):
-                chunks.append(chunk)
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = 0
-        ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        return b"".join(chunks) if ok and chunks else None
+            return (pickle.loads(payload),)
+        except Exception:  # a result that does not unpickle: computed here instead
+            return None
+
+
+def _one(fn: Callable[..., T], *args: Any) -> Iterator[T]:
+    yield fn(*args)
 
 
 def beside(fn: Callable[..., T], *args: Any) -> Beside[T]:
@@ -130,4 +165,14 @@ def beside(fn: Callable[..., T], *args: Any) -> Beside[T]:
     Without a child it runs at once; when a child fails it runs when the result is asked
     for, so it must not read what the parent changes in between.
     """
-    return Beside(fn, args)
+    return Beside(functools.partial(_one, fn), args)
+
+
+def beside_each(steps: Callable[..., Iterator[T]], *args: Any) -> Beside[T]:
+    """Start the steps of generator ``steps(*args)`` on another core; ``.next()`` gives each result
+    as soon as it is there, so the parent can use the first ones while the child works on the next.
+
+    ``steps`` must be pure, as for :func:`beside`. When the child fails, the parent runs ``steps``
+    afresh and skips the results it already has.
+    """
+    return Beside(steps, args)

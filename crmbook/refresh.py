@@ -32,7 +32,7 @@ from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
 from crmbook.ids import run_id_step
 from crmbook.issues import Issue, Report
 from crmbook.issues_sheet import build_issues_sheet, highlights_for
-from crmbook.parallel import beside
+from crmbook.parallel import beside_each
 from crmbook.phones import parse_phone_cell
 from crmbook.reminders import build_reminders
 from crmbook.rollup import customer_rollup, derived_writes
@@ -174,7 +174,7 @@ def plan_refresh(
         state.snapshots,
         ahead,
     )
-    with beside(_beside_steps, *beside_args) as rest:
+    with beside_each(_beside_steps, *beside_args) as rest:
         # 2b. Validation of typed values, on the values as they will be after this refresh.
         typed = typed_tables(book)
         typed_issues = validate_typed(book, typed)
@@ -200,36 +200,41 @@ def plan_refresh(
         reminders = build_reminders(book, typed, rollup)
         if preparer is not None:  # every cell write is known: nothing below adds one
             preparer.prepare([w for w in changeset.cell_writes if w.sheet == customers_sheet])
-        found = rest.result()
-    if preparer is not None and found.prepared is not None:
-        preparer.adopt(found.prepared)
-    report.extend(in_sheet_order(book, found.cell_issues, typed_issues))
-    dups = found.duplicates
-    remembered.update(found.remembered)
-    changes = [c for key in book.tables for c in remembered[key].changes]
-    snapshots = [remembered[key].sheet for key in book.tables if remembered[key].sheet is not None]
+        found: BesideSteps = rest.next()
+        report.extend(in_sheet_order(book, found.cell_issues, typed_issues))
+        dups = found.duplicates
+        remembered.update(found.remembered)
+        changes = [c for key in book.tables for c in remembered[key].changes]
+        snapshots = [remembered[key].sheet for key in book.tables if remembered[key].sheet is not None]
 
-    # 6. The sheets crmbook owns.
-    state.last_refresh = now.isoformat(timespec="seconds")
-    issue_list = report.issues
-    changeset.highlights.extend(highlights_for(issue_list))
-    changeset.highlight_sheets.update(t.sheet_name for t in book.tables.values())
-    changeset.owned_sheets += [
-        build_dashboard(
-            book,
-            typed,
-            rollup,
-            issue_counts=report.counts(),
-            duplicate_pairs=len(dups.pairs),
-            generated_at=now,
-        ),
-        build_issues_sheet(issue_list, lang, generated_at=now, sheet_order=book.sheet_names),
-        reminders,
-        found.duplicates_sheet,
-        build_changelog_sheet(schema.owned_sheet_name("changelog", lang), book.changelog, changes, lang, now),
-        state_sheet(state),
-        *snapshots,
-    ]
+        # 6. The sheets crmbook owns.
+        state.last_refresh = now.isoformat(timespec="seconds")
+        issue_list = report.issues
+        changeset.highlights.extend(highlights_for(issue_list))
+        changeset.highlight_sheets.update(t.sheet_name for t in book.tables.values())
+        changeset.owned_sheets += [
+            build_dashboard(
+                book,
+                typed,
+                rollup,
+                issue_counts=report.counts(),
+                duplicate_pairs=len(dups.pairs),
+                generated_at=now,
+            ),
+            build_issues_sheet(issue_list, lang, generated_at=now, sheet_order=book.sheet_names),
+            reminders,
+            found.duplicates_sheet,
+            build_changelog_sheet(
+                schema.owned_sheet_name("changelog", lang), book.changelog, changes, lang, now
+            ),
+            state_sheet(state),
+            *snapshots,
+        ]
+        if preparer is not None:
+            # Rendered while the child still works out the other sheets' cell edits (its last step).
+            preparer.prepare_owned(changeset.owned_sheets)
+            if ahead is not None:
+                preparer.adopt(rest.next())
     return RefreshPlan(
         changeset=changeset,
         report=report,
@@ -244,9 +249,8 @@ def plan_refresh(
 
 
 # Step 5 for these sheets runs beside the plan's own steps (it may, for any sheet but customers: only
-# the customers sheet gets writes after the IDs). Follow-ups, the biggest, stays with the plan: its
-# own steps are the lighter side on a two-core machine.
-REMEMBERED_BESIDE = frozenset({"contacts", "opportunities"})
+# the customers sheet gets writes after the IDs).
+REMEMBERED_BESIDE = frozenset({"contacts", "followups", "opportunities"})
 
 
 @dataclass(frozen=True)
@@ -274,7 +278,6 @@ class BesideSteps:
     duplicates: DuplicateResult
     duplicates_sheet: OwnedSheet
     remembered: dict[str, Remembered]  # the sheets in REMEMBERED_BESIDE
-    prepared: Any
 
 
 def _beside_steps(
@@ -284,16 +287,17 @@ def _beside_steps(
     features: CustomerFeatures | None,
     previous: dict[str, Snapshot],
     ahead: tuple[Callable[[list[CellWrite]], Any], list[CellWrite]] | None,
-) -> BesideSteps:
+) -> Iterator[Any]:
     """2a. Validation of the cells as people typed them.
 
     3. Duplicates (decisions the user already typed survive the rebuild).
 
     5. Snapshots and changes of the sheets in :data:`REMEMBERED_BESIDE`.
 
-    And the file engine's head start on the sheets whose writes are final (``ahead``).
-    None of them reads the columns steps 4 and 5 write on the customers sheet (derived and updated
-    dates), so the result is the same whether it runs in a child process, at once, or after those steps.
+    All three as one :class:`BesideSteps`; then, with ``ahead``, the file engine's head start on the
+    sheets whose writes are final. None of them reads the columns steps 4 and 5 write on the customers
+    sheet (derived and updated dates), so the results are the same whether they are worked out in a
+    child process, at once, or after those steps.
     """
     dups = find_duplicates(book, not_duplicates=not_duplicates, features=features)
     issues = validate_cells(book)
@@ -304,8 +308,9 @@ def _beside_steps(
         for key, table in book.tables.items()
         if key in REMEMBERED_BESIDE
     }
-    prepared = ahead[0](ahead[1]) if ahead is not None else None
-    return BesideSteps(issues, dups, duplicates_sheet, remembered, prepared)
+    yield BesideSteps(issues, dups, duplicates_sheet, remembered)
+    if ahead is not None:
+        yield ahead[0](ahead[1])
 
 
 def _parse_phones(table: Table) -> None:
@@ -365,6 +370,9 @@ class WritePreparer(Protocol):
 
     def prepare(self, writes: list[CellWrite]) -> None:
         """Work on ``writes`` here."""
+
+    def prepare_owned(self, owned_sheets: list[OwnedSheet]) -> None:
+        """Render ``owned_sheets`` here (the changeset's own, not changed after)."""
 
 
 @contextmanager

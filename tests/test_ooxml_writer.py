@@ -356,3 +356,33 @@ def test_cell_edits_worked_out_ahead_give_the_same_workbook(tmp_path: Path) -> N
         patcher.adopt(prepared)
         text_only = Changeset(cell_writes=texts)
         assert patcher.apply(text_only) == apply_changeset(book, text_only)
+
+
+def test_owned_sheets_rendered_ahead_give_the_same_workbook(tmp_path: Path) -> None:
+    from crmbook.ooxml import Patcher
+
+    book = make_book(tmp_path / "b.xlsx")
+    listing = OwnedSheet(
+        "待跟进",
+        [
+            [SheetCell("客户", "header"), SheetCell("到期", "header"), SheetCell("备注", "header")],
+            [
+                SheetCell("甲", link="'客户'!B2"),
+                SheetCell(dt.date(2026, 11, 1), "date"),
+                SheetCell('<c r="A1" s="1000002">'),
+            ],
+            [SheetCell("乙"), SheetCell(dt.datetime(2026, 11, 2, 9, 30), "date"), SheetCell(None, "wrap")],
+            [SheetCell(3, "integer"), SheetCell(dt.datetime(2026, 11, 3), "date"), None],
+        ],
+    )
+    dates = [CellWrite("客户", 2, 5, dt.date(2026, 11, 22))]  # a new cell format, added before the owned ones
+    changeset = Changeset(cell_writes=dates, owned_sheets=[dashboard(), listing])
+    expected = apply_changeset(book, changeset)
+    with Patcher(book) as patcher:
+        patcher.prepare_owned(changeset.owned_sheets)  # before the cell writes add their format
+        assert len(patcher._build.rendered) == 2
+        assert patcher.apply(changeset) == expected
+        assert not patcher._build.rendered  # both were used
+    with Patcher(book) as patcher:  # rendered ahead, then the changeset holds other sheets: not used
+        patcher.prepare_owned([dashboard(), listing])
+        assert patcher.apply(changeset) == expected

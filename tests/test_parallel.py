@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crmbook.parallel import beside, forking_allowed
+from crmbook.parallel import beside, beside_each, forking_allowed
 from crmbook.reader import read_book
 from crmbook.refresh import plan_refresh, refresh
 
@@ -161,3 +161,25 @@ def test_a_failed_head_start_only_loses_the_head_start(
         assert head_start.customer_features() is None
     result = refresh(sample_book, dry_run=True)
     assert result.plan.duplicate_pairs > 0
+
+
+def _steps(n: int):  # type: ignore[no-untyped-def]
+    yield os.getpid()
+    yield n * n
+    if os.getpid() != PARENT:
+        os._exit(3)  # the child dies before its last result
+    yield n + 1
+
+
+@needs_fork
+def test_steps_send_each_result_and_the_parent_takes_over_when_the_child_dies() -> None:
+    with beside_each(_steps, 5) as steps:
+        assert steps.next() != os.getpid()  # sent by the child
+        assert steps.next() == 25
+        assert steps.next() == 6  # the child died: the parent ran the steps afresh and skipped two
+
+
+def test_without_workers_the_steps_run_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMBOOK_WORKERS", "1")
+    with beside_each(_steps, 3) as steps:
+        assert [steps.next(), steps.next(), steps.next()] == [os.getpid(), 9, 4]

@@ -19,13 +19,44 @@ from crmbook.ooxml.cells import cell_ref, cell_xml, col_letter, split_ref
 from crmbook.ooxml.manifest import RT
 from crmbook.ooxml.xmltext import MAIN_NS, REL_NS, escape_attr, escape_text
 
-__all__ = ["RenderedSheet", "SheetStyler", "render_owned_sheet"]
+__all__ = ["RenderedSheet", "SheetStyler", "StandInStyles", "render_owned_sheet"]
 
 # (crmbook style name, value) -> cell format index; for a value that is not a date the index depends
 # on the style name only (dates pick a date or date-time variant), so it is asked once per name.
 SheetStyler = Callable[[str, CellValue], int]
 
 _EXTERNAL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+class StandInStyles:
+    """A :data:`SheetStyler` handing out stand-in indices, so a sheet can be rendered before the
+    workbook's cell formats are settled (while other work still adds some).
+
+    :meth:`settle` puts the real indices in, asking the real styler for each (style, kind of value)
+    in the order the rendering first met them: the order a rendering with the real styler would have
+    asked, so the styles part gains the same formats in the same order and the XML comes out the same.
+    """
+
+    FIRST = 1_000_000  # above any real index (Excel holds at most 64,000 cell formats)
+    _IN_CELL = re.compile(rb'(<c r="[A-Z]{1,3}[0-9]+") s="(1[0-9]{6})"')  # cell text cannot hold "<c"
+
+    def __init__(self) -> None:
+        self._asked: dict[tuple[str, bool | None], int] = {}  # (style, with time / None: not a date)
+
+    def __call__(self, style: str, value: CellValue) -> int:
+        kind = None
+        if isinstance(value, dt.date):
+            kind = isinstance(value, dt.datetime) and value.time() != dt.time(0)
+        return self._asked.setdefault((style, kind), self.FIRST + len(self._asked))
+
+    def settle(self, xml: bytes, styler: SheetStyler) -> bytes:
+        """``xml`` rendered with these stand-ins, with the indices ``styler`` gives instead."""
+        real = {}
+        for (style, kind), stand_in in self._asked.items():
+            sample = None if kind is None else dt.datetime(2000, 1, 1, 12) if kind else dt.date(2000, 1, 1)
+            index = styler(style, sample)
+            real[b"%d" % stand_in] = b' s="%d"' % index if index else b""  # format 0 is written as no s=
+        return self._IN_CELL.sub(lambda m: m.group(1) + real[m.group(2)], xml)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from crmbook.ooxml.cells import MAX_COL, MAX_ROW, MAX_TEXT, col_letter, split_re
 from crmbook.ooxml.charts import chart_xml, drawing_xml
 from crmbook.ooxml.highlights import SEVERITY_ORDER, highlight_edits
 from crmbook.ooxml.manifest import CT, RT
-from crmbook.ooxml.owned import render_owned_sheet
+from crmbook.ooxml.owned import RenderedSheet, StandInStyles, render_owned_sheet
 from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
 from crmbook.ooxml.sheetxml import CellPatch, SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
@@ -132,8 +132,9 @@ class Patcher:
     """:func:`apply_changeset` in two steps, for a caller with time to spare before its changeset is done.
 
     :meth:`prepare` works out the edits of the user-sheet cell writes already known (the costly part
-    of patching a big sheet); :meth:`apply` applies the whole changeset, using the prepared edits of
-    every sheet whose writes turned out the same and working out the others. Preparing is only ever
+    of patching a big sheet), :meth:`prepare_owned` renders owned sheets already built; :meth:`apply`
+    applies the whole changeset, using the prepared edits of every sheet whose writes turned out the
+    same (and the owned sheets rendered ahead) and working out the others. Preparing is only ever
     a head start: prepared for the writes the changeset makes, :meth:`apply` returns the bytes
     :func:`apply_changeset` would (prepared for other writes, a cell format it added for their dates
     may stay in the styles part, unused), and a preparation that fails is dropped (:meth:`apply`
@@ -175,6 +176,14 @@ class Patcher:
             return self._guarded(lambda: self._build.cell_edits(cell_writes))  # type: ignore[no-any-return]
         except (InputError, WorkbookFileError):
             return {}
+
+    def prepare_owned(self, owned_sheets: Iterable[OwnedSheet]) -> None:
+        """Render now the crmbook-owned sheets the changeset will hold (the very same objects, not
+        changed after): :meth:`apply` then only puts their cell formats in."""
+        try:
+            self._guarded(lambda: self._build.render_owned_ahead(owned_sheets))
+        except (InputError, WorkbookFileError):
+            self._build.rendered.clear()
 
     def adopt(self, prepared: PreparedCells) -> None:
         """Use edits :meth:`ahead` worked out (on the same file)."""
@@ -257,6 +266,11 @@ class _Build:
         self.formulas_removed = False
         self.new_types: dict[str, str] = {}  # part -> content type, registered at the end
         self.prepared: PreparedCells = {}  # sheet -> its cell writes and their edits, worked out ahead
+        # id(owned sheet) -> (the sheet, its drawing and VML relationship ids, its XML with stand-in
+        # cell formats, the stand-ins): owned sheets rendered ahead (see render_owned_ahead)
+        self.rendered: dict[
+            int, tuple[OwnedSheet, tuple[str | None, str | None], RenderedSheet, StandInStyles]
+        ] = {}
 
     # -- checks ---------------------------------------------------------------------------
     def fail(self, zh: str, en: str) -> InputError:
@@ -475,6 +489,20 @@ class _Build:
         self.new_types[drawing] = CT.DRAWING
         return drawing
 
+    def render_owned_ahead(self, owned_sheets: Iterable[OwnedSheet]) -> None:
+        """Render ``owned_sheets`` now, with stand-in cell formats (see :class:`StandInStyles`);
+        :meth:`write_owned_sheet` settles them. A sheet that cannot be rendered is left for it."""
+        for owned in owned_sheets:
+            rids = ("rId1" if owned.charts else None, "rId2" if owned.buttons else None)
+            styles = StandInStyles()
+            try:
+                rendered = render_owned_sheet(
+                    owned, styles, drawing_rid=rids[0], legacy_rid=rids[1], date1904=self.date1904
+                )
+            except ValueError:
+                continue  # write_owned_sheet reports it
+            self.rendered[id(owned)] = (owned, rids, rendered, styles)
+
     def _styler(self, style: str, value: CellValue) -> int:
         return self._resolve_style(value, self.styles.named(style))
 
@@ -507,9 +535,17 @@ class _Build:
             drawing_rid = "rId1" if drawing else None
             vml = self._add_buttons(owned)
             legacy_rid = "rId2" if vml else None
-            rendered = render_owned_sheet(
-                owned, self._styler, drawing_rid=drawing_rid, legacy_rid=legacy_rid, date1904=self.date1904
-            )
+            ahead = self.rendered.pop(id(owned), None)
+            if ahead is not None and ahead[0] is owned and ahead[1] == (drawing_rid, legacy_rid):
+                rendered = RenderedSheet(ahead[3].settle(ahead[2].xml, self._styler), ahead[2].relationships)
+            else:
+                rendered = render_owned_sheet(
+                    owned,
+                    self._styler,
+                    drawing_rid=drawing_rid,
+                    legacy_rid=legacy_rid,
+                    date1904=self.date1904,
+                )
         except ValueError as exc:
             raise self.fail(f"无法生成工作表“{name}”：{exc}", f"cannot build sheet {name!r}: {exc}") from exc
         self.outputs[part] = rendered.xml
