@@ -145,6 +145,20 @@ def test_the_head_start_reads_the_customers_as_the_duplicate_search_would(sample
     assert mobiles and _parse.cache_info().misses == before.misses  # the contacts' numbers were parsed
 
 
+def test_a_plan_with_a_head_start_is_the_plan_without(sample_book: Path) -> None:
+    from crmbook.refresh import HeadStart
+
+    now = dt.datetime(2026, 11, 22, 9, 0)
+    with HeadStart() as head_start:
+        book, structural = read_book(sample_book, today=now.date(), on_table=head_start.table_read)
+        features = head_start.customer_features()
+    with_it = plan_refresh(book, structural, now=now, customer_features=features)
+    without = plan_refresh(book, structural, now=now)
+    assert with_it.duplicate_pairs > 0
+    assert with_it.changeset == without.changeset
+    assert with_it.report.issues == without.report.issues
+
+
 def test_a_failed_head_start_only_loses_the_head_start(
     sample_book: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
