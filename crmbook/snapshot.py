@@ -107,7 +107,12 @@ def _json_column(values: list[Any]) -> list[Any]:
     types = set(map(type, values))
     if types <= _PLAIN_TEXT and max(map(len, filter(None, values)), default=0) <= LONG_TEXT:
         return values  # the common case: short text and blanks, nothing to convert
-    if types <= _DATETIMES:  # a column of date-times: converted by numpy in one go
+    if types <= _DATETIMES:  # a column of date-times: converted in C in one go
+        # orjson writes a date-time without time zone as ISO text, to the second with this option;
+        # anything else (a time zone, a year before 1000) is longer than 19 characters or shorter.
+        texts = orjson.loads(orjson.dumps(values, option=orjson.OPT_OMIT_MICROSECONDS))
+        if {len(t) for t in texts if t is not None} <= {19}:
+            return texts  # type: ignore[no-any-return]
         try:  # pandas converts datetime objects in C, several times faster than numpy's own loop
             seconds = pd.to_datetime(pd.Series(values, dtype=object)).to_numpy(dtype="datetime64[s]")
         except (ValueError, OverflowError):  # beyond pandas' years 1677-2262

@@ -137,9 +137,12 @@ _ALREADY_TYPED = {
 }
 
 
+_CHECKED_TYPES = {"date", "datetime", "amount", "percent", "email", "url", "phone"}
+
+
 def rule_types(table: Table, ctx: Context) -> Iterator[Issue]:
     for col in table.spec.columns:
-        if not table.has(col.key) or col.owned:
+        if not table.has(col.key) or col.owned or col.type not in _CHECKED_TYPES:
             continue
         values = _present(table, col.key).dropna()
         typed_as = _ALREADY_TYPED.get(col.type)

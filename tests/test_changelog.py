@@ -212,3 +212,21 @@ def test_snapshots_written_with_json_extensions_are_read() -> None:
     raw = b'{"format":2,"keys":["C1"],"columns":{"phone":[Infinity]}}'
     grid = [["crmbook snapshot v2"], [base64.b64encode(zlib.compress(raw)).decode()]]
     assert decode_snapshot(grid) == Snapshot(["C1"], {"phone": [float("inf")]})
+
+
+def test_date_times_are_remembered_to_the_second_as_iso_text() -> None:
+    import random
+
+    from crmbook.snapshot import _json_column
+
+    rng = random.Random(5)
+    start = dt.datetime(1, 1, 1)
+    values = [
+        start + dt.timedelta(seconds=rng.randrange(315_000_000_000), microseconds=rng.randrange(10**6))
+        for _ in range(2000)
+    ]
+    values[::7] = [None] * len(values[::7])
+    expected = [None if v is None else v.replace(microsecond=0).isoformat() for v in values]
+    assert _json_column(values) == expected
+    aware = dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    assert _json_column([aware]) == ["2025-12-31T16:00:00"]  # as before: in UTC
