@@ -133,7 +133,7 @@ def typed_table(table: Table) -> pd.DataFrame:
             out[col.key] = keys.map({"yes": True, "no": False}) if col.type == "yesno" else keys
         else:
             out[col.key] = _objects(_texts(s.tolist()), s.index)
-    return pd.DataFrame(out, index=table.data.index)
+    return pd.DataFrame(out, index=table.data.index, copy=False)  # the columns are new: no copy needed
 
 
 def typed_tables(book: Book) -> dict[str, pd.DataFrame]:
