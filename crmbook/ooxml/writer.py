@@ -355,6 +355,10 @@ class _Build:
         except (SheetXmlError, ValueError) as exc:
             raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
 
+    def _sheet_size(self, sheet: str) -> int:
+        part = self._worksheet_part(sheet)
+        return len(self.inflated[part]) if part in self.inflated else self.pkg.inflated_size(part)
+
     def _sheet_data(self, sheet: str) -> tuple[str, bytes]:
         part = self._worksheet_part(sheet)
         return part, self.inflated.get(part) or self.pkg.read(part)
@@ -388,7 +392,8 @@ class _Build:
                 raise self.fail(f"未知的严重程度：{h.severity!r}", f"unknown severity {h.severity!r}")
             marks[h.sheet][h.severity].add((h.row, h.col))
         clear = set(changeset.highlight_sheets) | set(marks)
-        for sheet in sorted(set(writes) | clear):
+        # The biggest sheet first: it is deflated on a background thread while the others are patched.
+        for sheet in sorted(set(writes) | clear, key=lambda name: (-self._sheet_size(name), name)):
             # A sheet's XML is only held while it is patched (the record sheets of a big book are not
             # all held at once unless they were inflated ahead).
             part, data = self._sheet_data(sheet)
