@@ -68,15 +68,16 @@ class Element:
 def apply_edits(data: bytes, edits: Iterable[Edit]) -> bytes:
     """Apply non-overlapping edits (in any order) and return the new bytes."""
     ordered = sorted(edits, key=lambda e: (e.start, e.end))
-    out: list[bytes] = []
+    view = memoryview(data)  # slices of a view are not copies: the bytes are copied once, by join
+    out: list[bytes | memoryview] = []
     pos = 0
     for edit in ordered:
         if edit.start < pos:
             raise ValueError(f"overlapping edits at offset {edit.start}")
-        out.append(data[pos : edit.start])
+        out.append(view[pos : edit.start])
         out.append(edit.text)
         pos = edit.end
-    out.append(data[pos:])
+    out.append(view[pos:])
     return b"".join(out)
 
 
