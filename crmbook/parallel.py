@@ -80,7 +80,8 @@ class Beside(Generic[T]):
                 with os.fdopen(write_fd, "wb") as out:
                     for result in self._steps(*self._args):  # each result sent as soon as it is there
                         payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-                        out.write(_FRAME.pack(len(payload)) + payload)
+                        out.write(_FRAME.pack(len(payload)))
+                        out.write(payload)
                         out.flush()
             except BaseException:  # any failure: the parent sees no more results and computes them itself
                 code = 1

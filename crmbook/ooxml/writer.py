@@ -356,8 +356,7 @@ class _Build:
             raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
 
     def _sheet_size(self, sheet: str) -> int:
-        part = self._worksheet_part(sheet)
-        return len(self.inflated[part]) if part in self.inflated else self.pkg.inflated_size(part)
+        return self.pkg.inflated_size(self._worksheet_part(sheet))
 
     def _sheet_data(self, sheet: str) -> tuple[str, bytes]:
         part = self._worksheet_part(sheet)
