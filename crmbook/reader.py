@@ -11,14 +11,16 @@ files it cannot read at all.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import os
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import python_calamine as calamine
 
@@ -214,11 +216,12 @@ def inspect_structure(
     names = list(source.sheet_names)
     lang = detect_lang(names, schema)
     found = {spec.key: _find_sheet(spec.match_labels, names) for spec in schema.sheets}
-    ready = getattr(source, "ready", lambda name: True)
-    order = sorted(schema.sheets, key=lambda spec: found[spec.key] is not None and not ready(found[spec.key]))
+    as_ready = getattr(source, "as_ready", lambda sheets: iter(sheets))
+    missing = [spec for spec in schema.sheets if found[spec.key] is None]
+    spec_of = {name: spec for spec in schema.sheets if (name := found[spec.key]) is not None}
     issues_of: dict[str, list[Issue]] = {}
     matches: dict[str, HeaderMatch] = {}
-    for spec in order:
+    for spec in itertools.chain(missing, (spec_of[name] for name in as_ready(list(spec_of)))):
         issues_of[spec.key] = issues = []
         name = found[spec.key]
         if name is None:
@@ -288,20 +291,40 @@ def inspect_structure(
 # ------------------------------------------------------------------ tables, settings, lists
 
 
+def _cell_array(body: Grid, positions: list[int]) -> np.ndarray:
+    """The cells of ``body`` at column ``positions`` (0-based) as a 2-D object array; a position past
+    a row's end is a missing cell (None)."""
+    width = len(body[0]) if body else 0
+    if body and all(len(row) == width for row in body):  # a rectangular grid (any reader's): one pass
+        cells = np.empty((len(body), width), dtype=object)
+        cells[:] = body
+        if positions == list(range(width)):
+            return cells
+        inside = [j for j, p in enumerate(positions) if p < width]
+        array = np.full((len(body), len(positions)), None, dtype=object)
+        array[:, inside] = cells[:, [positions[j] for j in inside]]
+        return array
+    array = np.empty((len(body), len(positions)), dtype=object)
+    for i, row in enumerate(body):
+        array[i] = [row[p] if p < len(row) else None for p in positions]
+    return array
+
+
 def build_table(spec: SheetSpec, sheet_name: str, grid: Grid, match: HeaderMatch) -> Table:
     """Records below the header row: every non-empty row, keyed by Excel row number."""
     wanted = {**match.columns, **match.extra}
     names = list(wanted)
     body = grid[match.row :]
-    frame = pd.DataFrame(body, dtype=object) if body else pd.DataFrame(dtype=object)
-    frame = frame.reindex(columns=[wanted[n] - 1 for n in names])
-    rows = pd.RangeIndex(match.row + 1, match.row + 1 + len(frame), name="row")
-    if len(frame.columns):  # blanks ("" or missing) become None; rows with nothing left are dropped
-        values = frame.to_numpy(dtype=object)
-        blank = pd.isna(values) | (values == "")
+    rows = pd.RangeIndex(match.row + 1, match.row + 1 + len(body), name="row")
+    if names:  # blanks ("" or missing) become None; rows with nothing left are dropped
+        values = _cell_array(body, [wanted[n] - 1 for n in names])
+        blank = values == ""
+        blank |= values == None  # noqa: E711  (elementwise: the cells that are None)
         values[blank] = None
         keep = ~blank.all(axis=1)
-        frame = pd.DataFrame(values[keep], index=rows[keep], columns=pd.Index(names), dtype=object)
+        if not keep.all():
+            values, rows = values[keep], rows[keep]
+        frame = pd.DataFrame(values, index=rows, columns=pd.Index(names), dtype=object)
     else:
         frame = pd.DataFrame(index=rows[:0], columns=pd.Index(names), dtype=object)
     return Table(
@@ -429,10 +452,12 @@ class CalamineSource:
         rows = reading.result()
         return rows if raw else [[None if v == "" else v for v in row] for row in rows]
 
-    def ready(self, name: str) -> bool:
-        """Whether :meth:`grid` can give sheet ``name`` without waiting for a read ahead."""
-        reading = self._ahead.get(name)
-        return reading is None or reading.done()
+    def as_ready(self, names: list[str]) -> Iterator[str]:
+        """``names`` in the order :meth:`grid` can give them: those not being read ahead first, then
+        the others as their reads end."""
+        reading = {self._ahead[n]: n for n in names if n in self._ahead}
+        yield from (n for n in names if n not in self._ahead)
+        yield from (reading[f] for f in as_completed(reading))
 
     def read_ahead(self, names: Iterable[str]) -> None:
         """Start reading several sheets side by side, each on its own thread with its own handle on
@@ -448,7 +473,7 @@ class CalamineSource:
         if len(todo) < 2 or cores < 2 or not os.path.isfile(self.path):
             return
         sizes = _sheet_sizes(self.path)
-        todo.sort(key=lambda n: -sizes.get(n, 0))  # the biggest starts first, the small ones share a core
+        todo.sort(key=lambda n: -sizes.get(n, 0))
 
         def read(name: str) -> Grid:
             wb = open_calamine(self.path)

@@ -149,3 +149,33 @@ def test_sheets_read_side_by_side_give_the_same_book(sample_book: Path) -> None:
     assert one_by_one.settings == side_by_side.settings and one_by_one.lists == side_by_side.lists
     for key, table in one_by_one.tables.items():
         assert table.data.equals(side_by_side.tables[key].data)
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_table_built_from_any_grid_shape(ragged: bool) -> None:
+    """Rectangular grids (calamine's, xlwings') and ragged ones give the same records: blanks ("" or
+    None) become None, rows with nothing in the wanted columns go, a column past a row's end is empty."""
+    from crmbook.reader import HeaderMatch, build_table
+
+    spec = load_schema().sheet("customers")
+    grid = [
+        ["客户编号", "客户名称", "备注", ""],
+        ["C1", "甲公司", "", ""],
+        ["", None, "", "x"],  # only the unnamed column D: dropped
+        [None, "  ", "note", ""],
+        ["", "", "", ""],
+    ]
+    if ragged:
+        grid = [row[: 2 if i == 1 else 4] for i, row in enumerate(grid)] + [["C9"]]
+    match = HeaderMatch(row=1, columns={"customer_id": 1, "name": 2}, extra={"备注": 3, "past": 9})
+    table = build_table(spec, "客户", grid, match)
+    records = table.data.to_dict("index")
+    expected = {
+        2: {"customer_id": "C1", "name": "甲公司", "备注": None, "past": None},
+        4: {"customer_id": None, "name": "  ", "备注": "note", "past": None},
+    }
+    if ragged:
+        expected[6] = {"customer_id": "C9", "name": None, "备注": None, "past": None}
+    assert records == expected
+    assert list(table.data.index) == list(expected) and table.data.index.name == "row"
+    assert all(dtype.kind == "O" for dtype in table.data.dtypes)
