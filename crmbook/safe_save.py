@@ -59,6 +59,12 @@ class Fingerprint:
                 digest.update(chunk)
         return cls(st.st_size, st.st_mtime_ns, digest.hexdigest())
 
+    @classmethod
+    def of_bytes(cls, path: str | os.PathLike[str], data: bytes) -> Fingerprint:
+        """The fingerprint of ``path`` just written with ``data`` (hashed in memory, not read back)."""
+        st = os.stat(path)
+        return cls(st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest())
+
     def same_content(self, other: Fingerprint) -> bool:
         return self.size == other.size and self.sha256 == other.sha256
 
@@ -294,7 +300,7 @@ def save_workbook_bytes(
             tmp.unlink()
         raise
     _fsync_dir(target.parent)
-    return SaveResult(target, backup, len(data), Fingerprint.of(target))
+    return SaveResult(target, backup, len(data), Fingerprint.of_bytes(target, data))
 
 
 def write_new_file(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:

@@ -76,7 +76,12 @@ class ColumnText:
 
     @classmethod
     def of(cls, column: pd.Series) -> ColumnText:
-        return cls(column, "\n".join([v for v in column.tolist() if type(v) is str]))
+        values = column.tolist()
+        try:  # the common case, only text and blanks: joined without a Python-level loop
+            joined = "\n".join(filter(None, values))
+        except TypeError:  # numbers or dates among them
+            joined = "\n".join([v for v in values if type(v) is str])
+        return cls(column, joined)
 
     def matching(self, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
         """(row, text) of the text cells where ``pattern`` occurs.

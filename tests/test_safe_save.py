@@ -35,6 +35,7 @@ def test_replace_keeps_a_backup_and_leaves_no_temp(tmp_path: Path) -> None:
     assert path.read_bytes() == b"new"
     assert result.backup_path is not None and result.backup_path.read_bytes() == b"old"
     assert not list(tmp_path.glob(".~crmbook-*"))
+    assert result.fingerprint_after == Fingerprint.of(path)  # what a later save expects to find
 
 
 def test_backups_pruned_to_keep(tmp_path: Path) -> None:

@@ -337,13 +337,18 @@ class _Build:
     ) -> dict[str, dict[tuple[int, int], CellValue]]:
         writes: dict[str, dict[tuple[int, int], CellValue]] = defaultdict(dict)
         for w in cell_writes:
-            self._check_cell(w.sheet, w.row, w.col)
-            if isinstance(w.value, str) and len(w.value) > MAX_TEXT:
-                raise self.fail(
-                    f"“{w.sheet}”第 {w.row} 行的文本超过 Excel 的 {MAX_TEXT} 个字符上限",
-                    f"text for {w.sheet!r} row {w.row} is longer than Excel's {MAX_TEXT} characters",
-                )
             writes[w.sheet][(w.row, w.col)] = w.value
+        for sheet, cells in writes.items():  # checked sheet by sheet: a big changeset has few sheets
+            if not all(1 <= row <= MAX_ROW and 1 <= col <= MAX_COL for row, col in cells):
+                row, col = next((r, c) for r, c in cells if not (1 <= r <= MAX_ROW and 1 <= c <= MAX_COL))
+                self._check_cell(sheet, row, col)
+            long = [v for v in cells.values() if isinstance(v, str) and len(v) > MAX_TEXT]
+            if long:
+                row, _ = next(cell for cell, v in cells.items() if v is long[0])
+                raise self.fail(
+                    f"“{sheet}”第 {row} 行的文本超过 Excel 的 {MAX_TEXT} 个字符上限",
+                    f"text for {sheet!r} row {row} is longer than Excel's {MAX_TEXT} characters",
+                )
         return writes
 
     def _patched_cells(
