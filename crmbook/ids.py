@@ -25,7 +25,15 @@ from crmbook.errors import InputError
 from crmbook.issues import Issue
 from crmbook.names import name_key
 
-__all__ = ["IdAssignment", "IdPattern", "assign_sheet_ids", "run_id_step"]
+__all__ = [
+    "CHILD_SHEETS",
+    "IdAssignment",
+    "IdPattern",
+    "assign_sheet_ids",
+    "child_sheet_ids",
+    "customer_ids_and_references",
+    "run_id_step",
+]
 
 _TOKEN = re.compile(r"\{([a-z_]+)(?::(\d+))?\}")
 _DATE_TOKENS = {"yyyy": "%Y", "yy": "%y", "mm": "%m", "dd": "%d", "yyyymm": "%Y%m", "yyyymmdd": "%Y%m%d"}
@@ -182,6 +190,16 @@ class IdAssignment:
     high_water: dict[str, int] = field(default_factory=dict)
     ids_assigned: int = 0
     refs_filled: int = 0
+
+    def followed_by(self, rest: IdAssignment) -> IdAssignment:
+        """This assignment and ``rest`` (numbered on from this one's high water) as one."""
+        return IdAssignment(
+            writes=self.writes + rest.writes,
+            issues=self.issues + rest.issues,
+            high_water=rest.high_water,
+            ids_assigned=self.ids_assigned + rest.ids_assigned,
+            refs_filled=self.refs_filled + rest.refs_filled,
+        )
 
     def cell_writes(self, book: Book) -> list[tuple[str, int, int, str]]:
         out = []
@@ -369,14 +387,30 @@ def assign_sheet_ids(book: Book, key: str, high_water: dict[str, int], today: dt
     return result
 
 
+CHILD_SHEETS = ("contacts", "followups", "opportunities")  # numbered after customers and references
+
+
+def customer_ids_and_references(book: Book, high_water: dict[str, int], today: dt.date) -> IdAssignment:
+    """The first part of :func:`run_id_step`: customer IDs, then customer references by name."""
+    result = IdAssignment(high_water=dict(high_water))
+    _assign_sheet(book, "customers", result, today)
+    _resolve_refs(book, result)
+    return result
+
+
+def child_sheet_ids(book: Book, high_water: dict[str, int], today: dt.date) -> IdAssignment:
+    """The rest of :func:`run_id_step`: the IDs of the sheets in :data:`CHILD_SHEETS`, numbered on
+    from ``high_water`` (the first part's). They depend on no other sheet's new IDs."""
+    result = IdAssignment(high_water=dict(high_water))
+    for key in CHILD_SHEETS:
+        _assign_sheet(book, key, result, today)
+    return result
+
+
 def run_id_step(book: Book, high_water: dict[str, int], today: dt.date) -> IdAssignment:
     """Customer IDs, then customer references by name, then the other sheets' IDs.
 
     Writes into ``book``'s frames as it goes, so each stage sees the previous one's IDs.
     """
-    result = IdAssignment(high_water=dict(high_water))
-    _assign_sheet(book, "customers", result, today)
-    _resolve_refs(book, result)
-    for key in ("contacts", "followups", "opportunities"):
-        _assign_sheet(book, key, result, today)
-    return result
+    first = customer_ids_and_references(book, high_water, today)
+    return first.followed_by(child_sheet_ids(book, first.high_water, today))

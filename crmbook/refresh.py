@@ -27,9 +27,9 @@ from crmbook.book import Book, Table
 from crmbook.changelog import Change, build_changelog_sheet, diff_table, updated_writes
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet
 from crmbook.dashboard import build_dashboard
-from crmbook.dedupe import CustomerFeatures, DuplicateResult, customer_features, find_duplicates
+from crmbook.dedupe import CustomerFeatures, customer_features, find_duplicates
 from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
-from crmbook.ids import run_id_step
+from crmbook.ids import IdAssignment, child_sheet_ids, customer_ids_and_references
 from crmbook.issues import Issue, Report
 from crmbook.issues_sheet import build_issues_sheet, highlights_for
 from crmbook.parallel import beside_each
@@ -145,36 +145,30 @@ def plan_refresh(
     report.extend(list(structural or []))
     changeset = Changeset()
 
-    # 1. IDs and customer references (customers first, then references, then children).
-    id_step = run_id_step(book, state.high_water, book.today)
-    id_writes = [
-        CellWrite(book.tables[sheet_key].sheet_name, row, col, value)
-        for sheet_key, row, col, value in id_step.cell_writes(book)
-    ]
+    # 1. IDs and customer references: customers first, then references (the other sheets' own IDs,
+    # which none of the steps here needs, are numbered beside them).
+    id_step = customer_ids_and_references(book, state.high_water, book.today)
+    id_writes = _id_cell_writes(book, id_step)
     _apply_to_frames(book, id_writes)
     changeset.cell_writes.extend(id_writes)
-    state.high_water = dict(id_step.high_water)
     report.extend(id_step.issues)
 
-    # 2a, 3 and 5 for every sheet but customers need only the records with their IDs: they run
-    # beside 2b, 4 and 5 for customers (on a second core).
+    # 1 for the other sheets, 2a, 3 and 5 for every sheet but customers need only the records with
+    # their customers' IDs: they run beside 2b, 4 and 5 for customers (on a second core).
     decisions = read_decisions(book.duplicates_grid, lang) if book.duplicates_grid else {}
     for group, decision in decisions.items():
         if decision == "not_duplicate":
             state.not_duplicates.update(tuple(sorted(p)) for p in itertools.combinations(sorted(group), 2))
-    # Only the customers sheet gets more writes below (derived columns, updated dates).
+    # Only the customers sheet gets more writes here (derived columns, updated dates).
     customers_sheet = book.tables["customers"].sheet_name if "customers" in book.tables else None
-    final = [w for w in id_writes if w.sheet != customers_sheet]
-    ahead = (preparer.ahead, final) if preparer is not None and final else None
-    beside_args = (
-        book,
-        frozenset(state.not_duplicates),
-        decisions,
-        customer_features,
-        state.snapshots,
-        ahead,
-    )
+    beside_args = (book, id_step, state.snapshots, None if preparer is None else preparer.ahead)
     with beside_each(_beside_steps, *beside_args) as rest:
+        # 3. Duplicates (decisions the user already typed survive the rebuild).
+        dups = find_duplicates(
+            book, not_duplicates=frozenset(state.not_duplicates), features=customer_features
+        )
+        duplicates_sheet = build_duplicates_sheet(book, dups, previous_decisions=decisions)
+
         # 2b. Validation of typed values, on the values as they will be after this refresh.
         typed = typed_tables(book)
         typed_issues = validate_typed(book, typed)
@@ -201,8 +195,10 @@ def plan_refresh(
         if preparer is not None:  # every cell write is known: nothing below adds one
             preparer.prepare([w for w in changeset.cell_writes if w.sheet == customers_sheet])
         found: BesideSteps = rest.next()
+        changeset.cell_writes[len(id_writes) : len(id_writes)] = found.id_writes  # in the ID step's order
+        state.high_water = dict(found.ids.high_water)
+        report.extend(found.ids.issues)
         report.extend(in_sheet_order(book, found.cell_issues, typed_issues))
-        dups = found.duplicates
         remembered.update(found.remembered)
         changes = [c for key in book.tables for c in remembered[key].changes]
         snapshots = [remembered[key].sheet for key in book.tables if remembered[key].sheet is not None]
@@ -223,7 +219,7 @@ def plan_refresh(
             ),
             build_issues_sheet(issue_list, lang, generated_at=now, sheet_order=book.sheet_names),
             reminders,
-            found.duplicates_sheet,
+            duplicates_sheet,
             build_changelog_sheet(
                 schema.owned_sheet_name("changelog", lang), book.changelog, changes, lang, now
             ),
@@ -233,13 +229,12 @@ def plan_refresh(
         if preparer is not None:
             # Rendered while the child still works out the other sheets' cell edits (its last step).
             preparer.prepare_owned(changeset.owned_sheets)
-            if ahead is not None:
-                preparer.adopt(rest.next())
+            preparer.adopt(rest.next())
     return RefreshPlan(
         changeset=changeset,
         report=report,
         lang=lang,
-        ids_assigned=id_step.ids_assigned,
+        ids_assigned=id_step.ids_assigned + found.ids.ids_assigned,
         refs_filled=id_step.refs_filled,
         duplicate_pairs=len(dups.pairs),
         duplicate_clusters=len(dups.clusters),
@@ -270,47 +265,57 @@ def remember(table: Table, previous: dict[str, Snapshot], refreshed_before: bool
     return Remembered(changes, None if unchanged else snapshot_sheet(table.key, snapshot))
 
 
+def _id_cell_writes(book: Book, ids: IdAssignment) -> list[CellWrite]:
+    return [
+        CellWrite(book.tables[sheet_key].sheet_name, row, col, value)
+        for sheet_key, row, col, value in ids.cell_writes(book)
+    ]
+
+
 @dataclass(frozen=True)
 class BesideSteps:
     """What :func:`_beside_steps` found."""
 
+    ids: IdAssignment  # the IDs of the sheets in crmbook.ids.CHILD_SHEETS
+    id_writes: list[CellWrite]
     cell_issues: IssuesBySheet
-    duplicates: DuplicateResult
-    duplicates_sheet: OwnedSheet
     remembered: dict[str, Remembered]  # the sheets in REMEMBERED_BESIDE
 
 
 def _beside_steps(
     book: Book,
-    not_duplicates: frozenset[tuple[str, str]],
-    decisions: dict[frozenset[str], str],
-    features: CustomerFeatures | None,
+    customer_ids: IdAssignment,
     previous: dict[str, Snapshot],
-    ahead: tuple[Callable[[list[CellWrite]], Any], list[CellWrite]] | None,
+    ahead: Callable[[list[CellWrite]], Any] | None,
 ) -> Iterator[Any]:
-    """2a. Validation of the cells as people typed them.
+    """1. The IDs of the other sheets (``book`` holds the customers' IDs and references already,
+    ``customer_ids``).
 
-    3. Duplicates (decisions the user already typed survive the rebuild).
+    2a. Validation of the cells as people typed them.
 
     5. Snapshots and changes of the sheets in :data:`REMEMBERED_BESIDE`.
 
-    All three as one :class:`BesideSteps`; then, with ``ahead``, the file engine's head start on the
-    sheets whose writes are final. None of them reads the columns steps 4 and 5 write on the customers
-    sheet (derived and updated dates), so the results are the same whether they are worked out in a
-    child process, at once, or after those steps.
+    All of them as one :class:`BesideSteps`; then, with ``ahead``, the file engine's head start on
+    the sheets whose writes are final (all but customers). None of them reads the columns steps 4 and
+    5 write on the customers sheet (derived and updated dates), and no step of the plan's own reads
+    the IDs numbered here, so the results are the same whether they are worked out in a child
+    process, at once, or after those steps.
     """
-    dups = find_duplicates(book, not_duplicates=not_duplicates, features=features)
+    ids = child_sheet_ids(book, customer_ids.high_water, book.today)
+    id_writes = _id_cell_writes(book, ids)
+    _apply_to_frames(book, id_writes)
     issues = validate_cells(book)
-    duplicates_sheet = build_duplicates_sheet(book, dups, previous_decisions=decisions)
     refreshed_before = book.state is not None
     remembered = {
         key: remember(table, previous, refreshed_before)
         for key, table in book.tables.items()
         if key in REMEMBERED_BESIDE
     }
-    yield BesideSteps(issues, dups, duplicates_sheet, remembered)
+    yield BesideSteps(ids, id_writes, issues, remembered)
     if ahead is not None:
-        yield ahead[0](ahead[1])
+        customers_sheet = book.tables["customers"].sheet_name if "customers" in book.tables else None
+        final = [w for w in _id_cell_writes(book, customer_ids) if w.sheet != customers_sheet] + id_writes
+        yield ahead(final) if final else {}
 
 
 def _parse_phones(table: Table) -> None:
