@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from crmbook.ids import run_id_step
 from crmbook.parallel import beside, beside_each, forking_allowed
 from crmbook.reader import read_book
 from crmbook.refresh import plan_refresh, refresh
+from crmbook.state import STATE_SHEET, State
 
 needs_fork = pytest.mark.skipif(not forking_allowed(), reason="no second core or no fork here")
 
@@ -105,6 +107,30 @@ def test_a_refresh_writes_the_same_file_with_and_without_a_second_core(
         refresh(copy, now=now, today=now.date())
         written[workers] = copy.read_bytes()
     assert written["1"] == written["2"]  # the cell edits worked out in the child are the parent's own
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_plan_numbers_records_as_the_id_step_in_one_go(
+    sample_book: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """The plan numbers the contacts, follow-ups and deals beside its own steps: the writes, issues,
+    counts and high-water marks are those of the ID step run in one go, in its order."""
+    monkeypatch.setenv("CRMBOOK_WORKERS", workers)
+    today = dt.date(2026, 11, 22)
+    book, structural = read_book(sample_book, today=today)
+    plan = plan_refresh(book, structural, now=dt.datetime(2026, 11, 22, 9, 0))
+    one_go = run_id_step(book, {}, today)  # on the reader's frames (the plan worked on a copy)
+    expected = [
+        (book.tables[k].sheet_name, row, col, value) for k, row, col, value in one_go.cell_writes(book)
+    ]
+    got = [(w.sheet, w.row, w.col, w.value) for w in plan.changeset.cell_writes[: len(expected)]]
+    assert got == expected and one_go.ids_assigned > 0 and one_go.refs_filled > 0
+    assert (plan.ids_assigned, plan.refs_filled) == (one_go.ids_assigned, one_go.refs_filled)
+    id_codes = {i.code for i in one_go.issues}
+    assert [i for i in plan.report.issues if i.code in id_codes] == one_go.issues
+    written = next(s for s in plan.changeset.owned_sheets if s.name == STATE_SHEET)
+    grid = [[cell.value if cell is not None else None for cell in row] for row in written.rows]
+    assert State.from_grids(grid, {}).high_water == one_go.high_water
 
 
 def _slow() -> int:
