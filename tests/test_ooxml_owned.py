@@ -49,6 +49,23 @@ def test_cells_rows_and_styles() -> None:
     assert col is not None and (col.get("min"), col.get("width")) == ("2", "12.5")
 
 
+def test_repeated_values_are_written_as_each_cell_alone_would_be() -> None:
+    """Values equal across types (1, 1.0, True) or formats stay apart; every cell is what
+    :func:`cell_xml` writes for it."""
+    from crmbook.ooxml.cells import cell_xml
+
+    values: list[CellValue] = [1, 1.0, True, "1", dt.date(2024, 5, 1), dt.datetime(2024, 5, 1), "a&b", None]
+    rows: list[list[SheetCell | None]] = [
+        [SheetCell(v, style) for v in values] for style in ("text", "date", "text")
+    ]
+    xml = render_owned_sheet(OwnedSheet("s", rows), styler).xml.decode()
+    for r, row in enumerate(rows, start=1):
+        for c, cell in enumerate(row, start=1):
+            assert cell is not None
+            ref = f"{'ABCDEFGH'[c - 1]}{r}"
+            assert cell_xml(ref, cell.value, styler(cell.style, cell.value)) in xml
+
+
 def test_internal_links_need_no_relationship_and_web_links_get_one() -> None:
     rows: list[list[SheetCell | None]] = [
         [SheetCell("看客户", link="'客户'!B7"), SheetCell("web", link="https://example.com/?a=1&b=2")]

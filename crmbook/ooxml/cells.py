@@ -94,7 +94,9 @@ def excel_serial(value: dt.date | dt.datetime, date1904: bool = False) -> float 
 
 def _xml_string(text: str) -> str:
     """Text for a ``<t>`` element: escaped, with XML-illegal characters as Excel's _xHHHH_ escapes."""
-    if _NEEDS_ESCAPES.search(text) is None:  # the common case: one scan instead of two substitutions
+    # The common case, checked in C first: every character printable (no control characters) and no
+    # text that reads like an escape.
+    if ("_x" not in text and text.isprintable()) or _NEEDS_ESCAPES.search(text) is None:
         return escape_text(text)
     text = _LOOKS_ESCAPED.sub(r"_x005F_\1", text)
     text = _ILLEGAL_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)

@@ -102,6 +102,8 @@ def render_owned_sheet(
     max_row = max_col = 0
     letters = [""] + [col_letter(c) for c in range(1, max(map(len, sheet.rows), default=0) + 1)]
     named: dict[str, int] = {}  # style name -> index, for values that are not dates
+    # A cell's XML after its reference, by (type, value, format): report sheets repeat many values.
+    tails: dict[tuple[type, CellValue, int], str] = {}
     for r, row in enumerate(sheet.rows, start=1):
         cells = []
         for c, cell in enumerate(row, start=1):
@@ -115,7 +117,11 @@ def render_owned_sheet(
                 style = named.get(cell.style, -1)
                 if style < 0:
                     style = named[cell.style] = styler(cell.style, value)
-            cells.append(cell_xml(ref, value, style, date1904=date1904))
+            tail = tails.get((value.__class__, value, style))
+            if tail is None:
+                xml = cell_xml(ref, value, style, date1904=date1904)  # '<c r="{ref}' and the tail
+                tail = tails[(value.__class__, value, style)] = xml[6 + len(ref) :]
+            cells.append(f'<c r="{ref}{tail}')
             max_col = max(max_col, c)
             if cell.link:
                 links.append(_hyperlink(ref, cell.link, value, relationships, taken))

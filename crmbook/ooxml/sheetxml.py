@@ -256,6 +256,8 @@ class _RowWriter:
         self.col_styles = sheet.column_styles()
         self.shared: dict[str, _SharedGroup] = {}
         self.formulas_removed = False
+        self.cell_open = b"<" + sheet.prefix + b'c r="'
+        self.tails: dict[tuple[type, CellValue, int], bytes] = {}
 
     def base_style(self, row_attrs: bytes, col: int) -> int:
         """The style an empty cell shows: the row's (when custom) or the column's."""
@@ -296,8 +298,12 @@ class _RowWriter:
             )
 
     def new_cell(self, row: int, col: int, value: CellValue, style: int) -> bytes:
-        xml = cell_xml(cell_ref(row, col), value, self.resolve(value, style), date1904=self.date1904)
-        return with_prefix(xml, self.sheet.prefix)
+        ref, style = cell_ref(row, col), self.resolve(value, style)
+        tail = self.tails.get((value.__class__, value, style))
+        if tail is None:  # the cell's XML after its reference, the same for the same value and format
+            xml = with_prefix(cell_xml(ref, value, style, date1904=self.date1904), self.sheet.prefix)
+            tail = self.tails[(value.__class__, value, style)] = xml[len(self.cell_open) + len(ref) :]
+        return self.cell_open + ref.encode() + tail
 
     def _dependent(self, row: int, col: int, m: re.Match[bytes], explicit: bool) -> bytes:
         """A cell kept as it is, except an explicit ``r`` and orphaned shared formulas made plain."""
