@@ -168,6 +168,8 @@ def plan_refresh(
             book, not_duplicates=frozenset(state.not_duplicates), features=customer_features
         )
         duplicates_sheet = build_duplicates_sheet(book, dups, previous_decisions=decisions)
+        # 2a for the customers sheet (the other sheets' is beside), on the cells as people typed them.
+        customer_cell_issues = validate_cells(book, {"customers"})
 
         # 2b. Validation of typed values, on the values as they will be after this refresh.
         typed = typed_tables(book)
@@ -198,7 +200,7 @@ def plan_refresh(
         changeset.cell_writes[len(id_writes) : len(id_writes)] = found.id_writes  # in the ID step's order
         state.high_water = dict(found.ids.high_water)
         report.extend(found.ids.issues)
-        report.extend(in_sheet_order(book, found.cell_issues, typed_issues))
+        report.extend(in_sheet_order(book, {**found.cell_issues, **customer_cell_issues}, typed_issues))
         remembered.update(found.remembered)
         changes = [c for key in book.tables for c in remembered[key].changes]
         snapshots = [remembered[key].sheet for key in book.tables if remembered[key].sheet is not None]
@@ -291,7 +293,7 @@ def _beside_steps(
     """1. The IDs of the other sheets (``book`` holds the customers' IDs and references already,
     ``customer_ids``).
 
-    2a. Validation of the cells as people typed them.
+    2a. Validation of the cells as people typed them, on every sheet but customers.
 
     5. Snapshots and changes of the sheets in :data:`REMEMBERED_BESIDE`.
 
@@ -304,7 +306,7 @@ def _beside_steps(
     ids = child_sheet_ids(book, customer_ids.high_water, book.today)
     id_writes = _id_cell_writes(book, ids)
     _apply_to_frames(book, id_writes)
-    issues = validate_cells(book)
+    issues = validate_cells(book, book.tables.keys() - {"customers"})
     refreshed_before = book.state is not None
     remembered = {
         key: remember(table, previous, refreshed_before)

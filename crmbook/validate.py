@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -368,13 +368,18 @@ def _context(book: Book, typed: dict[str, pd.DataFrame]) -> Context:
     return Context(book, load_schema(), book.lang, book.today, ids, typed)
 
 
-def _run(book: Book, rules: list[Rule], ctx: Context) -> IssuesBySheet:
-    return {key: [i for rule in rules for i in rule(table, ctx)] for key, table in book.tables.items()}
+def _run(book: Book, rules: list[Rule], ctx: Context, sheets: Collection[str] | None = None) -> IssuesBySheet:
+    return {
+        key: [i for rule in rules for i in rule(table, ctx)]
+        for key, table in book.tables.items()
+        if sheets is None or key in sheets
+    }
 
 
-def validate_cells(book: Book) -> IssuesBySheet:
-    """The issues :data:`CELL_RULES` find, sheet by sheet."""
-    return _run(book, CELL_RULES, _context(book, {}))
+def validate_cells(book: Book, sheets: Collection[str] | None = None) -> IssuesBySheet:
+    """The issues :data:`CELL_RULES` find, sheet by sheet (only ``sheets``' record sheet keys, when
+    given: each sheet's cell issues depend on no other sheet's but the customers' IDs)."""
+    return _run(book, CELL_RULES, _context(book, {}), sheets)
 
 
 def validate_typed(book: Book, typed: dict[str, pd.DataFrame]) -> IssuesBySheet:

@@ -147,12 +147,13 @@ def test_writing_an_empty_cell_reports_no_formula() -> None:
     assert not patch_cells(SheetXml(xml), {(3, 1): "x"}, keep_style).formulas_removed
 
 
-def test_overwriting_a_shared_formula_master_keeps_the_others_calculating() -> None:
+@pytest.mark.parametrize("filler_rows", [0, 400])  # a small sheet is searched whole, a big one row by row
+def test_overwriting_a_shared_formula_master_keeps_the_others_calculating(filler_rows: int) -> None:
     rows = (
         '<row r="2"><c r="C2"><f t="shared" ref="C2:C4" si="0">A2*2</f><v>2</v></c></row>'
         '<row r="3"><c r="C3"><f t="shared" si="0"/><v>4</v></c></row>'
         '<row r="4"><c r="C4"><f t="shared" si="0"/><v>6</v></c></row>'
-    )
+    ) + "".join(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c></row>' for r in range(10, 10 + filler_rows))
     out = patch(sheet(rows), {(2, 3): "x"})
     assert b"<f>A3*2</f>" in out
     assert b"<f>A4*2</f>" in out

@@ -261,7 +261,7 @@ class _RowWriter:
 
     def base_style(self, row_attrs: bytes, col: int) -> int:
         """The style an empty cell shows: the row's (when custom) or the column's."""
-        if attr(row_attrs, "customFormat") in ("1", "true"):
+        if b"customFormat" in row_attrs and attr(row_attrs, "customFormat") in ("1", "true"):
             return _style_of(row_attrs)
         for first, last, style in self.col_styles:
             if first <= col <= last:
@@ -432,7 +432,7 @@ class _RowWriter:
                 formulas |= self.formula_re.search(m.group(2) or b"") is not None
                 parts += [data[pos : m.start()], self.new_cell(row, col, value, _style_of(m.group(1)))]
                 pos = after_cell = m.end()
-            elif data.find(ref, tag_end, close) >= 0:
+            elif after_cell > tag_end and data.find(ref, tag_end, after_cell) >= 0:
                 return None  # there, but not after the cells before it: cells out of order
             elif self._next_column(after_cell, close) > col:
                 parts += [
@@ -493,7 +493,10 @@ def patch_cells(
         by_row.setdefault(row, {})[col] = value
     rows = sheet.locate(sorted(by_row)) or sheet.rows()
     writer = _RowWriter(sheet, by_row, resolve, date1904)
-    if sheet.data.find(b"shared", sheet.sheet_data.tag_end, sheet.sheet_data_close) >= 0:
+    # A shared formula matters only where a written cell holds its master: each written row is
+    # looked at (find_shared_masters), after one search of the whole sheet unless they are few.
+    few = len(by_row) * 4096 < len(sheet.data)
+    if few or sheet.data.find(b"shared", sheet.sheet_data.tag_end, sheet.sheet_data_close) >= 0:
         for row in by_row:
             if row in rows.position:
                 writer.find_shared_masters(row, rows.position[row])
