@@ -7,6 +7,10 @@ follow-up for the churn threshold, lost customers excluded).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from typing import Any
+
 import pandas as pd
 
 from crmbook.book import Book
@@ -128,6 +132,22 @@ def reminder_rows(book: Book, typed: dict[str, pd.DataFrame], rollup: pd.DataFra
     )
 
 
+def _plain_rows(table: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """The rows of :func:`reminder_rows` as plain Python values, converted column by column: dates as
+    dates (none: None), counts and positions as ints, phones as text (none: None)."""
+    if table.empty:
+        return iter(())
+    plain = ("owner", "kind", "customer_id", "name", "level", "sheet")
+    columns: dict[str, list[Any]] = {k: table[k].tolist() for k in plain}
+    columns |= {k: table[k].to_numpy(dtype="datetime64[D]").tolist() for k in ("due", "last")}
+    columns |= {k: [int(v) for v in table[k].tolist()] for k in ("days", "row", "col")}
+    columns["phone"] = [
+        None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+        for v in table["phone"].tolist()
+    ]
+    return (dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True))
+
+
 def build_reminders(book: Book, typed: dict[str, pd.DataFrame], rollup: pd.DataFrame) -> OwnedSheet:
     lang = book.lang
     words = WORDS[lang]
@@ -138,24 +158,19 @@ def build_reminders(book: Book, typed: dict[str, pd.DataFrame], rollup: pd.DataF
         [SheetCell(h, "header") for h in words["headers"]],
     ]
     table = reminder_rows(book, typed, rollup)
-    for r in table.itertuples(index=False):
-        ref = f"{column_letter(int(r.col))}{int(r.row)}"
+    for r in _plain_rows(table):
         rows.append(
             [
-                SheetCell(r.owner or None),
-                SheetCell(words[r.kind], "warning" if r.kind == "churn" else "text"),
-                SheetCell(r.customer_id),
-                SheetCell(r.name),
-                SheetCell(level_label.get(r.level, r.level) if isinstance(r.level, str) else None),
-                SheetCell(r.due.date() if pd.notna(r.due) else None, "date"),
-                SheetCell(int(r.days), "integer"),
-                SheetCell(r.last.date() if pd.notna(r.last) else None, "date"),
-                SheetCell(
-                    None
-                    if r.phone is None or (isinstance(r.phone, float) and pd.isna(r.phone))
-                    else str(r.phone)
-                ),
-                SheetCell(words["go"], "link", cell_link(r.sheet, ref)),
+                SheetCell(r["owner"] or None),
+                SheetCell(words[r["kind"]], "warning" if r["kind"] == "churn" else "text"),
+                SheetCell(r["customer_id"]),
+                SheetCell(r["name"]),
+                SheetCell(level_label.get(r["level"], r["level"]) if isinstance(r["level"], str) else None),
+                SheetCell(r["due"], "date"),
+                SheetCell(r["days"], "integer"),
+                SheetCell(r["last"], "date"),
+                SheetCell(r["phone"]),
+                SheetCell(words["go"], "link", cell_link(r["sheet"], f"{column_letter(r['col'])}{r['row']}")),
             ]
         )
     if table.empty:

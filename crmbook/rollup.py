@@ -104,8 +104,12 @@ def derived_writes(book: Book, rollup: pd.DataFrame) -> list[CellWrite]:
             if key in table.data.columns
             else {}
         )
-        for row, value in zip(rollup.index.tolist(), rollup[key].tolist(), strict=True):
-            new = _cell(value)
+        column = rollup[key]
+        if column.dtype.kind == "M":  # date-times to dates in C (NaT: None), as _cell would
+            values = column.to_numpy(dtype="datetime64[D]").tolist()
+        else:
+            values = [_cell(v) for v in column.tolist()]
+        for row, new in zip(rollup.index.tolist(), values, strict=True):
             if not _same(current.get(row), new):
                 writes.append(CellWrite(table.sheet_name, int(row), col, new))
     return writes

@@ -239,11 +239,11 @@ def rule_primary_contact(table: Table, ctx: Context) -> Iterator[Issue]:
         return
     typed = ctx.typed[table.key]
     primary = typed["primary"].eq(True)
-    groups = primary.groupby(typed["customer_id"]).sum()
-    rows_of = typed.groupby("customer_id").groups  # customer -> its contact rows, found once
-    for cid, count in groups.items():
-        if count == 1:
-            continue
+    counts = primary.groupby(typed["customer_id"]).sum()
+    wrong = counts[counts != 1]
+    # customer -> its contact rows, for the customers with a wrong count only
+    rows_of = typed[typed["customer_id"].isin(wrong.index)].groupby("customer_id").groups
+    for cid, count in wrong.items():
         rows = rows_of[cid]
         for row in rows if count == 0 else [r for r in rows if primary[r]]:
             yield _issue(
