@@ -320,7 +320,15 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
         result.writes.append((key, row, id_col, value))
         result.ids_assigned += 1
     if new_ids:
-        table.data.loc[list(new_ids), id_col] = list(new_ids.values())
+        _fill(table, id_col, new_ids)
+
+
+def _fill(table: Table, key: str, values: dict[int, str]) -> None:
+    """``values`` (row -> value) into column ``key`` of ``table``'s frame, as a new column: the
+    arrays the frame shares with other frames are not written to."""
+    column = table.data[key].copy()
+    column.loc[list(values)] = list(values.values())
+    table.data[key] = column
 
 
 def _fold(value: object) -> str:
@@ -377,7 +385,7 @@ def _resolve_refs(book: Book, result: IdAssignment) -> None:
                     )
                 )
         if filled:
-            table.data.loc[list(filled), "customer_id"] = list(filled.values())
+            _fill(table, "customer_id", filled)
 
 
 def assign_sheet_ids(book: Book, key: str, high_water: dict[str, int], today: dt.date) -> IdAssignment:

@@ -145,24 +145,29 @@ def plan_refresh(
     report.extend(list(structural or []))
     changeset = Changeset()
 
-    # 1. IDs and customer references: customers first, then references (the other sheets' own IDs,
-    # which none of the steps here needs, are numbered beside them).
-    id_step = customer_ids_and_references(book, state.high_water, book.today)
-    id_writes = _id_cell_writes(book, id_step)
-    _apply_to_frames(book, id_writes)
-    changeset.cell_writes.extend(id_writes)
-    report.extend(id_step.issues)
-
-    # 1 for the other sheets, 2a, 3 and 5 for every sheet but customers need only the records with
-    # their customers' IDs: they run beside 2b, 4 and 5 for customers (on a second core).
+    # 1 for the other sheets (their own IDs, which no step here needs), 2a, 3 and 5 for every sheet but
+    # customers need only the records with their customers' IDs: they run beside 1, 2b, 4 and 5 for
+    # customers (on a second core). The customers' IDs and references are worked out on both.
     decisions = read_decisions(book.duplicates_grid, lang) if book.duplicates_grid else {}
     for group, decision in decisions.items():
         if decision == "not_duplicate":
             state.not_duplicates.update(tuple(sorted(p)) for p in itertools.combinations(sorted(group), 2))
     # Only the customers sheet gets more writes here (derived columns, updated dates).
     customers_sheet = book.tables["customers"].sheet_name if "customers" in book.tables else None
-    beside_args = (book, id_step, state.snapshots, None if preparer is None else preparer.ahead)
+    beside_args = (
+        book,
+        dict(state.high_water),
+        state.snapshots,
+        None if preparer is None else preparer.ahead,
+    )
     with beside_each(_beside_steps, *beside_args) as rest:
+        # 1. IDs and customer references: customers first, then references.
+        id_step = customer_ids_and_references(book, state.high_water, book.today)
+        id_writes = _id_cell_writes(book, id_step)
+        _apply_to_frames(book, id_writes)
+        changeset.cell_writes.extend(id_writes)
+        report.extend(id_step.issues)
+
         # 3. Duplicates (decisions the user already typed survive the rebuild).
         dups = find_duplicates(
             book, not_duplicates=frozenset(state.not_duplicates), features=customer_features
@@ -286,12 +291,12 @@ class BesideSteps:
 
 def _beside_steps(
     book: Book,
-    customer_ids: IdAssignment,
+    high_water: dict[str, int],
     previous: dict[str, Snapshot],
     ahead: Callable[[list[CellWrite]], Any] | None,
 ) -> Iterator[Any]:
-    """1. The IDs of the other sheets (``book`` holds the customers' IDs and references already,
-    ``customer_ids``).
+    """1. IDs: customers and references (as the plan's own steps work them out), then the other
+    sheets (on frames of its own: ``book``'s are not written to).
 
     2a. Validation of the cells as people typed them, on every sheet but customers.
 
@@ -303,6 +308,12 @@ def _beside_steps(
     the IDs numbered here, so the results are the same whether they are worked out in a child
     process, at once, or after those steps.
     """
+    book = copy.copy(book)
+    book.tables = {k: copy.copy(t) for k, t in book.tables.items()}
+    for t in book.tables.values():
+        t.data = t.data.copy(deep=False)  # columns are replaced, never written to (see crmbook.ids)
+    customer_ids = customer_ids_and_references(book, high_water, book.today)
+    _apply_to_frames(book, _id_cell_writes(book, customer_ids))
     ids = child_sheet_ids(book, customer_ids.high_water, book.today)
     id_writes = _id_cell_writes(book, ids)
     _apply_to_frames(book, id_writes)

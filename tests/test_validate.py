@@ -200,6 +200,25 @@ def test_children_get_customer_ids_by_name_then_their_own_ids() -> None:
     assert writes[("followups", "followup_id")] == "FLLWC20260000010001"
 
 
+def test_ids_go_into_new_columns_not_into_arrays_shared_with_another_frame() -> None:
+    """The ID step writes its frames' columns anew: a frame sharing its arrays with this one (a
+    shallow copy, as a refresh's side step holds) keeps its blanks."""
+    import copy
+
+    book = make_book(
+        customers=[{**OK_CUSTOMER, "customer_id": None, "name": "华信科技（上海）有限公司"}],
+        followups=[{"customer_name": "上海华信科技有限公司", "content": "电话"}],
+    )
+    mine = copy.copy(book)
+    mine.tables = {k: copy.copy(t) for k, t in book.tables.items()}
+    for t in mine.tables.values():
+        t.data = t.data.copy(deep=False)
+    run_id_step(mine, {}, dt.date(2026, 11, 22))
+    assert mine.tables["followups"].data["followup_id"].notna().all()
+    assert book.tables["customers"].data["customer_id"].isna().all()
+    assert book.tables["followups"].data[["customer_id", "followup_id"]].isna().all().all()
+
+
 def test_bad_pattern_is_a_clear_error() -> None:
     from crmbook.errors import InputError
 
