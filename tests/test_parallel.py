@@ -223,3 +223,33 @@ def test_without_workers_the_steps_run_at_once(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("CRMBOOK_WORKERS", "1")
     with beside_each(_steps, 3) as steps:
         assert [steps.next(), steps.next(), steps.next()] == [os.getpid(), 9, 4]
+
+
+def test_what_a_refresh_keeps_is_not_scanned_when_the_collector_is_back_on() -> None:
+    import gc
+
+    from crmbook.refresh import cyclic_gc_paused
+
+    assert gc.isenabled()
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+        kept = [[i] for i in range(50_000)]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.get_count()[0] < 1_000  # nothing left for the next young collection to scan
+    assert gc.is_tracked(kept[0])
+    assert any(obj is kept for obj in gc.get_objects(generation=2))
+
+
+def test_objects_a_process_froze_stay_frozen() -> None:
+    import gc
+
+    from crmbook.refresh import cyclic_gc_paused
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with cyclic_gc_paused():
+            pass
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
