@@ -69,18 +69,20 @@ class Context:
 
 @dataclass(frozen=True)
 class ColumnText:
-    """A column's text cells joined with newlines, for rules that search them all in one pass."""
+    """A column's distinct texts joined with newlines, for rules that search them all in one pass
+    (in no particular order: a text that repeats down the column is searched once)."""
 
     column: pd.Series
     joined: str
 
     @classmethod
     def of(cls, column: pd.Series) -> ColumnText:
-        values = column.tolist()
-        try:  # the common case, only text and blanks: joined without a Python-level loop
-            joined = "\n".join(filter(None, values))
+        distinct = set(column.tolist())
+        distinct.discard(None)
+        try:  # the common case, only text: joined without a Python-level loop
+            joined = "\n".join(distinct)
         except TypeError:  # numbers or dates among them
-            joined = "\n".join([v for v in values if type(v) is str])
+            joined = "\n".join([v for v in distinct if type(v) is str])
         return cls(column, joined)
 
     def matching(self, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
