@@ -230,3 +230,14 @@ def test_date_times_are_remembered_to_the_second_as_iso_text() -> None:
     assert _json_column(values) == expected
     aware = dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     assert _json_column([aware]) == ["2025-12-31T16:00:00"]  # as before: in UTC
+
+
+def test_dates_are_remembered_as_iso_text_any_year() -> None:
+    import random
+
+    from crmbook.snapshot import _json_column
+
+    rng = random.Random(7)
+    values: list[dt.date | None] = [dt.date.fromordinal(rng.randrange(1, 3_652_059)) for _ in range(2000)]
+    values[::5] = [None] * len(values[::5])
+    assert _json_column(values) == [None if v is None else v.isoformat() for v in values]
