@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,8 +106,13 @@ _DATES = {dt.date, type(None)}
 
 def _json_column(values: list[Any]) -> list[Any]:
     """A column's cells as JSON-ready values (text passes through; others converted once per value)."""
-    types = set(map(type, values))
-    if types <= _PLAIN_TEXT and max(map(len, filter(None, values)), default=0) <= LONG_TEXT:
+    distinct: Collection[Any]
+    try:
+        distinct = set(values)  # cells repeat down a column: each value looked at once
+    except TypeError:  # an unhashable value
+        distinct = values
+    types = set(map(type, distinct))
+    if types <= _PLAIN_TEXT and max(map(len, filter(None, distinct)), default=0) <= LONG_TEXT:
         return values  # the common case: short text and blanks, nothing to convert
     if types <= _DATETIMES:  # a column of date-times: converted in C in one go
         # orjson writes a date-time without time zone as ISO text, to the second with this option;
