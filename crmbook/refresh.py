@@ -105,6 +105,17 @@ def _apply_to_frames(book: Book, writes: list[CellWrite]) -> None:
         table.data[key] = column
 
 
+def _own_frames(book: Book) -> Book:
+    """``book`` with frames of its own: a step may replace their columns (the writes of the ID step,
+    :func:`_apply_to_frames`) without changing ``book``'s. Columns are never written into, so the
+    arrays themselves are shared, not copied."""
+    book = copy.copy(book)
+    book.tables = {k: copy.copy(t) for k, t in book.tables.items()}
+    for t in book.tables.values():
+        t.data = t.data.copy(deep=False)
+    return book
+
+
 def _working_copy(state: State | None) -> State:
     """A copy of ``state`` this run may change; snapshots are shared, they are only ever replaced."""
     if state is None:
@@ -135,10 +146,7 @@ def plan_refresh(
     """
     now = now or dt.datetime.now()
     schema = load_schema()
-    book = copy.copy(book)
-    book.tables = {k: copy.copy(t) for k, t in book.tables.items()}
-    for t in book.tables.values():
-        t.data = t.data.copy()
+    book = _own_frames(book)
     state = _working_copy(book.state)
     lang = book.lang
     report = Report()
@@ -308,10 +316,7 @@ def _beside_steps(
     the IDs numbered here, so the results are the same whether they are worked out in a child
     process, at once, or after those steps.
     """
-    book = copy.copy(book)
-    book.tables = {k: copy.copy(t) for k, t in book.tables.items()}
-    for t in book.tables.values():
-        t.data = t.data.copy(deep=False)  # columns are replaced, never written to (see crmbook.ids)
+    book = _own_frames(book)
     customer_ids = customer_ids_and_references(book, high_water, book.today)
     _apply_to_frames(book, _id_cell_writes(book, customer_ids))
     ids = child_sheet_ids(book, customer_ids.high_water, book.today)

@@ -133,6 +133,24 @@ def test_the_plan_numbers_records_as_the_id_step_in_one_go(
     assert State.from_grids(grid, {}).high_water == one_go.high_water
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_plan_leaves_the_book_it_was_given_as_it_was(
+    sample_book: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """The plan numbers, fills references and derived cells on frames of its own; the caller's frames
+    (whose arrays it shares) keep their blanks, on a first refresh and on a book refreshed before."""
+    monkeypatch.setenv("CRMBOOK_WORKERS", workers)
+    now = dt.datetime(2026, 11, 22, 9, 0)
+    for first in (True, False):
+        book, structural = read_book(sample_book, today=now.date())
+        before = {key: table.data.copy() for key, table in book.tables.items()}
+        plan = plan_refresh(book, structural, now=now)
+        assert bool(plan.changeset.cell_writes) == first  # IDs, references, derived cells
+        for key, table in book.tables.items():
+            assert table.data.equals(before[key]), key
+        refresh(sample_book, now=now)
+
+
 def _slow() -> int:
     import time
 
