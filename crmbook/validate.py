@@ -230,7 +230,14 @@ def rule_lists(table: Table, ctx: Context) -> Iterator[Issue]:
 def rule_references(table: Table, ctx: Context) -> Iterator[Issue]:
     if table.key == "customers" or not table.has("customer_id"):
         return
-    for row, v in _present(table, "customer_id").dropna().items():
+    values = _present(table, "customer_id").dropna()
+    try:  # each distinct reference looked up once (a customer has many follow-ups)
+        unknown = {
+            v for v in set(values.tolist()) if (text := str(v).strip()) and text not in ctx.customer_ids
+        }
+    except TypeError:  # an unhashable value: every cell looked up
+        unknown = None
+    for row, v in values.items() if unknown is None else values[values.isin(unknown)].items():
         text = str(v).strip()
         if text and text not in ctx.customer_ids:
             yield _issue(table, "unknown-customer", row, "customer_id", v, ctx)
