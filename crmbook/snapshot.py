@@ -118,7 +118,7 @@ def _json_column(values: list[Any]) -> list[Any]:
         # orjson writes a date-time without time zone as ISO text, to the second with this option;
         # anything else (a time zone, a year before 1000) is longer than 19 characters or shorter.
         texts = orjson.loads(orjson.dumps(values, option=orjson.OPT_OMIT_MICROSECONDS))
-        if {len(t) for t in texts if t is not None} <= {19}:
+        if set(map(len, filter(None, texts))) <= {19}:
             return texts  # type: ignore[no-any-return]
         try:  # pandas converts datetime objects in C, several times faster than numpy's own loop
             seconds = pd.to_datetime(pd.Series(values, dtype=object)).to_numpy(dtype="datetime64[s]")
@@ -128,7 +128,7 @@ def _json_column(values: list[Any]) -> list[Any]:
         return [None if v is None else t for v, t in zip(values, texts, strict=True)]
     if types <= _DATES:  # a column of dates: orjson writes them as isoformat does, in C
         texts = orjson.loads(orjson.dumps(values))
-        if {len(t) for t in texts if t is not None} <= {10}:
+        if set(map(len, filter(None, texts))) <= {10}:
             return texts  # type: ignore[no-any-return]
     cache: dict[Any, Any] = {}
     out = []
@@ -154,9 +154,14 @@ def record_keys(table: Table) -> list[str]:
     id_col = table.spec.id_column
     if id_col not in table.data.columns:
         return [f"#{r}" for r in table.data.index]
+    values = table.data[id_col].tolist()
+    if set(map(type, values)) == {str}:  # the common case: every record has its ID
+        keys = [v.strip() for v in values]
+        if all(keys):
+            return keys
     out = []
-    for r, v in zip(table.data.index.tolist(), table.data[id_col].tolist(), strict=True):
-        if type(v) is str:  # the common case
+    for r, v in zip(table.data.index.tolist(), values, strict=True):
+        if type(v) is str:
             text = v.strip()
         else:
             text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
