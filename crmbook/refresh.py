@@ -106,7 +106,7 @@ def _apply_to_frames(book: Book, writes: list[CellWrite]) -> None:
 
 
 def _own_frames(book: Book) -> Book:
-    """``book`` with frames of its own: a step may replace their columns (the writes of the ID step,
+    """``book`` with frames of its own: a step may replace their columns (the ID step,
     :func:`_apply_to_frames`) without changing ``book``'s. Columns are never written into, so the
     arrays themselves are shared, not copied."""
     book = copy.copy(book)
@@ -170,9 +170,8 @@ def plan_refresh(
     )
     with beside_each(_beside_steps, *beside_args) as rest:
         # 1. IDs and customer references: customers first, then references.
-        id_step = customer_ids_and_references(book, state.high_water, book.today)
+        id_step = customer_ids_and_references(book, state.high_water, book.today)  # into the frames too
         id_writes = _id_cell_writes(book, id_step)
-        _apply_to_frames(book, id_writes)
         changeset.cell_writes.extend(id_writes)
         report.extend(id_step.issues)
 
@@ -317,11 +316,9 @@ def _beside_steps(
     process, at once, or after those steps.
     """
     book = _own_frames(book)
-    customer_ids = customer_ids_and_references(book, high_water, book.today)
-    _apply_to_frames(book, _id_cell_writes(book, customer_ids))
+    customer_ids = customer_ids_and_references(book, high_water, book.today)  # into the frames too
     ids = child_sheet_ids(book, customer_ids.high_water, book.today)
     id_writes = _id_cell_writes(book, ids)
-    _apply_to_frames(book, id_writes)
     issues = validate_cells(book, book.tables.keys() - {"customers"})
     refreshed_before = book.state is not None
     remembered = {
