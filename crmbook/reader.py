@@ -473,7 +473,7 @@ class CalamineSource:
         if len(todo) < 2 or cores < 2 or not os.path.isfile(self.path):
             return
         sizes = _sheet_sizes(self.path)
-        todo.sort(key=lambda n: -sizes.get(n, 0))
+        todo.sort(key=lambda n: -sizes.get(n, 0))  # the biggest starts first, the small ones share a core
 
         def read(name: str) -> Grid:
             wb = open_calamine(self.path)

@@ -29,7 +29,7 @@ from crmbook.changeset import CellWrite, Changeset, OwnedSheet
 from crmbook.dashboard import build_dashboard
 from crmbook.dedupe import CustomerFeatures, customer_features, find_duplicates
 from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
-from crmbook.ids import IdAssignment, child_sheet_ids, customer_ids_and_references
+from crmbook.ids import CHILD_SHEETS, IdAssignment, child_sheet_ids, customer_ids_and_references
 from crmbook.issues import Issue, Report
 from crmbook.issues_sheet import build_issues_sheet, highlights_for
 from crmbook.parallel import beside_each
@@ -259,7 +259,7 @@ def plan_refresh(
 
 # Step 5 for these sheets runs beside the plan's own steps (it may, for any sheet but customers: only
 # the customers sheet gets writes after the IDs).
-REMEMBERED_BESIDE = frozenset({"contacts", "followups", "opportunities"})
+REMEMBERED_BESIDE = frozenset(CHILD_SHEETS)  # the sheets the child numbers
 
 
 @dataclass(frozen=True)
