@@ -8,19 +8,18 @@ calculation settings and extension data survive untouched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from crmbook.ooxml.nsscan import Node, attribute_prefix, element_prefix, scan
 from crmbook.ooxml.xmltext import (
+    MAIN_NS,
     REL_NS,
-    TAG_RE,
     Edit,
     apply_edits,
     attr,
     escape_attr,
-    find_element,
+    escape_text,
     remove_attr,
-    root_prefix,
     set_attr,
 )
 
@@ -37,10 +36,12 @@ __all__ = [
     "remove_overrides",
     "remove_relationships",
     "set_filter_range",
+    "set_full_calc_on_load",
     "set_sheet_state",
 ]
 
 PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
 _DOC = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
@@ -64,18 +65,34 @@ class CT:
     STYLES = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
 
 
-def _elements(data: bytes, name: str) -> list[tuple[int, int, int, bytes]]:
-    """(start, start tag end, end, attrs) of every element ``name`` (any prefix)."""
-    out = []
-    for m in TAG_RE.finditer(data):
-        if m.group(1) or m.group(3) != name.encode():
-            continue
-        end = m.end()
-        if not m.group(5):
-            close = data.find(b"</" + (m.group(2) or b"") + m.group(3) + b">", end)
-            end = close + len(m.group(2) or b"") + len(m.group(3)) + 3
-        out.append((m.start(), m.end(), end, m.group(4)))
-    return out
+def _nodes(data: bytes, uri: str, name: str) -> list[Node]:
+    """Every element ``name`` of namespace ``uri`` in ``data``, whatever prefix names it."""
+    return [n for n in scan(data) if n.local == name and n.uri == uri]
+
+
+def _one(nodes: list[Node], uri: str, name: str) -> Node:
+    found = next((n for n in nodes if n.local == name and n.uri == uri), None)
+    if found is None:
+        raise ValueError(f"no <{name}> element")
+    return found
+
+
+def _child_name(parent: Node, uri: str, name: str) -> tuple[bytes, bytes]:
+    """The qualified name for a new ``name`` element of ``uri`` inside ``parent``, and the namespace
+    declaration it needs (empty when a binding in scope serves)."""
+    prefix = element_prefix(parent, uri)
+    if prefix is not None:
+        return prefix + name.encode(), b""
+    return name.encode(), f' xmlns="{escape_attr(uri)}"'.encode()
+
+
+def _append_child(data: bytes, parent: Node, text: bytes) -> bytes:
+    """``data`` with ``text`` added as the last child of ``parent``."""
+    if parent.empty:
+        tag = data[parent.start : parent.tag_end][:-2].rstrip() + b">"
+        return data[: parent.start] + tag + text + b"</" + parent.qname + b">" + data[parent.end :]
+    at = data.rindex(b"</", parent.tag_end, parent.end)
+    return data[:at] + text + data[at:]
 
 
 # -- relationships --------------------------------------------------------------------
@@ -92,7 +109,7 @@ def next_rid(data: bytes | None, taken: Iterable[str] = ()) -> str:
     """A relationship Id not used in ``data`` nor in ``taken``."""
     used = set(taken)
     if data:
-        used |= {attr(a, "Id") or "" for _, _, _, a in _elements(data, "Relationship")}
+        used |= {attr(n.attrs, "Id") or "" for n in _nodes(data, PKG_REL_NS, "Relationship")}
     n = len(used) + 1
     while f"rId{n}" in used:
         n += 1
@@ -101,17 +118,27 @@ def next_rid(data: bytes | None, taken: Iterable[str] = ()) -> str:
 
 def add_relationship(data: bytes | None, rid: str, rtype: str, target: str, external: bool = False) -> bytes:
     """``data`` (or a new rels part) with one more relationship."""
-    mode = ' TargetMode="External"' if external else ""
-    prefix = root_prefix(data).decode() if data else ""
+    data = data or new_relationships()
+    root = _one(scan(data), PKG_REL_NS, "Relationships")
+    name, declare = _child_name(root, PKG_REL_NS, "Relationship")
+    mode = b' TargetMode="External"' if external else b""
     text = (
-        f'<{prefix}Relationship Id="{escape_attr(rid)}" Type="{escape_attr(rtype)}" '
-        f'Target="{escape_attr(target)}"{mode}/>'
-    ).encode()
-    return _insert_before_close_of(data or new_relationships(), "Relationships", text)
+        b"<"
+        + name
+        + f' Id="{escape_attr(rid)}" Type="{escape_attr(rtype)}" Target="{escape_attr(target)}"'.encode()
+        + mode
+        + declare
+        + b"/>"
+    )
+    return _append_child(data, root, text)
 
 
 def remove_relationships(data: bytes, ids: set[str]) -> bytes:
-    edits = [Edit(s, e, b"") for s, _, e, a in _elements(data, "Relationship") if attr(a, "Id") in ids]
+    edits = [
+        Edit(n.start, n.end, b"")
+        for n in _nodes(data, PKG_REL_NS, "Relationship")
+        if attr(n.attrs, "Id") in ids
+    ]
     return apply_edits(data, edits)
 
 
@@ -121,26 +148,33 @@ def remove_relationships(data: bytes, ids: set[str]) -> bytes:
 def add_override(data: bytes, part: str, content_type: str) -> bytes:
     """``[Content_Types].xml`` with an Override for ``part`` (replacing one that exists)."""
     data = remove_overrides(data, {part})
-    prefix = root_prefix(data).decode()
-    text = f'<{prefix}Override PartName="/{escape_attr(part)}" ContentType="{escape_attr(content_type)}"/>'
-    return _insert_before_close_of(data, "Types", text.encode())
+    root = _one(scan(data), CT_NS, "Types")
+    name, declare = _child_name(root, CT_NS, "Override")
+    text = (
+        b"<"
+        + name
+        + f' PartName="/{escape_attr(part)}" ContentType="{escape_attr(content_type)}"'.encode()
+        + declare
+        + b"/>"
+    )
+    return _append_child(data, root, text)
 
 
 def override_type(data: bytes, part: str) -> str | None:
     """The content type an Override gives ``part``, or None."""
     wanted = "/" + part.lstrip("/").casefold()
-    for _, _, _, a in _elements(data, "Override"):
-        if (attr(a, "PartName") or "").casefold() == wanted:
-            return attr(a, "ContentType")
+    for n in _nodes(data, CT_NS, "Override"):
+        if (attr(n.attrs, "PartName") or "").casefold() == wanted:
+            return attr(n.attrs, "ContentType")
     return None
 
 
 def remove_overrides(data: bytes, parts: set[str]) -> bytes:
     wanted = {"/" + p.lstrip("/").casefold() for p in parts}
     edits = [
-        Edit(s, e, b"")
-        for s, _, e, a in _elements(data, "Override")
-        if (attr(a, "PartName") or "").casefold() in wanted
+        Edit(n.start, n.end, b"")
+        for n in _nodes(data, CT_NS, "Override")
+        if (attr(n.attrs, "PartName") or "").casefold() in wanted
     ]
     return apply_edits(data, edits)
 
@@ -148,45 +182,33 @@ def remove_overrides(data: bytes, parts: set[str]) -> bytes:
 # -- workbook.xml -----------------------------------------------------------------------
 
 
-def _rel_prefix(data: bytes) -> str | None:
-    m = re.search(rb"xmlns:([\w.\-]+)\s*=\s*[\"']" + re.escape(REL_NS.encode()) + rb"[\"']", data)
-    return m.group(1).decode() if m else None
-
-
 def add_sheet(data: bytes, name: str, sheet_id: int, rid: str, state: str = "visible") -> bytes:
     """``workbook.xml`` with a new ``<sheet>`` at the end of ``<sheets>``."""
-    prefix = root_prefix(data).decode()
-    rel = _rel_prefix(data)
-    declare = "" if rel else f' xmlns:r="{REL_NS}"'
+    sheets = _one(scan(data), MAIN_NS, "sheets")
+    qname, declare = _child_name(sheets, MAIN_NS, "sheet")
+    rel = attribute_prefix(sheets, REL_NS)
+    if rel is None:  # bound nowhere in scope (or only on siblings): declared on the new element
+        rel = "r"
+        declare += f' xmlns:r="{REL_NS}"'.encode()
     state_attr = f' state="{state}"' if state != "visible" else ""
     text = (
-        f'<{prefix}sheet name="{escape_attr(name)}" sheetId="{sheet_id}"{state_attr} '
-        f'{rel or "r"}:id="{escape_attr(rid)}"{declare}/>'
+        b"<"
+        + qname
+        + f' name="{escape_attr(name)}" sheetId="{sheet_id}"{state_attr} {rel}:id="{escape_attr(rid)}"'.encode()
+        + declare
+        + b"/>"
     )
-    return _insert_before_close_of(data, "sheets", text.encode())
-
-
-def _insert_before_close_of(data: bytes, name: str, text: bytes) -> bytes:
-    prefix = root_prefix(data)
-    found = find_element(data, prefix, name)
-    if found is None:
-        raise ValueError(f"no <{name}> element")
-    if found.empty:
-        tag = data[found.start : found.tag_end][:-2].rstrip() + b">"
-        closing = b"</" + prefix + name.encode() + b">"
-        return data[: found.start] + tag + text + closing + data[found.end :]
-    at = data.rindex(b"</", found.tag_end, found.end)
-    return data[:at] + text + data[at:]
+    return _append_child(data, sheets, text)
 
 
 def set_sheet_state(data: bytes, name: str, state: str) -> bytes:
     """``workbook.xml`` with sheet ``name`` shown, hidden or very hidden."""
-    for start, tag_end, _, attrs in _elements(data, "sheet"):
-        if attr(attrs, "name") != name:
+    for n in _nodes(data, MAIN_NS, "sheet"):
+        if attr(n.attrs, "name") != name:
             continue
-        tag = data[start:tag_end]
+        tag = data[n.start : n.tag_end]
         new = remove_attr(tag, "state") if state == "visible" else set_attr(tag, "state", state)
-        return data[:start] + new + data[tag_end:]
+        return data[: n.start] + new + data[n.tag_end :]
     raise ValueError(f"no sheet named {name!r}")
 
 
@@ -195,19 +217,20 @@ def fix_active_tab(data: bytes, states: list[str]) -> bytes:
     visible = [i for i, s in enumerate(states) if s == "visible"]
     if not visible:
         return data
-    for start, tag_end, _, attrs in _elements(data, "workbookView"):
-        tag = data[start:tag_end]
+    for n in _nodes(data, MAIN_NS, "workbookView"):
+        tag = data[n.start : n.tag_end]
         new = tag
         for key in ("activeTab", "firstSheet"):
-            value = attr(attrs, key)
+            value = attr(n.attrs, key)
             if value and value.isdigit() and int(value) < len(states) and states[int(value)] != "visible":
                 new = set_attr(new, key, str(visible[0]))
         if new != tag:
-            return data[:start] + new + data[tag_end:]
+            return data[: n.start] + new + data[n.tag_end :]
     return data
 
 
 _FILTER_NAME = "_xlnm._FilterDatabase"
+# The children of <workbook> in the order CT_Workbook requires, from definedNames on.
 _AFTER_DEFINED_NAMES = (
     "calcPr",
     "oleSize",
@@ -222,32 +245,65 @@ _AFTER_DEFINED_NAMES = (
 )
 
 
+def _insert_in_workbook(data: bytes, nodes: list[Node], text_for: bytes, later: tuple[str, ...]) -> bytes:
+    """``data`` with ``text_for`` put among the children of ``<workbook>`` before the first of ``later``."""
+    root = _one(nodes, MAIN_NS, "workbook")
+    index = nodes.index(root)
+    for n in nodes:
+        if n.parent == index and n.uri == MAIN_NS and n.local in later:
+            return data[: n.start] + text_for + data[n.start :]
+    return _append_child(data, root, text_for)
+
+
 def set_filter_range(data: bytes, sheet_index: int, formula: str | None) -> bytes:
     """``workbook.xml`` with the hidden autofilter name of one sheet set to ``formula`` (None: removed).
 
     Excel recreates the name on save; LibreOffice only shows an autofilter that has it.
     """
-    prefix = root_prefix(data)
-    for start, _, end, attrs in _elements(data, "definedName"):
-        if attr(attrs, "name") == _FILTER_NAME and attr(attrs, "localSheetId") == str(sheet_index):
-            data = data[:start] + data[end:]
+    for n in _nodes(data, MAIN_NS, "definedName"):
+        if attr(n.attrs, "name") == _FILTER_NAME and attr(n.attrs, "localSheetId") == str(sheet_index):
+            data = data[: n.start] + data[n.end :]
             break
     if formula is None:
         return data
-    p = prefix.decode()
+    nodes = scan(data)
+    existing = next((n for n in nodes if n.uri == MAIN_NS and n.local == "definedNames"), None)
+    holder = existing or _one(nodes, MAIN_NS, "workbook")
+    qname, declare = _child_name(holder, MAIN_NS, "definedName")
     name = (
-        f'<{p}definedName name="{_FILTER_NAME}" localSheetId="{sheet_index}" hidden="1">'
-        f"{formula.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</{p}definedName>"
-    ).encode()
-    if find_element(data, prefix, "definedNames") is not None:
-        return _insert_before_close_of(data, "definedNames", name)
-    block = f"<{p}definedNames>".encode() + name + f"</{p}definedNames>".encode()
-    root = find_element(data, prefix, "workbook")
-    if root is None:
-        raise ValueError("no <workbook> element")
-    for later in _AFTER_DEFINED_NAMES:
-        found = find_element(data, prefix, later, root.tag_end, root.end)
-        if found is not None:
-            return data[: found.start] + block + data[found.start :]
-    at = data.rindex(b"</", root.tag_end, root.end)
-    return data[:at] + block + data[at:]
+        b"<"
+        + qname
+        + f' name="{_FILTER_NAME}" localSheetId="{sheet_index}" hidden="1"'.encode()
+        + declare
+        + b">"
+        + escape_text(formula).encode()
+        + b"</"
+        + qname
+        + b">"
+    )
+    if existing is not None:
+        return _append_child(data, existing, name)
+    block_name, block_declare = _child_name(holder, MAIN_NS, "definedNames")
+    if block_declare:  # the names inherit the block's default namespace
+        name = name.replace(declare, b"")
+    block = b"<" + block_name + block_declare + b">" + name + b"</" + block_name + b">"
+    return _insert_in_workbook(data, nodes, block, _AFTER_DEFINED_NAMES)
+
+
+def set_full_calc_on_load(data: bytes) -> bytes:
+    """``workbook.xml`` asking the spreadsheet program to recalculate every formula when it opens it.
+
+    Excel drops ``fullCalcOnLoad`` when it saves; crmbook sets it again whenever it writes cells
+    that the user's formulas may depend on, so no formula shows a result computed from old values.
+    """
+    nodes = scan(data)
+    calc = next((n for n in nodes if n.uri == MAIN_NS and n.local == "calcPr"), None)
+    if calc is not None:
+        if attr(calc.attrs, "fullCalcOnLoad") in ("1", "true"):
+            return data
+        tag = data[calc.start : calc.tag_end]
+        return data[: calc.start] + set_attr(tag, "fullCalcOnLoad", "1") + data[calc.tag_end :]
+    root = _one(nodes, MAIN_NS, "workbook")
+    qname, declare = _child_name(root, MAIN_NS, "calcPr")
+    text = b"<" + qname + b' fullCalcOnLoad="1"' + declare + b"/>"
+    return _insert_in_workbook(data, nodes, text, _AFTER_DEFINED_NAMES[1:])
