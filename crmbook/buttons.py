@@ -31,7 +31,7 @@ from crmbook.changeset import Changeset, OwnedSheet, SheetCell
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ooxml import manifest
 from crmbook.ooxml.package import open_package
-from crmbook.ooxml.xmltext import attr, set_attr
+from crmbook.ooxml.xmltext import attr, find_element, main_prefix, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
 from crmbook.vba import Module, build_vba_project, document_module
 
@@ -90,46 +90,24 @@ def conf_sheet(interpreter_win: str | None = None, interpreter_mac: str | None =
     )
 
 
-_SHEET_PR = re.compile(rb"<(?:\w+:)?sheetPr\b[^>]*?/?>")
-_WORKSHEET_OPEN = re.compile(rb"<(?:(\w+):)?worksheet\b[^>]*>")
-_WORKBOOK_PR = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*?/?>")
-_AFTER_WORKBOOK_PR = re.compile(rb"<(?:(\w+):)?(?:bookViews|sheets)\b")
-
-
 def _with_code_name(sheet_xml: bytes, code_name: str) -> tuple[bytes, str]:
     """The sheet XML with a ``codeName`` on its ``sheetPr`` (kept if it has one), and that name."""
-    m = _SHEET_PR.search(sheet_xml)
-    if m is not None:
-        existing = attr(m.group(0), "codeName")
+    try:
+        prefix = main_prefix(sheet_xml)
+        root = find_element(sheet_xml, prefix, "worksheet")
+        if root is None:
+            raise ValueError("no <worksheet> element")
+        found = find_element(sheet_xml, prefix, "sheetPr", root.tag_end, root.end)
+    except ValueError as exc:
+        raise WorkbookFileError("", f"a worksheet part cannot be patched ({exc})") from exc
+    if found is not None:
+        existing = attr(found.attrs, "codeName")
         if existing:
             return sheet_xml, existing
-        return sheet_xml[: m.start()] + set_attr(m.group(0), "codeName", code_name) + sheet_xml[
-            m.end() :
-        ], code_name
-    root = _WORKSHEET_OPEN.search(sheet_xml)
-    if root is None:
-        raise WorkbookFileError("", "a worksheet part has no <worksheet> element")
-    prefix = (root.group(1) + b":") if root.group(1) else b""
+        tag = set_attr(sheet_xml[found.start : found.tag_end], "codeName", code_name)
+        return sheet_xml[: found.start] + tag + sheet_xml[found.tag_end :], code_name
     tag = b"<" + prefix + b'sheetPr codeName="' + code_name.encode() + b'"/>'
-    return sheet_xml[: root.end()] + tag + sheet_xml[root.end() :], code_name
-
-
-def _workbook_with_code_name(workbook_xml: bytes) -> bytes:
-    m = _WORKBOOK_PR.search(workbook_xml)
-    if m is not None:
-        if attr(m.group(0), "codeName"):
-            return workbook_xml
-        return (
-            workbook_xml[: m.start()]
-            + set_attr(m.group(0), "codeName", "ThisWorkbook")
-            + workbook_xml[m.end() :]
-        )
-    after = _AFTER_WORKBOOK_PR.search(workbook_xml)
-    if after is None:
-        raise WorkbookFileError("", "workbook.xml has no <sheets>")
-    prefix = (after.group(1) + b":") if after.group(1) else b""
-    tag = b"<" + prefix + b'workbookPr codeName="ThisWorkbook"/>'
-    return workbook_xml[: after.start()] + tag + workbook_xml[after.start() :]
+    return sheet_xml[: root.tag_end] + tag + sheet_xml[root.tag_end :], code_name
 
 
 def enable_macros(path: str | os.PathLike[str]) -> bytes:
@@ -150,7 +128,7 @@ def enable_macros(path: str | os.PathLike[str]) -> bytes:
             if patched != pkg.read(part):
                 outputs[part] = patched
         workbook_part = pkg.workbook_part
-        outputs[workbook_part] = _workbook_with_code_name(pkg.read(workbook_part))
+        outputs[workbook_part] = manifest.set_code_name(pkg.read(workbook_part), "ThisWorkbook")
         types = pkg.read("[Content_Types].xml")
         types = manifest.add_override(types, workbook_part, CT_MACRO_WORKBOOK)
         types = manifest.add_override(types, VBA_PART, CT_VBA)

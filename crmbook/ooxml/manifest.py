@@ -35,6 +35,7 @@ __all__ = [
     "override_type",
     "remove_overrides",
     "remove_relationships",
+    "set_code_name",
     "set_filter_range",
     "set_full_calc_on_load",
     "set_sheet_state",
@@ -230,6 +231,7 @@ def fix_active_tab(data: bytes, states: list[str]) -> bytes:
 
 
 _FILTER_NAME = "_xlnm._FilterDatabase"
+_AFTER_WORKBOOK_PR = ("workbookProtection", "bookViews", "sheets")
 # The children of <workbook> in the order CT_Workbook requires, from definedNames on.
 _AFTER_DEFINED_NAMES = (
     "calcPr",
@@ -307,3 +309,18 @@ def set_full_calc_on_load(data: bytes) -> bytes:
     qname, declare = _child_name(root, MAIN_NS, "calcPr")
     text = b"<" + qname + b' fullCalcOnLoad="1"' + declare + b"/>"
     return _insert_in_workbook(data, nodes, text, _AFTER_DEFINED_NAMES[1:])
+
+
+def set_code_name(data: bytes, code_name: str) -> bytes:
+    """``workbook.xml`` whose ``workbookPr`` has a ``codeName`` (one it has is kept)."""
+    nodes = scan(data)
+    pr = next((n for n in nodes if n.uri == MAIN_NS and n.local == "workbookPr"), None)
+    if pr is not None:
+        if attr(pr.attrs, "codeName"):
+            return data
+        tag = data[pr.start : pr.tag_end]
+        return data[: pr.start] + set_attr(tag, "codeName", code_name) + data[pr.tag_end :]
+    root = _one(nodes, MAIN_NS, "workbook")
+    qname, declare = _child_name(root, MAIN_NS, "workbookPr")
+    text = b"<" + qname + f' codeName="{escape_attr(code_name)}"'.encode() + declare + b"/>"
+    return _insert_in_workbook(data, nodes, text, _AFTER_WORKBOOK_PR)

@@ -23,8 +23,8 @@ from crmbook.ooxml.xmltext import (
     Element,
     attr,
     find_element,
+    main_prefix,
     remove_attr,
-    root_prefix,
     set_attr,
     unescape,
     with_prefix,
@@ -80,7 +80,12 @@ class SheetXml:
                 "contains XML comments or CDATA, which crmbook does not patch; re-save it in Excel"
             )
         self.data = data
-        self.prefix = p = root_prefix(data)
+        try:
+            self.prefix = p = main_prefix(data)
+        except ValueError as exc:
+            raise SheetXmlError(
+                f"binds XML namespaces in a way crmbook cannot patch ({exc}); re-save it in Excel"
+            ) from exc
         head = TAG_RE.search(data, data.find(b"<" + p + b"worksheet"))
         open_data = re.compile(rb"<" + re.escape(p) + rb"sheetData\b([^>]*?)(/?)>").search(data)
         close_root = data.rfind(b"</" + p + b"worksheet>")

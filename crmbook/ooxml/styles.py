@@ -21,8 +21,8 @@ from crmbook.ooxml.xmltext import (
     apply_edits,
     escape_attr,
     find_element,
+    main_prefix,
     remove_attr,
-    root_prefix,
     set_attr,
     with_prefix,
 )
@@ -143,7 +143,7 @@ class Styles:
         self.data = data
         self.part = part
         root = parse_xml(data, part, path)
-        self._prefix = root_prefix(data)
+        self._prefix = main_prefix(data)
         self._existing: dict[str, list[tuple[object, ...]]] = {}
         for container in _CHILD:
             found = root.find(f"{{{MAIN_NS}}}{container}")

@@ -23,6 +23,7 @@ __all__ = [
     "escape_attr",
     "escape_text",
     "find_element",
+    "main_prefix",
     "remove_attr",
     "root_prefix",
     "set_attr",
@@ -150,6 +151,46 @@ def root_prefix(data: bytes) -> bytes:
             continue
         return m.group(2) or b""
     raise ValueError("no root element")
+
+
+_XMLNS_RE = re.compile(rb"xmlns(?::([A-Za-z_][\w.\-]*))?\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+
+
+def main_prefix(data: bytes, uri: str = MAIN_NS) -> bytes:
+    """The prefix (with its colon) that names namespace ``uri`` everywhere in the part, for splicing.
+
+    Byte-level splicing finds elements by the name they are written with, which is only the same as
+    finding them by namespace when one prefix is bound to ``uri`` throughout: the root element's,
+    bound there and never bound again to another namespace, with no second prefix for ``uri``
+    anywhere. Every producer crmbook knows writes its parts so (Excel, openpyxl, XlsxWriter,
+    LibreOffice and Gnumeric the default namespace, the Open XML SDK ``x:``). Raises ValueError for a
+    part that binds otherwise; a scan for ``xmlns``, cheap even on a big sheet, tells.
+    """
+    root = root_prefix(data)
+    own = root[:-1]
+    bound_at_root = False
+    pos = data.find(b"xmlns")
+    first_tag = TAG_RE.search(data)
+    root_end = first_tag.end() if first_tag is not None else 0
+    while pos >= 0:
+        m = _XMLNS_RE.match(data, pos)
+        if m is not None and data[pos - 1 : pos].isspace():
+            prefix = m.group(1) or b""
+            value = unescape(m.group(2) if m.group(2) is not None else m.group(3))
+            if prefix == own and value == uri and pos < root_end:
+                bound_at_root = True
+            elif prefix == own and value != uri:
+                raise ValueError(
+                    f"the namespace prefix {own.decode()!r} is bound again to {value!r} inside it"
+                )
+            elif prefix != own and value == uri:
+                raise ValueError(
+                    f"it names its main namespace with two prefixes ({own.decode()!r} and {prefix.decode()!r})"
+                )
+        pos = data.find(b"xmlns", pos + 5)
+    if not bound_at_root:
+        raise ValueError(f"its root element is not in the namespace {uri}")
+    return root
 
 
 def _matching_end(data: bytes, m: re.Match[bytes], limit: int) -> int:
