@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "CrmbookError",
+    "FaultyOutputError",
     "InputError",
     "WorkbookChangedError",
     "WorkbookFileError",
@@ -39,3 +40,7 @@ class WorkbookLockedError(WorkbookFileError):
 
 class WorkbookChangedError(WorkbookFileError):
     """The workbook changed on disk after crmbook read it."""
+
+
+class FaultyOutputError(WorkbookFileError):
+    """crmbook built a workbook with a fault and did not save it (a bug in crmbook, to report)."""

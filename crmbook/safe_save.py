@@ -1,7 +1,10 @@
 """The one place crmbook replaces a workbook on disk.
 
 Every save: refuses when the workbook is open in Excel or LibreOffice (their
-lock files), refuses when the file changed since crmbook read it, writes a
+lock files), refuses when the file changed since crmbook read it, checks the
+package it is about to write (:func:`self_check`: every part crmbook changed is
+well-formed with every prefix bound, every relationship target exists, every
+part has a content type) and refuses a faulty one, writes a
 temporary file in the same folder and fsyncs it, keeps a timestamped backup
 of the previous version, and swaps the new version in with one atomic
 ``os.replace``. :func:`run_lock` makes sure two crmbook runs never write the
@@ -23,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from crmbook.errors import WorkbookChangedError, WorkbookFileError, WorkbookLockedError
+from crmbook.errors import FaultyOutputError, WorkbookChangedError, WorkbookFileError, WorkbookLockedError
 
 __all__ = [
     "Fingerprint",
@@ -33,6 +36,7 @@ __all__ = [
     "excel_lock_file",
     "run_lock",
     "save_workbook_bytes",
+    "self_check",
     "write_new_file",
 ]
 
@@ -40,6 +44,8 @@ TEMP_PREFIX = ".~crmbook-"
 TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 60.0
 STALE_LOCK_SECONDS = 600.0
+REPORT_AT = "the crmbook issue tracker (README.md, “Reporting a problem”)"
+_PACKAGE_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
 
 
 @dataclass(frozen=True)
@@ -258,6 +264,29 @@ def _backup(path: Path, backup_dir: str | os.PathLike[str], keep: int) -> Path:
     return backup
 
 
+def self_check(path: str | os.PathLike[str], data: bytes, *, replaces: bool = True) -> None:
+    """Raise :class:`FaultyOutputError` when the workbook package ``data``, about to replace
+    (``replaces``: a new version of the same workbook) or create ``path``, has a part crmbook broke:
+    see :mod:`crmbook.ooxml.selfcheck`. Other files pass."""
+    target = Path(path)
+    if target.suffix.lower() not in _PACKAGE_SUFFIXES or not data.startswith(b"PK"):
+        return
+    from crmbook.ooxml.selfcheck import check_package
+
+    previous = str(target) if replaces and target.is_file() else None
+    faults = check_package(data, previous, getattr(data, "spliced", None))
+    if faults:
+        listed = "; ".join(str(f) for f in faults[:5]) + (
+            f"; and {len(faults) - 5} more" if len(faults) > 5 else ""
+        )
+        raise FaultyOutputError(
+            target,
+            f"crmbook stopped before saving: the workbook it built is faulty ({listed}). "
+            f"The file on disk was not changed. This is a bug in crmbook: please report it at {REPORT_AT}, "
+            "with this message and the command you ran.",
+        )
+
+
 def ensure_unchanged(path: str | os.PathLike[str], expected: Fingerprint) -> None:
     """Raise :class:`WorkbookChangedError` when ``path`` no longer has the content crmbook read."""
     if not Fingerprint.of(path).same_content(expected):
@@ -289,6 +318,7 @@ def save_workbook_bytes(
             ensure_unchanged(target, expected)
 
     check_unchanged()
+    self_check(target, data)
     cleanup_stale_temp_files(target)
     tmp = _write_temp(target.parent, target.name, data)
     try:
@@ -310,6 +340,7 @@ def write_new_file(path: str | os.PathLike[str], data: bytes, *, overwrite: bool
         raise WorkbookFileError(target, "already exists; choose another name or delete it first")
     if excel_lock_file(target) is not None:
         raise WorkbookLockedError(target, "is open in Excel or LibreOffice. Close it and run again.")
+    self_check(target, data, replaces=False)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _write_temp(target.parent, target.name, data)
     try:

@@ -37,11 +37,11 @@ from crmbook.ooxml.owned import RenderedSheet, StandInStyles, render_owned_sheet
 from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
 from crmbook.ooxml.sheetxml import CellPatch, SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
-from crmbook.ooxml.xmltext import MAIN_NS, Edit, apply_edits, attr, set_attr
+from crmbook.ooxml.xmltext import MAIN_NS, TAG_RE, Edit, apply_edits, attr, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
 from crmbook.schema import Lang
 
-__all__ = ["Patcher", "PreparedCells", "apply_changeset", "inflate_sheets"]
+__all__ = ["Patcher", "PreparedCells", "SplicedPackage", "apply_changeset", "inflate_sheets"]
 
 _BAD_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
 
@@ -122,6 +122,22 @@ def apply_changeset(
     """
     with Patcher(src, lang=lang, inflated=inflated) as patcher:
         return patcher.apply(changeset)
+
+
+class SplicedPackage(bytes):
+    """The bytes of a patched package, knowing which parts were spliced and with what.
+
+    ``spliced`` maps each part crmbook patched by splicing (a user sheet) to its root start tag and
+    the texts it put in: the self-check before saving (:mod:`crmbook.ooxml.selfcheck`) parses those
+    instead of the whole part, whose other bytes are the user's, copied.
+    """
+
+    spliced: dict[str, tuple[bytes, list[bytes]]]
+
+    def __new__(cls, data: bytes, spliced: dict[str, tuple[bytes, list[bytes]]]) -> SplicedPackage:
+        made = super().__new__(cls, data)
+        made.spliced = spliced
+        return made
 
 
 # Cell edits worked out ahead, per sheet: the writes they make and the patch (see Patcher.ahead).
@@ -264,6 +280,7 @@ class _Build:
         else:
             self.styles = Styles(minimal_styles(), "xl/styles.xml", pkg.path)
         self.formulas_removed = False
+        self.spliced: dict[str, tuple[bytes, list[bytes]]] = {}  # see SplicedPackage
         self.new_types: dict[str, str] = {}  # part -> content type, registered at the end
         self.prepared: PreparedCells = {}  # sheet -> its cell writes and their edits, worked out ahead
         # id(owned sheet) -> (the sheet, its drawing and VML relationship ids, its XML with stand-in
@@ -420,6 +437,8 @@ class _Build:
             patched = apply_edits(data, edits)
             if patched != data:
                 self.outputs[part] = patched
+                root = TAG_RE.search(data)
+                self.spliced[part] = (root.group(0) if root else b"", [e.text for e in edits if e.text])
                 self.zip.deflate_ahead(patched)
 
     # -- owned sheets -----------------------------------------------------------------------
@@ -654,4 +673,4 @@ class _Build:
         for owned in changeset.owned_sheets:
             self.write_owned_sheet(owned)
         self.finish_bookkeeping()
-        return self.assemble()
+        return SplicedPackage(self.assemble(), self.spliced)
