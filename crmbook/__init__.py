@@ -5,7 +5,14 @@ The public API is small; the CLI (``crmbook``) is a thin layer over it.
 
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
+
+# openpyxl serialises differently when lxml is importable (namespace declarations on each element
+# rather than on the root). crmbook's workbooks must not depend on what else is installed, so it asks
+# openpyxl for its standard-library writer, which openpyxl reads from this variable when first imported.
+os.environ.setdefault("OPENPYXL_LXML", "False")
 
 from crmbook.book import Book, Settings, Table
 from crmbook.check import CheckResult, check_workbook

@@ -169,7 +169,7 @@ def _add_validations(ws: Worksheet, spec: SheetSpec, lang: Lang) -> None:
         hint = col.hint(lang)
         dv: DataValidation | None = None
         if col.list:
-            dv = DataValidation(type="list", formula1=f"={list_name(col.list)}", allow_blank=True)
+            dv = DataValidation(type="list", formula1=list_name(col.list), allow_blank=True)
             dv.errorStyle = "warning"
             dv.showErrorMessage = True
             dv.error = {

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,138 @@ def render_page(pdf: Path, page: int, name: str, dpi: int = 60) -> Path | None:
     out = target.with_suffix(".png")
     assert out.stat().st_size > 3000
     return out
+
+
+# -- every workbook the suite writes is checked against the standard ----------------------------------
+#
+# At the end of the session every .xlsx/.xlsm under the session's temporary folder goes through
+# ../shared/ooxml/validate.py (ECMA-376 schemas) and integrity.py (what Excel repairs), in a few
+# batched subprocess calls; any problem fails the run. Nothing to opt in to: a test that writes a
+# workbook under tmp_path is covered. A test that writes workbooks broken on purpose (hostile or
+# corrupt inputs) says so with @pytest.mark.broken_workbooks (its tmp_path is left out) or by
+# calling deliberately_broken(path). crmbook's backup copies (.crmbook-backups) are copies of files
+# already covered, and are left out. The validator needs lxml: CRMBOOK_OOXML_PYTHON names a Python
+# that has it when the suite runs without (the no-lxml CI environment sets it).
+
+OOXML = Path(__file__).resolve().parents[2] / "shared" / "ooxml"
+_BROKEN: set[Path] = set()
+_BROKEN_DIRS: set[Path] = set()
+_BATCH = 100
+
+
+def deliberately_broken(path: Path) -> Path:
+    """Leave ``path`` (a workbook written broken on purpose) out of the session's validation."""
+    _BROKEN.add(Path(path).resolve())
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "broken_workbooks: the test writes workbooks broken on purpose under its tmp_path"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> object:
+    if item.get_closest_marker("broken_workbooks") is not None:
+        tmp = getattr(item, "funcargs", {}).get("tmp_path")
+        if tmp is not None:
+            _BROKEN_DIRS.add(Path(tmp).resolve())
+    return (yield)
+
+
+def _ooxml_python() -> str | None:
+    chosen = os.environ.get("CRMBOOK_OOXML_PYTHON")
+    if chosen:
+        return chosen
+    try:
+        import lxml  # noqa: F401
+    except ImportError:
+        return None
+    return sys.executable
+
+
+def _written_workbooks(root: Path) -> list[Path]:
+    found = []
+    for path in sorted([*root.rglob("*.xlsx"), *root.rglob("*.xlsm")]):
+        resolved = path.resolve()
+        if ".crmbook-backups" in path.parts or path.name.startswith((".~", "~$")):
+            continue
+        if resolved in _BROKEN or any(resolved.is_relative_to(d) for d in _BROKEN_DIRS):
+            continue
+        if path.is_file():
+            found.append(path)
+    return found
+
+
+def _run_checks(python: str, files: list[Path]) -> tuple[list[str], int]:
+    """Problem lines from both checkers over ``files``, and how many files were checked."""
+    problems: list[str] = []
+    for i in range(0, len(files), _BATCH):
+        batch = [str(f) for f in files[i : i + _BATCH]]
+        runs = [
+            subprocess.Popen(
+                [python, str(OOXML / "validate.py"), str(OOXML / "xsd"), *batch],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+            subprocess.Popen(
+                [python, str(OOXML / "integrity.py"), *batch],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+        ]
+        for run in runs:
+            out, _ = run.communicate(timeout=1800)
+            lines = [
+                line
+                for line in out.splitlines()
+                if line.strip() and not line.startswith(("SUMMARY", "INTEGRITY")) and " | " in line
+            ]
+            problems += lines
+            if run.returncode and not lines:
+                problems.append(f"{run.args[1]} exited {run.returncode}: {out.strip()[-2000:]}")
+    return problems, len(files)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or exitstatus not in (0, 1):
+        return
+    try:
+        root = factory.getbasetemp()
+    except (OSError, ValueError):
+        return
+    files = _written_workbooks(root)
+    if not files:
+        say("ooxml: no workbook written by the tests to validate")
+        return
+    if not (OOXML / "validate.py").is_file():
+        if os.environ.get("CI"):
+            say(f"ooxml: {OOXML} is missing on CI: the workbooks cannot be validated")
+            session.exitstatus = 1
+        else:
+            say(f"ooxml: skipped, {OOXML} is absent ({len(files)} workbooks not validated)")
+        return
+    python = _ooxml_python()
+    if python is None:
+        message = "ooxml: the validator needs lxml; set CRMBOOK_OOXML_PYTHON to a Python that has it"
+        say(message)
+        if os.environ.get("CI"):
+            session.exitstatus = 1
+        return
+    problems, count = _run_checks(python, files)
+    say(f"ooxml: {count} workbooks written by the tests validated against ECMA-376 and integrity checks")
+    if problems:
+        for line in problems[:200]:
+            say(f"ooxml problem: {line}")
+        say(f"ooxml: {len(problems)} problems in the workbooks the tests wrote")
+        session.exitstatus = 1
