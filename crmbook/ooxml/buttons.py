@@ -2,7 +2,7 @@
 
 A button is a ``v:shape`` of type 201 whose ``x:ClientData`` names the macro it runs
 (``x:FmlaMacro``) and the cells it covers (``x:Anchor``: left column, offset, top row, offset, right
-column, offset, bottom row, offset; zero-based). Excel, LibreOffice and the xlwings add-in read it.
+column, offset, bottom row, offset; zero-based; offsets are pixels, never negative). Excel, LibreOffice and the xlwings add-in read it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
 
 
 def _shape(button: Button, shape_id: int, z: int) -> str:
+    # Offsets are pixels into a cell and never negative (Excel writes none): the button starts a little
+    # inside its top-left cell and ends on the border of the cell past its last one.
     anchor = (
         f"{button.col - 1}, 4, {button.row - 1}, 4, "
-        f"{button.col - 1 + button.cols}, -4, {button.row - 1 + button.rows}, -4"
+        f"{button.col - 1 + button.cols}, 0, {button.row - 1 + button.rows}, 0"
     )
     label = escape_text(button.label)
     return (

@@ -624,6 +624,8 @@ class _Build:
                 self.new_types[self.styles_part] = CT.STYLES
             self.outputs[self.styles_part] = self.styles.to_bytes()
         self._register_content_types()
+        if self.spliced:  # cells the user's formulas may read changed: recalculate them all on open
+            self.workbook = manifest.set_full_calc_on_load(self.workbook)
         self.workbook = manifest.fix_active_tab(self.workbook, [self.states[n] for n in self.sheets])
         for (name, original), data in zip(
             self.originals.items(), (self.workbook, self.wb_rels, self.content_types), strict=True
