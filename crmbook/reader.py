@@ -310,18 +310,24 @@ def _cell_array(body: Grid, positions: list[int]) -> np.ndarray:
     return array
 
 
-def build_table(spec: SheetSpec, sheet_name: str, grid: Grid, match: HeaderMatch) -> Table:
-    """Records below the header row: every non-empty row, keyed by Excel row number."""
+def build_table(
+    spec: SheetSpec, sheet_name: str, grid: Grid, match: HeaderMatch, totals: Iterable[int] = ()
+) -> Table:
+    """Records below the header row: every non-empty row, keyed by Excel row number. ``totals`` are
+    the totals rows of the user's Excel tables on the sheet (合计): not records."""
     wanted = {**match.columns, **match.extra}
     names = list(wanted)
     body = grid[match.row :]
     rows = pd.RangeIndex(match.row + 1, match.row + 1 + len(body), name="row")
-    if names:  # blanks ("" or missing) become None; rows with nothing left are dropped
+    totals = list(totals)
+    if names:  # blanks ("" or missing) become None; rows with nothing left (or totals rows) are dropped
         values = _cell_array(body, [wanted[n] - 1 for n in names])
         blank = values == ""
         blank |= values == None  # noqa: E711  (elementwise: the cells that are None)
         values[blank] = None
         keep = ~blank.all(axis=1)
+        if totals:
+            keep &= ~rows.isin(totals)
         if not keep.all():
             values, rows = values[keep], rows[keep]
         frame = pd.DataFrame(values, index=rows, columns=pd.Index(names), dtype=object)
@@ -509,10 +515,42 @@ def read_book(
         source = CalamineSource(wb, spath)
         source.read_ahead(sheets_of_a_book(source.sheet_names, load_schema()))
         return read_book_from(
-            source, spath, today=today, macro_enabled=_sniff(spath) == "xlsm", on_table=on_table
+            source,
+            spath,
+            today=today,
+            macro_enabled=_sniff(spath) == "xlsm",
+            on_table=on_table,
+            totals_rows=table_totals_rows(spath, record_sheet_names(source.sheet_names)),
         )
     finally:
         wb.close()
+
+
+def table_totals_rows(path: str, sheets: list[str]) -> dict[str, set[int]]:
+    """The rows of ``sheets`` that are totals rows of an Excel table (sheet name -> row numbers)."""
+    from crmbook.ooxml.package import open_package
+
+    found: dict[str, set[int]] = {}
+    try:
+        with open_package(path) as pkg:
+            parts = pkg.sheet_parts()
+            for sheet in sheets:
+                part = parts.get(sheet)
+                if part is None or part not in pkg:
+                    continue
+                for _, rtype, target, mode in pkg.rels(part):
+                    if mode == "External" or not rtype.endswith("/table") or target not in pkg:
+                        continue
+                    table = pkg.xml(target)
+                    count = table.get("totalsRowCount", "0")
+                    last = (table.get("ref") or "").rpartition(":")[2].lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ$")
+                    if count.isdigit() and int(count) > 0 and last.isdigit():
+                        found.setdefault(sheet, set()).update(
+                            range(int(last) - int(count) + 1, int(last) + 1)
+                        )
+    except (WorkbookFileError, OSError, ValueError):
+        return {}  # the calamine read reports what is wrong with the file
+    return found
 
 
 def record_sheet_names(names: list[str]) -> list[str]:
@@ -547,8 +585,10 @@ def read_book_from(
     today: dt.date | None = None,
     macro_enabled: bool = False,
     on_table: Callable[[Table], None] | None = None,
+    totals_rows: dict[str, set[int]] | None = None,
 ) -> tuple[Book, list[Issue]]:
     """The book held by ``source`` (a file's sheets, or the sheets of a workbook open in Excel).
+    ``totals_rows`` (sheet -> rows) are the totals rows of Excel tables, which are not records.
 
     ``on_table`` is called with each record table as soon as it is built: sheets already read come
     first, so a caller can start working on them while the source still reads the biggest one. It
@@ -583,7 +623,10 @@ def read_book_from(
     built: dict[str, Table] = {}
 
     def build(spec: SheetSpec, name: str, match: HeaderMatch) -> None:
-        built[spec.key] = build_table(spec, name, grids.pop(name), match)  # the grid is not needed after
+        totals = (totals_rows or {}).get(name, ())
+        built[spec.key] = build_table(
+            spec, name, grids.pop(name), match, totals
+        )  # the grid is not needed after
         if on_table is not None:
             on_table(built[spec.key])
 

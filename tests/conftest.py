@@ -172,7 +172,8 @@ def _run_checks(python: str, files: list[Path]) -> tuple[list[str], int]:
             lines = [
                 line
                 for line in out.splitlines()
-                if line.strip() and not line.startswith(("SUMMARY", "INTEGRITY")) and " | " in line
+                if (" | " in line and not line.startswith(("SUMMARY", "INTEGRITY")))
+                or (line.startswith("INTEGRITY") and "crashed" in line)
             ]
             problems += lines
             if run.returncode and not lines:

@@ -79,19 +79,35 @@ _AUTOFILTER_TAG = re.compile(rb"<(?:\w+:)?autoFilter\b[^>]*>")
 _REF = re.compile(r"^([A-Z]+)(\d+):([A-Z]+)(\d+)$")
 
 
+def _table_totals(data: bytes) -> tuple[int, int] | None:
+    """(first row of the totals rows, their count) of a table part that has a totals row, else None."""
+    m = _TABLE_TAG.search(data)
+    if m is None:
+        return None
+    count = attr(m.group(0), "totalsRowCount") or "0"
+    parts = _REF.match(attr(m.group(0), "ref") or "")
+    if parts is None or not count.isdigit() or int(count) == 0:
+        return None
+    return int(parts[4]) - int(count) + 1, int(count)
+
+
 def _grow_table_xml(data: bytes, last_row: int) -> bytes:
-    """A table part whose ``ref`` (and autofilter ref) reaches down to ``last_row``."""
+    """A table part whose data rows reach down to ``last_row`` (its autofilter too): a table without a
+    totals row ends there; one with a totals row has it right below (see ``_Build.move_totals``)."""
     m = _TABLE_TAG.search(data)
     if m is None:
         return data
     tag = m.group(0)
     ref = attr(tag, "ref")
-    totals = attr(tag, "totalsRowCount")
+    totals = _table_totals(data)
     parts = _REF.match(ref or "")
-    if parts is None or (totals and totals != "0") or int(parts[4]) >= last_row:
+    if parts is None:
         return data
-    old_last = int(parts[4])
-    new_ref = f"{parts[1]}{parts[2]}:{parts[3]}{last_row}"
+    count = totals[1] if totals else 0
+    old_last = int(parts[4]) - count  # the last data row
+    if old_last >= last_row:
+        return data
+    new_ref = f"{parts[1]}{parts[2]}:{parts[3]}{last_row + count}"
     edits = [Edit(m.start(), m.end(), set_attr(tag, "ref", new_ref))]
     f = _AUTOFILTER_TAG.search(data, m.end())
     if f is not None:
@@ -103,6 +119,14 @@ def _grow_table_xml(data: bytes, last_row: int) -> bytes:
                 )
             )
     return apply_edits(data, edits)
+
+
+_ROW_NUMBER = re.compile(rb"(<(?:\w+:)?(?:row|c)\b[^>]*?\sr=[\"'])([A-Z]*)(\d+)([\"'])")
+
+
+def _renumber_rows(xml: bytes, shift: int) -> bytes:
+    """Row elements (and their cells) moved down by ``shift`` rows."""
+    return _ROW_NUMBER.sub(lambda m: m[1] + m[2] + str(int(m[3]) + shift).encode() + m[4], xml)
 
 
 def apply_changeset(
@@ -281,6 +305,7 @@ class _Build:
             self.styles = Styles(minimal_styles(), "xl/styles.xml", pkg.path)
         self.formulas_removed = False
         self.spliced: dict[str, tuple[bytes, list[bytes]]] = {}  # see SplicedPackage
+        self.moved: dict[str, bytes] = {}  # sheet -> its XML with table totals rows moved (move_totals)
         self.new_types: dict[str, str] = {}  # part -> content type, registered at the end
         self.prepared: PreparedCells = {}  # sheet -> its cell writes and their edits, worked out ahead
         # id(owned sheet) -> (the sheet, its drawing and VML relationship ids, its XML with stand-in
@@ -384,6 +409,11 @@ class _Build:
         part = self._worksheet_part(sheet)
         return part, self.inflated.get(part) or self.pkg.read(part)
 
+    def _sheet_to_patch(self, sheet: str) -> tuple[str, bytes, bytes]:
+        """(part, the XML the sheet's edits apply to, the part's bytes before any change)."""
+        part, data = self._sheet_data(sheet)
+        return part, self.moved.get(sheet, data), data
+
     def prepare_cells(self, cell_writes: Iterable[CellWrite]) -> None:
         for sheet, writes in self._writes_by_sheet(cell_writes).items():
             part, data = self._sheet_data(sheet)
@@ -417,8 +447,8 @@ class _Build:
         for sheet in sorted(set(writes) | clear, key=lambda name: (-self._sheet_size(name), name)):
             # A sheet's XML is only held while it is patched (the record sheets of a big book are not
             # all held at once unless they were inflated ahead).
-            part, data = self._sheet_data(sheet)
-            prepared = self.prepared.get(sheet)
+            part, data, original = self._sheet_to_patch(sheet)
+            prepared = self.prepared.get(sheet) if data is original else None
             edits: list[Edit] = []
             if prepared is not None and sheet in writes and prepared[0] == writes[sheet]:
                 located, patch = None, prepared[1]
@@ -435,10 +465,11 @@ class _Build:
                 except (SheetXmlError, ValueError) as exc:
                     raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
             patched = apply_edits(data, edits)
-            if patched != data:
+            if patched != original:
                 self.outputs[part] = patched
-                root = TAG_RE.search(data)
-                self.spliced[part] = (root.group(0) if root else b"", [e.text for e in edits if e.text])
+                if data is original:  # a sheet whose totals rows moved is checked whole
+                    root = TAG_RE.search(data)
+                    self.spliced[part] = (root.group(0) if root else b"", [e.text for e in edits if e.text])
                 self.zip.deflate_ahead(patched)
 
     # -- owned sheets -----------------------------------------------------------------------
@@ -647,11 +678,45 @@ class _Build:
         return out.finish()
 
     # -- tables that grow -------------------------------------------------------------------
+    def move_totals(self, table_rows: dict[str, int]) -> None:
+        """Move the totals row (合计) of a table down below the rows appended into it.
+
+        Rows appended to a table with a totals row go inside the table, from the totals row's place
+        on: the totals rows are taken out and written again, unchanged but for their row numbers,
+        right below the last appended row (their formulas name the table's columns, not cells). A
+        sheet with cells already below the table is left as it is.
+        """
+        for sheet, last_row in table_rows.items():
+            part = self._worksheet_part(sheet)
+            for _, rel_type, target, mode in self.pkg.rels(part):
+                table_part = (
+                    self.pkg.find(target) if mode != "External" and rel_type.endswith("/table") else None
+                )
+                totals = _table_totals(self.pkg.read(table_part)) if table_part else None
+                if totals is None or last_row < totals[0]:
+                    continue
+                first, count = totals
+                data = self.moved.get(sheet) or self._sheet_data(sheet)[1]
+                sheet_xml = SheetXml(data)
+                rows = sheet_xml.rows()
+                if any(n >= first + count for n in rows.numbers):
+                    continue  # something below the table: the rows cannot move without renumbering it
+                spans = [
+                    sheet_xml.row_span(rows.position[n], n)
+                    for n in range(first, first + count)
+                    if n in rows.position
+                ]
+                if not spans:
+                    continue
+                moved = _renumber_rows(data[spans[0][0] : spans[-1][1]], last_row + 1 - first)
+                at = sheet_xml.sheet_data_close
+                self.moved[sheet] = data[: spans[0][0]] + data[spans[-1][1] : at] + moved + data[at:]
+
     def grow_tables(self, table_rows: dict[str, int]) -> None:
         """Extend the Excel table on each sheet so it covers rows appended below it.
 
-        Only a table whose last row is the one right above the new rows grows (its
-        ``ref`` and its autofilter's); a table with a totals row is left alone.
+        Only a table whose last data row is at or above the new rows grows (its ``ref`` and its
+        autofilter's; with its totals row, moved by :meth:`move_totals`, below them).
         """
         for sheet, last_row in table_rows.items():
             part = self._worksheet_part(sheet)
@@ -670,6 +735,7 @@ class _Build:
         user_sheets = {w.sheet for w in changeset.cell_writes} | {h.sheet for h in changeset.highlights}
         user_sheets |= set(changeset.highlight_sheets)
         self._check_owned(changeset.owned_sheets, user_sheets)
+        self.move_totals(changeset.table_rows)
         self.patch_user_sheets(changeset)
         self.grow_tables(changeset.table_rows)
         for owned in changeset.owned_sheets:
