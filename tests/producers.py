@@ -131,7 +131,7 @@ def xlsxwriter_book(canonical: Path, dst: Path) -> Path:
 def libreoffice_resave(canonical: Path, dst: Path) -> Path:
     folder = dst.parent / "lo-out"
     folder.mkdir(exist_ok=True)
-    made = soffice_convert(canonical, 'xlsx:"Calc MS Excel 2007 XML"', folder)
+    made = soffice_convert(canonical, "xlsx:Calc MS Excel 2007 XML", folder)
     return Path(shutil.move(made, dst))
 
 

@@ -9,6 +9,7 @@ must load in openpyxl, the last one must convert in LibreOffice, and what the us
 from __future__ import annotations
 
 import shutil
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -44,7 +45,9 @@ def _run(*args: str) -> str:
 
 
 def _loads(path: Path) -> openpyxl.Workbook:
-    wb = openpyxl.load_workbook(path)
+    with warnings.catch_warnings():  # Gnumeric writes no cellStyles; openpyxl says so and uses its own
+        warnings.filterwarnings("ignore", "Workbook contains no default style", UserWarning)
+        wb = openpyxl.load_workbook(path)
     assert wb.sheetnames
     return wb
 
