@@ -15,7 +15,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
-CellValue = str | int | float | bool | dt.date | dt.datetime | None
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula to write into a cell: its text as the file format stores it (without the leading "=")
+    and the value it last showed (kept as the cell's cached result until the next recalculation)."""
+
+    text: str
+    shown: str | int | float | bool | None = None
+
+
+CellValue = str | int | float | bool | dt.date | dt.datetime | Formula | None
 Severity = Literal["error", "warning", "info"]
 
 # Named cell styles crmbook uses on the sheets it writes. Every engine maps
@@ -44,6 +54,7 @@ __all__ = [
     "CellWrite",
     "Changeset",
     "ChartSpec",
+    "Formula",
     "Highlight",
     "ListValidation",
     "OwnedSheet",

@@ -32,11 +32,11 @@ import pandas as pd
 
 from crmbook.book import Book, Table
 from crmbook.changelog import Change, build_changelog_sheet
-from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
+from crmbook.changeset import CellWrite, Changeset, Formula, OwnedSheet, SheetCell
 from crmbook.dedupe import find_duplicates
 from crmbook.duplicates_sheet import read_decisions, read_survivors
 from crmbook.edit import editing
-from crmbook.errors import InputError
+from crmbook.errors import InputError, WorkbookFileError
 from crmbook.phones import phone_keys
 from crmbook.schema import Lang, load_schema, normalize_label
 from crmbook.snapshot import snapshot_sheet, take_snapshot
@@ -350,8 +350,25 @@ def _plan_archive(table: Table, group: MergeGroup, changeset: Changeset) -> None
                 changeset.cell_writes.append(CellWrite(table.sheet_name, row, col, None))
 
 
+def _row_formulas(book: Book, table: Table, rows: list[int]) -> dict[int, dict[str, str]]:
+    """row -> {column key: formula text} of the formula cells in ``rows`` (the values hold their results)."""
+    from crmbook.ooxml.formulas import row_formulas
+
+    keys = {col: key for key, col in {**table.columns, **table.extra_columns}.items()}
+    try:
+        found = row_formulas(book.path, table.sheet_name, rows)
+    except (WorkbookFileError, ValueError):
+        return {}  # the values are kept; the writer reports a sheet it cannot patch
+    out: dict[int, dict[str, str]] = {}
+    for (row, col), text in found.items():
+        if col in keys:
+            out.setdefault(row, {})[keys[col]] = text
+    return out
+
+
 def _record(book: Book, table: Table, group: MergeGroup, now: dt.datetime) -> dict[str, Any]:
-    """What the state sheet keeps of one merge: enough to undo it exactly."""
+    """What the state sheet keeps of one merge: enough to undo it exactly (a formula as a formula)."""
+    formulas = _row_formulas(book, table, list(group.merged_rows))
     return {
         "time": now.isoformat(timespec="seconds"),
         "source": group.source,
@@ -359,7 +376,12 @@ def _record(book: Book, table: Table, group: MergeGroup, now: dt.datetime) -> di
         "survivor": {"id": group.survivor_id, "row": group.survivor_row},
         "fields": {k: [encode_value(b), encode_value(a)] for k, (b, a) in group.fields.items()},
         "merged": [
-            {"id": mid, "row": row, "cells": {k: encode_value(v) for k, v in _row_cells(table, row).items()}}
+            {
+                "id": mid,
+                "row": row,
+                "cells": {k: encode_value(v) for k, v in _row_cells(table, row).items()},
+                **({"formulas": formulas[row]} if row in formulas else {}),
+            }
             for mid, row in zip(group.merged_ids, group.merged_rows, strict=True)
         ],
         "children": [[s, r, f, encode_value(o), encode_value(n)] for s, r, f, o, n in group.children],
@@ -410,12 +432,19 @@ def plan_undo_merge(book: Book, merge_id: str, *, now: dt.datetime | None = None
             conflicts.append(
                 f"row {row} of {table.sheet_name}, emptied by the merge, has been typed in since"
             )
+        formulas = merged.get("formulas", {})
         for key, value in merged["cells"].items():
             col = column(table, key)
             if col is None:
                 conflicts.append(f"column {key!r} of {table.sheet_name} is gone")
                 continue
-            changeset.cell_writes.append(CellWrite(table.sheet_name, row, col, decode_value(value)))
+            shown = decode_value(value)
+            restored = (
+                Formula(formulas[key], shown if not isinstance(shown, dt.date) else None)
+                if key in formulas
+                else shown
+            )
+            changeset.cell_writes.append(CellWrite(table.sheet_name, row, col, restored))
     for sheet_key, row, key, old, new in record["children"]:
         child = book.tables.get(sheet_key)
         if child is None or column(child, key) is None:
@@ -464,7 +493,7 @@ def _apply(frames: dict[str, pd.DataFrame], book: Book, changeset: Changeset) ->
         frame = frames[key]
         if w.row not in frame.index:
             frame.loc[w.row] = [None] * len(frame.columns)
-        frame.at[w.row, name] = w.value
+        frame.at[w.row, name] = w.value.shown if isinstance(w.value, Formula) else w.value
     for key, frame in frames.items():
         frames[key] = frame[frame.notna().any(axis=1)].sort_index() if len(frame.columns) else frame
 

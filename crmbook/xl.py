@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from crmbook.changeset import CellValue, Changeset, OwnedSheet
+from crmbook.changeset import CellValue, Changeset, Formula, OwnedSheet
 from crmbook.errors import CrmbookError
 
 __all__ = ["LiveResult", "XlwingsSource", "apply_live", "dedupe", "monthly_report", "refresh"]
@@ -115,8 +115,8 @@ def _write_cells(
     """
     calls = 0
     by_column: dict[tuple[str, int], dict[int, CellValue]] = defaultdict(dict)
-    for w in changeset.cell_writes:
-        by_column[(w.sheet, w.col)][w.row] = w.value
+    for w in changeset.cell_writes:  # a formula is written as Excel takes one typed: "=..."
+        by_column[(w.sheet, w.col)][w.row] = "=" + w.value.text if isinstance(w.value, Formula) else w.value
     for (sheet, col), cells in by_column.items():
         target = xbook.sheets[sheet]
         rows = sorted(cells)

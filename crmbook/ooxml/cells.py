@@ -12,7 +12,7 @@ import functools
 import math
 import re
 
-from crmbook.changeset import CellValue
+from crmbook.changeset import CellValue, Formula
 from crmbook.ooxml.xmltext import escape_text
 
 __all__ = [
@@ -109,6 +109,18 @@ def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
+def _formula_xml(ref: str, s: str, formula: Formula) -> str:
+    f = f"<f>{escape_text(formula.text)}</f>"
+    shown = formula.shown
+    if shown is None or (isinstance(shown, float) and not math.isfinite(shown)):
+        return f'<c r="{ref}"{s}>{f}</c>'
+    if isinstance(shown, bool):
+        return f'<c r="{ref}"{s} t="b">{f}<v>{int(shown)}</v></c>'
+    if isinstance(shown, int | float):
+        return f'<c r="{ref}"{s}>{f}<v>{_number(shown)}</v></c>'
+    return f'<c r="{ref}"{s} t="str">{f}<v>{_xml_string(str(shown))}</v></c>'
+
+
 def cell_xml(ref: str, value: CellValue, style: int, *, date1904: bool = False) -> str:
     """One ``<c>`` element for ``value`` at ``ref`` with cell format ``style`` (0: none).
 
@@ -118,6 +130,8 @@ def cell_xml(ref: str, value: CellValue, style: int, *, date1904: bool = False) 
     s = f' s="{style}"' if style else ""
     if value is None:
         return f'<c r="{ref}"{s}/>'
+    if isinstance(value, Formula):
+        return _formula_xml(ref, s, value)
     if isinstance(value, bool):
         return f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>'
     if isinstance(value, int | float):

@@ -1,0 +1,73 @@
+"""A user's formulas survive crmbook: undo-merge gives a formula back as a formula; shared formulas are
+read cell by cell as Excel moves them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from crmbook.cli import cli
+from crmbook.ooxml.formulas import row_formulas
+from crmbook.template import create_workbook
+from tests.conftest import TODAY, soffice_convert
+from tests.producers import FORMULA_HEADER, FORMULA_SHEET, excel_style
+
+DAY = ["--today", "2026-11-22"]
+USER_COLUMN = "名称长度"
+
+
+def _with_user_formulas(path: Path, tmp_path: Path) -> Path:
+    """The book with a user column of formulas, saved with their results by a spreadsheet program
+    (LibreOffice, recalculating), as a book a team uses holds them."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb["客户"]
+    col = ws.max_column + 1
+    ws.cell(1, col, USER_COLUMN)
+    for r in range(2, ws.max_row + 1):
+        ws.cell(r, col, f"=LEN(B{r})")
+    wb.save(path)
+    return soffice_convert(path, "xlsx:Calc MS Excel 2007 XML", tmp_path / "saved")
+
+
+@pytest.mark.libreoffice
+def test_undo_merge_gives_a_formula_back_as_a_formula(tmp_path: Path) -> None:
+    book = _with_user_formulas(
+        create_workbook(tmp_path / "crm.xlsx", sample=60, seed=4, today=TODAY), tmp_path
+    )
+    assert openpyxl.load_workbook(book, data_only=True)["客户"].cell(2, 1).value is not None
+    runner = CliRunner()
+    assert runner.invoke(cli, ["refresh", str(book), *DAY]).exit_code in (0, 1)
+    out = runner.invoke(cli, ["merge", str(book), "--auto-threshold", "0.6", *DAY])
+    assert out.exit_code in (0, 1) and "undo-merge" in out.output, out.output
+    merge_id = out.output.split("undo-merge ")[1].split()[1]
+    ws = openpyxl.load_workbook(book)["客户"]
+    col = [c.value for c in ws[1]].index(USER_COLUMN) + 1
+    emptied = [
+        r for r in range(2, ws.max_row + 1) if ws.cell(r, 2).value is None and ws.cell(r, col).value is None
+    ]
+    assert emptied, "the merge empties the merged-away rows"
+    undo = runner.invoke(cli, ["undo-merge", str(book), merge_id, *DAY])
+    assert undo.exit_code in (0, 1), undo.output
+    ws = openpyxl.load_workbook(book)["客户"]
+    for r in emptied:
+        assert ws.cell(r, col).value == f"=LEN(B{r})"
+    cached = openpyxl.load_workbook(book, data_only=True)["客户"]
+    assert all(isinstance(cached.cell(r, col).value, int) for r in emptied)  # the value it showed is kept
+    with zipfile.ZipFile(book) as z:
+        assert b'fullCalcOnLoad="1"' in z.read("xl/workbook.xml")
+
+
+def test_shared_formulas_are_read_per_cell(tmp_path: Path) -> None:
+    canonical = create_workbook(tmp_path / "canonical.xlsx", sample=10, seed=2, today=dt.date(2026, 11, 22))
+    book = excel_style(canonical, tmp_path / "excel.xlsx")
+    ws = openpyxl.load_workbook(book)[FORMULA_SHEET]
+    col = [c.value for c in ws[1]].index(FORMULA_HEADER) + 1
+    amount = [c.value for c in ws[1]].index("预计金额") + 1
+    letter = openpyxl.utils.get_column_letter(amount)
+    found = row_formulas(book, FORMULA_SHEET, [2, 3, 5])
+    assert found == {(r, col): f"{letter}{r}*1.13" for r in (2, 3, 5)}
