@@ -124,6 +124,29 @@ def _grow_table_xml(data: bytes, last_row: int) -> bytes:
 _ROW_NUMBER = re.compile(rb"(<(?:\w+:)?(?:row|c)\b[^>]*?\sr=[\"'])([A-Z]*)(\d+)([\"'])")
 
 
+def _moved_totals(data: bytes, first: int, count: int, last_row: int) -> bytes | None:
+    """Sheet XML with its ``count`` totals rows from ``first`` moved to just below ``last_row``; None
+    when a cell with a value lies between (the rows cannot move without renumbering it)."""
+    sheet_xml = SheetXml(data)
+    rows = sheet_xml.rows()
+    spans = {
+        n: sheet_xml.row_span(rows.position[n], n) for n in rows.numbers if first <= n <= last_row + count
+    }
+    p = re.escape(sheet_xml.prefix)
+    holds_value = re.compile(rb"<" + p + rb"(?:v|is|f)\b")
+    for n, (start, end) in spans.items():
+        if n >= first + count and holds_value.search(data, start, end):
+            return None
+    totals = [spans[n] for n in range(first, first + count) if n in spans]
+    if not totals:
+        return None
+    text = _renumber_rows(data[totals[0][0] : totals[-1][1]], last_row + 1 - first)
+    after = [rows.position[n] for n in rows.numbers if n > last_row + count]
+    at = after[0] if after else sheet_xml.sheet_data_close
+    gone = [Edit(start, end, b"") for n, (start, end) in spans.items() if n < first + count or n > last_row]
+    return apply_edits(data, [*gone, Edit(at, at, text)])
+
+
 def _renumber_rows(xml: bytes, shift: int) -> bytes:
     """Row elements (and their cells) moved down by ``shift`` rows."""
     return _ROW_NUMBER.sub(lambda m: m[1] + m[2] + str(int(m[3]) + shift).encode() + m[4], xml)
@@ -683,8 +706,8 @@ class _Build:
 
         Rows appended to a table with a totals row go inside the table, from the totals row's place
         on: the totals rows are taken out and written again, unchanged but for their row numbers,
-        right below the last appended row (their formulas name the table's columns, not cells). A
-        sheet with cells already below the table is left as it is.
+        right below the last appended row (their formulas name the table's columns, not cells).
+        Refused when cells with values lie below the table, in the way.
         """
         for sheet, last_row in table_rows.items():
             part = self._worksheet_part(sheet)
@@ -697,20 +720,14 @@ class _Build:
                     continue
                 first, count = totals
                 data = self.moved.get(sheet) or self._sheet_data(sheet)[1]
-                sheet_xml = SheetXml(data)
-                rows = sheet_xml.rows()
-                if any(n >= first + count for n in rows.numbers):
-                    continue  # something below the table: the rows cannot move without renumbering it
-                spans = [
-                    sheet_xml.row_span(rows.position[n], n)
-                    for n in range(first, first + count)
-                    if n in rows.position
-                ]
-                if not spans:
-                    continue
-                moved = _renumber_rows(data[spans[0][0] : spans[-1][1]], last_row + 1 - first)
-                at = sheet_xml.sheet_data_close
-                self.moved[sheet] = data[: spans[0][0]] + data[spans[-1][1] : at] + moved + data[at:]
+                moved = _moved_totals(data, first, count, last_row)
+                if moved is None:
+                    raise self.fail(
+                        f"“{sheet}”的表格有汇总行，其下方还有内容：新行无法放进表格。请先移开表格下方的内容。",
+                        f"the table on {sheet!r} has a totals row with cells below it, so new rows cannot go "
+                        "into the table; move what is below the table first",
+                    )
+                self.moved[sheet] = moved
 
     def grow_tables(self, table_rows: dict[str, int]) -> None:
         """Extend the Excel table on each sheet so it covers rows appended below it.
