@@ -39,6 +39,7 @@ def test_new_then_check(runner: CliRunner, tmp_path: Path) -> None:
     assert "readable" in result.output
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_new_refuses_to_overwrite(runner: CliRunner, tmp_path: Path) -> None:
     book = tmp_path / "crm.xlsx"
     book.write_bytes(b"precious")
@@ -49,6 +50,7 @@ def test_new_refuses_to_overwrite(runner: CliRunner, tmp_path: Path) -> None:
     assert book.read_bytes() == b"precious"
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_check_not_a_workbook(runner: CliRunner, tmp_path: Path) -> None:
     bad = tmp_path / "notes.xlsx"
     bad.write_text("just text", encoding="utf-8")

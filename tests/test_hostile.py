@@ -38,6 +38,7 @@ def _check(path: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_xml_bomb_in_a_sheet_part(sample_book: Path, tmp_path: Path) -> None:
     bomb = (
         b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">'
@@ -60,6 +61,7 @@ def test_zip_bomb_is_refused_before_inflating(sample_book: Path, tmp_path: Path)
     assert code == 1 and "zip bomb" in out
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_truncated_zip(sample_book: Path, tmp_path: Path) -> None:
     bad = tmp_path / "cut.xlsx"
     bad.write_bytes(sample_book.read_bytes()[:5000])
@@ -67,6 +69,7 @@ def test_truncated_zip(sample_book: Path, tmp_path: Path) -> None:
     assert code == 1 and "cut.xlsx" in out
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_xls_renamed_to_xlsx_and_back(sample_book: Path, tmp_path: Path) -> None:
     if not FIXTURE_XLS.exists():
         pytest.skip("shared fixture superstore.xls not present")
@@ -80,6 +83,7 @@ def test_xls_renamed_to_xlsx_and_back(sample_book: Path, tmp_path: Path) -> None
     assert code == 0  # content decides: it is a real workbook
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_encrypted_workbook(tmp_path: Path) -> None:
     # An OLE compound file whose directory names an EncryptionInfo stream, as Excel writes encrypted books.
     import struct
@@ -102,12 +106,14 @@ def test_encrypted_workbook(tmp_path: Path) -> None:
     assert code == 1 and "encrypted" in out.lower()
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_csv_and_junk_named_xlsx(tmp_path: Path) -> None:
     csv = tmp_path / "export.xlsx"
     csv.write_text("a,b\n1,2\n", encoding="utf-8")
     assert _check(csv)[0] == 1
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_long_cells_formulas_errors_and_merged_data(sample_book: Path) -> None:
     wb = openpyxl.load_workbook(sample_book)
     ws = wb["客户"]

@@ -70,6 +70,7 @@ def test_names_sheets_and_states(tmp_path: Path) -> None:
         assert info.compress_size == len(raw)
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_text_file_is_not_a_workbook(tmp_path: Path) -> None:
     path = tmp_path / "notes.xlsx"
     path.write_text("name,phone\n")
@@ -77,6 +78,7 @@ def test_text_file_is_not_a_workbook(tmp_path: Path) -> None:
         open_package(path)
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_missing_empty_and_folder(tmp_path: Path) -> None:
     with pytest.raises(WorkbookFileError, match="does not exist"):
         open_package(tmp_path / "nope.xlsx")
@@ -93,6 +95,7 @@ def test_legacy_xls_is_named_with_the_fix() -> None:
         open_package(SUPERSTORE)
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_encrypted_workbook_is_named_with_the_fix(tmp_path: Path) -> None:
     path = tmp_path / "locked.xlsx"
     path.write_bytes(ole_file(["EncryptionInfo", "EncryptedPackage"]))
@@ -104,6 +107,7 @@ def test_encrypted_workbook_is_named_with_the_fix(tmp_path: Path) -> None:
         open_package(other)
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_truncated_zip(tmp_path: Path) -> None:
     data = make_book(tmp_path / "b.xlsx").read_bytes()
     cut = tmp_path / "cut.xlsx"
@@ -112,6 +116,7 @@ def test_truncated_zip(tmp_path: Path) -> None:
         open_package(cut)
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_corrupt_part_is_reported_when_read(tmp_path: Path) -> None:
     src = make_book(tmp_path / "b.xlsx")
     data = bytearray(src.read_bytes())
@@ -129,6 +134,7 @@ def test_corrupt_part_is_reported_when_read(tmp_path: Path) -> None:
         pkg.read("xl/worksheets/sheet1.xml")
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_zip_bomb_caps(tmp_path: Path) -> None:
     src = make_book(tmp_path / "b.xlsx")
     bomb = rewrite(src, tmp_path / "bomb.xlsx", {"xl/media/zeros.bin": bytes(3 * 2**20)})
@@ -157,6 +163,7 @@ def test_dtd_in_a_part_is_refused_naming_it(tmp_path: Path) -> None:
         open_package(bad)
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_zip_that_is_not_a_spreadsheet(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:

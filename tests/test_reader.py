@@ -123,6 +123,7 @@ def test_missing_sheet_reported(tmp_path: Path) -> None:
     assert [i.params["expected"] for i in issues if i.code == "missing-sheet"] == ["跟进记录"]
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_not_a_workbook(tmp_path: Path) -> None:
     bad = tmp_path / "notes.xlsx"
     bad.write_text("hello", encoding="utf-8")

@@ -120,6 +120,7 @@ def test_dry_run_writes_nothing(sample_book: Path) -> None:
     assert not (sample_book.parent / ".crmbook-backups").exists()
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_cli_exit_codes_and_json(sample_book: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["refresh", str(sample_book), "--json", "--today", "2026-11-22"])

@@ -29,6 +29,7 @@ def _book(tmp_path: Path, content: bytes = b"old") -> Path:
     return path
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_replace_keeps_a_backup_and_leaves_no_temp(tmp_path: Path) -> None:
     path = _book(tmp_path)
     result = save_workbook_bytes(path, b"new", expected=Fingerprint.of(path))
@@ -38,6 +39,7 @@ def test_replace_keeps_a_backup_and_leaves_no_temp(tmp_path: Path) -> None:
     assert result.fingerprint_after == Fingerprint.of(path)  # what a later save expects to find
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_backups_pruned_to_keep(tmp_path: Path) -> None:
     path = _book(tmp_path)
     for i in range(5):
@@ -50,6 +52,7 @@ def test_backups_pruned_to_keep(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("lock_name", ["~$crm.xlsx", "~$m.xlsx", ".~lock.crm.xlsx#"])
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_refuses_when_open_in_excel_or_libreoffice(tmp_path: Path, lock_name: str) -> None:
     path = _book(tmp_path)
     (tmp_path / lock_name).write_bytes(b"x")
@@ -58,6 +61,7 @@ def test_refuses_when_open_in_excel_or_libreoffice(tmp_path: Path, lock_name: st
     assert path.read_bytes() == b"old"
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_refuses_when_changed_since_read(tmp_path: Path) -> None:
     path = _book(tmp_path)
     seen = Fingerprint.of(path)
@@ -68,6 +72,7 @@ def test_refuses_when_changed_since_read(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".~crmbook-*"))
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_failure_during_replace_leaves_the_original(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _book(tmp_path)
 
@@ -83,6 +88,7 @@ def test_failure_during_replace_leaves_the_original(tmp_path: Path, monkeypatch:
     assert not list(tmp_path.glob(".~crmbook-*.tmp"))
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_stale_temp_files_removed(tmp_path: Path) -> None:
     path = _book(tmp_path)
     stale = tmp_path / ".~crmbook-crm.xlsx.abc.tmp"
@@ -117,6 +123,7 @@ def _finish(proc: subprocess.Popen[str], kill: bool = False) -> None:
         proc.stdout.close()
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_second_run_waits_then_gives_a_clear_message(tmp_path: Path) -> None:
     path = _book(tmp_path)
     proc = _holder(path, 3)
@@ -129,6 +136,7 @@ def test_second_run_waits_then_gives_a_clear_message(tmp_path: Path) -> None:
         pass
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_second_run_proceeds_when_the_first_finishes_in_time(tmp_path: Path) -> None:
     path = _book(tmp_path)
     proc = _holder(path, 0.3)
@@ -137,6 +145,7 @@ def test_second_run_proceeds_when_the_first_finishes_in_time(tmp_path: Path) -> 
     _finish(proc)
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_stale_lock_of_a_killed_run_is_taken_over(tmp_path: Path) -> None:
     path = _book(tmp_path)
     proc = _holder(path, 30)
@@ -146,6 +155,7 @@ def test_stale_lock_of_a_killed_run_is_taken_over(tmp_path: Path) -> None:
         pass
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_write_new_file_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "report.xlsx"
     write_new_file(target, b"one")
@@ -155,6 +165,7 @@ def test_write_new_file_refuses_to_overwrite(tmp_path: Path) -> None:
     assert target.read_bytes() == b"two"
 
 
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_sniffing_by_content(tmp_path: Path, sample_master: Path) -> None:
     xlsx = tmp_path / "a.xlsx"
     xlsx.write_bytes(sample_master.read_bytes())

@@ -86,7 +86,9 @@ def test_faults_the_previous_version_had_are_not_crmbooks(tmp_path: Path, sample
 def test_spliced_text_is_checked(sample_book: Path) -> None:
     with zipfile.ZipFile(sample_book) as z:
         sheet = z.read("xl/worksheets/sheet1.xml")
-    data = _rezip(sample_book, {"xl/worksheets/sheet1.xml": sheet + b"\n"})  # changed: only the splices are parsed
+    data = _rezip(
+        sample_book, {"xl/worksheets/sheet1.xml": sheet + b"\n"}
+    )  # changed: only the splices are parsed
     root = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
     assert (
         check_package(data, str(sample_book), {"xl/worksheets/sheet1.xml": (root, [b'<row r="2"/>'])}) == []
