@@ -35,6 +35,7 @@ __all__ = ["Fault", "check_package"]
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CT = "http://schemas.openxmlformats.org/package/2006/content-types"
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -137,21 +138,33 @@ class _Package:
 
 def _fragments_well_formed(root_tag: bytes, texts: list[bytes]) -> str | None:
     """None, or why the texts spliced into a part are not well-formed there: they are parsed inside the
-    part's root start tag (which holds its namespace declarations). A text that is a lone start tag
-    (an attribute changed on an element with content) is closed for the parse."""
+    part's root start tag (which holds its namespace declarations), fed to one parser in turn. A text
+    that is a lone start tag (an attribute changed on an element with content) is closed for the parse."""
     m = TAG_RE.fullmatch(root_tag)
     if m is None or m.group(1):
         return "has no root element crmbook can find"
     qname = (m.group(2) or b"") + m.group(3)
-    pieces = [root_tag[:-2] + b">" if m.group(5) else root_tag]
-    for text in texts:
-        pieces.append(text)
-        lone = TAG_RE.fullmatch(text)
-        if lone is not None and not lone.group(1) and not lone.group(5):
-            pieces.append(b"</" + (lone.group(2) or b"") + lone.group(3) + b">")
-    pieces.append(b"</" + qname + b">")
-    why = _well_formed(b"".join(pieces))
-    return why and f"has text spliced in that {why.removeprefix('is ')}"
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    pending: list[bytes] = [root_tag[:-2] + b">" if m.group(5) else root_tag]
+    size = 0
+    try:
+        for text in texts:
+            pending.append(text)
+            size += len(text)
+            # A lone start tag: one "<", not an empty element (rows and cells always hold more).
+            if text.count(b"<", 0, 2) == 1 and text.find(b"<", 1) < 0 and not text.endswith(b"/>"):
+                lone = TAG_RE.fullmatch(text)
+                if lone is not None and not lone.group(1):
+                    pending.append(b"</" + (lone.group(2) or b"") + lone.group(3) + b">")
+            if size > _CHUNK:  # fed in chunks: no copy of everything at once, few calls
+                parser.Parse(b"".join(pending), False)
+                pending, size = [], 0
+        pending.append(b"</" + qname + b">")
+        parser.Parse(b"".join(pending), True)
+    except expat.ExpatError as exc:
+        return f"has text spliced in that is not well-formed XML ({exc})"
+    return None
 
 
 def check_package(
