@@ -65,6 +65,7 @@ class Record:
     problems: list[str] = field(default_factory=list)  # values kept as typed, with why
     group: Any = None  # the group_by value
     raw: str = ""  # the source row as typed, for the rejects sheet
+    customer: Any = None  # a child's customer, by name, once it is linked
 
     def where(self) -> str:
         file, sheet, row = self.origins[0]

@@ -477,6 +477,7 @@ def plan_import(
         row_ref = found if isinstance(found, tuple) else ("row", found)
         cid, cname = customer_id_of(row_ref)
         record.fields["customer_id"] = cid
+        record.customer = cname
         if table.col("customer_name") is not None and not is_blank(cname):
             record.fields.setdefault("customer_name", cname)
         key_fields = (tm.key if tm is not None else None) or DEFAULT_KEYS[target]
