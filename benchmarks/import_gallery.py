@@ -18,11 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.import_gallery import format_scores, score_gallery  # noqa: E402
+from tests.import_gallery import format_scores, score_gallery
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--wrong", action="store_true", help="list the rows that are not right")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:

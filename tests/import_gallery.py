@@ -87,7 +87,9 @@ class _People:
         return f"{area}-6{digits}"
 
 
-def _save_xlsx(path: Path, sheets: dict[str, list[list[Any]]], merges: dict[str, list[str]] | None = None) -> None:
+def _save_xlsx(
+    path: Path, sheets: dict[str, list[list[Any]]], merges: dict[str, list[str]] | None = None
+) -> None:
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     for title, rows in sheets.items():
@@ -106,7 +108,17 @@ def _save_csv(path: Path, rows: list[list[Any]], encoding: str = "utf-8") -> Non
 
 
 def _history(rng: random.Random, n: int) -> tuple[str, list[str]]:
-    jobs = ["更换灯泡", "更换燃油泵", "保养", "更换机油", "四轮定位", "更换刹车片", "补胎", "更换电瓶", "空调加氟"]
+    jobs = [
+        "更换灯泡",
+        "更换燃油泵",
+        "保养",
+        "更换机油",
+        "四轮定位",
+        "更换刹车片",
+        "补胎",
+        "更换电瓶",
+        "空调加氟",
+    ]
     day = dt.date(2024, 1, 5) + dt.timedelta(days=rng.randrange(200))
     parts, contents = [], []
     for _ in range(n):
@@ -122,7 +134,10 @@ def _history(rng: random.Random, n: int) -> tuple[str, list[str]]:
 
 def _garage(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
     gf = GalleryFile(folder / "车主档案.xlsx", "garage: person customers, repair history, title row")
-    rows: list[list[Any]] = [["平安汽修 车主档案（2025）"], ["姓名", "性别", "车牌", "车型", "年份", "上次进站时间", "维修项目", "手机号", "是否加微信", "备注"]]
+    rows: list[list[Any]] = [
+        ["平安汽修 车主档案（2025）"],
+        ["姓名", "性别", "车牌", "车型", "年份", "上次进站时间", "维修项目", "手机号", "是否加微信", "备注"],
+    ]
     models = ["大众朗逸", "丰田卡罗拉", "本田雅阁", "别克英朗", "日产轩逸", "比亚迪秦"]
     for i in range(36):
         name, phone = people.name(), people.mobile()
@@ -145,7 +160,9 @@ def _garage(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
 
 def _call_centre(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
     gf = GalleryFile(folder / "来电名单.csv", "call-centre leads named 王先生 / 李女士, GB18030 CSV")
-    rows: list[list[Any]] = [["序号", "客户姓名", "联系电话", "所在城市", "意向程度", "来电日期", "坐席", "备注"]]
+    rows: list[list[Any]] = [
+        ["序号", "客户姓名", "联系电话", "所在城市", "意向程度", "来电日期", "坐席", "备注"]
+    ]
     agents = ["小刘", "小陈", "小王"]
     for i in range(30):
         name = rng.choice("王李张刘陈杨黄赵") + rng.choice(["先生", "女士", "总", "老师"])
@@ -153,7 +170,9 @@ def _call_centre(folder: Path, rng: random.Random, people: _People) -> GalleryFi
         typed = phone if i % 3 else f"{phone[:3]} {phone[3:7]} {phone[7:]}"
         rows.append([i + 1, name, typed, rng.choice(CITIES), rng.choice(["高", "中", "低"]),
                      f"2025/3/{1 + i % 28}", rng.choice(agents), "要报价" if i % 4 == 0 else ""])  # fmt: skip
-        gf.expect("来电名单", 2 + i, ("customers", {"name": name, "phone": phone, "customer_type": "个人客户"}))
+        gf.expect(
+            "来电名单", 2 + i, ("customers", {"name": name, "phone": phone, "customer_type": "个人客户"})
+        )
     _save_csv(gf.path, rows, "gb18030")
     return gf
 
@@ -193,14 +212,26 @@ def _ledger(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
     for i in range(18):
         full = f"{CITIES[i % len(CITIES)]}{TRADES[i % len(TRADES)]}{INDUSTRIES[i % len(INDUSTRIES)]}有限公司"
         short = full.replace("有限公司", "")
-        firms.append((full, [full, short, f"{short[:2]}市{short[2:]}有限公司", f"{short[2:]}（{short[:2]}）有限公司"]))
-    customers: list[list[Any]] = [["客户台账（销售二部）"], ["客户名称", "联系人", "电话", "所在地", "行业", "录入日期"]]
+        firms.append(
+            (full, [full, short, f"{short[:2]}市{short[2:]}有限公司", f"{short[2:]}（{short[:2]}）有限公司"])
+        )
+    customers: list[list[Any]] = [
+        ["客户台账（销售二部）"],
+        ["客户名称", "联系人", "电话", "所在地", "行业", "录入日期"],
+    ]
     contact_of: dict[str, str] = {}
     for i, (full, _) in enumerate(firms):
         contact, phone = people.name(), people.mobile() if i % 3 else people.landline()
         contact_of[full] = contact
-        customers.append([full, contact, phone, full[:2], full[-6:-4], dt.date(2023, 3, 1) + dt.timedelta(days=9 * i)])
-        gf.expect("客户", 3 + i, ("customers", {"name": full, "phone": phone}), ("contacts", {"name": contact, "customer": full}))
+        customers.append(
+            [full, contact, phone, full[:2], full[-6:-4], dt.date(2023, 3, 1) + dt.timedelta(days=9 * i)]
+        )
+        gf.expect(
+            "客户",
+            3 + i,
+            ("customers", {"name": full, "phone": phone}),
+            ("contacts", {"name": contact, "customer": full}),
+        )
     follow: list[list[Any]] = [["日期", "客户", "方式", "沟通内容", "跟进人"]]
     methods = ["电话", "微信", "上门拜访", "视频会议"]
     topics = ["报价", "送样", "回访", "催款", "介绍新品", "确认交期", "合同细节", "售后问题"]
@@ -217,14 +248,24 @@ def _ledger(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
         written = spellings[k % len(spellings)]
         amount = rng.randrange(20, 500) * 1000
         project = f"{rng.choice(['年度供货', '设备采购', '仓储外包', '系统升级'])}{k + 1}期"
-        deals.append([written, project, f"{amount / 10000:g}万" if k % 3 == 0 else amount, dt.date(2024, 10, 1) + dt.timedelta(days=3 * k), "周敏"])
+        deals.append(
+            [
+                written,
+                project,
+                f"{amount / 10000:g}万" if k % 3 == 0 else amount,
+                dt.date(2024, 10, 1) + dt.timedelta(days=3 * k),
+                "周敏",
+            ]
+        )
         gf.expect("成交", 2 + k, ("opportunities", {"name": project, "amount": amount, "customer": full}))
     _save_xlsx(gf.path, {"客户": customers, "跟进记录": follow, "成交": deals}, {"客户": ["A1:F1"]})
     return gf
 
 
 def _address_book(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
-    gf = GalleryFile(folder / "通讯录.xlsx", "address book: 手机 and 固话, landlines stored as numbers, a WeChat-only row")
+    gf = GalleryFile(
+        folder / "通讯录.xlsx", "address book: 手机 and 固话, landlines stored as numbers, a WeChat-only row"
+    )
     rows: list[list[Any]] = [["姓名", "手机", "固话", "微信号", "地址", "生日", "备注"]]
     for i in range(20):
         name, mobile = people.name(), people.mobile()
@@ -234,7 +275,9 @@ def _address_book(folder: Path, rng: random.Random, people: _People) -> GalleryF
         rows.append([name, mobile if i % 4 else None, fixed, f"wx_{name}{i}" if i % 2 else None,
                      f"杭州市西湖区文三路{i + 10}号", f"{1970 + i}-0{1 + i % 9}-1{i % 9}", None])  # fmt: skip
         phones = [str(int(p)) if isinstance(p, float) else p for p in (mobile if i % 4 else None, fixed) if p]
-        gf.expect("通讯录", 2 + i, ("customers", {"name": name, "phone": phones, "customer_type": "个人客户"}))
+        gf.expect(
+            "通讯录", 2 + i, ("customers", {"name": name, "phone": phones, "customer_type": "个人客户"})
+        )
     rows.append([None, None, None, "wx_unknown_friend", None, None, "展会加的"])  # a WeChat ID without a name
     gf.expect("通讯录", 22)
     _save_xlsx(gf.path, {"通讯录": rows})
@@ -243,15 +286,36 @@ def _address_book(folder: Path, rng: random.Random, people: _People) -> GalleryF
 
 def _monthly_sales(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
     gf = GalleryFile(folder / "3月销售.xlsx", "monthly sales sheet: title row, one row per sale, a total row")
-    buyers = [f"{rng.choice(CITIES)}{TRADES[i]}{rng.choice(['商贸', '餐饮', '超市'])}有限公司" for i in range(8)]
+    buyers = [
+        f"{rng.choice(CITIES)}{TRADES[i]}{rng.choice(['商贸', '餐饮', '超市'])}有限公司" for i in range(8)
+    ]
     buyers += [people.name() for _ in range(4)]  # walk-in buyers with a person's name
-    rows: list[list[Any]] = [["2025年3月销售明细"], [None], ["日期", "客户名称", "产品", "数量", "单价", "金额", "业务员"]]
+    rows: list[list[Any]] = [
+        ["2025年3月销售明细"],
+        [None],
+        ["日期", "客户名称", "产品", "数量", "单价", "金额", "业务员"],
+    ]
     for i in range(36):
         buyer = buyers[i % len(buyers)]
         qty, price = rng.randrange(1, 50), rng.choice([120, 85, 230, 999])
         product = rng.choice(["净水器", "滤芯", "空气炸锅", "保温杯"])
-        rows.append([dt.date(2025, 3, 1 + i % 28), buyer, product, qty, price, qty * price, rng.choice(["周敏", "吴刚"])])
-        gf.expect("3月", 4 + i, ("opportunities", {"name": product, "amount": qty * price, "customer": buyer}), ("customers", {"name": buyer}))
+        rows.append(
+            [
+                dt.date(2025, 3, 1 + i % 28),
+                buyer,
+                product,
+                qty,
+                price,
+                qty * price,
+                rng.choice(["周敏", "吴刚"]),
+            ]
+        )
+        gf.expect(
+            "3月",
+            4 + i,
+            ("opportunities", {"name": product, "amount": qty * price, "customer": buyer}),
+            ("customers", {"name": buyer}),
+        )
     rows.append(["合计", None, None, None, None, sum(r[5] for r in rows[3:]), None])
     gf.expect("3月", 40)  # the total row is not a record
     _save_xlsx(gf.path, {"3月": rows}, {"3月": ["A1:G1"]})
@@ -259,8 +323,14 @@ def _monthly_sales(folder: Path, rng: random.Random, people: _People) -> Gallery
 
 
 def _pipedrive(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
-    gf = GalleryFile(folder / "pipedrive-deals.csv", "Pipedrive deals export (Person - Name, Organization - Name, Deal - Value)")
-    orgs = [f"{rng.choice(['Blue', 'North', 'Bright', 'Zen', 'Apex', 'Nova'])} {w} Pvt Ltd" for w in ["Foods", "Motors", "Textiles", "Labs", "Logistics", "Media", "Retail", "Pharma"]]
+    gf = GalleryFile(
+        folder / "pipedrive-deals.csv",
+        "Pipedrive deals export (Person - Name, Organization - Name, Deal - Value)",
+    )
+    orgs = [
+        f"{rng.choice(['Blue', 'North', 'Bright', 'Zen', 'Apex', 'Nova'])} {w} Pvt Ltd"
+        for w in ["Foods", "Motors", "Textiles", "Labs", "Logistics", "Media", "Retail", "Pharma"]
+    ]
     persons = {o: f"{ENGLISH_FIRST[i]} {ENGLISH_LAST[i]}" for i, o in enumerate(orgs)}
     rows: list[list[Any]] = [["Deal - ID", "Deal - Title", "Deal - Value", "Deal - Currency", "Deal - Stage", "Deal - Status",
                               "Deal - Expected close date", "Deal - Owner", "Organization - Name", "Person - Name", "Person - Phone", "Person - Email"]]  # fmt: skip
@@ -295,28 +365,68 @@ def _hubspot(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
 
 def _salesforce(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
     gf = GalleryFile(folder / "salesforce-export.xlsx", "Salesforce accounts + opportunities (two sheets)")
-    accounts: list[list[Any]] = [["Account Name", "Account Number", "Phone", "Website", "Industry", "Billing City", "Account Owner", "Type"]]
-    names = [f"{w} Industries Inc." for w in ["Orion", "Vega", "Lyra", "Draco", "Cygnus", "Perseus", "Aquila", "Hydra", "Pavo", "Tucana"]]
+    accounts: list[list[Any]] = [
+        [
+            "Account Name",
+            "Account Number",
+            "Phone",
+            "Website",
+            "Industry",
+            "Billing City",
+            "Account Owner",
+            "Type",
+        ]
+    ]
+    names = [
+        f"{w} Industries Inc."
+        for w in ["Orion", "Vega", "Lyra", "Draco", "Cygnus", "Perseus", "Aquila", "Hydra", "Pavo", "Tucana"]
+    ]
     for i, name in enumerate(names):
         phone = people.mobile()
         accounts.append([name, f"ACC-{1000 + i}", phone, f"https://{name.split()[0].lower()}.example.com",
                          "Manufacturing", "Shanghai", "Leo Wang", "Customer - Direct"])  # fmt: skip
         gf.expect("Accounts", 2 + i, ("customers", {"name": name, "phone": phone}))
-    opps: list[list[Any]] = [["Opportunity Name", "Account Name", "Amount", "Stage", "Close Date", "Probability (%)", "Opportunity Owner"]]
+    opps: list[list[Any]] = [
+        [
+            "Opportunity Name",
+            "Account Name",
+            "Amount",
+            "Stage",
+            "Close Date",
+            "Probability (%)",
+            "Opportunity Owner",
+        ]
+    ]
     for j in range(20):
         account = names[(j * 3) % len(names)]
         title = f"{account.split()[0]} - {rng.choice(['Q1 order', 'Service contract', 'Add-on licences'])} {j + 1}"
         amount = rng.randrange(10, 200) * 500
         opps.append([title, account, amount, rng.choice(["Prospecting", "Needs Analysis", "Proposal/Price Quote", "Closed Won"]),
                      dt.date(2025, 2, 1) + dt.timedelta(days=11 * j), rng.choice([10, 50, 90]), "Leo Wang"])  # fmt: skip
-        gf.expect("Opportunities", 2 + j, ("opportunities", {"name": title, "amount": amount, "customer": account}))
+        gf.expect(
+            "Opportunities", 2 + j, ("opportunities", {"name": title, "amount": amount, "customer": account})
+        )
     _save_xlsx(gf.path, {"Accounts": accounts, "Opportunities": opps})
     return gf
 
 
 def _zoho(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
     gf = GalleryFile(folder / "zoho-leads.csv", "Zoho leads export (First Name / Last Name / Company)")
-    rows: list[list[Any]] = [["Lead Owner", "First Name", "Last Name", "Company", "Title", "Email", "Phone", "Mobile", "Lead Source", "Lead Status", "Created Time"]]
+    rows: list[list[Any]] = [
+        [
+            "Lead Owner",
+            "First Name",
+            "Last Name",
+            "Company",
+            "Title",
+            "Email",
+            "Phone",
+            "Mobile",
+            "Lead Source",
+            "Lead Status",
+            "Created Time",
+        ]
+    ]
     for i in range(20):
         first, last = ENGLISH_FIRST[i % 10], ENGLISH_LAST[(i * 3) % 10]
         company = f"{last} & {rng.choice(['Sons', 'Partners', 'Brothers'])} Traders {i + 1}"
@@ -324,7 +434,12 @@ def _zoho(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
         rows.append(["Leo Wang", first, last, company, rng.choice(["Owner", "Buyer", "Manager"]),
                      f"{first.lower()}.{last.lower()}{i}@example.com", f"021-6{rng.randrange(1000000, 9999999)}", mobile,
                      rng.choice(["Trade Show", "Web Download", "Cold Call"]), "Contacted", f"2025-01-{10 + i} 09:00:00"])  # fmt: skip
-        gf.expect("zoho-leads", 2 + i, ("customers", {"name": company}), ("contacts", {"name": f"{first} {last}", "customer": company}))
+        gf.expect(
+            "zoho-leads",
+            2 + i,
+            ("customers", {"name": company}),
+            ("contacts", {"name": f"{first} {last}", "customer": company}),
+        )
     _save_csv(gf.path, rows)
     return gf
 
@@ -343,7 +458,20 @@ def _headerless(folder: Path, rng: random.Random, people: _People) -> GalleryFil
 
 def _fxiaoke(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
     gf = GalleryFile(folder / "纷享销客-客户.xlsx", "纷享销客-style customer export")
-    rows: list[list[Any]] = [["客户名称", "客户编号", "客户级别", "成交状态", "负责人", "电话", "详细地址", "创建时间", "最后跟进时间", "所属部门"]]
+    rows: list[list[Any]] = [
+        [
+            "客户名称",
+            "客户编号",
+            "客户级别",
+            "成交状态",
+            "负责人",
+            "电话",
+            "详细地址",
+            "创建时间",
+            "最后跟进时间",
+            "所属部门",
+        ]
+    ]
     for i in range(20):
         firm = f"{CITIES[i % len(CITIES)]}{TRADES[(i + 7) % len(TRADES)]}{INDUSTRIES[(i + 3) % len(INDUSTRIES)]}股份有限公司"
         phone = people.mobile()
@@ -357,10 +485,16 @@ def _fxiaoke(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
 
 def _xiaoshouyi(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
     gf = GalleryFile(folder / "销售易-客户.csv", "销售易-style customer export")
-    rows: list[list[Any]] = [["客户名称", "客户所有人", "客户类型", "电话", "地址", "行业", "创建日期", "所属部门"]]
+    rows: list[list[Any]] = [
+        ["客户名称", "客户所有人", "客户类型", "电话", "地址", "行业", "创建日期", "所属部门"]
+    ]
     for i in range(16):
         person = i % 4 == 0
-        name = people.name() if person else f"{CITIES[(i + 5) % len(CITIES)]}{TRADES[(i + 2) % len(TRADES)]}{INDUSTRIES[i % len(INDUSTRIES)]}有限公司"
+        name = (
+            people.name()
+            if person
+            else f"{CITIES[(i + 5) % len(CITIES)]}{TRADES[(i + 2) % len(TRADES)]}{INDUSTRIES[i % len(INDUSTRIES)]}有限公司"
+        )
         phone = people.mobile()
         rows.append([name, "吴刚", "个人客户" if person else "企业客户", phone, "深圳市南山区科技园", "制造业" if i % 2 else "批发零售",
                      f"2024/6/{1 + i}", "深圳销售部"])  # fmt: skip
@@ -370,14 +504,25 @@ def _xiaoshouyi(folder: Path, rng: random.Random, people: _People) -> GalleryFil
 
 
 def _foreign(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
-    gf = GalleryFile(folder / "consumers.xlsx", "English consumer list: Indian mobiles, local landlines stored as numbers")
+    gf = GalleryFile(
+        folder / "consumers.xlsx", "English consumer list: Indian mobiles, local landlines stored as numbers"
+    )
     rows: list[list[Any]] = [["Consumer Name", "Mobile No.", "Landline", "City", "Email", "Last Visit"]]
     for i in range(16):
         name = f"{ENGLISH_FIRST[i % 10]} {ENGLISH_LAST[(i + 4) % 10]}"
         mobile = f"9{rng.randrange(100000000, 999999999)}"
         typed: Any = mobile if i % 3 else f"+91 {mobile[:5]} {mobile[5:]}"
         landline = float(rng.randrange(2000000, 2999999)) if i % 2 else None
-        rows.append([name, typed, landline, "Pune", f"{name.split()[0].lower()}{i}@mail.example", f"2025-0{1 + i % 9}-0{1 + i % 9}"])
+        rows.append(
+            [
+                name,
+                typed,
+                landline,
+                "Pune",
+                f"{name.split()[0].lower()}{i}@mail.example",
+                f"2025-0{1 + i % 9}-0{1 + i % 9}",
+            ]
+        )
         gf.expect("Consumers", 2 + i, ("customers", {"name": name, "phone": mobile}))
     _save_xlsx(gf.path, {"Consumers": rows})
     return gf
@@ -451,7 +596,9 @@ def score_file(gf: GalleryFile, book_path: Path) -> FileScore:
     """Import ``gf`` into the workbook at ``book_path`` as a dry run with the proposed mapping; count right rows."""
     from crmbook.importer import import_file
 
-    result = import_file(gf.path, book_path, dry_run=True, today=dt.date(2025, 6, 30), now=dt.datetime(2025, 6, 30, 9))
+    result = import_file(
+        gf.path, book_path, dry_run=True, today=dt.date(2025, 6, 30), now=dt.datetime(2025, 6, 30, 9)
+    )
     plan = result.plan
     assert plan is not None
     by_origin: dict[tuple[str, int], list[tuple[str, Any]]] = {}
