@@ -47,6 +47,7 @@ from crmbook.clean import PHONE_SEPARATOR, clean_text
 from crmbook.edit import editing
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids
+from crmbook.import_links import CustomerNames
 from crmbook.import_records import COMBINED, Origin, Record, Reject, build_records, distinct, raw_text
 from crmbook.legacy import LegacySheet
 from crmbook.mapping import DEFAULT_KEYS, Mapping, TableMapping
@@ -184,6 +185,21 @@ class ImportPlan:
     @property
     def changed(self) -> bool:
         return any(o.created or o.updated for o in self.outcomes.values())
+
+    @property
+    def all_rejected(self) -> bool:
+        """Every source row was rejected: there is nothing to import."""
+        return bool(self.rejects) and not any(
+            o.created or o.updated or o.unchanged or o.merged for o in self.outcomes.values()
+        )
+
+    def main_reason(self) -> str:
+        """The commonest reject reason, with how many rows it stopped."""
+        counts: dict[str, int] = defaultdict(int)
+        for reject in self.rejects:
+            counts[reject.reason] += 1
+        reason, n = max(counts.items(), key=lambda item: item[1])
+        return f"{reason} ({n} of {len(self.rejects)} rows)" if len(counts) > 1 else reason
 
 
 class _Writer:
@@ -329,6 +345,7 @@ def plan_import(
     schema = load_schema()
     lang = book.lang
     sheets = {s.sheet: s for s in sources}
+    region, region_problem = phone_region(book)
     for tm in mapping.tables:
         if tm.target not in book.tables:
             raise WorkbookFileError(book.path, f"has no {tm.target} sheet; run crmbook check")
@@ -340,7 +357,7 @@ def plan_import(
     why: dict[Origin, str] = {}
     for tm in ordered:
         records, split, reasons = build_records(
-            tm, sheets, schema=schema, lang=lang, dayfirst=mapping.dayfirst, progress=step
+            tm, sheets, schema=schema, lang=lang, dayfirst=mapping.dayfirst, progress=step, region=region
         )
         built.append((tm, records))
         histories += split
@@ -379,6 +396,8 @@ def plan_import(
     after = _copy_book(book)
     writer = _Writer(after, lang)
     problems = [f"{r.where()}: {p}" for _, records in built for r in records for p in r.problems]
+    if region_problem:
+        problems.insert(0, region_problem)
 
     # Customers: update on a business-key match, merge same-key records, create the rest.
     by_origin: dict[Origin, tuple[str, Any]] = {}  # source row -> ("row", existing row) | ("new", record)
@@ -449,11 +468,14 @@ def plan_import(
         if customers.has("customer_id")
         else {}
     )
-    names: dict[str, set[int]] = defaultdict(set)
-    if "name" in customers.data:
-        for r, v in customers.data["name"].items():
-            if not is_blank(v):
-                names[name_key(v)].add(int(r))
+    names = CustomerNames(
+        [(int(r), str(v)) for r, v in customers.data["name"].items() if not is_blank(v)]
+        if "name" in customers.data
+        else [],
+        {int(r): phone_keys(v) for r, v in customers.data["phone"].items() if not is_blank(v)}
+        if "phone" in customers.data
+        else {},
+    )
 
     # Children: find the customer, then update on a key match or create.
     source_of_customers = {tm.source_sheet for tm, _ in built if tm.target == "customers"}
@@ -467,7 +489,8 @@ def plan_import(
         if table is None:
             raise WorkbookFileError(book.path, f"has no {target} sheet; run crmbook check")
         link = record.link or _default_link(record, tm, source_of_customers)
-        found, reason = _find_customer(link, by_origin, by_source_key, ids, names)
+        own_phones = frozenset().union(*(phone_keys(record.fields.get(k)) for k in ("phone", "mobile")))
+        found, reason = _find_customer(link, by_origin, by_source_key, ids, names, own_phones)
         if found is None:
             file, sheet, row = record.origins[0]
             reject = Reject(file, sheet, row, reason, record.raw or _record_text(record, table.spec, lang))
@@ -540,6 +563,28 @@ def plan_import(
     )
 
 
+def phone_region(book: Book) -> tuple[str, str | None]:
+    """(the region numbers without a country code are read in, a problem with the setting or None)."""
+    import phonenumbers
+
+    value = book.settings.get("phone_region")
+    text = "" if is_blank(value) else str(value).strip().upper()
+    if not text:
+        return "CN", None
+    if text in phonenumbers.SUPPORTED_REGIONS:
+        return text, None
+    label = load_schema().setting("phone_region").label(book.lang)
+    return "CN", f"Settings {label} = {value!r} is not a region code (CN, HK, IN, US …); CN was used"
+
+
+def known_customer_names(book: Book) -> frozenset[str]:
+    """The name keys of the workbook's customers (for the proposal: are a file's customers known?)."""
+    table = book.tables.get("customers")
+    if table is None or "name" not in table.data:
+        return frozenset()
+    return frozenset(name_key(v) for v in table.data["name"] if not is_blank(v))
+
+
 def _record_text(record: Record, spec: SheetSpec, lang: Lang) -> str:
     parts = [f"{spec.column(k).label(lang)}={v}" for k, v in record.fields.items() if not is_blank(v)]
     parts += [f"{k}={v}" for k, v in record.extra.items() if not is_blank(v)]
@@ -567,6 +612,8 @@ def _default_link(record: Record, tm: TableMapping | None, customer_sheets: set[
         return ("name", record.fields["customer_name"])
     if tm is not None and tm.source_sheet in customer_sheets:
         return ("row", record.origins[0])
+    if tm is not None and "customer_name" in tm.columns.values():
+        return ("name", None)  # the column is mapped, this row's cell is empty
     return ("none", None)
 
 
@@ -575,14 +622,20 @@ def _find_customer(
     by_origin: dict[Origin, tuple[str, Any]],
     by_source_key: dict[str, tuple[str, Any]],
     ids: dict[str, int],
-    names: dict[str, set[int]],
+    names: CustomerNames,
+    phones: frozenset[str] = frozenset(),
 ) -> tuple[tuple[str, Any] | int | None, str]:
     kind, value = link
     if kind == "row":
         ref = by_origin.get(value)
         return (ref, "") if ref else (None, "its source row made no customer")
-    if kind == "none" or is_blank(value):
+    if kind == "none":
         return None, "no customer: map a customer ID or customer name column"
+    if is_blank(value):
+        return (
+            None,
+            f"the customer cell ({'customer ID' if kind in ('key', 'id') else 'customer name'}) is empty",
+        )
     text = str(value).strip()
     if kind in ("key", "id"):
         if kind == "id" and text in ids:
@@ -590,12 +643,8 @@ def _find_customer(
         if text in by_source_key:
             return by_source_key[text], ""
         return None, f"no customer with ID {text!r} in the workbook or the file"
-    rows = names.get(name_key(text), set())
-    if len(rows) == 1:
-        return next(iter(rows)), ""
-    if not rows:
-        return None, f"no customer named {text!r}"
-    return None, f"{len(rows)} customers are named {text!r}; map a customer ID column instead"
+    found = names.find(text, phones)
+    return found.row, found.reason
 
 
 def _combine(into: Changeset, other: Changeset) -> None:
@@ -743,6 +792,8 @@ class ImportResult:
     backup_path: str | None
     seconds: float = 0.0
     undo: UndoImportPlan | None = None
+    dry_run: bool = False
+    mapping: Mapping | None = None  # the mapping used (proposed or given)
 
 
 def import_file(
@@ -769,13 +820,22 @@ def import_file(
         raise InputError(f"{spath}: importing a workbook into itself; name another file with --into")
     tables = read_legacy(spath, list(sheets) if sheets else None)
     if not tables:
-        raise InputError(f"{spath}: no table with a header row found; is it the right file?")
+        raise InputError(f"{spath}: every sheet is empty; is it the right file?")
     with editing(target, today, lock_timeout=lock_timeout) as edit:
-        used = mapping or propose_mapping(tables, lang=edit.book.lang)
+        used = mapping or propose_mapping(
+            tables, lang=edit.book.lang, known_customers=known_customer_names(edit.book)
+        )
+        if mapping is None and all(t.headerless for t in tables) and not any(t.columns for t in used.tables):
+            raise InputError(
+                f"{spath}: has no header row, and no column holds what crmbook recognises (names, phones, "
+                "e-mails); is it the right file? If it is, add a header row naming the columns"
+            )
         plan = plan_import(edit.book, tables, used, now=now, progress=progress, with_refresh=not dry_run)
-        written = not dry_run and (plan.changed or bool(plan.rejects))
+        written = not dry_run and (plan.changed or (bool(plan.rejects) and not plan.all_rejected))
         backup = edit.save(plan.changeset) if written else None
-    return ImportResult(target, plan, written, backup, time.perf_counter() - started)
+    return ImportResult(
+        target, plan, written, backup, time.perf_counter() - started, dry_run=dry_run, mapping=used
+    )
 
 
 def undo_import(
@@ -829,15 +889,32 @@ def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> lis
         )
     for name in plan.not_imported:
         lines.append(f"  not imported: sheet {name!r} (no table for it in the mapping)")
-    verb = "imported" if result.written else "would import"
-    lines.append(
-        f"{result.path}: {verb} {plan.source_rows} source rows ({len(plan.rejects)} rejected"
-        + (", listed on the Import rejects sheet" if result.written and plan.rejects else "")
-        + ")"
-        + (
-            f" in {result.seconds:.1f} s; undo with: crmbook import --undo {result.path} {plan.import_id}"
-            if result.written
-            else ""
+    lines = _mapping_lines(result) + lines
+    n = plan.source_rows
+    if result.written:
+        lines.append(
+            f"{result.path}: imported {n} source rows ({len(plan.rejects)} rejected"
+            + (", listed on the Import rejects sheet" if plan.rejects else "")
+            + f") in {result.seconds:.1f} s; undo with: crmbook import --undo {result.path} {plan.import_id}"
         )
-    )
+    elif plan.all_rejected:
+        verb = "would import nothing" if result.dry_run else "nothing imported"
+        lines.append(f"{result.path}: {verb}: all {n} source rows rejected; {plan.main_reason()}")
+    elif result.dry_run:
+        lines.append(f"{result.path}: would import {n} source rows ({len(plan.rejects)} rejected)")
+    else:
+        lines.append(
+            f"{result.path}: nothing imported: the {n} source rows are already in the workbook as they are"
+        )
+    return lines
+
+
+def _mapping_lines(result: ImportResult) -> list[str]:
+    """Why the proposed mapping is what it is (dry run), and what it is unsure of (always)."""
+    lines: list[str] = []
+    for table in result.mapping.tables if result.mapping is not None else []:
+        if result.dry_run and table.reasons:
+            lines.append(f"mapping of {table.source_sheet!r}:")
+            lines += [f"  {reason}" for reason in table.reasons]
+        lines += [f"  check: {doubt}" for doubt in table.doubts]
     return lines
