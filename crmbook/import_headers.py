@@ -137,7 +137,9 @@ def looks_like_value(cell: object) -> bool:
         return True
     if isinstance(cell, str):
         text = cell.strip()
-        return bool(_EMAIL.match(text) or _PHONEISH.match(text) or _DATEISH.match(text))
+        return bool(
+            _EMAIL.match(text) or _PHONEISH.match(text) or _DATEISH.match(text) or _AMOUNT_TEXT.match(text)
+        )
     return _is_phone(cell)
 
 

@@ -545,6 +545,10 @@ def plan_import(
         "new_columns": dict(writer.new_columns),
         "updated": writer.updated,
         "rejects": [[r.file, r.sheet, r.row, r.reason, r.raw] for r in rejects],
+        # Source texts the value maps replaced with a list label, so they stay findable.
+        "value_maps": [
+            [tm.source_sheet, tm.target, k, v] for tm in mapping.tables for k, v in tm.values.items()
+        ],
         "counts": {k: o.counts() for k, o in outcomes.items()},
         "undone": None,
     }
@@ -874,10 +878,8 @@ def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> lis
         for kind in ("created", "updated", "merged"):
             for record in getattr(outcome, kind)[:samples]:
                 shown = "｜".join(
-                    str(v)
-                    for k, v in record.fields.items()
-                    if k in ("name", "content", "phone", "mobile", "customer_id")
-                )
+                    str(v) for k, v in record.fields.items() if k in ("name", "content", "phone", "mobile")
+                ) + (f" → {record.customer}" if record.customer is not None else "")
                 lines.append(f"  {kind:<9} {record.where()}: {shown[:80]}")
         for reject in outcome.rejected[:samples]:
             lines.append(f"  rejected  {reject.file} › {reject.sheet} › row {reject.row}: {reject.reason}")
@@ -916,5 +918,10 @@ def _mapping_lines(result: ImportResult) -> list[str]:
         if result.dry_run and table.reasons:
             lines.append(f"mapping of {table.source_sheet!r}:")
             lines += [f"  {reason}" for reason in table.reasons]
+        if result.dry_run:
+            for key, value_map in table.values.items():
+                pairs = [f"{a} → {b}" for a, b in value_map.items()]
+                shown = ", ".join(pairs[:8]) + (f", … ({len(pairs) - 8} more)" if len(pairs) > 8 else "")
+                lines.append(f"  values of {table.target}.{key}: {shown}")
         lines += [f"  check: {doubt}" for doubt in table.doubts]
     return lines

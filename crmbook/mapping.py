@@ -180,7 +180,7 @@ def _columns(sheet: LegacySheet) -> list[_Col]:
     return cols
 
 
-def _target(sheet: LegacySheet, cols: list[_Col], schema: Schema) -> tuple[str, str]:
+def _target(sheet: LegacySheet, cols: list[_Col], schema: Schema, lang: Lang) -> tuple[str, str]:
     """(crmbook sheet, why) for a source sheet, weighing every column and the sheet's name."""
     present = {col.concept for col in cols if col.concept}
     scores = {
@@ -206,7 +206,7 @@ def _target(sheet: LegacySheet, cols: list[_Col], schema: Schema) -> tuple[str, 
     if best == "customers":
         return best, "its columns describe customers (names, phones, addresses)"
     signs = [col.header for col in cols if col.concept in {*_DEAL_SIGNS, *_FOLLOWUP_SIGNS, "amount"}]
-    return best, "its columns " + "、".join(signs[:4]) + f" describe {best}"
+    return best, "its columns " + "、".join(signs[:4]) + f" describe {schema.sheet(best).label(lang)}"
 
 
 def _value_map(values: list[Any], list_key: str, lang: Lang, schema: Schema) -> dict[str, str]:
@@ -431,6 +431,28 @@ class _Proposal:
             out.append(contacts)
         return out
 
+    def explain_rest(self, tables: list[TableMapping]) -> None:
+        """One line for the columns mapped by their header alone, one for those kept as user columns."""
+        said = {r.split(" → ", 1)[0] for r in self.reasons}
+        by_header: list[str] = []
+        used: set[str] = set()
+        for table in tables:
+            used |= set(table.columns) | set(table.options.get("ignore", []))
+            used |= {str(table.options.get("history", {}).get("column"))}
+            for header, key in table.columns.items():
+                if header not in said:
+                    by_header.append(f"{header} → {self.label(table.target, key)}")
+                    said.add(header)
+            for template in dict(table.options.get("compose", {})).values():
+                used |= set(re.findall(r"\{([^{}]+)\}", str(template)))
+        if by_header:
+            self.reasons.append("by their headers: " + ", ".join(by_header))
+        main = tables[0]
+        rest = [h for h in self.sheet.headers if h and h not in used and h not in said]
+        if rest and main.unmapped != "ignore":
+            where = self.schema.sheet(main.target).label(self.lang)
+            self.reasons.append(f"kept as they are, in user columns of {where}: " + ", ".join(rest))
+
     def _missing(self, target: str, key: str, what: str) -> str:
         label = self.label(target, key)
         headers = "、".join(h for h in self.sheet.headers if h) or "none"
@@ -569,7 +591,7 @@ def propose_mapping(
 
     schema = load_schema()
     proposals = [(sheet, _Proposal(sheet, lang, schema)) for sheet in sheets]
-    decided = [(sheet, p, *_target(sheet, p.cols, schema)) for sheet, p in proposals]
+    decided = [(sheet, p, *_target(sheet, p.cols, schema, lang)) for sheet, p in proposals]
     file_has_customers = any(target == "customers" for _, _, target, _ in decided)
     tables: list[TableMapping] = []
     for sheet, p, target, why in decided:
@@ -589,6 +611,7 @@ def propose_mapping(
                 known = sum(1 for n in names if n in (known_customers or frozenset()))
                 if names and known < len(names) / 2:
                     made = p.customers_of_children(child) + made
+        p.explain_rest(made)
         made[0].reasons, made[0].doubts = p.reasons, p.doubts
         tables += made
     return Mapping(tables, dayfirst=dayfirst)

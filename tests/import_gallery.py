@@ -224,7 +224,14 @@ def _ledger(folder: Path, rng: random.Random, people: _People) -> GalleryFile:
         contact, phone = people.name(), people.mobile() if i % 3 else people.landline()
         contact_of[full] = contact
         customers.append(
-            [full, contact, phone, full[:2], full[-6:-4], dt.date(2023, 3, 1) + dt.timedelta(days=9 * i)]
+            [
+                full,
+                contact,
+                phone,
+                full[:2],
+                ["建筑工程", "制造业", "批发零售", "信息技术"][i % 4],
+                dt.date(2023, 3, 1) + dt.timedelta(days=9 * i),
+            ]
         )
         gf.expect(
             "客户",
@@ -331,6 +338,7 @@ def _pipedrive(folder: Path, rng: random.Random, people: _People) -> GalleryFile
         for w in ["Foods", "Motors", "Textiles", "Labs", "Logistics", "Media", "Retail", "Pharma"]
     ]
     persons = {o: f"{ENGLISH_FIRST[i]} {ENGLISH_LAST[i]}" for i, o in enumerate(orgs)}
+    phones = {o: f"+91 98{rng.randrange(10000000, 99999999)}" for o in orgs}
     rows: list[list[Any]] = [["Deal - ID", "Deal - Title", "Deal - Value", "Deal - Currency", "Deal - Stage", "Deal - Status",
                               "Deal - Expected close date", "Deal - Owner", "Organization - Name", "Person - Name", "Person - Phone", "Person - Email"]]  # fmt: skip
     for i in range(24):
@@ -339,7 +347,7 @@ def _pipedrive(folder: Path, rng: random.Random, people: _People) -> GalleryFile
         value = rng.randrange(5, 90) * 1000
         person = persons[org]
         rows.append([100 + i, title, value, "INR", rng.choice(["Qualified", "Proposal Made", "Negotiations Started", "Contact Made"]),
-                     "open", f"2025-0{1 + i % 9}-15", "Meera Shah", org, person, f"+91 98{rng.randrange(10000000, 99999999)}",
+                     "open", f"2025-0{1 + i % 9}-15", "Meera Shah", org, person, phones[org],
                      f"{person.split()[0].lower()}@{org.split()[0].lower()}.in"])  # fmt: skip
         gf.expect("pipedrive-deals", 2 + i, ("opportunities", {"name": title, "amount": value, "customer": org}),
                   ("customers", {"name": org}), ("contacts", {"name": person, "customer": org}))  # fmt: skip
