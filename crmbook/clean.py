@@ -43,6 +43,10 @@ _FOLDED = frozenset(
     + list("＠．－＿＋\u3000")
 )
 _SPACES = re.compile(r"[ \t\u3000\u00a0]+")
+# A text clean_text leaves as it is: no full-width form, no space at either end, no run of spaces.
+_CLEAN = re.compile(
+    r"(?:[^\s\uff10-\uff19\uff21-\uff3a\uff41-\uff5a＠．－＿＋\u3000\u00a0](?: (?! ))?)*(?<! )"
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ def clean_text(value: Any) -> Any:
         return int(value)
     if not isinstance(value, str):
         return value
+    if _CLEAN.fullmatch(value):
+        return value  # nothing to fold: the same string, not a copy
     folded = "".join(unicodedata.normalize("NFKC", ch) if ch in _FOLDED else ch for ch in value)
     folded = _SPACES.sub(" ", folded).strip()
     return folded
@@ -89,7 +95,7 @@ def _unplaced(fragments: tuple[str, ...], region: str) -> str:
 
 
 def _clean_phone(raw: Any, region: str = "CN") -> Cleaned:
-    cell = parse_phone_cell(raw, region)
+    cell = parse_phone_cell(raw, region, cached=False)  # each legacy cell is read once
     if isinstance(raw, float) and raw.is_integer():
         raw = str(int(raw))  # 2326202.0: a number typed into a number cell, kept as its digits
     if not cell.numbers:

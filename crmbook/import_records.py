@@ -52,7 +52,7 @@ Origin = tuple[str, str, int]  # (file, sheet, row)
 # ------------------------------------------------------------------ records
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One record for one crmbook sheet, built from one or more source rows."""
 
@@ -64,7 +64,7 @@ class Record:
     source_key: Any = None  # the customer's key in the source (group_by / customer_key value)
     problems: list[str] = field(default_factory=list)  # values kept as typed, with why
     group: Any = None  # the group_by value
-    raw: str = ""  # the source row as typed, for the rejects sheet
+    row_values: tuple[list[str], list[Any]] | None = None  # (headers, values) as typed, for the rejects sheet
     customer: Any = None  # a child's customer, by name, once it is linked
 
     def where(self) -> str:
@@ -332,7 +332,7 @@ def build_records(
             )
         record = Record(tm.target, fields, extra, [origin], problems=problems)
         if tm.target != "customers":
-            record.raw = raw_text(sheet.headers, values)
+            record.row_values = (sheet.headers, values)
         if cols.link is not None:
             record.link = (cols.link[0], clean_text(values[cols.link[1]]))
         if cols.customer_key is not None and not is_blank(values[cols.customer_key]):

@@ -33,11 +33,12 @@ import datetime as dt
 import hashlib
 import json
 import os
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
@@ -76,6 +77,7 @@ CHILD_SHEETS = ("contacts", "followups", "opportunities")
 SAMPLE = 3
 
 Progress = Callable[[int, int], None]  # (rows just done, rows in all)
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------ matching
@@ -165,9 +167,18 @@ class SheetOutcome:
     unchanged: list[Record] = field(default_factory=list)
     merged: list[Record] = field(default_factory=list)
     rejected: list[Reject] = field(default_factory=list)
+    totals: dict[str, int] | None = None  # the counts, once the lists are trimmed to samples
 
     def counts(self) -> dict[str, int]:
+        if self.totals is not None:
+            return dict(self.totals)
         return {k: len(getattr(self, k)) for k in ("created", "updated", "unchanged", "merged", "rejected")}
+
+    def trim(self, keep: int) -> None:
+        """Keep only the first ``keep`` records of each kind (and the counts): the rest are written."""
+        self.totals = self.counts()
+        for kind in ("created", "updated", "unchanged", "merged"):
+            del getattr(self, kind)[keep:]
 
 
 @dataclass
@@ -212,7 +223,8 @@ class _Writer:
         self.created: dict[str, list[int]] = defaultdict(list)
         self.updated: list[list[Any]] = []
         self.new_columns: dict[str, list[list[Any]]] = defaultdict(list)
-        self.pending: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        # Created rows not yet in the frame, column by column: sheet -> (rows, {column: (positions, values)}).
+        self.pending: dict[str, tuple[list[int], dict[str, tuple[array[int], list[Any]]]]] = {}
         self.free: dict[str, int] = {}  # sheet key -> next free row
 
     def next_row(self, table: Table) -> int:
@@ -250,7 +262,12 @@ class _Writer:
             col = self.column(table, name, extra=True)
             values[name] = value
             self.writes.append(CellWrite(table.sheet_name, row, col, value))
-        self.pending[table.key][row] = values
+        rows, columns = self.pending.setdefault(table.key, ([], {}))
+        for name, value in values.items():
+            positions, column = columns.setdefault(name, (array("l"), []))
+            positions.append(len(rows))
+            column.append(value)
+        rows.append(row)
         self.created[table.key].append(row)
         return row
 
@@ -275,13 +292,18 @@ class _Writer:
 
     def flush(self, table: Table) -> None:
         """Append the created rows to the table's frame (one concat per sheet)."""
-        rows = self.pending.pop(table.key, {})
+        rows, columns = self.pending.pop(table.key, ([], {}))
         if not rows:
             return
-        frame = (
-            pd.DataFrame.from_dict(rows, orient="index").reindex(columns=table.data.columns).astype(object)
-        )
-        frame = frame.where(frame.notna(), None)  # empty cells are None, as the reader gives them
+        data: dict[str, list[Any]] = {}
+        for name in table.data.columns:
+            cells: list[Any] = [None] * len(rows)  # empty cells are None, as the reader gives them
+            positions, values = columns.pop(name, (array("l"), []))
+            for i, value in zip(positions, values, strict=True):
+                cells[i] = value
+            data[name] = cells
+        frame = pd.DataFrame(data, index=rows, columns=table.data.columns, dtype=object)
+        del data
         table.data = pd.concat([table.data.astype(object), frame]) if len(table.data) else frame
 
 
@@ -339,8 +361,13 @@ def plan_import(
     now: dt.datetime | None = None,
     progress: Progress | None = None,
     with_refresh: bool = True,
+    keep_records: bool = True,
 ) -> ImportPlan:
-    """Everything importing ``sources`` into ``book`` would do; touches no file."""
+    """Everything importing ``sources`` into ``book`` would do; touches no file.
+
+    With ``keep_records=False`` the outcomes keep only a few sample records of each kind (and the
+    counts): what a real import needs, in far less memory than the records of a large file.
+    """
     now = now or dt.datetime.now()
     schema = load_schema()
     lang = book.lang
@@ -468,14 +495,19 @@ def plan_import(
         if customers.has("customer_id")
         else {}
     )
-    names = CustomerNames(
-        [(int(r), str(v)) for r, v in customers.data["name"].items() if not is_blank(v)]
-        if "name" in customers.data
-        else [],
-        {int(r): phone_keys(v) for r, v in customers.data["phone"].items() if not is_blank(v)}
-        if "phone" in customers.data
-        else {},
-    )
+
+    def customer_names() -> CustomerNames:
+        """Every customer by name (built once, and only when a child names its customer)."""
+        return CustomerNames(
+            [(int(r), str(v)) for r, v in customers.data["name"].items() if not is_blank(v)]
+            if "name" in customers.data
+            else [],
+            {int(r): phone_keys(v) for r, v in customers.data["phone"].items() if not is_blank(v)}
+            if "phone" in customers.data
+            else {},
+        )
+
+    names = _Lazy(customer_names)
 
     # Children: find the customer, then update on a key match or create.
     source_of_customers = {tm.source_sheet for tm, _ in built if tm.target == "customers"}
@@ -489,11 +521,13 @@ def plan_import(
         if table is None:
             raise WorkbookFileError(book.path, f"has no {target} sheet; run crmbook check")
         link = record.link or _default_link(record, tm, source_of_customers)
-        own_phones = frozenset().union(*(phone_keys(record.fields.get(k)) for k in ("phone", "mobile")))
-        found, reason = _find_customer(link, by_origin, by_source_key, ids, names, own_phones)
+        found, reason = _find_customer(link, by_origin, by_source_key, ids, names, record)
         if found is None:
             file, sheet, row = record.origins[0]
-            reject = Reject(file, sheet, row, reason, record.raw or _record_text(record, table.spec, lang))
+            raw = (
+                raw_text(*record.row_values) if record.row_values else _record_text(record, table.spec, lang)
+            )
+            reject = Reject(file, sheet, row, reason, raw)
             rejects.append(reject)
             outcomes[target].rejected.append(reject)
             continue
@@ -554,9 +588,16 @@ def plan_import(
     }
     state.extra.setdefault(SECTION, {})[import_id] = record_of_import
     after.state = state
-    changeset = Changeset(cell_writes=list(writer.writes))
+    changeset = Changeset(cell_writes=writer.writes)
     for key, rows in writer.created.items():
         changeset.table_rows[after.tables[key].sheet_name] = max(rows)
+    # What only the matching needed goes before the refresh, which needs the room.
+    del built, histories, by_origin, by_source_key, new_customers, matched, ids, names
+    created_rows.clear()
+    del children, indexes, incoming_children, matched_children, why, used
+    if not keep_records:
+        for outcome in outcomes.values():
+            outcome.trim(SAMPLE)
     refresh = None
     if with_refresh:
         refresh = plan_refresh(after, now=now)
@@ -626,8 +667,8 @@ def _find_customer(
     by_origin: dict[Origin, tuple[str, Any]],
     by_source_key: dict[str, tuple[str, Any]],
     ids: dict[str, int],
-    names: CustomerNames,
-    phones: frozenset[str] = frozenset(),
+    names: _Lazy[CustomerNames],
+    record: Record,
 ) -> tuple[tuple[str, Any] | int | None, str]:
     kind, value = link
     if kind == "row":
@@ -647,8 +688,22 @@ def _find_customer(
         if text in by_source_key:
             return by_source_key[text], ""
         return None, f"no customer with ID {text!r} in the workbook or the file"
-    found = names.find(text, phones)
+    phones = frozenset().union(*(phone_keys(record.fields.get(k)) for k in ("phone", "mobile")))
+    found = names.get().find(text, phones)
     return found.row, found.reason
+
+
+class _Lazy(Generic[T]):
+    """A value made on first use."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self.make = make
+        self.value: T | None = None
+
+    def get(self) -> T:
+        if self.value is None:
+            self.value = self.make()
+        return self.value
 
 
 def _combine(into: Changeset, other: Changeset) -> None:
@@ -834,7 +889,16 @@ def import_file(
                 f"{spath}: has no header row, and no column holds what crmbook recognises (names, phones, "
                 "e-mails); is it the right file? If it is, add a header row naming the columns"
             )
-        plan = plan_import(edit.book, tables, used, now=now, progress=progress, with_refresh=not dry_run)
+        plan = plan_import(
+            edit.book,
+            tables,
+            used,
+            now=now,
+            progress=progress,
+            with_refresh=not dry_run,
+            keep_records=dry_run,
+        )
+        del tables  # room for the save
         written = not dry_run and (plan.changed or (bool(plan.rejects) and not plan.all_rejected))
         backup = edit.save(plan.changeset) if written else None
     return ImportResult(

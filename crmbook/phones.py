@@ -149,12 +149,15 @@ def _parse(text: str, region: str = "CN") -> PhoneCell:
     return PhoneCell(tuple(numbers), leftovers)
 
 
-def parse_phone_cell(value: object, region: str = "CN") -> PhoneCell:
+def parse_phone_cell(value: object, region: str = "CN", *, cached: bool = True) -> PhoneCell:
     """Every phone number in a cell (several may be separated by ；, ;, /, 、, spaces or lines).
 
     ``region`` is where a number without ``+`` and a country code is dialled (ISO 3166 code, CN by
     default); a number that cannot be placed there is left in :attr:`PhoneCell.unparsed`.
+    ``cached=False`` for text read once (an import's cells), which would only crowd the cache.
     """
+    if not cached:
+        return _parse.__wrapped__(_text(value), region)
     return _parse(_text(value), region) if region != "CN" else _parse(_text(value))
 
 
