@@ -947,11 +947,12 @@ def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> lis
                 lines.append(f"  {kind:<9} {record.where()}: {shown[:80]}")
         for reject in outcome.rejected[:samples]:
             lines.append(f"  rejected  {reject.file} › {reject.sheet} › row {reject.row}: {reject.reason}")
-    for problem in plan.problems[:10]:
+    grouped = _grouped_problems(plan.problems)
+    for problem in grouped[:10]:
         lines.append(f"  kept as typed: {problem}")
-    if len(plan.problems) > 10:
+    if len(grouped) > 10:
         lines.append(
-            f"  … and {len(plan.problems) - 10} more values kept as typed (refresh lists them on the Issues sheet)"
+            f"  … and {len(grouped) - 10} more kinds of values kept as typed (refresh lists them on the Issues sheet)"
         )
     for name in plan.not_imported:
         lines.append(f"  not imported: sheet {name!r} (no table for it in the mapping)")
@@ -973,6 +974,18 @@ def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> lis
             f"{result.path}: nothing imported: the {n} source rows are already in the workbook as they are"
         )
     return lines
+
+
+def _grouped_problems(problems: list[str]) -> list[str]:
+    """The same value kept as typed for the same reason on many rows: one line, with its first row and a count."""
+    groups: dict[str, list[str]] = {}
+    for problem in problems:
+        where, _, what = problem.partition(": ")
+        groups.setdefault(what or where, []).append(where)
+    return [
+        f"{wheres[0]}: {what}" + (f" (and {len(wheres) - 1} more rows)" if len(wheres) > 1 else "")
+        for what, wheres in groups.items()
+    ]
 
 
 def _mapping_lines(result: ImportResult) -> list[str]:

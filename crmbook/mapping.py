@@ -273,6 +273,7 @@ class _Proposal:
             if col.index in taken or not col.header:
                 continue
             key = fields.get(col.concept or "")
+            by_label = key is None
             if key is None and not self.sheet.headerless:
                 key = index.get(fold_header(col.header))
             if key is None or key in table.columns.values():
@@ -280,10 +281,25 @@ class _Proposal:
             spec = self.schema.sheet(table.target).column(key)
             if spec.owned:
                 continue
+            if by_label and spec.list is not None and not self._fits_list(col, spec.list):
+                self.reasons.append(
+                    f"{col.header} → a user column: its values are not {spec.label(self.lang)} values"
+                )
+                continue
             table.columns[col.header] = key
             taken.add(col.index)
             if col.sniffed:
                 self.note(col, table.target, key, f"its values look like {col.kind}")
+
+    def _fits_list(self, col: _Col, list_key: str) -> bool:
+        """At least half the distinct values of a column are items of the list (or close to one)."""
+        values = {str(v).strip() for v in col.values if v is not None and str(v).strip()}
+        if not values:
+            return True
+        lookup = self.schema.lists[list_key].lookup()
+        known = {v for v in values if normalize_label(v) in lookup}
+        known |= set(_value_map(sorted(values - known), list_key, self.lang, self.schema))
+        return len(known) * 2 >= len(values)
 
     def value_maps(self, table: TableMapping) -> None:
         spec = self.schema.sheet(table.target)
