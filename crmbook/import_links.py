@@ -9,7 +9,8 @@ finds the one customer such a name means, in this order:
 2. the duplicate-detection key (:func:`crmbook.names.name_key`) among customers whose names are not
    known to differ (another region, branch or industry: :func:`crmbook.names.known_different`);
 3. the loose key: the same trade name (字号) where region, industry and branch do not contradict;
-4. among several candidates left, the one sharing a phone number with the row.
+4. among several candidates left, the one sharing a phone number with the row, else the one whose
+   contact person the row names.
 
 Only a name that still fits several customers is ambiguous; the reason lists the candidates.
 """
@@ -75,6 +76,7 @@ class CustomerNames:
         self.keys: dict[str, set[int]] = defaultdict(set)
         self.trades: dict[str, set[int]] = defaultdict(set)
         self.parsed: dict[int, _Parsed] = {}
+        self.people: dict[int, set[str]] = {}
         for row, name in names:
             self.names[row] = name
             parsed = _parse(name)
@@ -84,8 +86,17 @@ class CustomerNames:
             if parsed.name.trade_name:
                 self.trades[parsed.name.trade_name].add(row)
 
-    def find(self, text: str, phones: frozenset[str] = frozenset()) -> Found:
-        """The one customer ``text`` names, or why there is none."""
+    def add_person(self, row: int, name: object) -> None:
+        """A contact person of the customer at ``row`` (to tell apart customers of the same name)."""
+        if name is not None and str(name).strip():
+            self.people.setdefault(row, set()).add(fold_text(name))
+
+    def find(self, text: str, phones: frozenset[str] = frozenset(), people: Iterable[object] = ()) -> Found:
+        """The one customer ``text`` names, or why there is none.
+
+        ``phones`` (E.164) and ``people`` (texts of the same row, such as a contact person's name) tell
+        apart customers the name alone cannot.
+        """
         steps = [lambda: self.exact.get(fold_text(text), set())]
         parsed = _parse(text)
 
@@ -111,6 +122,11 @@ class CustomerNames:
             sharing = {r for r in candidates if self.phones.get(r, frozenset()) & phones}
             if len(sharing) == 1:
                 return Found(next(iter(sharing)))
+        if people:
+            folded = {fold_text(p) for p in people}
+            knowing = {r for r in candidates if self.people.get(r, set()) & folded}
+            if len(knowing) == 1:
+                return Found(next(iter(knowing)))
         shown = sorted(self.names[r] for r in candidates)
         more = f" and {len(shown) - SHOWN} more" if len(shown) > SHOWN else ""
         return Found(

@@ -496,9 +496,11 @@ def plan_import(
         else {}
     )
 
+    linked_people: list[tuple[int, Any]] = []  # (customer row, contact name) of contacts linked so far
+
     def customer_names() -> CustomerNames:
         """Every customer by name (built once, and only when a child names its customer)."""
-        return CustomerNames(
+        found = CustomerNames(
             [(int(r), str(v)) for r, v in customers.data["name"].items() if not is_blank(v)]
             if "name" in customers.data
             else [],
@@ -506,6 +508,14 @@ def plan_import(
             if "phone" in customers.data
             else {},
         )
+        contacts = after.tables.get("contacts")
+        if contacts is not None and {"customer_id", "name"} <= set(contacts.data.columns):
+            for cid, person in zip(contacts.data["customer_id"], contacts.data["name"], strict=True):
+                if not is_blank(cid) and str(cid).strip() in ids:
+                    found.add_person(ids[str(cid).strip()], person)
+        for row, person in linked_people:
+            found.add_person(row, person)
+        return found
 
     names = _Lazy(customer_names)
 
@@ -533,6 +543,11 @@ def plan_import(
             continue
         row_ref = found if isinstance(found, tuple) else ("row", found)
         cid, cname = customer_id_of(row_ref)
+        if target == "contacts" and not is_blank(record.fields.get("name")):
+            customer_row = row_ref[1] if row_ref[0] == "row" else created_rows[id(row_ref[1])]
+            linked_people.append((int(customer_row), record.fields["name"]))
+            if names.value is not None:
+                names.value.add_person(int(customer_row), record.fields["name"])
         record.fields["customer_id"] = cid
         record.customer = cname
         if table.col("customer_name") is not None and not is_blank(cname):
@@ -592,8 +607,9 @@ def plan_import(
     for key, rows in writer.created.items():
         changeset.table_rows[after.tables[key].sheet_name] = max(rows)
     # What only the matching needed goes before the refresh, which needs the room.
-    del built, histories, by_origin, by_source_key, new_customers, matched, ids, names
-    created_rows.clear()
+    del built, histories, by_origin, by_source_key, new_customers, matched, names
+    for shared in (created_rows, ids, linked_people):  # the closures above hold these: emptied instead
+        shared.clear()
     del children, indexes, incoming_children, matched_children, why, used
     if not keep_records:
         for outcome in outcomes.values():
@@ -689,7 +705,8 @@ def _find_customer(
             return by_source_key[text], ""
         return None, f"no customer with ID {text!r} in the workbook or the file"
     phones = frozenset().union(*(phone_keys(record.fields.get(k)) for k in ("phone", "mobile")))
-    found = names.get().find(text, phones)
+    people = [v for v in (*record.fields.values(), *record.extra.values()) if isinstance(v, str)]
+    found = names.get().find(text, phones, people)
     return found.row, found.reason
 
 

@@ -384,3 +384,24 @@ def test_an_empty_customer_cell_says_so(tmp_path: Path) -> None:
     result = import_file(deals, book, dry_run=True, today=TODAY, now=NOW)
     (reject,) = result.plan.rejects
     assert reject.row == 3 and "customer cell" in reject.reason and "empty" in reject.reason
+
+
+def test_a_customer_named_twice_is_told_apart_by_its_contact_person(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "客户"
+    ws.append(["客户名称", "联系人", "电话"])
+    ws.append(["上海安泰建材有限公司", "张伟", "13900000001"])
+    ws.append(["北京安泰建材有限公司", "王芳", "13900000002"])
+    fu = wb.create_sheet("跟进记录")
+    fu.append(["日期", "客户", "对接人", "沟通内容"])
+    fu.append([dt.datetime(2025, 3, 1, 10), "安泰建材", "王芳", "报价"])
+    fu.append([dt.datetime(2025, 3, 2, 10), "安泰建材", "李娜", "回访"])
+    path = tmp_path / "台账.xlsx"
+    wb.save(path)
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    result = import_file(path, book, dry_run=True, today=TODAY, now=NOW)
+    (linked,) = result.plan.outcomes["followups"].created
+    assert linked.customer == "北京安泰建材有限公司"
+    (reject,) = [r for r in result.plan.rejects if r.sheet == "跟进记录"]
+    assert reject.row == 3 and "上海安泰建材有限公司、北京安泰建材有限公司" in reject.reason
