@@ -575,6 +575,8 @@ def plan_import(
         (
             outcomes[target].updated if writer.update(table, row, record) else outcomes[target].unchanged
         ).append(record)
+    if "contacts" in outcomes and "contacts" in after.tables:
+        _mark_primary(after.tables["contacts"], outcomes["contacts"].created, lang)
     for target in CHILD_SHEETS:
         table = after.tables.get(target)
         if table is None:
@@ -622,6 +624,20 @@ def plan_import(
     return ImportPlan(
         import_id, changeset, dict(outcomes), rejects, problems, not_imported, refresh, lang, source_rows
     )
+
+
+def _mark_primary(contacts: Table, created: list[Record], lang: Lang) -> None:
+    """A customer's first contact, when it had none and the file marks none, is its primary contact."""
+    if not contacts.has("primary") or not contacts.has("customer_id"):
+        return
+    has_contacts = {str(v).strip() for v in contacts.data["customer_id"] if not is_blank(v)}
+    marked = {str(r.fields.get("customer_id")) for r in created if not is_blank(r.fields.get("primary"))}
+    yes = load_schema().lists["yes_no"].item_by_key("yes").label(lang)
+    for record in created:
+        cid = str(record.fields.get("customer_id"))
+        if cid not in has_contacts and cid not in marked:
+            record.fields["primary"] = yes
+            marked.add(cid)
 
 
 def phone_region(book: Book) -> tuple[str, str | None]:
