@@ -43,6 +43,10 @@ _FOLDED = frozenset(
     + list("＠．－＿＋\u3000")
 )
 _SPACES = re.compile(r"[ \t\u3000\u00a0]+")
+# A text clean_text leaves as it is: no full-width form, no space at either end, no run of spaces.
+_CLEAN = re.compile(
+    r"(?:[^\s\uff10-\uff19\uff21-\uff3a\uff41-\uff5a＠．－＿＋\u3000\u00a0](?: (?! ))?)*(?<! )"
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ def clean_text(value: Any) -> Any:
         return int(value)
     if not isinstance(value, str):
         return value
+    if _CLEAN.fullmatch(value):
+        return value  # nothing to fold: the same string, not a copy
     folded = "".join(unicodedata.normalize("NFKC", ch) if ch in _FOLDED else ch for ch in value)
     folded = _SPACES.sub(" ", folded).strip()
     return folded
@@ -78,15 +84,29 @@ def compact_phone(number: PhoneNumber) -> str:
     return f"{text} 转{number.extension}" if number.extension else text
 
 
-def _clean_phone(raw: Any) -> Cleaned:
-    cell = parse_phone_cell(raw)
+def _unplaced(fragments: tuple[str, ...], region: str) -> str:
+    digits = [sum(ch.isdigit() for ch in f) for f in fragments]
+    if digits and max(digits) <= 8:
+        return "a local number without its area code: kept as typed (add the area code)"
+    return (
+        f"not a number crmbook can place in region {region} (Settings): kept as typed "
+        "(write it with + and its country code)"
+    )
+
+
+def _clean_phone(raw: Any, region: str = "CN") -> Cleaned:
+    cell = parse_phone_cell(raw, region, cached=False)  # each legacy cell is read once
+    if isinstance(raw, float) and raw.is_integer():
+        raw = str(int(raw))  # 2326202.0: a number typed into a number cell, kept as its digits
     if not cell.numbers:
-        return Cleaned(clean_text(raw), "not a phone number")
+        if cell.unparsed:
+            return Cleaned(str(clean_text(raw)), _unplaced(cell.unparsed, region))
+        return Cleaned(str(clean_text(raw)), "not a phone number")
     text = PHONE_SEPARATOR.join(dict.fromkeys(compact_phone(n) for n in cell.numbers))
     if cell.unparsed:
         # Keep what could not be read, after the numbers that could.
         text += PHONE_SEPARATOR + PHONE_SEPARATOR.join(cell.unparsed)
-        return Cleaned(text, f"not a phone number: {', '.join(cell.unparsed)}")
+        return Cleaned(text, f"{', '.join(cell.unparsed)}: {_unplaced(cell.unparsed, region)}")
     return Cleaned(text)
 
 
@@ -112,6 +132,7 @@ def clean_value(
     dayfirst: bool = False,
     lang: Lang = "zh",
     schema: Schema,
+    region: str = "CN",
 ) -> Cleaned:
     """The value to store in column ``col`` for legacy value ``raw`` (never None for a non-blank raw)."""
     if is_blank(raw):
@@ -133,7 +154,7 @@ def clean_value(
         parsed = parse_percent(raw)
         return Cleaned(parsed.value) if parsed.ok else Cleaned(clean_text(raw), "not a percentage")
     if kind == "phone":
-        return _clean_phone(raw)
+        return _clean_phone(raw, region)
     if kind in ("list", "yesno"):
         return _clean_list(raw, col, value_map or {}, lang, schema)
     if kind == "email":

@@ -517,7 +517,11 @@ def import_(
 
         if mapping is None:
             book, _ = read_book(into, today=day)
-            mapping = propose_mapping(read_legacy(source, list(sheets) or None), lang=book.lang)
+            mapping = propose_mapping(
+                read_legacy(source, list(sheets) or None),
+                lang=book.lang,
+                known_customers=importer.known_customer_names(book),
+            )
         save_mapping(mapping, write_mapping)
         click.echo(
             f"wrote the mapping to {write_mapping}; edit it, then import with --mapping {write_mapping}"
@@ -562,7 +566,20 @@ def import_(
     else:
         for line in importer.format_import_summary(result):
             click.echo(line)
+    if plan.all_rejected:
+        click.echo(
+            f"crmbook: error: nothing to import: every one of the {plan.source_rows} source rows was rejected "
+            f"({plan.main_reason()}); check the mapping with --dry-run or --write-mapping",
+            err=True,
+        )
+        sys.exit(EXIT_PROBLEMS)
     if result.written and plan.refresh is not None and plan.refresh.report.has_errors:
+        errors = plan.refresh.report.counts()["error"]
+        if not as_json:
+            click.echo(
+                f"{result.path}: the refreshed workbook has {errors} errors (listed on the Issues sheet; "
+                f"crmbook check {result.path} prints them)"
+            )
         sys.exit(EXIT_PROBLEMS)
 
 

@@ -52,7 +52,7 @@ Origin = tuple[str, str, int]  # (file, sheet, row)
 # ------------------------------------------------------------------ records
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One record for one crmbook sheet, built from one or more source rows."""
 
@@ -64,7 +64,8 @@ class Record:
     source_key: Any = None  # the customer's key in the source (group_by / customer_key value)
     problems: list[str] = field(default_factory=list)  # values kept as typed, with why
     group: Any = None  # the group_by value
-    raw: str = ""  # the source row as typed, for the rejects sheet
+    row_values: tuple[list[str], list[Any]] | None = None  # (headers, values) as typed, for the rejects sheet
+    customer: Any = None  # a child's customer, by name, once it is linked
 
     def where(self) -> str:
         file, sheet, row = self.origins[0]
@@ -229,6 +230,7 @@ def build_records(
     lang: Lang,
     dayfirst: bool,
     progress: Callable[[int], None] | None = None,
+    region: str = "CN",
 ) -> tuple[list[Record], list[Record], dict[Origin, str]]:
     """(records for ``tm.target``, follow-ups split from a history column, why rows made no record)."""
     sheet = sheets.get(tm.source_sheet)
@@ -263,17 +265,30 @@ def build_records(
             continue
         fields: dict[str, Any] = {}
         problems: list[str] = []
+        spilled: list[tuple[str, Any]] = []  # a second value for a field that holds one: kept in the notes
         for c, key in cols.mapped.items():
             raw = values[c] if c < len(values) else None
             col = spec.column(key)
             cleaned = clean_value(
-                raw, col, value_map=tm.values.get(key), dayfirst=dayfirst, lang=lang, schema=schema
+                raw,
+                col,
+                value_map=tm.values.get(key),
+                dayfirst=dayfirst,
+                lang=lang,
+                schema=schema,
+                region=region,
             )
             if cleaned.value is None:
                 continue
-            fields[key] = cleaned.value
+            if key in fields:  # two source columns for one field: both kept
+                fields[key], spill = _joined(fields[key], cleaned.value, col.type)
+                if spill is not None:
+                    spilled.append((sheet.headers[c] or f"#{c + 1}", spill))
+            else:
+                fields[key] = cleaned.value
             if cleaned.problem:
-                problems.append(f"{sheet.headers[c]} = {raw!r}: {cleaned.problem}")
+                shown = clean_text(raw) if isinstance(raw, float) else raw
+                problems.append(f"{sheet.headers[c]} = {shown!r}: {cleaned.problem}")
         for key, template in compose.items():
             value = _compose(template, sheet.headers, values)
             if value and key not in fields:
@@ -306,13 +321,18 @@ def build_records(
                 notes.append(f"{sheet.headers[c] or header}：{clean_text(raw)}")
             else:
                 extra[header] = raw.strip() if isinstance(raw, str) else raw
+        for header, value in spilled:
+            if notes_field:
+                notes.append(f"{header}：{value}")
+            else:
+                extra[header] = value
         if notes and notes_field:
             fields[notes_field] = "\n".join(
                 ([str(fields[notes_field])] if notes_field in fields else []) + notes
             )
         record = Record(tm.target, fields, extra, [origin], problems=problems)
         if tm.target != "customers":
-            record.raw = raw_text(sheet.headers, values)
+            record.row_values = (sheet.headers, values)
         if cols.link is not None:
             record.link = (cols.link[0], clean_text(values[cols.link[1]]))
         if cols.customer_key is not None and not is_blank(values[cols.customer_key]):
@@ -330,13 +350,27 @@ def build_records(
                 histories.append(child)
         if not any(not is_blank(fields.get(k)) for k in IDENTITY[tm.target]):
             names = " / ".join(spec.column(k).label(lang) for k in IDENTITY[tm.target])
-            why[origin] = f"no {names} for {spec.label(lang)}"
+            has = [sheet.headers[c] or f"#{c + 1}" for c, v in enumerate(values) if not is_blank(v)]
+            why[origin] = f"no {names} for {spec.label(lang)}" + (
+                f" (the row has only {', '.join(has)})" if has else ""
+            )
             continue
         record.group = None if cols.group is None else clean_text(values[cols.group])
         singles.append(record)
     if cols.group is None:
         return singles, histories, why
     return _group(singles, aggregate, why), histories, why
+
+
+def _joined(old: Any, new: Any, kind: str) -> tuple[Any, Any]:
+    """(the field's value, a value left over for the notes) when two source columns fill one field.
+
+    Phones and e-mails are joined with ；, texts with ；; a date or number keeps the first and
+    leaves the other for the notes, so nothing is lost.
+    """
+    if kind in ("phone", "email", "text", "longtext") or (isinstance(old, str) and isinstance(new, str)):
+        return distinct([old, new]), None
+    return old, (None if old == new else new)
 
 
 def _group(records: list[Record], aggregate: dict[str, str], why: dict[Origin, str]) -> list[Record]:

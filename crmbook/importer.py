@@ -33,11 +33,12 @@ import datetime as dt
 import hashlib
 import json
 import os
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
@@ -47,6 +48,7 @@ from crmbook.clean import PHONE_SEPARATOR, clean_text
 from crmbook.edit import editing
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids
+from crmbook.import_links import CustomerNames
 from crmbook.import_records import COMBINED, Origin, Record, Reject, build_records, distinct, raw_text
 from crmbook.legacy import LegacySheet
 from crmbook.mapping import DEFAULT_KEYS, Mapping, TableMapping
@@ -75,6 +77,7 @@ CHILD_SHEETS = ("contacts", "followups", "opportunities")
 SAMPLE = 3
 
 Progress = Callable[[int, int], None]  # (rows just done, rows in all)
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------ matching
@@ -164,9 +167,18 @@ class SheetOutcome:
     unchanged: list[Record] = field(default_factory=list)
     merged: list[Record] = field(default_factory=list)
     rejected: list[Reject] = field(default_factory=list)
+    totals: dict[str, int] | None = None  # the counts, once the lists are trimmed to samples
 
     def counts(self) -> dict[str, int]:
+        if self.totals is not None:
+            return dict(self.totals)
         return {k: len(getattr(self, k)) for k in ("created", "updated", "unchanged", "merged", "rejected")}
+
+    def trim(self, keep: int) -> None:
+        """Keep only the first ``keep`` records of each kind (and the counts): the rest are written."""
+        self.totals = self.counts()
+        for kind in ("created", "updated", "unchanged", "merged"):
+            del getattr(self, kind)[keep:]
 
 
 @dataclass
@@ -185,6 +197,21 @@ class ImportPlan:
     def changed(self) -> bool:
         return any(o.created or o.updated for o in self.outcomes.values())
 
+    @property
+    def all_rejected(self) -> bool:
+        """Every source row was rejected: there is nothing to import."""
+        return bool(self.rejects) and not any(
+            o.created or o.updated or o.unchanged or o.merged for o in self.outcomes.values()
+        )
+
+    def main_reason(self) -> str:
+        """The commonest reject reason, with how many rows it stopped."""
+        counts: dict[str, int] = defaultdict(int)
+        for reject in self.rejects:
+            counts[reject.reason] += 1
+        reason, n = max(counts.items(), key=lambda item: item[1])
+        return f"{reason} ({n} of {len(self.rejects)} rows)" if len(counts) > 1 else reason
+
 
 class _Writer:
     """Collects the import's writes into copies of the book's frames and a changeset."""
@@ -196,7 +223,8 @@ class _Writer:
         self.created: dict[str, list[int]] = defaultdict(list)
         self.updated: list[list[Any]] = []
         self.new_columns: dict[str, list[list[Any]]] = defaultdict(list)
-        self.pending: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        # Created rows not yet in the frame, column by column: sheet -> (rows, {column: (positions, values)}).
+        self.pending: dict[str, tuple[list[int], dict[str, tuple[array[int], list[Any]]]]] = {}
         self.free: dict[str, int] = {}  # sheet key -> next free row
 
     def next_row(self, table: Table) -> int:
@@ -234,7 +262,12 @@ class _Writer:
             col = self.column(table, name, extra=True)
             values[name] = value
             self.writes.append(CellWrite(table.sheet_name, row, col, value))
-        self.pending[table.key][row] = values
+        rows, columns = self.pending.setdefault(table.key, ([], {}))
+        for name, value in values.items():
+            positions, column = columns.setdefault(name, (array("l"), []))
+            positions.append(len(rows))
+            column.append(value)
+        rows.append(row)
         self.created[table.key].append(row)
         return row
 
@@ -259,13 +292,18 @@ class _Writer:
 
     def flush(self, table: Table) -> None:
         """Append the created rows to the table's frame (one concat per sheet)."""
-        rows = self.pending.pop(table.key, {})
+        rows, columns = self.pending.pop(table.key, ([], {}))
         if not rows:
             return
-        frame = (
-            pd.DataFrame.from_dict(rows, orient="index").reindex(columns=table.data.columns).astype(object)
-        )
-        frame = frame.where(frame.notna(), None)  # empty cells are None, as the reader gives them
+        data: dict[str, list[Any]] = {}
+        for name in table.data.columns:
+            cells: list[Any] = [None] * len(rows)  # empty cells are None, as the reader gives them
+            positions, values = columns.pop(name, (array("l"), []))
+            for i, value in zip(positions, values, strict=True):
+                cells[i] = value
+            data[name] = cells
+        frame = pd.DataFrame(data, index=rows, columns=table.data.columns, dtype=object)
+        del data
         table.data = pd.concat([table.data.astype(object), frame]) if len(table.data) else frame
 
 
@@ -323,12 +361,18 @@ def plan_import(
     now: dt.datetime | None = None,
     progress: Progress | None = None,
     with_refresh: bool = True,
+    keep_records: bool = True,
 ) -> ImportPlan:
-    """Everything importing ``sources`` into ``book`` would do; touches no file."""
+    """Everything importing ``sources`` into ``book`` would do; touches no file.
+
+    With ``keep_records=False`` the outcomes keep only a few sample records of each kind (and the
+    counts): what a real import needs, in far less memory than the records of a large file.
+    """
     now = now or dt.datetime.now()
     schema = load_schema()
     lang = book.lang
     sheets = {s.sheet: s for s in sources}
+    region, region_problem = phone_region(book)
     for tm in mapping.tables:
         if tm.target not in book.tables:
             raise WorkbookFileError(book.path, f"has no {tm.target} sheet; run crmbook check")
@@ -340,7 +384,7 @@ def plan_import(
     why: dict[Origin, str] = {}
     for tm in ordered:
         records, split, reasons = build_records(
-            tm, sheets, schema=schema, lang=lang, dayfirst=mapping.dayfirst, progress=step
+            tm, sheets, schema=schema, lang=lang, dayfirst=mapping.dayfirst, progress=step, region=region
         )
         built.append((tm, records))
         histories += split
@@ -379,6 +423,8 @@ def plan_import(
     after = _copy_book(book)
     writer = _Writer(after, lang)
     problems = [f"{r.where()}: {p}" for _, records in built for r in records for p in r.problems]
+    if region_problem:
+        problems.insert(0, region_problem)
 
     # Customers: update on a business-key match, merge same-key records, create the rest.
     by_origin: dict[Origin, tuple[str, Any]] = {}  # source row -> ("row", existing row) | ("new", record)
@@ -449,11 +495,29 @@ def plan_import(
         if customers.has("customer_id")
         else {}
     )
-    names: dict[str, set[int]] = defaultdict(set)
-    if "name" in customers.data:
-        for r, v in customers.data["name"].items():
-            if not is_blank(v):
-                names[name_key(v)].add(int(r))
+
+    linked_people: list[tuple[int, Any]] = []  # (customer row, contact name) of contacts linked so far
+
+    def customer_names() -> CustomerNames:
+        """Every customer by name (built once, and only when a child names its customer)."""
+        found = CustomerNames(
+            [(int(r), str(v)) for r, v in customers.data["name"].items() if not is_blank(v)]
+            if "name" in customers.data
+            else [],
+            {int(r): phone_keys(v) for r, v in customers.data["phone"].items() if not is_blank(v)}
+            if "phone" in customers.data
+            else {},
+        )
+        contacts = after.tables.get("contacts")
+        if contacts is not None and {"customer_id", "name"} <= set(contacts.data.columns):
+            for cid, person in zip(contacts.data["customer_id"], contacts.data["name"], strict=True):
+                if not is_blank(cid) and str(cid).strip() in ids:
+                    found.add_person(ids[str(cid).strip()], person)
+        for row, person in linked_people:
+            found.add_person(row, person)
+        return found
+
+    names = _Lazy(customer_names)
 
     # Children: find the customer, then update on a key match or create.
     source_of_customers = {tm.source_sheet for tm, _ in built if tm.target == "customers"}
@@ -467,16 +531,25 @@ def plan_import(
         if table is None:
             raise WorkbookFileError(book.path, f"has no {target} sheet; run crmbook check")
         link = record.link or _default_link(record, tm, source_of_customers)
-        found, reason = _find_customer(link, by_origin, by_source_key, ids, names)
+        found, reason = _find_customer(link, by_origin, by_source_key, ids, names, record)
         if found is None:
             file, sheet, row = record.origins[0]
-            reject = Reject(file, sheet, row, reason, record.raw or _record_text(record, table.spec, lang))
+            raw = (
+                raw_text(*record.row_values) if record.row_values else _record_text(record, table.spec, lang)
+            )
+            reject = Reject(file, sheet, row, reason, raw)
             rejects.append(reject)
             outcomes[target].rejected.append(reject)
             continue
         row_ref = found if isinstance(found, tuple) else ("row", found)
         cid, cname = customer_id_of(row_ref)
+        if target == "contacts" and not is_blank(record.fields.get("name")):
+            customer_row = row_ref[1] if row_ref[0] == "row" else created_rows[id(row_ref[1])]
+            linked_people.append((int(customer_row), record.fields["name"]))
+            if names.value is not None:
+                names.value.add_person(int(customer_row), record.fields["name"])
         record.fields["customer_id"] = cid
+        record.customer = cname
         if table.col("customer_name") is not None and not is_blank(cname):
             record.fields.setdefault("customer_name", cname)
         key_fields = (tm.key if tm is not None else None) or DEFAULT_KEYS[target]
@@ -502,6 +575,8 @@ def plan_import(
         (
             outcomes[target].updated if writer.update(table, row, record) else outcomes[target].unchanged
         ).append(record)
+    if "contacts" in outcomes and "contacts" in after.tables:
+        _mark_primary(after.tables["contacts"], outcomes["contacts"].created, lang)
     for target in CHILD_SHEETS:
         table = after.tables.get(target)
         if table is None:
@@ -521,14 +596,26 @@ def plan_import(
         "new_columns": dict(writer.new_columns),
         "updated": writer.updated,
         "rejects": [[r.file, r.sheet, r.row, r.reason, r.raw] for r in rejects],
+        # Source texts the value maps replaced with a list label, so they stay findable.
+        "value_maps": [
+            [tm.source_sheet, tm.target, k, v] for tm in mapping.tables for k, v in tm.values.items()
+        ],
         "counts": {k: o.counts() for k, o in outcomes.items()},
         "undone": None,
     }
     state.extra.setdefault(SECTION, {})[import_id] = record_of_import
     after.state = state
-    changeset = Changeset(cell_writes=list(writer.writes))
+    changeset = Changeset(cell_writes=writer.writes)
     for key, rows in writer.created.items():
         changeset.table_rows[after.tables[key].sheet_name] = max(rows)
+    # What only the matching needed goes before the refresh, which needs the room.
+    del built, histories, by_origin, by_source_key, new_customers, matched, names
+    for shared in (created_rows, ids, linked_people):  # the closures above hold these: emptied instead
+        shared.clear()
+    del children, indexes, incoming_children, matched_children, why, used
+    if not keep_records:
+        for outcome in outcomes.values():
+            outcome.trim(SAMPLE)
     refresh = None
     if with_refresh:
         refresh = plan_refresh(after, now=now)
@@ -537,6 +624,42 @@ def plan_import(
     return ImportPlan(
         import_id, changeset, dict(outcomes), rejects, problems, not_imported, refresh, lang, source_rows
     )
+
+
+def _mark_primary(contacts: Table, created: list[Record], lang: Lang) -> None:
+    """A customer's first contact, when it had none and the file marks none, is its primary contact."""
+    if not contacts.has("primary") or not contacts.has("customer_id"):
+        return
+    has_contacts = {str(v).strip() for v in contacts.data["customer_id"] if not is_blank(v)}
+    marked = {str(r.fields.get("customer_id")) for r in created if not is_blank(r.fields.get("primary"))}
+    yes = load_schema().lists["yes_no"].item_by_key("yes").label(lang)
+    for record in created:
+        cid = str(record.fields.get("customer_id"))
+        if cid not in has_contacts and cid not in marked:
+            record.fields["primary"] = yes
+            marked.add(cid)
+
+
+def phone_region(book: Book) -> tuple[str, str | None]:
+    """(the region numbers without a country code are read in, a problem with the setting or None)."""
+    import phonenumbers
+
+    value = book.settings.get("phone_region")
+    text = "" if is_blank(value) else str(value).strip().upper()
+    if not text:
+        return "CN", None
+    if text in phonenumbers.SUPPORTED_REGIONS:
+        return text, None
+    label = load_schema().setting("phone_region").label(book.lang)
+    return "CN", f"Settings {label} = {value!r} is not a region code (CN, HK, IN, US …); CN was used"
+
+
+def known_customer_names(book: Book) -> frozenset[str]:
+    """The name keys of the workbook's customers (for the proposal: are a file's customers known?)."""
+    table = book.tables.get("customers")
+    if table is None or "name" not in table.data:
+        return frozenset()
+    return frozenset(name_key(v) for v in table.data["name"] if not is_blank(v))
 
 
 def _record_text(record: Record, spec: SheetSpec, lang: Lang) -> str:
@@ -566,6 +689,8 @@ def _default_link(record: Record, tm: TableMapping | None, customer_sheets: set[
         return ("name", record.fields["customer_name"])
     if tm is not None and tm.source_sheet in customer_sheets:
         return ("row", record.origins[0])
+    if tm is not None and "customer_name" in tm.columns.values():
+        return ("name", None)  # the column is mapped, this row's cell is empty
     return ("none", None)
 
 
@@ -574,14 +699,20 @@ def _find_customer(
     by_origin: dict[Origin, tuple[str, Any]],
     by_source_key: dict[str, tuple[str, Any]],
     ids: dict[str, int],
-    names: dict[str, set[int]],
+    names: _Lazy[CustomerNames],
+    record: Record,
 ) -> tuple[tuple[str, Any] | int | None, str]:
     kind, value = link
     if kind == "row":
         ref = by_origin.get(value)
         return (ref, "") if ref else (None, "its source row made no customer")
-    if kind == "none" or is_blank(value):
+    if kind == "none":
         return None, "no customer: map a customer ID or customer name column"
+    if is_blank(value):
+        return (
+            None,
+            f"the customer cell ({'customer ID' if kind in ('key', 'id') else 'customer name'}) is empty",
+        )
     text = str(value).strip()
     if kind in ("key", "id"):
         if kind == "id" and text in ids:
@@ -589,12 +720,23 @@ def _find_customer(
         if text in by_source_key:
             return by_source_key[text], ""
         return None, f"no customer with ID {text!r} in the workbook or the file"
-    rows = names.get(name_key(text), set())
-    if len(rows) == 1:
-        return next(iter(rows)), ""
-    if not rows:
-        return None, f"no customer named {text!r}"
-    return None, f"{len(rows)} customers are named {text!r}; map a customer ID column instead"
+    phones = frozenset().union(*(phone_keys(record.fields.get(k)) for k in ("phone", "mobile")))
+    people = [v for v in (*record.fields.values(), *record.extra.values()) if isinstance(v, str)]
+    found = names.get().find(text, phones, people)
+    return found.row, found.reason
+
+
+class _Lazy(Generic[T]):
+    """A value made on first use."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self.make = make
+        self.value: T | None = None
+
+    def get(self) -> T:
+        if self.value is None:
+            self.value = self.make()
+        return self.value
 
 
 def _combine(into: Changeset, other: Changeset) -> None:
@@ -742,6 +884,8 @@ class ImportResult:
     backup_path: str | None
     seconds: float = 0.0
     undo: UndoImportPlan | None = None
+    dry_run: bool = False
+    mapping: Mapping | None = None  # the mapping used (proposed or given)
 
 
 def import_file(
@@ -768,13 +912,31 @@ def import_file(
         raise InputError(f"{spath}: importing a workbook into itself; name another file with --into")
     tables = read_legacy(spath, list(sheets) if sheets else None)
     if not tables:
-        raise InputError(f"{spath}: no table with a header row found; is it the right file?")
+        raise InputError(f"{spath}: every sheet is empty; is it the right file?")
     with editing(target, today, lock_timeout=lock_timeout) as edit:
-        used = mapping or propose_mapping(tables, lang=edit.book.lang)
-        plan = plan_import(edit.book, tables, used, now=now, progress=progress, with_refresh=not dry_run)
-        written = not dry_run and (plan.changed or bool(plan.rejects))
+        used = mapping or propose_mapping(
+            tables, lang=edit.book.lang, known_customers=known_customer_names(edit.book)
+        )
+        if mapping is None and all(t.headerless for t in tables) and not any(t.columns for t in used.tables):
+            raise InputError(
+                f"{spath}: has no header row, and no column holds what crmbook recognises (names, phones, "
+                "e-mails); is it the right file? If it is, add a header row naming the columns"
+            )
+        plan = plan_import(
+            edit.book,
+            tables,
+            used,
+            now=now,
+            progress=progress,
+            with_refresh=not dry_run,
+            keep_records=dry_run,
+        )
+        del tables  # room for the save
+        written = not dry_run and (plan.changed or (bool(plan.rejects) and not plan.all_rejected))
         backup = edit.save(plan.changeset) if written else None
-    return ImportResult(target, plan, written, backup, time.perf_counter() - started)
+    return ImportResult(
+        target, plan, written, backup, time.perf_counter() - started, dry_run=dry_run, mapping=used
+    )
 
 
 def undo_import(
@@ -813,30 +975,63 @@ def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> lis
         for kind in ("created", "updated", "merged"):
             for record in getattr(outcome, kind)[:samples]:
                 shown = "｜".join(
-                    str(v)
-                    for k, v in record.fields.items()
-                    if k in ("name", "content", "phone", "mobile", "customer_id")
-                )
+                    str(v) for k, v in record.fields.items() if k in ("name", "content", "phone", "mobile")
+                ) + (f" → {record.customer}" if record.customer is not None else "")
                 lines.append(f"  {kind:<9} {record.where()}: {shown[:80]}")
         for reject in outcome.rejected[:samples]:
             lines.append(f"  rejected  {reject.file} › {reject.sheet} › row {reject.row}: {reject.reason}")
-    for problem in plan.problems[:10]:
+    grouped = _grouped_problems(plan.problems)
+    for problem in grouped[:10]:
         lines.append(f"  kept as typed: {problem}")
-    if len(plan.problems) > 10:
+    if len(grouped) > 10:
         lines.append(
-            f"  … and {len(plan.problems) - 10} more values kept as typed (refresh lists them on the Issues sheet)"
+            f"  … and {len(grouped) - 10} more kinds of values kept as typed (refresh lists them on the Issues sheet)"
         )
     for name in plan.not_imported:
         lines.append(f"  not imported: sheet {name!r} (no table for it in the mapping)")
-    verb = "imported" if result.written else "would import"
-    lines.append(
-        f"{result.path}: {verb} {plan.source_rows} source rows ({len(plan.rejects)} rejected"
-        + (", listed on the Import rejects sheet" if result.written and plan.rejects else "")
-        + ")"
-        + (
-            f" in {result.seconds:.1f} s; undo with: crmbook import --undo {result.path} {plan.import_id}"
-            if result.written
-            else ""
+    lines = _mapping_lines(result) + lines
+    n = plan.source_rows
+    if result.written:
+        lines.append(
+            f"{result.path}: imported {n} source rows ({len(plan.rejects)} rejected"
+            + (", listed on the Import rejects sheet" if plan.rejects else "")
+            + f") in {result.seconds:.1f} s; undo with: crmbook import --undo {result.path} {plan.import_id}"
         )
-    )
+    elif plan.all_rejected:
+        verb = "would import nothing" if result.dry_run else "nothing imported"
+        lines.append(f"{result.path}: {verb}: all {n} source rows rejected; {plan.main_reason()}")
+    elif result.dry_run:
+        lines.append(f"{result.path}: would import {n} source rows ({len(plan.rejects)} rejected)")
+    else:
+        lines.append(
+            f"{result.path}: nothing imported: the {n} source rows are already in the workbook as they are"
+        )
+    return lines
+
+
+def _grouped_problems(problems: list[str]) -> list[str]:
+    """The same value kept as typed for the same reason on many rows: one line, with its first row and a count."""
+    groups: dict[str, list[str]] = {}
+    for problem in problems:
+        where, _, what = problem.partition(": ")
+        groups.setdefault(what or where, []).append(where)
+    return [
+        f"{wheres[0]}: {what}" + (f" (and {len(wheres) - 1} more rows)" if len(wheres) > 1 else "")
+        for what, wheres in groups.items()
+    ]
+
+
+def _mapping_lines(result: ImportResult) -> list[str]:
+    """Why the proposed mapping is what it is (dry run), and what it is unsure of (always)."""
+    lines: list[str] = []
+    for table in result.mapping.tables if result.mapping is not None else []:
+        if result.dry_run and table.reasons:
+            lines.append(f"mapping of {table.source_sheet!r}:")
+            lines += [f"  {reason}" for reason in table.reasons]
+        if result.dry_run:
+            for key, value_map in table.values.items():
+                pairs = [f"{a} → {b}" for a, b in value_map.items()]
+                shown = ", ".join(pairs[:8]) + (f", … ({len(pairs) - 8} more)" if len(pairs) > 8 else "")
+                lines.append(f"  values of {table.target}.{key}: {shown}")
+        lines += [f"  check: {doubt}" for doubt in table.doubts]
     return lines

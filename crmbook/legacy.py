@@ -21,6 +21,7 @@ import python_calamine as calamine
 
 from crmbook.errors import InputError
 from crmbook.filetype import sniff
+from crmbook.import_headers import concept_of, fold_header, known_headers, looks_like_value
 from crmbook.schema import load_schema, normalize_label
 
 __all__ = ["LegacySheet", "decode_csv", "find_header_row", "read_legacy"]
@@ -43,6 +44,7 @@ class LegacySheet:
         default_factory=list
     )  # (row, reason) for rows that are not records
     encoding: str | None = None  # for CSV
+    headerless: bool = False  # no header row: the columns are named 列1, 列2 … and judged by their values
 
 
 def decode_csv(data: bytes, path: str = "") -> tuple[str, str]:
@@ -108,12 +110,17 @@ def _read_workbook(
 
 
 def _known_labels() -> set[str]:
+    """Every schema label and alias, and every header of the import synonym table (folded)."""
     schema = load_schema()
-    labels = set()
+    labels = set(known_headers())
     for spec in schema.sheets:
         for col in spec.columns:
-            labels |= col.match_labels
+            labels |= {fold_header(t) for t in col.match_labels}
     return labels
+
+
+def _known(text: str, known: set[str]) -> bool:
+    return fold_header(text) in known or concept_of(text) is not None
 
 
 def _row_score(cells: list[Any], known: set[str]) -> float:
@@ -121,18 +128,27 @@ def _row_score(cells: list[Any], known: set[str]) -> float:
     if len(texts) < 2:
         return 0.0
     numbers = sum(1 for c in cells if isinstance(c, int | float) and not isinstance(c, bool))
-    matched = sum(1 for t in texts if normalize_label(t) in known)
+    matched = sum(1 for t in texts if _known(t, known))
     return matched * 3 + len(texts) - numbers * 2
 
 
 def find_header_row(grid: list[list[Any]]) -> int | None:
-    """0-based index of the header row: the text-rich row naming the most known columns."""
+    """0-based index of the header row: the text-rich row naming the most known columns.
+
+    None when there is none: no row names a known column and the best candidate holds values
+    (phones, dates, e-mails) rather than labels; the sheet is then read without a header.
+    """
     known = _known_labels()
     best, best_score = None, 0.0
     for i, cells in enumerate(grid[:HEADER_SCAN_ROWS]):
         score = _row_score(cells, known)
         if score > best_score:
             best, best_score = i, score
+    if best is not None:
+        cells = grid[best]
+        named = any(isinstance(c, str) and c.strip() and _known(c, known) for c in cells)
+        if not named and any(looks_like_value(c) for c in cells if c is not None):
+            return None
     return best
 
 
@@ -170,9 +186,11 @@ def _is_subtotal(values: list[Any]) -> bool:
 def _table_from_grid(
     file: str, sheet: str, grid: list[list[Any]], encoding: str | None
 ) -> LegacySheet | None:
+    if all(all(v is None for v in row) for row in grid):
+        return None
     h = find_header_row(grid)
     if h is None:
-        return None
+        return _headerless(file, sheet, grid, encoding)
     known = _known_labels()
     upper = None
     if h > 0:
@@ -194,6 +212,24 @@ def _table_from_grid(
     return LegacySheet(file, sheet, h + 1, headers, rows, skipped, encoding)
 
 
+def _headerless(file: str, sheet: str, grid: list[list[Any]], encoding: str | None) -> LegacySheet:
+    """A sheet without a header row: every non-blank row is a record; columns are 列1, 列2 …"""
+    width = max(len(row) for row in grid)
+    while width and all(len(row) < width or row[width - 1] is None for row in grid):
+        width -= 1
+    headers = [f"列{c + 1}" for c in range(width)]
+    rows: list[tuple[int, list[Any]]] = []
+    skipped: list[tuple[int, str]] = []
+    for i, row in enumerate(grid):
+        values = list(row[:width]) + [None] * (width - len(row[:width]))
+        if all(v is None for v in values):
+            continue
+        if _is_subtotal(values):
+            skipped.append((i + 1, "subtotal"))
+        rows.append((i + 1, values))
+    return LegacySheet(file, sheet, 0, headers, rows, skipped, encoding, headerless=True)
+
+
 def read_legacy(path: str | os.PathLike[str], sheets: list[str] | None = None) -> list[LegacySheet]:
     """Every table in a legacy file (one per worksheet that has a header row; one for a CSV)."""
     spath = os.fspath(path)
@@ -203,6 +239,10 @@ def read_legacy(path: str | os.PathLike[str], sheets: list[str] | None = None) -
     name = os.path.basename(spath)
     if kind == "csv" or (kind == "not-workbook" and Path(spath).suffix.lower() in (".csv", ".txt", ".tsv")):
         grid, encoding = _read_csv(spath)
+        if sheets and Path(spath).stem not in sheets:
+            raise InputError(
+                f"{spath}: a CSV file has one sheet, {Path(spath).stem!r}; leave out --sheet {sheets[0]!r}"
+            )
         table = _table_from_grid(name, Path(spath).stem, grid, encoding)
         return [table] if table else []
     if kind not in ("xlsx", "xlsm", "xls"):
@@ -211,7 +251,12 @@ def read_legacy(path: str | os.PathLike[str], sheets: list[str] | None = None) -
         require_workbook(spath)  # raises the clear message for encrypted / not a workbook
         raise InputError(f"{spath}: not a spreadsheet crmbook can import (.xlsx, .xlsm, .xls or .csv)")
     out = []
-    for sheet_name, grid, merged in _read_workbook(spath):
+    found = _read_workbook(spath)
+    missing = [s for s in sheets or [] if s not in {name for name, _, _ in found}]
+    if missing:
+        names = ", ".join(repr(name) for name, _, _ in found)
+        raise InputError(f"{spath}: has no sheet {missing[0]!r} (its sheets: {names}); check --sheet")
+    for sheet_name, grid, merged in found:
         if sheets and sheet_name not in sheets:
             continue
         _fill_merged(grid, merged)

@@ -38,6 +38,7 @@ import tomli_w
 from rapidfuzz import fuzz, process
 
 from crmbook.errors import InputError
+from crmbook.import_headers import concept_of, distinct_share, fold_header, sniff
 from crmbook.legacy import LegacySheet
 from crmbook.schema import Lang, Schema, SheetSpec, load_schema, normalize_label
 
@@ -52,7 +53,6 @@ DEFAULT_KEYS = {
     "opportunities": ["customer_id", "name"],
 }
 UNMAPPED_CHOICES = ("user", "notes", "ignore")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
 @dataclass
@@ -66,6 +66,9 @@ class TableMapping:
     options: dict[str, Any] = field(
         default_factory=dict
     )  # group_by, aggregate, lookups, split … (importer's)
+    # Why the proposal chose what it did, and what it is unsure of (shown by the dry run; not saved).
+    reasons: list[str] = field(default_factory=list, compare=False)
+    doubts: list[str] = field(default_factory=list, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -94,54 +97,116 @@ class Mapping:
 
 
 def _header_index(spec: SheetSpec) -> dict[str, str]:
+    """The schema's own labels and aliases of a sheet's fields (folded) -> field."""
     index: dict[str, str] = {}
     for col in spec.columns:
         if col.owned and col.key != spec.id_column:
             continue
-        for text in (col.zh, col.en, col.key):
-            index.setdefault(normalize_label(text), col.key)
-    for col in spec.columns:
-        if col.owned and col.key != spec.id_column:
-            continue
-        for text in col.aliases:
-            index.setdefault(normalize_label(text), col.key)
+        for text in (col.zh, col.en, col.key, *col.aliases):
+            index.setdefault(fold_header(text), col.key)
     return index
 
 
-def _choose_target(sheet: LegacySheet, schema: Schema) -> SheetSpec:
-    """The record sheet whose labels the source headers name most often (sheet name breaks ties)."""
-    folded = [normalize_label(h) for h in sheet.headers if h]
-    best, best_score = schema.sheet("customers"), -1.0
-    for spec in schema.sheets:
-        index = _header_index(spec)
-        score = sum(1 for h in folded if h in index)
-        if normalize_label(sheet.sheet) in spec.match_labels:
-            score += 2.5
-        if score > best_score:
-            best, best_score = spec, score
-    return best
+@dataclass
+class _Col:
+    """One source column: what its header names and what its values look like."""
+
+    index: int
+    header: str
+    concept: str | None
+    kind: str | None
+    values: list[Any]
+    sniffed: bool = False  # the concept comes from the values, not the header
 
 
-def _sniff_column(values: list[Any]) -> str | None:
-    """What a column holds, judged by its values: 'phone', 'email' or None."""
-    from crmbook.phones import parse_phone_cell
-
-    sample = [v for v in values if v is not None and str(v).strip()][:SNIFF_SAMPLE]
-    if len(sample) < 3:
-        return None
-    emails = sum(1 for v in sample if _EMAIL.match(str(v).strip()))
-    if emails / len(sample) >= 0.8:
-        return "email"
-    phones = sum(1 for v in sample if not isinstance(v, bool) and parse_phone_cell(v).numbers)
-    if phones / len(sample) >= 0.8:
-        return "phone"
-    return None
-
-
-_SNIFF_TARGET = {
-    "customers": {"phone": "phone", "email": "email"},
-    "contacts": {"phone": "mobile", "email": "email"},
+# Concepts that say which crmbook sheet a source sheet feeds, with their weight.
+_DEAL_SIGNS = {"deal_name": 2.0, "stage": 2.0, "probability": 2.0, "expected_close": 2.0, "close_date": 1.0}
+_FOLLOWUP_SIGNS = {"content": 2.0, "method": 1.0, "followup_time": 1.0, "next_plan": 1.0, "next_date": 1.0}
+_CUSTOMER_SIGNS = {
+    "customer": 2.0, "person": 2.0, "contact": 1.0, "phone": 2.0, "mobile": 2.0, "landline": 2.0,
+    "email": 1.0, "address": 1.0, "website": 1.0, "industry": 1.0, "level": 1.0, "source": 1.0,
+    "status": 1.0, "customer_type": 1.0, "wechat": 1.0, "history": 1.0,
+}  # fmt: skip
+_REFS = ("customer", "person", "contact")
+_SHEET_HINTS = {
+    "opportunities": ("成交", "销售", "订单", "合同", "签约", "deals", "sales", "orders"),
+    "followups": ("跟进", "拜访", "回访", "沟通", "activities", "calls", "visits"),
 }
+# Fields a concept becomes on each sheet (where it is that simple).
+_FIELDS = {
+    "customers": {
+        "address": "address", "website": "website", "industry": "industry", "source": "source",
+        "level": "level", "status": "status", "customer_type": "customer_type", "owner": "owner",
+        "notes": "notes", "first_contact": "first_contact", "created": "created", "email": "email",
+    },
+    "contacts": {"title": "title", "email": "email", "wechat": "wechat", "created": "added"},
+    "followups": {
+        "followup_time": "time", "content": "content", "method": "method", "owner": "owner",
+        "next_plan": "next_plan", "next_date": "next_date",
+    },
+    "opportunities": {
+        "deal_name": "name", "stage": "stage", "probability": "probability", "expected_close": "expected_close",
+        "close_date": "close_date", "owner": "owner", "actual_amount": "actual_amount",
+    },
+}  # fmt: skip
+OWNER_DISTINCT_SHARE = 0.34  # a name column with this few distinct names (over 6+ rows) is a rep's
+
+
+def _columns(sheet: LegacySheet) -> list[_Col]:
+    cols = []
+    for c, header in enumerate(sheet.headers):
+        values = [row[c] if c < len(row) else None for _, row in sheet.rows[:SNIFF_SAMPLE]]
+        kind, _ = sniff(values)
+        concept = concept_of(header) if header and not sheet.headerless else None
+        cols.append(_Col(c, header, concept, kind, values))
+    named_refs = any(col.concept in _REFS for col in cols)
+    for col in cols:
+        if col.concept is None and col.kind in ("phone", "email", "history"):
+            col.concept, col.sniffed = col.kind, True
+        elif col.concept is None and col.kind in ("person", "company") and not named_refs:
+            col.concept, col.sniffed = ("person" if col.kind == "person" else "customer"), True
+        elif col.concept is None and col.kind == "date" and sheet.headerless:
+            col.concept, col.sniffed = "date", True
+        elif col.concept == "customer" and col.kind == "person":
+            col.concept = "person"  # 客户 holding 王先生, 张伟: people
+        elif col.concept == "person" and col.kind == "company":
+            col.concept = "customer"  # 名称 holding firms
+    if sum(1 for col in cols if col.concept == "customer") > 1:
+        # Two company columns: the one with the more specific header names the customer.
+        first = next(col for col in cols if col.concept == "customer")
+        for col in cols:
+            if col.concept == "customer" and col is not first:
+                col.concept = None
+    return cols
+
+
+def _target(sheet: LegacySheet, cols: list[_Col], schema: Schema, lang: Lang) -> tuple[str, str]:
+    """(crmbook sheet, why) for a source sheet, weighing every column and the sheet's name."""
+    present = {col.concept for col in cols if col.concept}
+    scores = {
+        "opportunities": sum(w for k, w in _DEAL_SIGNS.items() if k in present)
+        + (1.5 if present & {"amount", "actual_amount"} else 0.0),
+        "followups": sum(w for k, w in _FOLLOWUP_SIGNS.items() if k in present)
+        + (0.5 if "date" in present else 0),
+        "customers": sum(w for k, w in _CUSTOMER_SIGNS.items() if k in present),
+        "contacts": 0.0,
+    }
+    name = fold_header(sheet.sheet)
+    for spec in schema.sheets:
+        if spec.key in scores and normalize_label(sheet.sheet) in spec.match_labels:
+            scores[spec.key] += 3.0
+    for key, hints in _SHEET_HINTS.items():
+        if any(h in name for h in hints):
+            scores[key] += 3.0
+    if scores["contacts"] >= 3.0 and present & {"contact", "person", "first_name"}:
+        return "contacts", "its name says contacts"
+    if not present & set(_REFS):
+        return "customers", "no column names a customer, a person or a deal's customer"
+    best = max(("customers", "opportunities", "followups"), key=lambda k: (scores[k], k == "customers"))
+    if best == "customers":
+        return best, "its columns describe customers (names, phones, addresses)"
+    signs = [col.header for col in cols if col.concept in {*_DEAL_SIGNS, *_FOLLOWUP_SIGNS, "amount"}]
+    return best, "its columns " + "、".join(signs[:4]) + f" describe {schema.sheet(best).label(lang)}"
 
 
 def _value_map(values: list[Any], list_key: str, lang: Lang, schema: Schema) -> dict[str, str]:
@@ -161,6 +226,8 @@ def _value_map(values: list[Any], list_key: str, lang: Lang, schema: Schema) -> 
         if key is not None:
             out[v] = spec.item_by_key(key).label(lang)
             continue
+        if _NEGATED.search(v):
+            continue  # 未成交 is not 成交: a negation is never matched loosely
         match = process.extractOne(
             normalize_label(v), list(choices), scorer=fuzz.partial_ratio, score_cutoff=80
         )
@@ -169,89 +236,417 @@ def _value_map(values: list[Any], list_key: str, lang: Lang, schema: Schema) -> 
     return out
 
 
+_NEGATED = re.compile(r"^(未|不|非|没|无|否)|\b(not|non|un)", re.IGNORECASE)
+
+
+class _Proposal:
+    """Builds the tables one source sheet feeds, with the reasons and doubts the dry run shows."""
+
+    def __init__(self, sheet: LegacySheet, lang: Lang, schema: Schema) -> None:
+        self.sheet, self.lang, self.schema = sheet, lang, schema
+        self.cols = _columns(sheet)
+        self.reasons: list[str] = []
+        self.doubts: list[str] = []
+
+    def label(self, target: str, key: str) -> str:
+        return self.schema.sheet(target).column(key).label(self.lang)
+
+    def of(self, *concepts: str) -> list[_Col]:
+        return [col for col in self.cols if col.concept in concepts]
+
+    def note(self, col: _Col, target: str, key: str, why: str) -> None:
+        self.reasons.append(f"{col.header or f'#{col.index + 1}'} → {self.label(target, key)}: {why}")
+        if col.sniffed:
+            self.doubts.append(
+                f"{col.header or f'column {col.index + 1}'} was judged by its values to be "
+                f"{self.label(target, key)}; check it"
+            )
+
+    def owner_like(self, col: _Col) -> bool:
+        part, n = distinct_share(col.values)
+        return n >= 6 and part <= OWNER_DISTINCT_SHARE
+
+    def fill_simple(self, table: TableMapping, taken: set[int]) -> None:
+        fields = _FIELDS.get(table.target, {})
+        index = _header_index(self.schema.sheet(table.target))
+        for col in self.cols:
+            if col.index in taken or not col.header:
+                continue
+            key = fields.get(col.concept or "")
+            by_label = key is None
+            if key is None and not self.sheet.headerless:
+                key = index.get(fold_header(col.header))
+            if key is None or key in table.columns.values():
+                continue
+            spec = self.schema.sheet(table.target).column(key)
+            if spec.owned:
+                continue
+            if by_label and spec.list is not None and not self._fits_list(col, spec.list):
+                self.reasons.append(
+                    f"{col.header} → a user column: its values are not {spec.label(self.lang)} values"
+                )
+                continue
+            table.columns[col.header] = key
+            taken.add(col.index)
+            if col.sniffed:
+                self.note(col, table.target, key, f"its values look like {col.kind}")
+
+    def _fits_list(self, col: _Col, list_key: str) -> bool:
+        """At least half the distinct values of a column are items of the list (or close to one)."""
+        values = {str(v).strip() for v in col.values if v is not None and str(v).strip()}
+        if not values:
+            return True
+        lookup = self.schema.lists[list_key].lookup()
+        known = {v for v in values if normalize_label(v) in lookup}
+        known |= set(_value_map(sorted(values - known), list_key, self.lang, self.schema))
+        return len(known) * 2 >= len(values)
+
+    def value_maps(self, table: TableMapping) -> None:
+        spec = self.schema.sheet(table.target)
+        for header, key in table.columns.items():
+            col = spec.column(key)
+            if col.list is None:
+                continue
+            c = self.sheet.headers.index(header)
+            vmap = _value_map([row[c] for _, row in self.sheet.rows], col.list, self.lang, self.schema)
+            if vmap:
+                table.values[key] = vmap
+
+    # -------------------------------------------------------------- customers
+
+    def customers(self) -> list[TableMapping]:
+        table = TableMapping(self.sheet.sheet, "customers", key=list(DEFAULT_KEYS["customers"]))
+        taken: set[int] = set()
+        companies, people = self.of("customer"), self.of("person")
+        contacts_cols = self.of("contact")
+        firsts, lasts = self.of("first_name"), self.of("last_name")
+        contact_name: list[_Col] = []
+        person_customer = False
+        if companies:
+            col = companies[0]
+            table.columns[col.header] = "name"
+            taken.add(col.index)
+            self.note(
+                col,
+                "customers",
+                "name",
+                "a company or shop column" if not col.sniffed else "its values look like company names",
+            )
+            for p in people:
+                if self.owner_like(p) and "owner" not in table.columns.values() and not self.of("owner"):
+                    part, n = distinct_share(p.values)
+                    table.columns[p.header] = "owner"
+                    taken.add(p.index)
+                    self.note(
+                        p,
+                        "customers",
+                        "owner",
+                        f"{round(part * n)} names repeat on {n} rows: the rep, not the client",
+                    )
+                    self.doubts.append(
+                        f"{p.header} is read as the rep (负责人) of each customer; if it is the client's contact, map it to the contacts table"
+                    )
+                else:
+                    contact_name.append(p)
+            contact_name += contacts_cols
+        elif people or contacts_cols:
+            col = (people or contacts_cols)[0]
+            table.columns[col.header] = "name"
+            taken.add(col.index)
+            person_customer = True
+            self.note(
+                col,
+                "customers",
+                "name",
+                "no company column; names look like people, so each row is a person customer (个人客户)",
+            )
+            contact_name += [c for c in (people + contacts_cols)[1:]]
+        elif firsts or lasts:
+            parts = (
+                [c.header for c in (lasts + firsts) if c.header]
+                if self.lang == "zh"
+                else [c.header for c in (firsts + lasts)]
+            )
+            table.options["compose"] = {"name": " ".join(f"{{{h}}}" for h in parts)}
+            taken |= {c.index for c in firsts + lasts}
+            person_customer = True
+            self.reasons.append(
+                f"{' + '.join(parts)} → {self.label('customers', 'name')}: first and last name joined; each row is a person customer"
+            )
+        if person_customer:
+            table.options["constants"] = {
+                "customer_type": self.schema.lists["customer_type"].item_by_key("person").label(self.lang)
+            }
+        contacts: TableMapping | None = None
+        if contact_name or (companies and (firsts or lasts)):
+            contacts = TableMapping(
+                self.sheet.sheet, "contacts", key=list(DEFAULT_KEYS["contacts"]), unmapped="ignore"
+            )
+            if contact_name:
+                col = contact_name[0]
+                contacts.columns[col.header] = "name"
+                taken.add(col.index)
+                self.note(col, "contacts", "name", "a person's name beside the customer's name: the contact")
+            else:
+                parts = [c.header for c in (firsts + lasts)]
+                contacts.options["compose"] = {"name": " ".join(f"{{{h}}}" for h in parts)}
+                taken |= {c.index for c in firsts + lasts}
+                self.reasons.append(
+                    f"{' + '.join(parts)} → {self.label('contacts', 'name')}: first and last name joined"
+                )
+        # Phones: every phone column feeds the customer's phone (combined); a mobile beside
+        # another phone column is the contact's own.
+        phones, mobiles = self.of("phone", "landline"), self.of("mobile")
+        if contacts is not None and mobiles and phones:
+            for col in phones:
+                table.columns[col.header] = "phone"
+                self.note(col, "customers", "phone", "a phone column")
+            for col in mobiles[:1]:
+                contacts.columns[col.header] = "mobile"
+                self.note(col, "contacts", "mobile", "the contact's mobile")
+        else:
+            for col in sorted(phones + mobiles, key=lambda c: (c.concept != "mobile", c.index)):
+                table.columns[col.header] = "phone"
+                self.note(
+                    col,
+                    "customers",
+                    "phone",
+                    "a phone column"
+                    + (" (several phone columns are combined)" if len(phones + mobiles) > 1 else ""),
+                )
+            if contacts is not None and (phones or mobiles):
+                contacts.columns[(phones + mobiles)[0].header] = "mobile"
+        taken |= {c.index for c in phones + mobiles}
+        if contacts is not None:
+            for concept, key in (("title", "title"), ("wechat", "wechat"), ("email", "email")):
+                for col in self.of(concept)[:1]:
+                    contacts.columns[col.header] = key
+                    if concept != "email":
+                        taken.add(col.index)
+        histories = self.of("history")
+        self.fill_simple(table, taken)
+        if histories:
+            col = histories[0]
+            table.options["history"] = {"column": col.header, "target": "followups"}
+            taken.add(col.index)
+            self.reasons.append(
+                f"{col.header} → {self.schema.sheet('followups').label(self.lang)}: dated notes, one follow-up per date"
+            )
+        for col in self.of("source_id"):
+            if col.index not in taken:
+                self.reasons.append(f"{col.header} → a user column: another system's number, kept as it is")
+        self.value_maps(table)
+        if "name" not in table.columns.values() and "compose" not in table.options:
+            self.doubts.append(
+                self._missing("customers", "name", "the customer's name (company, shop or person)")
+            )
+        out = [table]
+        if contacts is not None:
+            own = [h for h in contacts.columns if h not in table.columns]
+            table.options["ignore"] = [*table.options.get("ignore", []), *own]
+            out.append(contacts)
+        return out
+
+    def explain_rest(self, tables: list[TableMapping]) -> None:
+        """One line for the columns mapped by their header alone, one for those kept as user columns."""
+        said = {r.split(" → ", 1)[0] for r in self.reasons}
+        by_header: list[str] = []
+        used: set[str] = set()
+        for table in tables:
+            used |= set(table.columns) | set(table.options.get("ignore", []))
+            used |= {str(table.options.get("history", {}).get("column"))}
+            for header, key in table.columns.items():
+                if header not in said:
+                    by_header.append(f"{header} → {self.label(table.target, key)}")
+                    said.add(header)
+            for template in dict(table.options.get("compose", {})).values():
+                used |= set(re.findall(r"\{([^{}]+)\}", str(template)))
+        if by_header:
+            self.reasons.append("by their headers: " + ", ".join(by_header))
+        main = tables[0]
+        rest = [h for h in self.sheet.headers if h and h not in used and h not in said]
+        if rest and main.unmapped != "ignore":
+            where = self.schema.sheet(main.target).label(self.lang)
+            self.reasons.append(f"kept as they are, in user columns of {where}: " + ", ".join(rest))
+
+    def _missing(self, target: str, key: str, what: str) -> str:
+        label = self.label(target, key)
+        headers = "、".join(h for h in self.sheet.headers if h) or "none"
+        return (
+            f"no column was recognised as {label} ({what}); map one with --write-mapping: "
+            f'under [tables.columns] write "<its header>" = "{key}" (the columns are: {headers})'
+        )
+
+    # -------------------------------------------------------------- children
+
+    def child(self, target: str) -> TableMapping:
+        table = TableMapping(self.sheet.sheet, target, key=list(DEFAULT_KEYS[target]))
+        taken: set[int] = set()
+        ref = (self.of("customer") or self.of("person") or self.of("contact"))[:1]
+        for col in ref:
+            table.columns[col.header] = "customer_name"
+            taken.add(col.index)
+            self.note(col, target, "customer_name", "names the customer; linked by name")
+        amounts = self.of("amount")
+        dates = self.of("date")
+        if target == "opportunities":
+            won = not self.of("stage") and bool(self.of("close_date") or dates)
+            if won:
+                won_label = self.schema.lists["stage"].item_by_key("won").label(self.lang)
+                table.options["constants"] = {"stage": won_label}
+                table.key = ["customer_id", "name", "close_date", "actual_amount"]
+                self.reasons.append(
+                    f"no stage column and a date on each row: every row is a won deal ({won_label})"
+                )
+                for col in amounts[:1]:
+                    table.columns[col.header] = "actual_amount"
+                    taken.add(col.index)
+                    self.note(col, target, "actual_amount", "the amount of a won deal")
+                if not self.of("close_date"):
+                    for col in dates[:1]:
+                        table.columns[col.header] = "close_date"
+                        taken.add(col.index)
+                        self.note(col, target, "close_date", "the date of a won deal")
+            else:
+                for col in amounts[:1]:
+                    table.columns[col.header] = "expected_amount"
+                    taken.add(col.index)
+                    self.note(col, target, "expected_amount", "a deal's value")
+                for col in self.of("close_date"):
+                    if self.of("stage") and not self.of("expected_close"):
+                        table.columns[col.header] = "expected_close"
+                        taken.add(col.index)
+                        self.note(col, target, "expected_close", "the close date of deals still open")
+        if target == "followups":
+            if not self.of("followup_time"):
+                for col in dates[:1]:
+                    table.columns[col.header] = "time"
+                    taken.add(col.index)
+                    self.note(col, target, "time", "the date of each follow-up")
+            if not self.of("content"):
+                for col in self.of("notes")[:1]:
+                    table.columns[col.header] = "content"
+                    taken.add(col.index)
+                    self.note(col, target, "content", "the only text column of the follow-ups")
+            else:
+                for col in self.of("notes")[:1]:
+                    table.columns[col.header] = "feedback"
+                    taken.add(col.index)
+        self.fill_simple(table, taken)
+        self.value_maps(table)
+        required = {
+            "followups": ("content", "what was said"),
+            "opportunities": ("name", "the deal or product"),
+        }
+        key, what = required[target]
+        if key not in table.columns.values():
+            self.doubts.append(self._missing(target, key, what))
+        if not ref:
+            self.doubts.append(self._missing(target, "customer_name", "which customer each row belongs to"))
+        return table
+
+    def customers_of_children(self, child: TableMapping) -> list[TableMapping]:
+        """Customers (and their contacts) named on a deals or follow-ups sheet, from the same rows."""
+        ref = next((h for h, k in child.columns.items() if k == "customer_name"), None)
+        if ref is None:
+            return []
+        customers = TableMapping(
+            self.sheet.sheet, "customers", {ref: "name"}, key=["name"], unmapped="ignore"
+        )
+        out = [customers]
+        people = [c for c in self.of("person", "contact") if c.header != ref]
+        if people and ref in {c.header for c in self.of("customer")}:
+            contacts = TableMapping(
+                self.sheet.sheet,
+                "contacts",
+                {people[0].header: "name"},
+                key=list(DEFAULT_KEYS["contacts"]),
+                unmapped="ignore",
+            )
+            for col in self.of("phone", "mobile")[:1]:
+                contacts.columns[col.header] = "mobile"
+            for col in self.of("email")[:1]:
+                contacts.columns[col.header] = "email"
+            out.append(contacts)
+            child.options["ignore"] = [*child.options.get("ignore", []), *contacts.columns]
+            self.reasons.append(
+                f"{people[0].header} → {self.label('contacts', 'name')}: the person on each deal is the customer's contact"
+            )
+        if self.lang == "zh":
+            self.reasons.append(
+                f"{ref} → {self.label('customers', 'name')}: the workbook does not know most of these customers, so they are created from these rows (one per name)"
+            )
+        else:
+            self.reasons.append(
+                f"{ref} → {self.label('customers', 'name')}: the workbook does not know most of these customers, so they are created from these rows (one per name)"
+            )
+        return out
+
+
 def propose_table(sheet: LegacySheet, *, lang: Lang = "zh", schema: Schema | None = None) -> TableMapping:
-    schema = schema or load_schema()
-    spec = _choose_target(sheet, schema)
-    index = _header_index(spec)
-    columns: dict[str, str] = {}
-    taken: set[str] = set()
-    for c, header in enumerate(sheet.headers):
-        if not header:
-            continue
-        key = index.get(normalize_label(header))
-        if key is None:
-            kind = _sniff_column([row[c] for _, row in sheet.rows[:SNIFF_SAMPLE]])
-            key = _SNIFF_TARGET.get(spec.key, {}).get(kind) if kind else None
-        if key is not None and key not in taken:
-            columns[header] = key
-            taken.add(key)
-    values: dict[str, dict[str, str]] = {}
-    for header, key in columns.items():
-        col = spec.column(key)
-        if col.list is None:
-            continue
-        c = sheet.headers.index(header)
-        vmap = _value_map([row[c] for _, row in sheet.rows], col.list, lang, schema)
-        if vmap:
-            values[key] = vmap
-    key_fields = list(DEFAULT_KEYS[spec.key])
-    table = TableMapping(sheet.sheet, spec.key, columns, values, key=key_fields)
-    for c, header in enumerate(sheet.headers):
-        if (
-            header
-            and header not in columns
-            and _looks_like_history([row[c] for _, row in sheet.rows[:SNIFF_SAMPLE]])
-        ):
-            table.options["history"] = {"column": header, "target": "followups"}
-            break
-    return table
+    """The main table proposed for one source sheet (see :func:`propose_mapping`)."""
+    return propose_mapping([sheet], lang=lang).tables[0]
 
 
-_HISTORY_ENTRY = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?\s*[:：]")
+def propose_mapping(
+    sheets: list[LegacySheet],
+    *,
+    lang: Lang = "zh",
+    dayfirst: bool = False,
+    known_customers: frozenset[str] | None = None,
+) -> Mapping:
+    """A first mapping for every table of a legacy file, for the user to check and edit.
 
+    Each source sheet's target is decided by all its columns (headers through the synonym table,
+    values by sniffing) and its name; a list of people with no company column is a list of person
+    customers. A deals or follow-ups sheet whose customers neither the file's own customer sheet
+    nor the workbook (``known_customers``: name keys) knows also creates them. Each table carries the
+    reasons for its columns and the doubts the dry run shows.
+    """
+    from crmbook.names import name_key
 
-def _looks_like_history(values: list[Any]) -> bool:
-    """A column of dated notes ("2025-02-01: 更换灯泡; 2025-03-07: …"), to split into follow-ups."""
-    texts = [str(v) for v in values if isinstance(v, str) and v.strip()]
-    return len(texts) >= 1 and sum(1 for t in texts if _HISTORY_ENTRY.search(t)) / len(texts) >= 0.6
-
-
-def _contacts_table(sheet: LegacySheet, customers: TableMapping, schema: Schema) -> TableMapping | None:
-    """Contact columns on a customer ledger (联系人, 职务, 手机 …) become a contacts table of the same rows."""
-    spec = schema.sheet("contacts")
-    index = _header_index(spec)
-    taken = set(customers.columns) | {customers.options.get("history", {}).get("column")}
-    columns: dict[str, str] = {}
-    for header in sheet.headers:
-        if not header or header in taken:
-            continue
-        key = index.get(normalize_label(header))
-        if key in ("name", "title", "mobile", "wechat") and key not in columns.values():
-            columns[header] = key
-    if "name" not in columns.values():
-        return None
-    phone = next((h for h, k in customers.columns.items() if k == "phone"), None)
-    if "mobile" not in columns.values() and phone is not None:
-        columns[phone] = "mobile"  # the ledger's one phone column is the contact's number too
-    return TableMapping(
-        sheet.sheet, "contacts", columns, key=list(DEFAULT_KEYS["contacts"]), unmapped="ignore"
-    )
-
-
-def propose_mapping(sheets: list[LegacySheet], *, lang: Lang = "zh", dayfirst: bool = False) -> Mapping:
-    """A first mapping for every table of a legacy file, for the user to check and edit."""
     schema = load_schema()
-    tables = []
-    for sheet in sheets:
-        table = propose_table(sheet, lang=lang, schema=schema)
-        tables.append(table)
-        if table.target == "customers":
-            contacts = _contacts_table(sheet, table, schema)
-            if contacts is not None:
-                tables.append(contacts)
-                own = [h for h in contacts.columns if h not in table.columns]
-                table.options["ignore"] = [*table.options.get("ignore", []), *own]
+    proposals = [(sheet, _Proposal(sheet, lang, schema)) for sheet in sheets]
+    decided = [(sheet, p, *_target(sheet, p.cols, schema, lang)) for sheet, p in proposals]
+    file_has_customers = any(target == "customers" for _, _, target, _ in decided)
+    tables: list[TableMapping] = []
+    for sheet, p, target, why in decided:
+        p.reasons.append(f"sheet {sheet.sheet!r} → {schema.sheet(target).label(lang)}: {why}")
+        if target == "customers":
+            made = p.customers()
+        else:
+            child = p.child(target) if target != "contacts" else _contacts_sheet(p)
+            made = [child]
+            if not file_has_customers and target != "contacts":
+                ref = next((h for h, k in child.columns.items() if k == "customer_name"), None)
+                names = {
+                    name_key(row[sheet.headers.index(ref)])
+                    for _, row in sheet.rows
+                    if ref and row[sheet.headers.index(ref)] not in (None, "")
+                }
+                known = sum(1 for n in names if n in (known_customers or frozenset()))
+                if names and known < len(names) / 2:
+                    made = p.customers_of_children(child) + made
+        p.explain_rest(made)
+        made[0].reasons, made[0].doubts = p.reasons, p.doubts
+        tables += made
     return Mapping(tables, dayfirst=dayfirst)
+
+
+def _contacts_sheet(p: _Proposal) -> TableMapping:
+    table = TableMapping(p.sheet.sheet, "contacts", key=list(DEFAULT_KEYS["contacts"]))
+    taken: set[int] = set()
+    for col in (p.of("contact") or p.of("person"))[:1]:
+        table.columns[col.header] = "name"
+        taken.add(col.index)
+    for col in p.of("customer")[:1]:
+        table.columns[col.header] = "customer_name"
+        taken.add(col.index)
+    for col in p.of("mobile", "phone")[:1]:
+        table.columns[col.header] = "mobile"
+        taken.add(col.index)
+    p.fill_simple(table, taken)
+    return table
 
 
 # ------------------------------------------------------------------ file

@@ -1,6 +1,8 @@
-"""Chinese phone numbers: every number in a cell, as E.164, with its kind.
+"""Phone numbers: every number in a cell, as E.164, with its kind.
 
-Numbers are found with :class:`phonenumbers.PhoneNumberMatcher` (region CN)
+Numbers are found with :class:`phonenumbers.PhoneNumberMatcher` (region CN unless the import's
+Settings say otherwise; ``+CC`` always wins; a landline written without its trunk 0 is never given
+an area code)
 rather than by splitting on spaces, after full-width forms are folded and
 extensions (转801, 分机801, ext 801, a trailing -801 after a landline) are
 taken out. 400/800 and 95xxx service numbers are not identity; numbers that
@@ -97,11 +99,20 @@ def _fast_path(text: str) -> PhoneCell | None:
     return None
 
 
+def _placed(raw: str, number: phonenumbers.PhoneNumber, region: str) -> bool:
+    """False for a landline written without its trunk 0 or country code (9354089929 is not 0935-4089929):
+    crmbook never invents an area code."""
+    if _kind(number) != "landline":
+        return True
+    first = next((ch for ch in raw if ch.isdigit() or ch == "+"), "")
+    return first in ("+", "0")
+
+
 @lru_cache(maxsize=200_000)
-def _parse(text: str) -> PhoneCell:
+def _parse(text: str, region: str = "CN") -> PhoneCell:
     if not text:
         return PhoneCell((), ())
-    fast = _fast_path(text)
+    fast = _fast_path(text) if region == "CN" else None
     if fast is not None:
         return fast
     extensions: list[str] = []
@@ -115,8 +126,10 @@ def _parse(text: str) -> PhoneCell:
     cleaned = re.sub(r"\b0086", "+86", cleaned)
     numbers: list[PhoneNumber] = []
     spans: list[tuple[int, int]] = []
-    for match in PhoneNumberMatcher(cleaned, "CN", leniency=phonenumbers.Leniency.VALID):
+    for match in PhoneNumberMatcher(cleaned, region, leniency=phonenumbers.Leniency.VALID):
         number = match.number
+        if not _placed(match.raw_string, number, region):
+            continue
         ext = extensions.pop(0) if extensions and _kind(number) == "landline" else ""
         numbers.append(
             PhoneNumber(
@@ -136,9 +149,16 @@ def _parse(text: str) -> PhoneCell:
     return PhoneCell(tuple(numbers), leftovers)
 
 
-def parse_phone_cell(value: object) -> PhoneCell:
-    """Every phone number in a cell (several may be separated by ；, ;, /, 、, spaces or lines)."""
-    return _parse(_text(value))
+def parse_phone_cell(value: object, region: str = "CN", *, cached: bool = True) -> PhoneCell:
+    """Every phone number in a cell (several may be separated by ；, ;, /, 、, spaces or lines).
+
+    ``region`` is where a number without ``+`` and a country code is dialled (ISO 3166 code, CN by
+    default); a number that cannot be placed there is left in :attr:`PhoneCell.unparsed`.
+    ``cached=False`` for text read once (an import's cells), which would only crowd the cache.
+    """
+    if not cached:
+        return _parse.__wrapped__(_text(value), region)
+    return _parse(_text(value), region) if region != "CN" else _parse(_text(value))
 
 
 def phone_keys(value: object) -> frozenset[str]:

@@ -193,9 +193,10 @@ def make_corpus(folder: Path, seed: int = 7, companies: int = 12) -> Corpus:
         customers=companies + 2,  # the hidden row's company and the branch written without a year
         merged=len(repeats),
         ledger_rejects={notes_row: "no", subtotal_row: "subtotal"},
-        # The last company's name now fits two customers (it and its bracketed twin): rejected, not guessed.
-        deal_rejects={unknown_row: "no customer named", companies + 1: "customers are named"},
-        deals=deals - 1,
+        # The last company's name also fits its bracketed twin, but it is that customer's exact name:
+        # linked to it, not rejected.
+        deal_rejects={unknown_row: "no customer named"},
+        deals=deals,
         no_year_rows=no_year,
         phones=phones,
     )
