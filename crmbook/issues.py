@@ -84,10 +84,10 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
         "这条记录还没有客户编号，无法按规则生成编号。请填写客户编号或客户名称。",
         "This record has no customer ID yet, so its ID cannot be generated. Fill in the customer ID or name.",
     ),
-    "id-overflow": (
-        "error",
-        "编号规则“{pattern}”的序号位数已用完。请在“设置”中加长序号位数。",
-        "The sequence of pattern '{pattern}' is used up. Give it more digits in Settings.",
+    "id-grown": (
+        "info",
+        "编号规则“{pattern}”在“{scope}”范围内的 {width} 位序号已用完，之后的编号多一位（如 {value}）。编号仍然唯一；如希望位数一致，请在“设置”中加长序号位数。",
+        "The {width}-digit sequence of pattern '{pattern}' is used up in scope '{scope}': the IDs after it have one digit more (like {value}). They stay unique; give the pattern more digits in Settings for IDs of one width.",
     ),
     "ambiguous-customer": (
         "warning",

@@ -288,3 +288,48 @@ def test_text_cells_matching_finds_the_cells_a_search_per_cell_finds(values: lis
     expected = [(r, v) for r, v in column.items() if type(v) is str and pattern.search(v)]
     assert ColumnText.of(column).matching(pattern) == expected
     assert ("\u3000" in ColumnText.of(column).joined) == any(type(v) is str and "\u3000" in v for v in values)
+
+
+def test_a_full_scope_grows_a_digit_and_keeps_ids_unique_across_refreshes() -> None:
+    """O{yyyymmdd}{seq:3} holds 999 deals a day: the 1,000th gets O202611221000, never no ID."""
+    day = dt.date(2026, 11, 22)
+    existing = [{"opportunity_id": f"O20261122{n:03d}", "name": f"d{n}"} for n in range(1, 1000)]
+    new = [{"opportunity_id": None, "name": f"new{n}"} for n in range(3)]
+    book = make_book(opportunities=existing + new)
+    step = run_id_step(book, {}, day)
+    assert [v for *_, v in step.writes] == ["O202611221000", "O202611221001", "O202611221002"]
+    assert [(i.code, i.level, i.row) for i in step.issues] == [("id-grown", "info", 1001)]
+    assert step.high_water["opportunities:O20261122#"] == 1002
+    # The next refresh: the grown IDs follow the pattern, and the highest is the widest.
+    later = make_book(
+        opportunities=existing
+        + [{"opportunity_id": v, "name": f"new{n}"} for n, (*_, v) in enumerate(step.writes)]
+        + [{"opportunity_id": None, "name": "one more"}]
+    )
+    again = run_id_step(later, {}, day)
+    assert [v for *_, v in again.writes] == ["O202611221003"]
+    assert [i.code for i in again.issues] == ["id-grown"]  # this refresh numbered past the width too
+    # The high-water mark alone (the grown rows deleted since) keeps numbers from being reused.
+    deleted = make_book(opportunities=[*existing, {"opportunity_id": None, "name": "after delete"}])
+    assert [v for *_, v in run_id_step(deleted, {"opportunities:O20261122#": 1003}, day).writes] == [
+        "O202611221004"
+    ]
+
+
+def test_a_grown_sequence_after_a_customer_id_never_repeats_an_id() -> None:
+    """FLLW{customer_id}{seq:4}: FLLW + C1 + 10000 reads like FLLW + C11 + 0000; both stay unique."""
+    customers = [
+        {**OK_CUSTOMER, "customer_id": "C1", "name": "甲公司"},
+        {**OK_CUSTOMER, "customer_id": "C11", "name": "乙公司"},
+    ]
+    followups = [
+        {"followup_id": f"FLLWC1{n:04d}", "customer_id": "C1", "content": "x"} for n in range(1, 10000)
+    ]
+    followups += [{"followup_id": "FLLWC110000", "customer_id": "C11", "content": "x"}]
+    followups += [{"customer_id": "C1", "content": "x"}, {"customer_id": "C11", "content": "x"}]
+    book = make_book(customers=customers, followups=followups)
+    step = run_id_step(book, {}, dt.date(2026, 11, 22))
+    new = [v for key, _, col, v in step.writes if col == "followup_id"]
+    existing = {f["followup_id"] for f in followups if f.get("followup_id")}
+    assert len(new) == 2 and not set(new) & existing and len(set(new)) == 2
+    assert new[0].startswith("FLLWC1") and len(new[0]) == len("FLLWC1") + 5
