@@ -110,6 +110,16 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
         "“{column_label}”必填，请补上。",
         "'{column_label}' is required: fill it in.",
     ),
+    "no-way-to-reach": (
+        "error",
+        "没有任何联系方式：请至少填写一项（{fields}）。",
+        "No way to reach this record: fill in at least one of {fields}.",
+    ),
+    "unknown-field-setting": (
+        "warning",
+        "设置“{setting}”中的“{value}”不是 crmbook 认识的字段。请写成“工作表.列名”，如 客户.所属行业。",
+        "Setting '{setting}' names '{value}', which is no field crmbook knows. Write it as Sheet.Column, e.g. Customers.Industry.",
+    ),
     "bad-date": (
         "error",
         "“{column_label}”不是可识别的日期：{value}。请写成 2026-10-08 这样的格式。",
@@ -162,8 +172,13 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
     ),
     "primary-contact-count": (
         "warning",
-        "客户 {customer} 有 {count} 位主要对接人，应当恰好一位。",
-        "Customer {customer} has {count} primary contacts; there should be exactly one.",
+        "客户 {customer} 有 {count} 位主要对接人，应当恰好一位。请只保留一位为“是”。",
+        "Customer {customer} has {count} primary contacts; there should be exactly one. Keep one marked.",
+    ),
+    "no-primary-contact": (
+        "warning",
+        "客户 {customer} 有 {contacts} 位联系人，但没有标记主要对接人。请把其中一位的“主要对接人”设为“是”。",
+        "Customer {customer} has {contacts} contacts and none is marked primary. Mark one of them as the primary contact.",
     ),
     "lost-without-reason": (
         "error",
