@@ -191,7 +191,12 @@ def refresh(
     summary = {**plan.summary(), "seconds": round(result.seconds, 3), "written": result.written}
     if as_json:
         issues = json.loads(plan.report.to_json("en"))["issues"]
-        click.echo(json.dumps({"summary": summary, "issues": issues}, ensure_ascii=False, indent=2))
+        lines = [line.to_dict("en") for line in plan.issue_summary]
+        click.echo(
+            json.dumps(
+                {"summary": summary, "issue_summary": lines, "issues": issues}, ensure_ascii=False, indent=2
+            )
+        )
     else:
         print_report(plan.report, plan.lang, None if show_all else 20)
         counts = plan.report.counts()

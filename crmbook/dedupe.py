@@ -50,6 +50,7 @@ from crmbook.names import (
     CompanyName,
     email_domain,
     name_similarity,
+    normalize_email,
     normalize_person_name,
     parse_company_name,
     token_similarity,
@@ -80,6 +81,9 @@ ADDRESS_AGREES = 0.9  # address words this similar corroborate an equal name lik
 REVIEW_ONLY_CAP = 0.9  # see the module docstring
 SAME_NAME = 0.9  # below this, a name at a shared address is a household member or a neighbour firm
 SIMILAR_CHINESE_NAME = 0.75  # a Chinese name this alike at the same address is worth a review
+# A weak name (王先生, Mr. Wang, 客户1) with a phone, e-mail or WeChat in common: grouped for review,
+# never merged at the default threshold (the name adds nothing to the shared number).
+WEAK_NAME_SCORE = 0.75
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class CustomerFeatures:
     phones: dict[int, frozenset[str]]
     domains: dict[int, str | None]
     addresses: dict[int, Address | None]
+    emails: dict[int, str | None] = field(default_factory=dict)
 
 
 def customer_features(data: pd.DataFrame) -> CustomerFeatures:
@@ -138,6 +143,7 @@ def customer_features(data: pd.DataFrame) -> CustomerFeatures:
         phones=per_row("phone", phone_keys),
         domains=per_row("email", email_domain),
         addresses=per_row("address", lambda v: parse_address(_str(v) or None)),
+        emails=per_row("email", normalize_email),
     )
 
 
@@ -152,6 +158,8 @@ class _Customers:
     addresses: dict[int, Address | None]
     contacts: dict[str, set[str]]
     common_phones: frozenset[str]
+    ways: dict[int, frozenset[str]]  # e-mail addresses and WeChat IDs: the customer's and its contacts'
+    common_ways: frozenset[str]
 
 
 def _column(data: pd.DataFrame, key: str) -> pd.Series:
@@ -163,24 +171,47 @@ def _customers(book: Book, data: pd.DataFrame, features: CustomerFeatures | None
     if features is None or features.rows != rows:
         features = customer_features(data)
     contacts: dict[str, set[str]] = defaultdict(set)
+    contact_ways: dict[str, set[str]] = defaultdict(set)
     ctable = book.tables.get("contacts")
     if ctable is not None and {"customer_id", "name"} <= set(ctable.data.columns):
         for cid, person in zip(ctable.data["customer_id"], ctable.data["name"], strict=True):
             if _str(cid) and _str(person):
                 contacts[_str(cid)].add(normalize_person_name(person))
+        for key, prefix in (("email", "e:"), ("wechat", "w:")):
+            if key not in ctable.data.columns:
+                continue
+            ways = ctable.data[key]
+            present = ways.notna()
+            for cid, way in zip(ctable.data["customer_id"][present], ways[present], strict=True):
+                if (text := _str(way).lower()) and _str(cid):
+                    contact_ways[_str(cid)].add(prefix + text)
+    ids = {r: _str(v) for r, v in zip(rows, _column(data, "customer_id"), strict=True)}
+    emails = features.emails or {r: None for r in rows}
+    none: frozenset[str] = frozenset()
+    ways = {r: none for r in rows}
+    for r in rows:
+        email, own = emails.get(r), contact_ways.get(ids[r])
+        if email or own:
+            ways[r] = frozenset((own or set()) | ({"e:" + email} if email else set()))
     return _Customers(
         names=features.names,
-        ids={r: _str(v) for r, v in zip(rows, _column(data, "customer_id"), strict=True)},
+        ids=ids,
         phones=features.phones,
         domains=features.domains,
         addresses=features.addresses,
         contacts=contacts,
         common_phones=shared_numbers(features.phones.values()),
+        ways=ways,
+        common_ways=shared_numbers(ways.values()),
     )
 
 
-def _block_keys(name: CompanyName, phones: frozenset[str], address: Address | None) -> list[str]:
-    keys = ["p:" + p for p in phones]
+def _block_keys(
+    name: CompanyName, phones: frozenset[str], ways: frozenset[str], address: Address | None
+) -> list[str]:
+    keys = ["p:" + p for p in phones] + ["i:" + w for w in ways]
+    if name.weak:  # no evidence in the name: only a phone, e-mail or WeChat in common pairs it
+        return keys
     keys.append("n:" + name.key)
     trade = name.trade_name + name.industry
     if len(trade) >= 3:
@@ -217,7 +248,8 @@ def find_duplicates(
     blocks: dict[str, list[int]] = defaultdict(list)
     for r, name in known.names.items():
         if name.key:
-            for key in _block_keys(name, known.phones[r] - known.common_phones, known.addresses[r]):
+            ways = known.ways[r] - known.common_ways
+            for key in _block_keys(name, known.phones[r] - known.common_phones, ways, known.addresses[r]):
                 blocks[key].append(r)
     seen: set[tuple[int, int]] = set()
     pairs: list[CandidatePair] = []
@@ -265,7 +297,17 @@ def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
     ida, idb = known.ids[a], known.ids[b]
     similarity = name_similarity(na, nb)
     shared_phone = sorted((known.phones[a] & known.phones[b]) - known.common_phones)
+    shared_way = sorted((known.ways[a] & known.ways[b]) - known.common_ways)
     evidence: dict[str, Any] = {"name": round(similarity, 2)}
+    if shared_way:
+        evidence["email" if shared_way[0].startswith("e:") else "wechat"] = shared_way[0][2:]
+    if na.weak or nb.weak:  # 王先生, Mr. Wang, 客户1: a phone, e-mail or WeChat in common decides alone
+        if not (shared_phone or shared_way) or _other_surnames(na, nb):
+            return None
+        if shared_phone:
+            evidence["phone"] = shared_phone[0]
+        evidence["weak_name"] = True
+        return CandidatePair(a, b, ida, idb, WEAK_NAME_SCORE, evidence)
     same_person = known.contacts.get(ida, set()) & known.contacts.get(idb, set()) if ida and idb else set()
     domain = known.domains[a]
     same_domain = domain is not None and domain == known.domains[b]
@@ -281,10 +323,13 @@ def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
     corroborated = bool(same_person or same_domain or same_address)
     # Personal and Western names with an address each: the name-and-address model decides.
     address_decides = bool(address_a and address_b and na.latin and nb.latin)
-    if shared_phone:
-        evidence["phone"] = shared_phone[0]
-        if similarity == 0.0 and na.key != nb.key:
-            return None  # a shared number between different companies (an agency, a switchboard)
+    if shared_phone or shared_way:
+        if shared_phone:
+            evidence["phone"] = shared_phone[0]
+        if similarity == 0.0:
+            # different companies sharing a number (an agency, a switchboard), or names that say so
+            # (a branch, the same brand in another city or industry)
+            return None
         score = 0.55 + 0.45 * similarity
     elif na.key == nb.key and similarity > 0 and (corroborated or not address_decides):
         score = 0.5 + (0.4 if corroborated else 0.0)
@@ -305,6 +350,16 @@ def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
     if corroborated:
         score += 0.1
     return CandidatePair(a, b, ida, idb, round(min(score, 1.0), 3), evidence)
+
+
+def _surname(name: CompanyName) -> str:
+    return name.surname or (name.folded[:1] if name.is_person else "")
+
+
+def _other_surnames(a: CompanyName, b: CompanyName) -> bool:
+    """True when both names show a surname and they differ (王先生 and 李女士 sharing a phone)."""
+    sa, sb = _surname(a), _surname(b)
+    return bool(sa and sb and sa != sb)
 
 
 def _clusters(pairs: list[CandidatePair], data: pd.DataFrame) -> list[Cluster]:

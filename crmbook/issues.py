@@ -325,8 +325,16 @@ class Report:
         return any(i.level == "error" for i in self.issues)
 
     def to_json(self, lang: Lang = "zh") -> str:
+        """The counts, the summary (one line per kind of problem, see crmbook.issue_summary) and
+        every issue."""
+        from crmbook.issue_summary import summarize
+
         return json.dumps(
-            {"counts": self.counts(), "issues": [i.to_dict(lang) for i in self.issues]},
+            {
+                "counts": self.counts(),
+                "summary": [line.to_dict(lang) for line in summarize(self.issues, lang=lang)],
+                "issues": [i.to_dict(lang) for i in self.issues],
+            },
             ensure_ascii=False,
             indent=2,
         )
