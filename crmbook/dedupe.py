@@ -36,7 +36,7 @@ never decides alone.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -45,7 +45,7 @@ from typing import Any
 import pandas as pd
 
 from crmbook.addresses import Address, address_similarity, parse_address
-from crmbook.book import Book
+from crmbook.book import Book, Table
 from crmbook.names import (
     CompanyName,
     email_domain,
@@ -55,7 +55,7 @@ from crmbook.names import (
     parse_company_name,
     token_similarity,
 )
-from crmbook.phones import phone_keys, shared_numbers
+from crmbook.phones import COMMON_SWITCHBOARD_THRESHOLD, phone_keys, shared_numbers
 from crmbook.snapshot import user_fields
 
 __all__ = [
@@ -158,8 +158,7 @@ class _Customers:
     addresses: dict[int, Address | None]
     contacts: dict[str, set[str]]
     common_phones: frozenset[str]
-    ways: dict[int, frozenset[str]]  # e-mail addresses and WeChat IDs: the customer's and its contacts'
-    common_ways: frozenset[str]
+    ways: dict[int, frozenset[str]]  # e-mail addresses and WeChat IDs shared with a few others
 
 
 def _column(data: pd.DataFrame, key: str) -> pd.Series:
@@ -171,28 +170,13 @@ def _customers(book: Book, data: pd.DataFrame, features: CustomerFeatures | None
     if features is None or features.rows != rows:
         features = customer_features(data)
     contacts: dict[str, set[str]] = defaultdict(set)
-    contact_ways: dict[str, set[str]] = defaultdict(set)
     ctable = book.tables.get("contacts")
     if ctable is not None and {"customer_id", "name"} <= set(ctable.data.columns):
         for cid, person in zip(ctable.data["customer_id"], ctable.data["name"], strict=True):
             if _str(cid) and _str(person):
                 contacts[_str(cid)].add(normalize_person_name(person))
-        for key, prefix in (("email", "e:"), ("wechat", "w:")):
-            if key not in ctable.data.columns:
-                continue
-            ways = ctable.data[key]
-            present = ways.notna()
-            for cid, way in zip(ctable.data["customer_id"][present], ways[present], strict=True):
-                if (text := _str(way).lower()) and _str(cid):
-                    contact_ways[_str(cid)].add(prefix + text)
     ids = {r: _str(v) for r, v in zip(rows, _column(data, "customer_id"), strict=True)}
-    emails = features.emails or {r: None for r in rows}
-    none: frozenset[str] = frozenset()
-    ways = {r: none for r in rows}
-    for r in rows:
-        email, own = emails.get(r), contact_ways.get(ids[r])
-        if email or own:
-            ways[r] = frozenset((own or set()) | ({"e:" + email} if email else set()))
+    ways = _shared_ways(rows, ids, features.emails, ctable)
     return _Customers(
         names=features.names,
         ids=ids,
@@ -202,8 +186,32 @@ def _customers(book: Book, data: pd.DataFrame, features: CustomerFeatures | None
         contacts=contacts,
         common_phones=shared_numbers(features.phones.values()),
         ways=ways,
-        common_ways=shared_numbers(ways.values()),
     )
+
+
+def _shared_ways(
+    rows: list[int], ids: dict[int, str], emails: dict[int, str | None], contacts: Table | None
+) -> dict[int, frozenset[str]]:
+    """Per customer row, its e-mail address and its contacts' WeChat IDs that one to three other
+    customers have too (on five or more customers they are an agency's, not identity)."""
+    pairs = {(r, "e:" + email) for r, email in emails.items() if email}
+    if contacts is not None and "customer_id" in contacts.data.columns:
+        row_of = {cid: r for r, cid in ids.items() if cid}
+        cids = [c.strip() if type(c) is str else _str(c) for c in contacts.data["customer_id"].tolist()]
+        if "wechat" in contacts.data.columns:
+            for cid, way in zip(cids, contacts.data["wechat"].tolist(), strict=True):
+                if way is not None and (row := row_of.get(cid)) is not None:
+                    text = (way if type(way) is str else _str(way)).strip().lower()
+                    if text:
+                        pairs.add((row, "w:" + text))
+    counts = Counter(way for _, way in pairs)
+    found: dict[int, set[str]] = defaultdict(set)
+    for row, way in pairs:
+        if 2 <= counts[way] < COMMON_SWITCHBOARD_THRESHOLD:
+            found[row].add(way)
+    ways = dict.fromkeys(rows, frozenset())
+    ways.update((row, frozenset(w)) for row, w in found.items())
+    return ways
 
 
 def _block_keys(
@@ -248,7 +256,7 @@ def find_duplicates(
     blocks: dict[str, list[int]] = defaultdict(list)
     for r, name in known.names.items():
         if name.key:
-            ways = known.ways[r] - known.common_ways
+            ways = known.ways[r]
             for key in _block_keys(name, known.phones[r] - known.common_phones, ways, known.addresses[r]):
                 blocks[key].append(r)
     seen: set[tuple[int, int]] = set()
@@ -297,7 +305,7 @@ def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
     ida, idb = known.ids[a], known.ids[b]
     similarity = name_similarity(na, nb)
     shared_phone = sorted((known.phones[a] & known.phones[b]) - known.common_phones)
-    shared_way = sorted((known.ways[a] & known.ways[b]) - known.common_ways)
+    shared_way = sorted(known.ways[a] & known.ways[b])
     evidence: dict[str, Any] = {"name": round(similarity, 2)}
     if shared_way:
         evidence["email" if shared_way[0].startswith("e:") else "wechat"] = shared_way[0][2:]

@@ -440,3 +440,9 @@ def test_a_shared_wechat_among_contacts_pairs_weak_names() -> None:
     assert (
         find_duplicates(other).pairs == []
     )  # another surname on a shared phone: a household, not one person
+
+
+def test_an_email_on_five_customers_is_an_agency_not_identity() -> None:
+    agency = [_customer(f"C{i}", "王先生", f"1390013900{i}", email="orders@agency.cn") for i in range(5)]
+    assert find_duplicates(make_book(customers=agency)).pairs == []
+    assert len(find_duplicates(make_book(customers=agency[:4])).pairs) == 6
