@@ -36,6 +36,7 @@ never decides alone.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -189,28 +190,38 @@ def _customers(book: Book, data: pd.DataFrame, features: CustomerFeatures | None
     )
 
 
+_SPACES_AROUND_LINES = re.compile(r"[ \t\u3000]*\n[ \t\u3000]*")
+
+
 def _shared_ways(
     rows: list[int], ids: dict[int, str], emails: dict[int, str | None], contacts: Table | None
 ) -> dict[int, frozenset[str]]:
     """Per customer row, its e-mail address and its contacts' WeChat IDs that one to three other
     customers have too (on five or more customers they are an agency's, not identity)."""
     pairs = {(r, "e:" + email) for r, email in emails.items() if email}
-    if contacts is not None and "customer_id" in contacts.data.columns:
-        row_of = {cid: r for r, cid in ids.items() if cid}
-        cids = [c.strip() if type(c) is str else _str(c) for c in contacts.data["customer_id"].tolist()]
-        if "wechat" in contacts.data.columns:
-            for cid, way in zip(cids, contacts.data["wechat"].tolist(), strict=True):
-                if way is not None and (row := row_of.get(cid)) is not None:
-                    text = (way if type(way) is str else _str(way)).strip().lower()
-                    if text:
-                        pairs.add((row, "w:" + text))
+    if contacts is not None and {"customer_id", "wechat"} <= set(contacts.data.columns):
+        frame = contacts.data[["customer_id", "wechat"]].dropna()
+        customer_rows = frame["customer_id"].map({cid: r for r, cid in ids.items() if cid})
+        known = customer_rows.notna()
+        texts = [v if type(v) is str else _str(v) for v in frame["wechat"][known].tolist()]
+        # WeChat IDs folded (spaces around, case) in one pass over their joined text
+        joined = _SPACES_AROUND_LINES.sub("\n", "\n".join(texts)).strip(" \t\u3000").lower()
+        lines = joined.split("\n")
+        if len(lines) == len(texts):  # no line breaks inside an ID
+            seen = Counter(lines)
+            rows_of = customer_rows[known].astype(int).tolist()
+            pairs.update(
+                (row, "w:" + text)
+                for row, text in zip(rows_of, lines, strict=True)
+                if text and seen[text] > 1
+            )
     counts = Counter(way for _, way in pairs)
-    found: dict[int, set[str]] = defaultdict(set)
+    shared: dict[int, set[str]] = defaultdict(set)
     for row, way in pairs:
         if 2 <= counts[way] < COMMON_SWITCHBOARD_THRESHOLD:
-            found[row].add(way)
+            shared[row].add(way)
     ways = dict.fromkeys(rows, frozenset())
-    ways.update((row, frozenset(w)) for row, w in found.items())
+    ways.update((row, frozenset(w)) for row, w in shared.items())
     return ways
 
 

@@ -133,10 +133,12 @@ class IdPattern:
         return "^" + "".join(pieces[:at]) + f"(?P<seq>{pieces[at]})" + "".join(pieces[at + 1 :]) + "$"
 
     def _lines_regex_text(self) -> str:
-        """Whole lines in three groups: the text before the sequence, the sequence, the text after."""
+        """Whole lines in four groups: the text before the sequence, the digits a grown sequence has
+        beyond its width (usually none), the sequence's last ``width`` digits, the text after."""
         pieces = self._regex_pieces()
         at = self._seq_index
-        return "^(" + "".join(pieces[:at]) + f")({pieces[at]})(" + "".join(pieces[at + 1 :]) + ")$"
+        seq = rf"(\d*)(\d{{{self.width}}})"
+        return "^(" + "".join(pieces[:at]) + f"){seq}(" + "".join(pieces[at + 1 :]) + ")$"
 
     @property
     def _seq_index(self) -> int:
@@ -161,7 +163,7 @@ class IdPattern:
 
         One search over the IDs joined by newlines instead of a match per ID (100,000 IDs in a
         few milliseconds); the sequences of a pattern have a fixed width, so the highest is also
-        the greatest as text among those of one length (a full scope's grow a digit).
+        the greatest as text, unless a full scope's sequence grew digits (compared as numbers).
         """
         joined = "\n".join(id_texts)
         if joined.count("\n") != len(id_texts) - 1:  # an ID with a line break in it
@@ -170,11 +172,17 @@ class IdPattern:
         if len(found) != len(id_texts):
             return None
         greatest: dict[tuple[str, str], str] = {}
-        for before, seq, after in found:
-            top = greatest.get((before, after), "")
-            if len(seq) > len(top) or (len(seq) == len(top) and seq > top):
+        grown: list[tuple[str, str, int]] = []
+        for before, extra, seq, after in found:
+            if extra:  # a grown sequence (rare): compared as a number below
+                grown.append((before, after, int(extra + seq)))
+            elif seq > greatest.get((before, after), ""):
                 greatest[(before, after)] = seq
-        return {f"{before}#{after}": int(seq) for (before, after), seq in greatest.items()}
+        top = {f"{before}#{after}": int(seq) for (before, after), seq in greatest.items()}
+        for before, after, number in grown:
+            scope = f"{before}#{after}"
+            top[scope] = max(top.get(scope, 0), number)
+        return top
 
 
 @lru_cache(maxsize=64)

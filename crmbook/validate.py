@@ -128,9 +128,16 @@ def rule_excel_errors(table: Table, ctx: Context) -> Iterator[Issue]:
             yield _issue(table, "excel-error", row, key, value, ctx)
 
 
-def _blank(values: pd.Series) -> np.ndarray:
-    spaces = np.array([type(v) is str and not v.strip() for v in values.tolist()], dtype=bool)
-    return values.isna().to_numpy() | spaces
+_BLANK_LINE = re.compile(r"^\s*$", re.MULTILINE)
+
+
+def _blank(values: pd.Series, text: ColumnText | None = None) -> np.ndarray:
+    """Empty cells and cells of spaces only. ``text`` (the column's :class:`ColumnText`) lets a
+    column without any text of spaces only be told by its missing values alone (the common case)."""
+    blank = values.isna().to_numpy()
+    if text is not None and _BLANK_LINE.search(text.joined) is None:
+        return blank
+    return blank | np.array([type(v) is str and not v.strip() for v in values.tolist()], dtype=bool)
 
 
 def rule_required(table: Table, ctx: Context) -> Iterator[Issue]:
@@ -147,7 +154,7 @@ def rule_required(table: Table, ctx: Context) -> Iterator[Issue]:
         if col.key not in needed or not table.has(col.key):
             continue
         values = _present(table, col.key)
-        for row in values.index[_blank(values)]:
+        for row in values.index[_blank(values, ctx.column_text(table, col.key))]:
             yield _issue(table, "missing-required", row, col.key, None, ctx)
     if REACH in needed:
         yield from _unreachable(table, ctx)
@@ -158,7 +165,7 @@ def _unreachable(table: Table, ctx: Context) -> Iterator[Issue]:
     keys = [k for k in table.spec.reach if table.has(k)]
     unreachable = np.ones(len(table.data), dtype=bool)
     for key in keys:
-        unreachable &= _blank(_present(table, key))
+        unreachable &= _blank(_present(table, key), ctx.column_text(table, key))
     labels = [table.spec.column(k).label(ctx.lang) for k in table.spec.reach]
     contacts = ctx.book.tables.get("contacts")
     if table.key == "customers" and contacts is not None:
@@ -171,7 +178,7 @@ def _unreachable(table: Table, ctx: Context) -> Iterator[Issue]:
         if ways and unreachable.any() and contacts.has("customer_id"):
             reachable = np.zeros(len(contacts.data), dtype=bool)
             for key in ways:
-                reachable |= ~_blank(_present(contacts, key))
+                reachable |= ~_blank(_present(contacts, key), ctx.column_text(contacts, key))
             through = {str(v).strip() for v in contacts.data["customer_id"][reachable].dropna().tolist()}
             ids = _present(table, "customer_id")
             unreachable &= ~ids.map(lambda v: v is not None and str(v).strip() in through).to_numpy(bool)
