@@ -163,7 +163,7 @@ def check(path: Path, lang: Lang | None, as_json: bool, show_all: bool) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary and every issue as JSON.")
-@click.option("--all", "show_all", is_flag=True, help="List every issue, not only the first 20.")
+@click.option("--all", "show_all", is_flag=True, help="List every issue, not one line per kind of problem.")
 @click.option(
     "--wait",
     type=click.FloatRange(min=0),
@@ -191,9 +191,18 @@ def refresh(
     summary = {**plan.summary(), "seconds": round(result.seconds, 3), "written": result.written}
     if as_json:
         issues = json.loads(plan.report.to_json("en"))["issues"]
-        click.echo(json.dumps({"summary": summary, "issues": issues}, ensure_ascii=False, indent=2))
+        lines = [line.to_dict("en") for line in plan.issue_summary]
+        click.echo(
+            json.dumps(
+                {"summary": summary, "issue_summary": lines, "issues": issues}, ensure_ascii=False, indent=2
+            )
+        )
     else:
-        print_report(plan.report, plan.lang, None if show_all else 20)
+        if show_all:
+            print_report(plan.report, plan.lang, None)
+        else:  # one line per kind of problem, with its fix (the Issues sheet's summary)
+            for line in plan.issue_summary:
+                click.echo(f"  {line.level:<7} {line.code:<24} {line.text(plan.lang)}")
         counts = plan.report.counts()
         verb = "would change" if dry_run else "refreshed"
         click.echo(

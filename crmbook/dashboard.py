@@ -13,6 +13,8 @@ import pandas as pd
 
 from crmbook.book import Book
 from crmbook.changeset import Button, ChartSpec, OwnedSheet, SheetCell
+from crmbook.issue_summary import SummaryLine
+from crmbook.issues_sheet import SUMMARY_FIRST_ROW, cell_link
 from crmbook.schema import Lang, load_schema
 
 __all__ = ["build_dashboard", "dashboard_figures"]
@@ -36,6 +38,9 @@ WORDS = {
         "errors": "错误",
         "warnings": "警告",
         "duplicates": "疑似重复客户（对）",
+        "quality": "数据问题摘要（详见问题清单）",
+        "quality_more": "另有 {n} 类问题，见问题清单",
+        "to_issues": "怎么改 →",
         "by_status": "客户状态",
         "by_level": "客户等级",
         "by_source": "客户来源",
@@ -67,6 +72,9 @@ WORDS = {
         "errors": "Errors",
         "warnings": "Warnings",
         "duplicates": "Possible duplicate pairs",
+        "quality": "Data issues at a glance (see Issues)",
+        "quality_more": "{n} more kinds of problem: see Issues",
+        "to_issues": "How to fix →",
         "by_status": "Status",
         "by_level": "Level",
         "by_source": "Source",
@@ -167,6 +175,7 @@ def build_dashboard(
     issue_counts: dict[str, int],
     duplicate_pairs: int,
     generated_at: dt.datetime,
+    issue_summary: list[SummaryLine] | None = None,
 ) -> OwnedSheet:
     w = WORDS[book.lang]
     fig = dashboard_figures(book, typed, rollup)
@@ -203,6 +212,7 @@ def build_dashboard(
         ),
     )
     add(SheetCell(w["duplicates"]), SheetCell(duplicate_pairs, "integer"))
+    _quality_block(add, w, book.lang, issue_summary or [])
     charts: list[ChartSpec] = []
 
     def block(title: str, items: list[tuple[str, int]]) -> tuple[int, int]:
@@ -244,6 +254,31 @@ def build_dashboard(
         tab_color="1F4E78",
         buttons=dashboard_buttons(book.lang) if book.macro_enabled else [],
     )
+
+
+QUALITY_LINES = 8  # summary lines the dashboard shows; the Issues sheet has them all
+
+
+def _quality_block(add: Any, w: dict[str, str], lang: Lang, summary: list[SummaryLine]) -> None:
+    """The Issues sheet's summary, biggest kinds first: what, how many, and a link to its fix."""
+    if not summary:
+        return
+    issues_sheet = load_schema().owned_sheet_name("issues", lang)
+    add()
+    add(SheetCell(w["quality"], "header"), SheetCell(None, "header"), SheetCell(None, "header"))
+    for i, line in enumerate(summary[:QUALITY_LINES]):
+        head = line.column_label or line.sheet
+        target = cell_link(issues_sheet, f"H{SUMMARY_FIRST_ROW + i}")
+        add(
+            SheetCell(
+                f"{head}{'：' if lang == 'zh' else ': '}{line.subject(lang)}",
+                line.level if line.level != "info" else "text",
+            ),
+            SheetCell(line.count, "integer"),
+            SheetCell(w["to_issues"], "link", target),
+        )
+    if len(summary) > QUALITY_LINES:
+        add(SheetCell(w["quality_more"].format(n=len(summary) - QUALITY_LINES), "subtitle"))
 
 
 BUTTONS = {

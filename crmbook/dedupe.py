@@ -36,7 +36,8 @@ never decides alone.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -45,16 +46,17 @@ from typing import Any
 import pandas as pd
 
 from crmbook.addresses import Address, address_similarity, parse_address
-from crmbook.book import Book
+from crmbook.book import Book, Table
 from crmbook.names import (
     CompanyName,
     email_domain,
     name_similarity,
+    normalize_email,
     normalize_person_name,
     parse_company_name,
     token_similarity,
 )
-from crmbook.phones import phone_keys, shared_numbers
+from crmbook.phones import COMMON_SWITCHBOARD_THRESHOLD, phone_keys, shared_numbers
 from crmbook.snapshot import user_fields
 
 __all__ = [
@@ -80,6 +82,9 @@ ADDRESS_AGREES = 0.9  # address words this similar corroborate an equal name lik
 REVIEW_ONLY_CAP = 0.9  # see the module docstring
 SAME_NAME = 0.9  # below this, a name at a shared address is a household member or a neighbour firm
 SIMILAR_CHINESE_NAME = 0.75  # a Chinese name this alike at the same address is worth a review
+# A weak name (王先生, Mr. Wang, 客户1) with a phone, e-mail or WeChat in common: grouped for review,
+# never merged at the default threshold (the name adds nothing to the shared number).
+WEAK_NAME_SCORE = 0.75
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,7 @@ class CustomerFeatures:
     phones: dict[int, frozenset[str]]
     domains: dict[int, str | None]
     addresses: dict[int, Address | None]
+    emails: dict[int, str | None] = field(default_factory=dict)
 
 
 def customer_features(data: pd.DataFrame) -> CustomerFeatures:
@@ -138,6 +144,7 @@ def customer_features(data: pd.DataFrame) -> CustomerFeatures:
         phones=per_row("phone", phone_keys),
         domains=per_row("email", email_domain),
         addresses=per_row("address", lambda v: parse_address(_str(v) or None)),
+        emails=per_row("email", normalize_email),
     )
 
 
@@ -152,6 +159,7 @@ class _Customers:
     addresses: dict[int, Address | None]
     contacts: dict[str, set[str]]
     common_phones: frozenset[str]
+    ways: dict[int, frozenset[str]]  # e-mail addresses and WeChat IDs shared with a few others
 
 
 def _column(data: pd.DataFrame, key: str) -> pd.Series:
@@ -168,19 +176,61 @@ def _customers(book: Book, data: pd.DataFrame, features: CustomerFeatures | None
         for cid, person in zip(ctable.data["customer_id"], ctable.data["name"], strict=True):
             if _str(cid) and _str(person):
                 contacts[_str(cid)].add(normalize_person_name(person))
+    ids = {r: _str(v) for r, v in zip(rows, _column(data, "customer_id"), strict=True)}
+    ways = _shared_ways(rows, ids, features.emails, ctable)
     return _Customers(
         names=features.names,
-        ids={r: _str(v) for r, v in zip(rows, _column(data, "customer_id"), strict=True)},
+        ids=ids,
         phones=features.phones,
         domains=features.domains,
         addresses=features.addresses,
         contacts=contacts,
         common_phones=shared_numbers(features.phones.values()),
+        ways=ways,
     )
 
 
-def _block_keys(name: CompanyName, phones: frozenset[str], address: Address | None) -> list[str]:
-    keys = ["p:" + p for p in phones]
+_SPACES_AROUND_LINES = re.compile(r"[ \t\u3000]*\n[ \t\u3000]*")
+
+
+def _shared_ways(
+    rows: list[int], ids: dict[int, str], emails: dict[int, str | None], contacts: Table | None
+) -> dict[int, frozenset[str]]:
+    """Per customer row, its e-mail address and its contacts' WeChat IDs that one to three other
+    customers have too (on five or more customers they are an agency's, not identity)."""
+    pairs = {(r, "e:" + email) for r, email in emails.items() if email}
+    if contacts is not None and {"customer_id", "wechat"} <= set(contacts.data.columns):
+        frame = contacts.data[["customer_id", "wechat"]].dropna()
+        customer_rows = frame["customer_id"].map({cid: r for r, cid in ids.items() if cid})
+        known = customer_rows.notna()
+        texts = [v if type(v) is str else _str(v) for v in frame["wechat"][known].tolist()]
+        # WeChat IDs folded (spaces around, case) in one pass over their joined text
+        joined = _SPACES_AROUND_LINES.sub("\n", "\n".join(texts)).strip(" \t\u3000").lower()
+        lines = joined.split("\n")
+        if len(lines) == len(texts):  # no line breaks inside an ID
+            seen = Counter(lines)
+            rows_of = customer_rows[known].astype(int).tolist()
+            pairs.update(
+                (row, "w:" + text)
+                for row, text in zip(rows_of, lines, strict=True)
+                if text and seen[text] > 1
+            )
+    counts = Counter(way for _, way in pairs)
+    shared: dict[int, set[str]] = defaultdict(set)
+    for row, way in pairs:
+        if 2 <= counts[way] < COMMON_SWITCHBOARD_THRESHOLD:
+            shared[row].add(way)
+    ways = dict.fromkeys(rows, frozenset())
+    ways.update((row, frozenset(w)) for row, w in shared.items())
+    return ways
+
+
+def _block_keys(
+    name: CompanyName, phones: frozenset[str], ways: frozenset[str], address: Address | None
+) -> list[str]:
+    keys = ["p:" + p for p in phones] + ["i:" + w for w in ways]
+    if name.weak:  # no evidence in the name: only a phone, e-mail or WeChat in common pairs it
+        return keys
     keys.append("n:" + name.key)
     trade = name.trade_name + name.industry
     if len(trade) >= 3:
@@ -217,7 +267,8 @@ def find_duplicates(
     blocks: dict[str, list[int]] = defaultdict(list)
     for r, name in known.names.items():
         if name.key:
-            for key in _block_keys(name, known.phones[r] - known.common_phones, known.addresses[r]):
+            ways = known.ways[r]
+            for key in _block_keys(name, known.phones[r] - known.common_phones, ways, known.addresses[r]):
                 blocks[key].append(r)
     seen: set[tuple[int, int]] = set()
     pairs: list[CandidatePair] = []
@@ -265,7 +316,17 @@ def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
     ida, idb = known.ids[a], known.ids[b]
     similarity = name_similarity(na, nb)
     shared_phone = sorted((known.phones[a] & known.phones[b]) - known.common_phones)
+    shared_way = sorted(known.ways[a] & known.ways[b])
     evidence: dict[str, Any] = {"name": round(similarity, 2)}
+    if shared_way:
+        evidence["email" if shared_way[0].startswith("e:") else "wechat"] = shared_way[0][2:]
+    if na.weak or nb.weak:  # 王先生, Mr. Wang, 客户1: a phone, e-mail or WeChat in common decides alone
+        if not (shared_phone or shared_way) or _other_surnames(na, nb):
+            return None
+        if shared_phone:
+            evidence["phone"] = shared_phone[0]
+        evidence["weak_name"] = True
+        return CandidatePair(a, b, ida, idb, WEAK_NAME_SCORE, evidence)
     same_person = known.contacts.get(ida, set()) & known.contacts.get(idb, set()) if ida and idb else set()
     domain = known.domains[a]
     same_domain = domain is not None and domain == known.domains[b]
@@ -281,10 +342,13 @@ def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
     corroborated = bool(same_person or same_domain or same_address)
     # Personal and Western names with an address each: the name-and-address model decides.
     address_decides = bool(address_a and address_b and na.latin and nb.latin)
-    if shared_phone:
-        evidence["phone"] = shared_phone[0]
-        if similarity == 0.0 and na.key != nb.key:
-            return None  # a shared number between different companies (an agency, a switchboard)
+    if shared_phone or shared_way:
+        if shared_phone:
+            evidence["phone"] = shared_phone[0]
+        if similarity == 0.0:
+            # different companies sharing a number (an agency, a switchboard), or names that say so
+            # (a branch, the same brand in another city or industry)
+            return None
         score = 0.55 + 0.45 * similarity
     elif na.key == nb.key and similarity > 0 and (corroborated or not address_decides):
         score = 0.5 + (0.4 if corroborated else 0.0)
@@ -305,6 +369,16 @@ def _score(a: int, b: int, known: _Customers) -> CandidatePair | None:
     if corroborated:
         score += 0.1
     return CandidatePair(a, b, ida, idb, round(min(score, 1.0), 3), evidence)
+
+
+def _surname(name: CompanyName) -> str:
+    return name.surname or (name.folded[:1] if name.is_person else "")
+
+
+def _other_surnames(a: CompanyName, b: CompanyName) -> bool:
+    """True when both names show a surname and they differ (王先生 and 李女士 sharing a phone)."""
+    sa, sb = _surname(a), _surname(b)
+    return bool(sa and sb and sa != sb)
 
 
 def _clusters(pairs: list[CandidatePair], data: pd.DataFrame) -> list[Cluster]:

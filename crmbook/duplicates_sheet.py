@@ -43,6 +43,9 @@ WORDS = {
         "name": "名称相似度",
         "contact": "同一联系人",
         "email_domain": "同一邮箱域名",
+        "email": "邮箱相同",
+        "wechat": "微信相同",
+        "weak_name": "名称不足以识别（只有姓氏和称呼，或占位名称）",
         "address": "地址相似度",
         "none": "没有发现疑似重复的客户。",
     },
@@ -67,6 +70,9 @@ WORDS = {
         "name": "name similarity",
         "contact": "same contact",
         "email_domain": "same e-mail domain",
+        "email": "same e-mail",
+        "wechat": "same WeChat",
+        "weak_name": "the name identifies no one (a surname and honorific, or a placeholder)",
         "address": "address similarity",
         "none": "No likely duplicates found.",
     },
@@ -79,7 +85,13 @@ def _evidence(evidence: dict[str, Any], lang: Lang) -> str:
     parts = []
     if "phone" in evidence:
         parts.append(f"{w['phone']} {evidence['phone']}")
-    parts.append(f"{w['name']} {float(evidence.get('name', 0)):.0%}")
+    for key in ("email", "wechat"):
+        if key in evidence:
+            parts.append(f"{w[key]} {evidence[key]}")
+    if evidence.get("weak_name"):
+        parts.append(w["weak_name"])
+    else:
+        parts.append(f"{w['name']} {float(evidence.get('name', 0)):.0%}")
     if "contact" in evidence:
         parts.append(f"{w['contact']} {evidence['contact']}")
     if "email_domain" in evidence:

@@ -7,8 +7,13 @@ separately per *scope* — the rendered ID without its sequence: per year in
 ``C{yyyy}{seq:6}``, per day in ``O{yyyymmdd}{seq:3}``, per customer in
 ``FLLW{customer_id}{seq:4}``. A number is never reused: the next one is
 above both the highest on the sheet and the high-water mark remembered in
-the workbook's state sheet. Existing IDs never change; duplicated or
-malformed ones are reported.
+the workbook's state sheet. ``{seq:N}`` is the sequence's least width: when a
+scope has used all N digits (999 deals on one day with ``{seq:3}``) its
+sequence goes on with N+1 digits (``O20261122999`` is followed by
+``O202611221000``), so no record is ever left without an ID; an ID with more
+digits than N still follows the pattern. Date tokens are the day the ID is
+assigned, for typed and imported records alike. Existing IDs never change;
+duplicated or malformed ones are reported.
 """
 
 from __future__ import annotations
@@ -118,8 +123,8 @@ class IdPattern:
                 out.append(rf"\d{{{digits}}}")
             elif kind == "customer_id":
                 out.append(r".+")
-            else:
-                out.append(rf"\d{{{value}}}")
+            else:  # at least its width: a full scope's sequence grows a digit
+                out.append(rf"\d{{{value},}}")
         return out
 
     def _regex_text(self) -> str:
@@ -128,10 +133,12 @@ class IdPattern:
         return "^" + "".join(pieces[:at]) + f"(?P<seq>{pieces[at]})" + "".join(pieces[at + 1 :]) + "$"
 
     def _lines_regex_text(self) -> str:
-        """Whole lines in three groups: the text before the sequence, the sequence, the text after."""
+        """Whole lines in four groups: the text before the sequence, the digits a grown sequence has
+        beyond its width (usually none), the sequence's last ``width`` digits, the text after."""
         pieces = self._regex_pieces()
         at = self._seq_index
-        return "^(" + "".join(pieces[:at]) + f")({pieces[at]})(" + "".join(pieces[at + 1 :]) + ")$"
+        seq = rf"(\d*)(\d{{{self.width}}})"
+        return "^(" + "".join(pieces[:at]) + f"){seq}(" + "".join(pieces[at + 1 :]) + ")$"
 
     @property
     def _seq_index(self) -> int:
@@ -156,7 +163,7 @@ class IdPattern:
 
         One search over the IDs joined by newlines instead of a match per ID (100,000 IDs in a
         few milliseconds); the sequences of a pattern have a fixed width, so the highest is also
-        the greatest as text.
+        the greatest as text, unless a full scope's sequence grew digits (compared as numbers).
         """
         joined = "\n".join(id_texts)
         if joined.count("\n") != len(id_texts) - 1:  # an ID with a line break in it
@@ -165,10 +172,17 @@ class IdPattern:
         if len(found) != len(id_texts):
             return None
         greatest: dict[tuple[str, str], str] = {}
-        for before, seq, after in found:
-            if seq > greatest.get((before, after), ""):
+        grown: list[tuple[str, str, int]] = []
+        for before, extra, seq, after in found:
+            if extra:  # a grown sequence (rare): compared as a number below
+                grown.append((before, after, int(extra + seq)))
+            elif seq > greatest.get((before, after), ""):
                 greatest[(before, after)] = seq
-        return {f"{before}#{after}": int(seq) for (before, after), seq in greatest.items()}
+        top = {f"{before}#{after}": int(seq) for (before, after), seq in greatest.items()}
+        for before, after, number in grown:
+            scope = f"{before}#{after}"
+            top[scope] = max(top.get(scope, 0), number)
+        return top
 
 
 @lru_cache(maxsize=64)
@@ -290,6 +304,8 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
         if pattern.needs_customer and "customer_id" in table.data
         else None
     )
+    taken: set[str] | None = None  # the sheet's IDs, when a new one could repeat one of them
+    grown: set[str] = set()
     for row in rows:
         customer_id = _text(parents[row]) if parents is not None else None
         if pattern.needs_customer and not customer_id:
@@ -300,23 +316,32 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
         scope = pattern.scope(today, customer_id)
         hw_key = f"{key}:{scope}"
         seq = max(result.high_water.get(hw_key, 0), top.get(scope, 0)) + 1
-        if seq >= 10**pattern.width:
+        value = pattern.render(today, seq, customer_id)
+        full = seq >= 10**pattern.width  # the scope is full: its sequence grows a digit
+        if taken is None and (full or pattern.needs_customer):
+            taken = set(present) | set(new_ids.values())
+        if taken is not None:
+            while value in taken:  # {customer_id}{seq} reads two ways once a sequence grew
+                seq += 1
+                value = pattern.render(today, seq, customer_id)
+        if full and scope not in grown:
+            grown.add(scope)
             result.issues.append(
                 Issue(
-                    "id-overflow",
+                    "id-grown",
                     table.sheet_name,
                     row,
                     table.col(id_col),
                     id_col,
-                    None,
-                    {"pattern": pattern.text},
+                    value,
+                    {"pattern": pattern.text, "width": pattern.width, "scope": scope},
                 )
             )
-            continue
-        value = pattern.render(today, seq, customer_id)
         result.high_water[hw_key] = seq
         top[scope] = seq
         new_ids[row] = value
+        if taken is not None:
+            taken.add(value)
         result.writes.append((key, row, id_col, value))
         result.ids_assigned += 1
     if new_ids:

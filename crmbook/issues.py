@@ -84,10 +84,10 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
         "这条记录还没有客户编号，无法按规则生成编号。请填写客户编号或客户名称。",
         "This record has no customer ID yet, so its ID cannot be generated. Fill in the customer ID or name.",
     ),
-    "id-overflow": (
-        "error",
-        "编号规则“{pattern}”的序号位数已用完。请在“设置”中加长序号位数。",
-        "The sequence of pattern '{pattern}' is used up. Give it more digits in Settings.",
+    "id-grown": (
+        "info",
+        "编号规则“{pattern}”在“{scope}”范围内的 {width} 位序号已用完，之后的编号多一位（如 {value}）。编号仍然唯一；如希望位数一致，请在“设置”中加长序号位数。",
+        "The {width}-digit sequence of pattern '{pattern}' is used up in scope '{scope}': the IDs after it have one digit more (like {value}). They stay unique; give the pattern more digits in Settings for IDs of one width.",
     ),
     "ambiguous-customer": (
         "warning",
@@ -109,6 +109,16 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
         "error",
         "“{column_label}”必填，请补上。",
         "'{column_label}' is required: fill it in.",
+    ),
+    "no-way-to-reach": (
+        "error",
+        "没有任何联系方式：请至少填写一项（{fields}）。",
+        "No way to reach this record: fill in at least one of {fields}.",
+    ),
+    "unknown-field-setting": (
+        "warning",
+        "设置“{setting}”中的“{value}”不是 crmbook 认识的字段。请写成“工作表.列名”，如 客户.所属行业。",
+        "Setting '{setting}' names '{value}', which is no field crmbook knows. Write it as Sheet.Column, e.g. Customers.Industry.",
     ),
     "bad-date": (
         "error",
@@ -162,8 +172,13 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
     ),
     "primary-contact-count": (
         "warning",
-        "客户 {customer} 有 {count} 位主要对接人，应当恰好一位。",
-        "Customer {customer} has {count} primary contacts; there should be exactly one.",
+        "客户 {customer} 有 {count} 位主要对接人，应当恰好一位。请只保留一位为“是”。",
+        "Customer {customer} has {count} primary contacts; there should be exactly one. Keep one marked.",
+    ),
+    "no-primary-contact": (
+        "warning",
+        "客户 {customer} 有 {contacts} 位联系人，但没有标记主要对接人。请把其中一位的“主要对接人”设为“是”。",
+        "Customer {customer} has {contacts} contacts and none is marked primary. Mark one of them as the primary contact.",
     ),
     "lost-without-reason": (
         "error",
@@ -310,8 +325,16 @@ class Report:
         return any(i.level == "error" for i in self.issues)
 
     def to_json(self, lang: Lang = "zh") -> str:
+        """The counts, the summary (one line per kind of problem, see crmbook.issue_summary) and
+        every issue."""
+        from crmbook.issue_summary import summarize
+
         return json.dumps(
-            {"counts": self.counts(), "issues": [i.to_dict(lang) for i in self.issues]},
+            {
+                "counts": self.counts(),
+                "summary": [line.to_dict(lang) for line in summarize(self.issues, lang=lang)],
+                "issues": [i.to_dict(lang) for i in self.issues],
+            },
             ensure_ascii=False,
             indent=2,
         )

@@ -1,16 +1,26 @@
-"""The Issues sheet (问题清单): every problem with a link to its cell, and the highlights."""
+"""The Issues sheet (问题清单): the summary (one line per kind of problem, with the fix that clears
+them all), then every problem with a link to its cell; and the highlights, per cell."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from crmbook.changeset import Highlight, OwnedSheet, SheetCell
+from crmbook.issue_summary import FIRST_CELLS, SummaryLine, summarize
 from crmbook.issues import Issue
 from crmbook.schema import Lang, load_schema
 
-__all__ = ["MAX_ROWS", "build_issues_sheet", "cell_link", "highlights_for"]
+__all__ = [
+    "MAX_ROWS",
+    "SUMMARY_FIRST_ROW",
+    "build_issues_sheet",
+    "cell_link",
+    "highlights_for",
+    "summary_rows",
+]
 
 MAX_ROWS = 20_000
+SUMMARY_FIRST_ROW = 6  # title, time, counts, the summary's title and header come first
 SEVERITY_WORDS = {
     "zh": {"error": "错误", "warning": "警告", "info": "提示"},
     "en": {"error": "Error", "warning": "Warning", "info": "Info"},
@@ -21,6 +31,20 @@ WORDS = {
         "generated": "生成时间",
         "summary": "错误 {error} 个，警告 {warning} 个，提示 {info} 个",
         "headers": ("级别", "代码", "工作表", "行", "列", "单元格", "值", "说明"),
+        "summary_title": "摘要：每行一类问题，附一次改完的办法",
+        "summary_headers": (
+            "级别",
+            "代码",
+            "工作表",
+            "数量",
+            "列",
+            "单元格",
+            "值",
+            "一次改完的办法",
+            "单元格",
+            "单元格",
+        ),
+        "cells_title": "全部问题（逐个单元格，可按代码筛选）",
         "more": "另有 {n} 个问题未列出（crmbook refresh --json 可导出全部）",
         "none": "没有发现问题。",
     },
@@ -29,6 +53,20 @@ WORDS = {
         "generated": "Generated",
         "summary": "{error} errors, {warning} warnings, {info} notes",
         "headers": ("Severity", "Code", "Sheet", "Row", "Column", "Cell", "Value", "Message"),
+        "summary_title": "Summary: one line per kind of problem, with the fix that clears them all",
+        "summary_headers": (
+            "Severity",
+            "Code",
+            "Sheet",
+            "Count",
+            "Column",
+            "Cell",
+            "Value",
+            "The fix for all of them",
+            "Cell",
+            "Cell",
+        ),
+        "cells_title": "Every problem, cell by cell (filter by code)",
         "more": "{n} more issues not listed (crmbook refresh --json lists them all)",
         "none": "No problems found.",
     },
@@ -51,37 +89,78 @@ def _column_label(issue: Issue, lang: Lang) -> str:
     return issue.column
 
 
+def _link(issue: Issue) -> SheetCell:
+    cell = issue.cell
+    return SheetCell(cell or None, "link" if cell else "text", cell_link(issue.sheet, cell) if cell else None)
+
+
+def _level_cell(level: str, lang: Lang) -> SheetCell:
+    return SheetCell(SEVERITY_WORDS[lang][level], level if level != "info" else "text")
+
+
+def summary_rows(summary: list[SummaryLine], lang: Lang) -> list[list[SheetCell | None]]:
+    """One row per summary line: severity, code, sheet, count, column, the first cells as links
+    (columns F, I, J), the value in common (or what the problem is) and the fix."""
+    rows: list[list[SheetCell | None]] = []
+    for line in summary:
+        links = [_link(i) for i in line.first if i.cell][:FIRST_CELLS]
+        rows.append(
+            [
+                _level_cell(line.level, lang),
+                SheetCell(line.code),
+                SheetCell(line.sheet or None),
+                SheetCell(line.count, "integer"),
+                SheetCell(line.column_label or None),
+                links[0] if links else None,
+                SheetCell(line.subject(lang)[:200]),
+                SheetCell(line.fix(lang) + line.where(lang), "wrap"),
+                *links[1:],
+            ]
+        )
+    return rows
+
+
 def build_issues_sheet(
-    issues: list[Issue], lang: Lang, *, generated_at: dt.datetime, sheet_order: list[str] | None = None
+    issues: list[Issue],
+    lang: Lang,
+    *,
+    generated_at: dt.datetime,
+    sheet_order: list[str] | None = None,
+    summary: list[SummaryLine] | None = None,
 ) -> OwnedSheet:
+    """The sheet: counts, the summary (``summary``, or worked out from ``issues``), then each issue."""
     words = WORDS[lang]
     order = {name: i for i, name in enumerate(sheet_order or [])}
     ranked = sorted(
         issues,
         key=lambda i: (_ORDER[i.level], order.get(i.sheet, len(order)), i.sheet, i.row or 0, i.col or 0),
     )
+    if summary is None:
+        summary = summarize(issues, sheet_order, lang)
     counts = {s: sum(1 for i in issues if i.level == s) for s in _ORDER}
     rows: list[list[SheetCell | None]] = [
         [SheetCell(words["title"], "title")],
         [SheetCell(f"{words['generated']} {generated_at:%Y-%m-%d %H:%M}", "subtitle")],
         [SheetCell(words["summary"].format(**counts), "subtitle")],
-        [SheetCell(h, "header") for h in words["headers"]],
     ]
+    if summary:
+        rows.append([SheetCell(words["summary_title"], "subtitle")])
+        rows.append([SheetCell(h, "header") for h in words["summary_headers"]])
+        rows += summary_rows(summary, lang)
+        rows.append([])
+        rows.append([SheetCell(words["cells_title"], "subtitle")])
+    rows.append([SheetCell(h, "header") for h in words["headers"]])
+    header_row = len(rows)
     for issue in ranked[:MAX_ROWS]:
         value = "" if issue.value is None else str(issue.value)
-        cell = issue.cell
         rows.append(
             [
-                SheetCell(
-                    SEVERITY_WORDS[lang][issue.level], issue.level if issue.level != "info" else "text"
-                ),
+                _level_cell(issue.level, lang),
                 SheetCell(issue.code),
                 SheetCell(issue.sheet),
                 SheetCell(issue.row),
                 SheetCell(_column_label(issue, lang)),
-                SheetCell(
-                    cell or None, "link" if cell else "text", cell_link(issue.sheet, cell) if cell else None
-                ),
+                _link(issue),
                 SheetCell(value[:200] or None),
                 SheetCell(issue.message(lang), "wrap"),
             ]
@@ -90,13 +169,13 @@ def build_issues_sheet(
         rows.append([SheetCell(words["none"])])
     if len(ranked) > MAX_ROWS:
         rows.append([SheetCell(words["more"].format(n=len(ranked) - MAX_ROWS), "warning")])
-    last = 4 + min(len(ranked), MAX_ROWS)
+    last = header_row + min(len(ranked), MAX_ROWS)
     return OwnedSheet(
         name=load_schema().owned_sheet_name("issues", lang),
         rows=rows,
-        widths={1: 8, 2: 24, 3: 12, 4: 7, 5: 14, 6: 9, 7: 24, 8: 70},
-        freeze="A5",
-        autofilter=f"A4:H{last}" if ranked else None,
+        widths={1: 8, 2: 24, 3: 12, 4: 7, 5: 14, 6: 9, 7: 24, 8: 70, 9: 9, 10: 9},
+        freeze="A4" if summary else "A5",
+        autofilter=f"A{header_row}:H{last}" if ranked else None,
         tab_color="C00000",
     )
 

@@ -12,6 +12,7 @@ names lose their legal form (Co., Ltd.) too.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -26,12 +27,15 @@ __all__ = [
     "CompanyName",
     "email_domain",
     "fold_text",
+    "is_weak_name",
     "known_different",
     "name_key",
     "name_similarity",
     "normalize_email",
     "normalize_person_name",
     "parse_company_name",
+    "pinyin_similarity",
+    "same_industry_family",
     "split_leading_region",
     "to_simplified",
     "token_similarity",
@@ -268,6 +272,7 @@ DISTRICTS = {
 }
 REGION_SUFFIXES = ("省", "市", "自治区", "特别行政区", "区", "县")
 _REGIONS = sorted(set(PROVINCES) | set(CITIES), key=len, reverse=True)
+_PROVINCES_ONLY = frozenset(PROVINCES) - {"北京", "天津", "上海", "重庆"} - frozenset(CITIES)
 LEGAL_FORMS = sorted(
     [
         "集团股份有限公司",
@@ -299,7 +304,11 @@ INDUSTRY_WORDS = sorted(
     [
         "科技",
         "信息技术",
+        "信息科技",
         "网络科技",
+        "网络技术",
+        "数字科技",
+        "智能科技",
         "电子科技",
         "电子",
         "机械设备",
@@ -352,6 +361,40 @@ INDUSTRY_WORDS = sorted(
     ],
     key=len,
     reverse=True,
+)
+# Industry words people write for the same business: within a family, 华信信息技术 and 华信科技 can be
+# one company (a phone or an e-mail in common decides); across families (华为技术 / 华为终端) they are not.
+INDUSTRY_FAMILIES = [
+    {
+        "科技",
+        "信息技术",
+        "信息科技",
+        "网络科技",
+        "网络技术",
+        "数字科技",
+        "智能科技",
+        "电子科技",
+        "软件",
+        "技术",
+    },
+    {"贸易", "商贸", "国际贸易"},
+    {"机械", "机械设备"},
+    {"咨询", "管理咨询"},
+    {"投资", "投资管理"},
+    {"物流", "国际货运"},
+]
+_FAMILY = {word: i for i, family in enumerate(INDUSTRY_FAMILIES) for word in family}
+VARIANT_SIMILARITY = 0.9  # an industry-word variant or a firm's pinyin name: alike, not equal
+
+# Names without identifying content: a surname and an honorific, or a placeholder (folded text).
+_HONORIFIC = re.compile(
+    r"^(老|小|阿)?[\u4e00-\u9fff]{1,2}(先生|女士|小姐|太太|夫人|总|总经理|经理|老板|老师|师傅|工|姐|哥|叔|阿姨|主任|医生|律师|董|处长|科长|局长|校长|会计)$"
+)
+_FAMILIAR = re.compile(r"^(老|小|阿)[\u4e00-\u9fff]$")  # 老王, 小李
+_LATIN_HONORIFIC = re.compile(r"^(mr|mrs|ms|miss|mister|madam|madame|dr|sir)\.?\s+([a-z]+)$")
+_PLACEHOLDER = re.compile(
+    r"^(客户|顾客|用户|散客|个人|个人客户|新客户|临时客户|未知|未知客户|不详|暂无|无|空|测试|测试客户|某某|某公司|某某公司|"
+    r"test|testing|unknown|none|na|null|customer|client|tbd|tba|x+|0+|-)[0-9a-z]{0,3}$"
 )
 FREE_MAIL = frozenset(
     [
@@ -490,6 +533,18 @@ class CompanyName:
     key: str
     tokens: tuple[str, ...] = ()
     latin: bool = False
+    weak: bool = False  # no identifying content: 王先生, Mr. Wang, 客户1 (see weak_name_surname)
+
+    @property
+    def surname(self) -> str:
+        """The surname of a surname-and-honorific name (王 of 王先生, wang of Mr. Wang), else ""."""
+        m = _LATIN_HONORIFIC.match(self.original.strip().lower())
+        if m is not None:
+            return m.group(2)
+        m = _HONORIFIC.match(self.folded)
+        if m is not None:
+            return self.folded[len(m.group(1) or "") :][:1]
+        return self.folded[1:] if _FAMILIAR.match(self.folded) else ""
 
 
 _SURNAMES = set(
@@ -497,8 +552,23 @@ _SURNAMES = set(
 )
 
 
+def is_weak_name(original: str) -> bool:
+    """True for a name that identifies no one: a surname and an honorific, or a placeholder."""
+    folded = fold_text(original)
+    if not folded or _PLACEHOLDER.match(folded) or _HONORIFIC.match(folded) or _FAMILIAR.match(folded):
+        return True
+    return _LATIN_HONORIFIC.match(unicodedata.normalize("NFKC", original).strip().lower()) is not None
+
+
 @lru_cache(maxsize=500_000)
 def parse_company_name(name: object) -> CompanyName:
+    parsed = _parse_company_name(name)
+    if is_weak_name(parsed.original):
+        return dataclasses.replace(parsed, weak=True)
+    return parsed
+
+
+def _parse_company_name(name: object) -> CompanyName:
     original = "" if name is None else str(name).strip()
     text = to_simplified(unicodedata.normalize("NFKC", original)).lower().strip()
     if _LATIN_NAME.fullmatch(text or "-"):
@@ -539,6 +609,10 @@ def parse_company_name(name: object) -> CompanyName:
     text = _PUNCT.sub("", text)
     lead, rest = split_leading_region(text)
     if lead:
+        if lead in _PROVINCES_ONLY:  # 广东省深圳市…: the city is the region
+            city, after_city = split_leading_region(rest)
+            if city and after_city:
+                lead, rest = city, after_city
         region = region or lead
         text = rest
     legal = _ending(text, _LEGAL_BY_LAST)
@@ -560,22 +634,77 @@ def name_key(name: object) -> str:
     return parse_company_name(name).key
 
 
+def same_industry_family(a: str, b: str) -> bool:
+    """True when industry words ``a`` and ``b`` are written for one business (信息技术 / 科技)."""
+    family = _FAMILY.get(a)
+    return family is not None and family == _FAMILY.get(b)
+
+
 def known_different(a: CompanyName, b: CompanyName) -> bool:
     """True when the names say these are different companies: another branch, region or industry."""
     if a.branch != b.branch:
         return True
     if a.region and b.region and a.region != b.region:
         return True
-    return a.trade_name == b.trade_name and bool(a.industry and b.industry) and a.industry != b.industry
+    return (
+        a.trade_name == b.trade_name
+        and bool(a.industry and b.industry)
+        and a.industry != b.industry
+        and not same_industry_family(a.industry, b.industry)
+    )
 
 
 def name_similarity(a: CompanyName, b: CompanyName) -> float:
-    """0..1; 0 when the names are known to be different companies."""
-    if not a.key or not b.key or known_different(a, b):
+    """0..1; 0 when the names are known to be different companies.
+
+    A Chinese name and a Latin one compare by the pinyin of the Chinese trade name (see
+    :func:`pinyin_similarity`); an industry-word variant of the same trade name (华信信息技术 /
+    华信科技) is :data:`VARIANT_SIMILARITY` alike.
+    """
+    if not a.key or not b.key:
+        return 0.0
+    if a.latin != b.latin:
+        return pinyin_similarity(a, b)
+    if known_different(a, b):
         return 0.0
     if a.key == b.key:
         return 1.0
+    if a.trade_name and a.trade_name == b.trade_name and same_industry_family(a.industry, b.industry):
+        return VARIANT_SIMILARITY
     return fuzz.ratio(a.key, b.key) / 100.0
+
+
+@lru_cache(maxsize=4096)
+def _pinyin(text: str) -> str:
+    from pypinyin import lazy_pinyin  # loaded only when a Chinese name meets a Latin one
+
+    return "".join(lazy_pinyin(text))
+
+
+@lru_cache(maxsize=1)
+def _region_pinyin() -> dict[str, str]:
+    return {_pinyin(r): r for r in _REGIONS}
+
+
+def pinyin_similarity(a: CompanyName, b: CompanyName) -> float:
+    """How alike a Chinese name and a Latin one are: :data:`VARIANT_SIMILARITY` when the Latin
+    name spells the Chinese trade name's pinyin (苏州瑞丰科技 / Suzhou Ruifeng Technology, or
+    Ruifeng Tech (Suzhou)) and names no other region; 0 otherwise."""
+    chinese, latin = (a, b) if b.latin else (b, a)
+    if not chinese.trade_name or len(chinese.trade_name) < 2 or chinese.is_person:
+        return 0.0
+    trade = _pinyin(chinese.trade_name)
+    words = latin.tokens
+    joined = {
+        "".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, min(i + 4, len(words)) + 1)
+    }
+    if trade not in joined:
+        return 0.0
+    regions = _region_pinyin()
+    named = {regions[w] for w in words if w in regions and w != trade}
+    if chinese.region and named and chinese.region not in named:
+        return 0.0  # the same trade name in another city
+    return VARIANT_SIMILARITY
 
 
 def token_similarity(a: CompanyName, b: CompanyName) -> float:

@@ -30,6 +30,7 @@ from crmbook.dashboard import build_dashboard
 from crmbook.dedupe import CustomerFeatures, customer_features, find_duplicates
 from crmbook.duplicates_sheet import build_duplicates_sheet, read_decisions
 from crmbook.ids import CHILD_SHEETS, IdAssignment, child_sheet_ids, customer_ids_and_references
+from crmbook.issue_summary import SummaryLine, summarize
 from crmbook.issues import Issue, Report
 from crmbook.issues_sheet import build_issues_sheet, highlights_for
 from crmbook.parallel import beside_each
@@ -58,6 +59,7 @@ class RefreshPlan:
     duplicate_clusters: int = 0
     changes: list[Change] = field(default_factory=list)
     derived_cells: int = 0
+    issue_summary: list[SummaryLine] = field(default_factory=list)  # the Issues sheet's first block
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -220,6 +222,7 @@ def plan_refresh(
         # 6. The sheets crmbook owns.
         state.last_refresh = now.isoformat(timespec="seconds")
         issue_list = report.issues
+        issue_summary = summarize(issue_list, book.sheet_names, lang)
         changeset.highlights.extend(highlights_for(issue_list))
         changeset.highlight_sheets.update(t.sheet_name for t in book.tables.values())
         changeset.owned_sheets += [
@@ -230,8 +233,11 @@ def plan_refresh(
                 issue_counts=report.counts(),
                 duplicate_pairs=len(dups.pairs),
                 generated_at=now,
+                issue_summary=issue_summary,
             ),
-            build_issues_sheet(issue_list, lang, generated_at=now, sheet_order=book.sheet_names),
+            build_issues_sheet(
+                issue_list, lang, generated_at=now, sheet_order=book.sheet_names, summary=issue_summary
+            ),
             reminders,
             duplicates_sheet,
             build_changelog_sheet(
@@ -254,6 +260,7 @@ def plan_refresh(
         duplicate_clusters=len(dups.clusters),
         changes=changes,
         derived_cells=len(derived),
+        issue_summary=issue_summary,
     )
 
 

@@ -175,7 +175,7 @@ SAMPLE_PROBLEMS = [
         "sheet": "customers",
         "what": "the same company written differently, phone in another format",
     },
-    {"code": "missing-required", "sheet": "customers", "what": "a customer without a main phone"},
+    {"code": "missing-required", "sheet": "followups", "what": "a follow-up without its content"},
     {"code": "lost-without-reason", "sheet": "customers", "what": "a lost customer without a lost reason"},
     {"code": "bad-phone", "sheet": "customers", "what": "a mobile number missing a digit"},
     {"code": "bad-email", "sheet": "customers", "what": "an e-mail address with two @"},
@@ -535,10 +535,10 @@ def _plant(rng: np.random.Generator, frames: dict[str, pd.DataFrame], lang: Lang
         {"code": "duplicate", "sheet": "customers", "index": len(cust) - 1, "column": "name", "of": src}
     )
     # 2-5, 9-10: problems on single customer cells.
-    cust.at[cust.index[picks[1]], "phone"] = None
-    planted.append(
-        {"code": "missing-required", "sheet": "customers", "index": int(picks[1]), "column": "phone"}
-    )
+    followups = frames["followups"]
+    empty = int(picks[1]) % len(followups)
+    followups.at[followups.index[empty], "content"] = None
+    planted.append({"code": "missing-required", "sheet": "followups", "index": empty, "column": "content"})
     cust.at[cust.index[picks[2]], "status"] = _labels("status", np.array(["lost"]), lang)[0]
     cust.at[cust.index[picks[2]], "lost_reason"] = None
     planted.append(

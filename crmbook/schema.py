@@ -100,6 +100,7 @@ class SheetSpec:
     id_column: str
     columns: tuple[Column, ...]
     aliases: tuple[str, ...] = ()
+    reach: tuple[str, ...] = ()  # a record needs one of these filled in (see crmbook.required)
 
     def label(self, lang: Lang) -> str:
         return self.zh if lang == "zh" else self.en
@@ -273,6 +274,7 @@ def parse_schema(data: dict[str, Any]) -> Schema:
             id_column=raw["id_column"],
             aliases=tuple(raw.get("aliases", ())),
             columns=tuple(_column(c) for c in raw["columns"]),
+            reach=tuple(raw.get("reach", ())),
         )
         for raw in data["sheets"]
     )
@@ -284,6 +286,8 @@ def parse_schema(data: dict[str, Any]) -> Schema:
             if c.list is not None and c.list not in lists:
                 raise ValueError(f"{sheet.key}.{c.key}: unknown list {c.list!r}")
         sheet.column(sheet.id_column)
+        for key in sheet.reach:
+            sheet.column(key)
     settings = tuple(
         SettingSpec(
             key=key,

@@ -22,6 +22,7 @@ import pandas as pd
 from crmbook.book import Book, Table
 from crmbook.issues import Issue
 from crmbook.phones import parse_phone_cell
+from crmbook.required import REACH, Requirements, requirements
 from crmbook.schema import Lang, Schema, load_schema, normalize_label
 from crmbook.snapshot import user_fields
 from crmbook.typed import typed_table
@@ -43,7 +44,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 _URL = re.compile(r"^(https?://)?([\w-]+\.)+[a-z]{2,}(/\S*)?$", re.IGNORECASE)
 _ID18 = re.compile(r"(?<!\d)(\d{17}[\dXx])(?!\d)")
 _LONG_DIGITS = re.compile(r"\d{13}")
-_CARD = re.compile(r"(?<!\d)(\d{13,19})(?!\d)")
+_CODE = re.compile(r"[0-9A-Za-z_\-]+")  # a digit run inside one of these with letters is a code
 _HOME = re.compile(r"小区|家庭住址|住宅|\d+号楼.*\d+室|\d+栋.*单元|\d+单元.*\d+室")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 NOT_IN_FUTURE = {"first_contact", "created", "time", "close_date", "added"}
@@ -57,6 +58,7 @@ class Context:
     today: dt.date
     customer_ids: frozenset[str]
     typed: dict[str, pd.DataFrame]
+    requirements: Requirements
     _texts: dict[tuple[str, str], ColumnText] = field(default_factory=dict)
 
     def column_text(self, table: Table, key: str) -> ColumnText:
@@ -126,15 +128,63 @@ def rule_excel_errors(table: Table, ctx: Context) -> Iterator[Issue]:
             yield _issue(table, "excel-error", row, key, value, ctx)
 
 
+_BLANK_LINE = re.compile(r"^\s*$", re.MULTILINE)
+
+
+def _blank(values: pd.Series, text: ColumnText | None = None) -> np.ndarray:
+    """Empty cells and cells of spaces only. ``text`` (the column's :class:`ColumnText`) lets a
+    column without any text of spaces only be told by its missing values alone (the common case)."""
+    blank = values.isna().to_numpy()
+    if text is not None and _BLANK_LINE.search(text.joined) is None:
+        return blank
+    return blank | np.array([type(v) is str and not v.strip() for v in values.tolist()], dtype=bool)
+
+
 def rule_required(table: Table, ctx: Context) -> Iterator[Issue]:
-    for col in table.spec.required_columns:
-        if not table.has(col.key):
+    """The required columns (schema and Settings) and a way to reach (see crmbook.required)."""
+    needed = ctx.requirements.of(table.key)
+    if table.key == "customers":  # reported once, with the customers
+        settings_sheet = ctx.schema.config_sheet_name("settings", ctx.lang)
+        for setting, text in ctx.requirements.unknown:
+            label = ctx.schema.setting(setting).label(ctx.lang)
+            yield Issue(
+                "unknown-field-setting", settings_sheet, None, None, setting, text, {"setting": label}
+            )
+    for col in table.spec.columns:
+        if col.key not in needed or not table.has(col.key):
             continue
         values = _present(table, col.key)
-        spaces = np.array([type(v) is str and not v.strip() for v in values.tolist()], dtype=bool)
-        blank = values.isna().to_numpy() | spaces
-        for row in values.index[blank]:
+        for row in values.index[_blank(values, ctx.column_text(table, col.key))]:
             yield _issue(table, "missing-required", row, col.key, None, ctx)
+    if REACH in needed:
+        yield from _unreachable(table, ctx)
+
+
+def _unreachable(table: Table, ctx: Context) -> Iterator[Issue]:
+    """Records with none of the sheet's reach columns filled in (customers: nor any contact's)."""
+    keys = [k for k in table.spec.reach if table.has(k)]
+    unreachable = np.ones(len(table.data), dtype=bool)
+    for key in keys:
+        unreachable &= _blank(_present(table, key), ctx.column_text(table, key))
+    labels = [table.spec.column(k).label(ctx.lang) for k in table.spec.reach]
+    contacts = ctx.book.tables.get("contacts")
+    if table.key == "customers" and contacts is not None:
+        ways = [k for k in contacts.spec.reach if contacts.has(k)]
+        labels += [
+            contacts.spec.label(ctx.lang)
+            + ":"
+            + "/".join(contacts.spec.column(k).label(ctx.lang) for k in contacts.spec.reach)
+        ]
+        if ways and unreachable.any() and contacts.has("customer_id"):
+            reachable = np.zeros(len(contacts.data), dtype=bool)
+            for key in ways:
+                reachable |= ~_blank(_present(contacts, key), ctx.column_text(contacts, key))
+            through = {str(v).strip() for v in contacts.data["customer_id"][reachable].dropna().tolist()}
+            ids = _present(table, "customer_id")
+            unreachable &= ~ids.map(lambda v: v is not None and str(v).strip() in through).to_numpy(bool)
+    at = keys[0] if keys else table.spec.reach[0]
+    for row in table.data.index[unreachable]:
+        yield _issue(table, "no-way-to-reach", row, at, None, ctx, fields="、".join(labels))
 
 
 _ALREADY_TYPED = {
@@ -245,23 +295,35 @@ def rule_primary_contact(table: Table, ctx: Context) -> Iterator[Issue]:
         return
     typed = ctx.typed[table.key]
     primary = typed["primary"].eq(True)
-    counts = primary.groupby(typed["customer_id"]).sum()
-    wrong = counts[counts != 1]
-    # customer -> its contact rows, for the customers with a wrong count only
-    rows_of = typed[typed["customer_id"].isin(wrong.index)].groupby("customer_id").groups
-    for cid, count in wrong.items():
-        rows = rows_of[cid]
-        for row in rows if count == 0 else [r for r in rows if primary[r]]:
-            yield _issue(
-                table,
-                "primary-contact-count",
-                row,
-                "primary",
-                table.data.at[row, "primary"],
-                ctx,
-                count=count,
-                customer=cid,
-            )
+    per_customer = primary.groupby(typed["customer_id"])
+    marked, contacts = per_customer.sum(), per_customer.size()
+    # A customer's only contact is its primary contact: only several marked, or none of several, is wrong.
+    several = marked[marked >= 2]
+    unmarked = marked[(marked == 0) & (contacts >= 2)]
+    for row in typed.index[primary & typed["customer_id"].isin(several.index)]:
+        cid = typed.at[row, "customer_id"]
+        yield _issue(
+            table,
+            "primary-contact-count",
+            row,
+            "primary",
+            table.data.at[row, "primary"],
+            ctx,
+            count=int(several[cid]),
+            customer=cid,
+        )
+    first_rows = typed[typed["customer_id"].isin(unmarked.index)].groupby("customer_id").head(1)
+    for row, cid in first_rows["customer_id"].items():
+        yield _issue(
+            table,
+            "no-primary-contact",
+            row,
+            "primary",
+            table.data.at[row, "primary"],
+            ctx,
+            contacts=int(contacts[cid]),
+            customer=cid,
+        )
 
 
 def rule_status(table: Table, ctx: Context) -> Iterator[Issue]:
@@ -331,6 +393,15 @@ def luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+def card_numbers(text: str) -> list[str]:
+    """The bank card numbers in ``text``: runs of 13 to 19 digits bounded by other characters
+    (not part of a code with letters such as the shop code S201607011234567), not starting with
+    0 or 1 (no card does), with a valid Luhn check digit."""
+    return [
+        t for t in _CODE.findall(text) if 13 <= len(t) <= 19 and t.isdigit() and t[0] not in "01" and luhn(t)
+    ]
+
+
 def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
     phone_cols = {c.key for c in table.spec.columns if c.type in ("phone", "id", "ref")}
     for key in user_fields(table):
@@ -340,7 +411,7 @@ def rule_sensitive(table: Table, ctx: Context) -> Iterator[Issue]:
         for row, text in candidates:
             if any(valid_national_id(m) for m in _ID18.findall(text)):
                 yield _issue(table, "sensitive-id-number", row, key, "…" + text[-4:], ctx)
-            elif any(luhn(m) and not m.startswith(("1", "0")) for m in _CARD.findall(text)):
+            elif card_numbers(text):
                 yield _issue(table, "sensitive-bank-card", row, key, "…" + text[-4:], ctx)
     if table.key == "customers" and table.has("address"):
         for row, v in table.data["address"].dropna().items():
@@ -371,7 +442,8 @@ def _context(book: Book, typed: dict[str, pd.DataFrame]) -> Context:
     ids: frozenset[str] = frozenset()
     if customers is not None and "customer_id" in customers.data:
         ids = frozenset(str(v).strip() for v in customers.data["customer_id"].dropna())
-    return Context(book, load_schema(), book.lang, book.today, ids, typed)
+    schema = load_schema()
+    return Context(book, schema, book.lang, book.today, ids, typed, requirements(book.settings, schema))
 
 
 def _run(book: Book, rules: list[Rule], ctx: Context, sheets: Collection[str] | None = None) -> IssuesBySheet:

@@ -65,7 +65,9 @@ _YMD = re.compile(
 )
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:\s+(\d{1,2}):(\d{2}))?$")
-_NO_YEAR = re.compile(r"^(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+_NO_YEAR = re.compile(
+    r"^(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]+\d{1,2}[:：时]\d{2}(?:[:：分]\d{2})?秒?)?$"
+)
 
 
 def parse_datetime(value: object, *, dayfirst: bool = False) -> Parsed:

@@ -304,3 +304,145 @@ def test_customer_features_worked_out_ahead_give_the_same_pairs() -> None:
     # Features of other rows (a sheet read before rows were added) are not used.
     stale = customer_features(data.iloc[:2])
     assert find_duplicates(book, features=stale) == expected
+
+
+# ------------------------------------------------- names written the ways people write them
+
+# (one record, the other): the same firm; each pair shares a phone in the tests below.
+NAME_VARIANTS = [
+    ("广东省深圳市华信网络科技有限公司", "深圳市华信网络科技有限公司"),  # the province before the city
+    ("江苏苏州恒远机械设备有限公司", "苏州恒远机械设备有限公司"),
+    ("上海智联信息技术有限公司", "上海智联科技有限公司"),  # industry words written two ways
+    ("北京博远网络科技有限公司", "北京博远信息技术有限公司"),
+    ("杭州泰和商贸有限公司", "杭州泰和贸易有限公司"),
+    ("苏州瑞丰科技有限公司", "Suzhou Ruifeng Technology Co., Ltd."),  # the firm's English / pinyin name
+    ("深圳市嘉禾电子科技有限公司", "Jiahe Electronics (Shenzhen) Co., Ltd."),
+    ("成都天成医疗器械有限公司", "CHENGDU TIANCHENG MEDICAL DEVICES CO LTD"),
+]
+# Never the same customer, whatever they share: branches, the same brand in another city.
+APART = [
+    ("上海明辉贸易有限公司", "上海明辉贸易有限公司北京分公司"),
+    ("南京国盛建材有限公司", "武汉国盛建材有限公司"),
+    ("杭州新锐科技有限公司", "成都新锐科技有限公司"),
+    ("成都新锐科技有限公司", "Hangzhou Xinrui Technology Co., Ltd."),
+    ("华为技术有限公司", "华为终端有限公司"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), NAME_VARIANTS)
+def test_name_variants_with_a_shared_phone_or_email_are_one_customer(a: str, b: str) -> None:
+    by_phone = make_book(customers=[_customer("C1", a, "13800138000"), _customer("C2", b, "138 0013 8000")])
+    [pair] = find_duplicates(by_phone).pairs
+    assert pair.score >= 0.95 and pair.evidence["phone"] == "+8613800138000"
+    by_mail = make_book(
+        customers=[
+            _customer("C1", a, "13800138000", email="boss@vista-tech.cn"),
+            _customer("C2", b, "13900139000", email="Boss@Vista-Tech.cn"),
+        ]
+    )
+    [pair] = find_duplicates(by_mail).pairs
+    assert pair.score >= 0.95 and pair.evidence["email"] == "boss@vista-tech.cn"
+
+
+@pytest.mark.parametrize(("a", "b"), NAME_VARIANTS)
+def test_name_variants_without_a_shared_phone_or_email_are_a_review_suggestion_at_most(
+    a: str, b: str
+) -> None:
+    book = make_book(customers=[_customer("C1", a, "13800138000"), _customer("C2", b, "13900139000")])
+    assert all(p.score <= 0.9 for p in find_duplicates(book).pairs)
+
+
+@pytest.mark.parametrize(("a", "b"), APART)
+def test_branches_and_same_brand_firms_in_other_cities_stay_apart(a: str, b: str) -> None:
+    shared = make_book(customers=[_customer("C1", a, "13800138000"), _customer("C2", b, "13800138000")])
+    own = make_book(customers=[_customer("C1", a, "13800138000"), _customer("C2", b, "13900139000")])
+    assert find_duplicates(shared).pairs == [] and find_duplicates(own).pairs == []
+
+
+@pytest.mark.parametrize(
+    ("name", "weak"),
+    [
+        ("王先生", True),
+        ("李女士", True),
+        ("张总", True),
+        ("老王", True),
+        ("Mr. Wang", True),
+        ("ms li", True),
+        ("客户1", True),
+        ("未知", True),
+        ("test", True),
+        ("TEST 2", True),
+        ("N/A", True),
+        ("王伟", False),
+        ("Mr. Wang Wei", False),
+        ("上海华信科技有限公司", False),
+        ("王先生餐饮管理有限公司", False),
+    ],
+)
+def test_weak_names(name: str, weak: bool) -> None:
+    assert parse_company_name(name).weak is weak
+
+
+def _people(n: int, seed: int) -> list[dict[str, object]]:
+    """Person customers known by surname and honorific, sharing a handful of surnames, each with
+    their own phone and e-mail (as a team's ledger of walk-in buyers looks)."""
+    import random
+
+    rng = random.Random(seed)
+    surnames, honorifics = "王李张刘陈", ["先生", "女士", "总", "经理", "老板", "姐"]
+    latin = ["Mr. {}", "Ms. {}", "Mrs {}"]
+    out = []
+    for i in range(n):
+        if rng.random() < 0.2:
+            name = rng.choice(latin).format(rng.choice(["Wang", "Li", "Zhang"]))
+        elif rng.random() < 0.05:
+            name = rng.choice(["客户1", "未知", "test", "个人"])
+        else:
+            name = rng.choice(surnames) + rng.choice(honorifics)
+        out.append(
+            _customer(
+                f"C{i:04d}",
+                name,
+                f"139{i:08d}",
+                email=f"buyer{i}@qq.com",
+                address=f"上海市徐汇区漕溪路{rng.randint(1, 9)}号",
+            )
+        )
+    return out
+
+
+def test_honorific_names_never_pair_on_the_name_alone() -> None:
+    people = _people(400, seed=19)
+    assert find_duplicates(make_book(customers=people)).pairs == []
+    # The same person entered twice, with a phone or an e-mail in common: listed for review, not merged.
+    people += [
+        _customer("D1", people[0]["name"], "13900000000"),  # type: ignore[arg-type]
+        _customer("D2", people[1]["name"], "13811112222", email="BUYER1@qq.com"),  # type: ignore[arg-type]
+    ]
+    pairs = find_duplicates(make_book(customers=people)).pairs
+    assert {(p.id_a, p.id_b) for p in pairs} == {("C0000", "D1"), ("C0001", "D2")}
+    assert all(p.evidence.get("weak_name") and 0.5 <= p.score < 0.95 for p in pairs)
+
+
+def test_a_shared_wechat_among_contacts_pairs_weak_names() -> None:
+    book = make_book(
+        customers=[_customer("C1", "王先生", "13800138000"), _customer("C2", "王先生", "13900139000")],
+        contacts=[
+            {"customer_id": "C1", "name": "王先生", "wechat": "wx_wang88"},
+            {"customer_id": "C2", "name": "王先生", "wechat": "WX_wang88"},
+        ],
+    )
+    [pair] = find_duplicates(book).pairs
+    assert pair.evidence["wechat"] == "wx_wang88"
+    other = make_book(
+        customers=[_customer("C1", "王先生", "13800138000"), _customer("C2", "李女士", "13800138000")]
+    )
+    assert (
+        find_duplicates(other).pairs == []
+    )  # another surname on a shared phone: a household, not one person
+
+
+def test_an_email_on_five_customers_is_an_agency_not_identity() -> None:
+    agency = [_customer(f"C{i}", "王先生", f"1390013900{i}", email="orders@agency.cn") for i in range(5)]
+    assert find_duplicates(make_book(customers=agency)).pairs == []
+    assert len(find_duplicates(make_book(customers=agency[:4])).pairs) == 6

@@ -57,9 +57,12 @@ def test_refresh_fills_ids_and_lists_every_planted_problem(sample_book: Path) ->
     assert expected <= codes
     assert result.plan.duplicate_pairs >= 1
     issues = _grid(sample_book, "问题清单")
-    header = issues[3]
-    assert header[:3] == ["级别", "代码", "工作表"]
-    listed = {row[1] for row in issues[4:]}
+    assert issues[4][:4] == ["级别", "代码", "工作表", "数量"]  # the summary first
+    summarized = {row[1] for row in issues[5 : 5 + len(result.plan.issue_summary)]}
+    assert expected <= summarized
+    header = 5 + len(result.plan.issue_summary) + 2  # then every cell
+    assert issues[header][:4] == ["级别", "代码", "工作表", "行"]
+    listed = {row[1] for row in issues[header + 1 :]}
     assert expected <= listed
 
 

@@ -44,7 +44,7 @@ def test_clean_book_has_no_issues() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "code"),
     [
-        ("phone", None, "missing-required"),
+        ("phone", None, "no-way-to-reach"),
         ("phone", "1380013800", "bad-phone"),
         ("phone", "6123456", "bad-phone"),
         ("email", "a@@b", "bad-email"),
@@ -288,3 +288,155 @@ def test_text_cells_matching_finds_the_cells_a_search_per_cell_finds(values: lis
     expected = [(r, v) for r, v in column.items() if type(v) is str and pattern.search(v)]
     assert ColumnText.of(column).matching(pattern) == expected
     assert ("\u3000" in ColumnText.of(column).joined) == any(type(v) is str and "\u3000" in v for v in values)
+
+
+def test_a_full_scope_grows_a_digit_and_keeps_ids_unique_across_refreshes() -> None:
+    """O{yyyymmdd}{seq:3} holds 999 deals a day: the 1,000th gets O202611221000, never no ID."""
+    day = dt.date(2026, 11, 22)
+    existing = [{"opportunity_id": f"O20261122{n:03d}", "name": f"d{n}"} for n in range(1, 1000)]
+    new = [{"opportunity_id": None, "name": f"new{n}"} for n in range(3)]
+    book = make_book(opportunities=existing + new)
+    step = run_id_step(book, {}, day)
+    assert [v for *_, v in step.writes] == ["O202611221000", "O202611221001", "O202611221002"]
+    assert [(i.code, i.level, i.row) for i in step.issues] == [("id-grown", "info", 1001)]
+    assert step.high_water["opportunities:O20261122#"] == 1002
+    # The next refresh: the grown IDs follow the pattern, and the highest is the widest.
+    later = make_book(
+        opportunities=existing
+        + [{"opportunity_id": v, "name": f"new{n}"} for n, (*_, v) in enumerate(step.writes)]
+        + [{"opportunity_id": None, "name": "one more"}]
+    )
+    again = run_id_step(later, {}, day)
+    assert [v for *_, v in again.writes] == ["O202611221003"]
+    assert [i.code for i in again.issues] == ["id-grown"]  # this refresh numbered past the width too
+    # The high-water mark alone (the grown rows deleted since) keeps numbers from being reused.
+    deleted = make_book(opportunities=[*existing, {"opportunity_id": None, "name": "after delete"}])
+    assert [v for *_, v in run_id_step(deleted, {"opportunities:O20261122#": 1003}, day).writes] == [
+        "O202611221004"
+    ]
+
+
+def test_a_grown_sequence_after_a_customer_id_never_repeats_an_id() -> None:
+    """FLLW{customer_id}{seq:4}: FLLW + C1 + 10000 reads like FLLW + C11 + 0000; both stay unique."""
+    customers = [
+        {**OK_CUSTOMER, "customer_id": "C1", "name": "甲公司"},
+        {**OK_CUSTOMER, "customer_id": "C11", "name": "乙公司"},
+    ]
+    followups = [
+        {"followup_id": f"FLLWC1{n:04d}", "customer_id": "C1", "content": "x"} for n in range(1, 10000)
+    ]
+    followups += [{"followup_id": "FLLWC110000", "customer_id": "C11", "content": "x"}]
+    followups += [{"customer_id": "C1", "content": "x"}, {"customer_id": "C11", "content": "x"}]
+    book = make_book(customers=customers, followups=followups)
+    step = run_id_step(book, {}, dt.date(2026, 11, 22))
+    new = [v for key, _, col, v in step.writes if col == "followup_id"]
+    existing = {f["followup_id"] for f in followups if f.get("followup_id")}
+    assert len(new) == 2 and not set(new) & existing and len(set(new)) == 2
+    assert new[0].startswith("FLLWC1") and len(new[0]) == len("FLLWC1") + 5
+
+
+@pytest.mark.parametrize(
+    ("text", "card"),
+    [
+        ("店铺编码 S201607011234566", False),  # a shop code: the digit run (Luhn-valid) follows a letter
+        ("S20160701123456 / S201607019876543", False),
+        ("订单号 SO-6222021234567890128", False),  # inside a code with letters
+        ("6222021234567890128abc", False),
+        ("流水 2016070112345678", False),  # starts like no card (a date), whatever its check digit
+        ("卡号 6222021234567890127", False),  # Luhn check fails
+        ("卡号6222021234567890128。", True),  # bounded by Chinese text
+        ("付款卡：6222021234567890128，已核对", True),
+        ("4111111111111111", True),
+    ],
+)
+def test_bank_card_is_a_luhn_valid_digit_run_outside_codes(text: str, card: bool) -> None:
+    book = make_book(customers=[{**OK_CUSTOMER, "notes": text}])
+    assert bool(codes(book, "sensitive-bank-card")) is card
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("法人身份证11010519491231002X", True),
+        ("身份证号：110105194912310021 已删", False),  # the checksum does not fit
+        ("编号 911010519491231002X", False),  # part of a longer digit run
+        ("11010519491231002X1", False),
+        ("S2016070112345678901", False),  # a shop code's 19 digits are no ID number
+    ],
+)
+def test_national_id_is_a_checksum_valid_run_bounded_by_non_digits(text: str, found: bool) -> None:
+    book = make_book(customers=[{**OK_CUSTOMER, "notes": text}])
+    assert bool(codes(book, "sensitive-id-number")) is found
+
+
+def _contact(n: int, customer: str = "C2026000001", primary: str | None = None) -> dict[str, object]:
+    return {"customer_id": customer, "name": f"联系人{n}", "mobile": f"1390013900{n}", "primary": primary}
+
+
+def test_a_single_contact_is_the_primary_contact_and_none_of_several_is_one_warning() -> None:
+    customers = [OK_CUSTOMER, {**OK_CUSTOMER, "customer_id": "C2026000002", "name": "乙公司"}]
+    imported = [
+        _contact(1),
+        _contact(2, "C2026000002"),
+        _contact(3, "C2026000002"),
+        _contact(4, "C2026000002"),
+    ]
+    book = make_book(customers=customers, contacts=imported)
+    assert codes(book, "primary-contact-count") == []
+    assert codes(book, "no-primary-contact") == [(3, "primary")]  # once, on the customer's first contact
+    issue = next(i for i in validate(book) if i.code == "no-primary-contact")
+    assert "3" in issue.message("en") and "C2026000002" in issue.message("zh")
+    two_marked = [_contact(1, primary="是"), _contact(2, primary="是"), _contact(3, primary="否")]
+    assert codes(make_book(customers=[OK_CUSTOMER], contacts=two_marked), "primary-contact-count") == [
+        (2, "primary"),
+        (3, "primary"),
+    ]
+
+
+def test_a_way_to_reach_is_any_phone_email_or_wechat_the_customer_or_its_contacts_have() -> None:
+    no_phone = {**OK_CUSTOMER, "phone": None}
+    customers = [
+        {**no_phone, "customer_id": "C1", "email": "hi@vista.cn"},  # e-mail only
+        {**no_phone, "customer_id": "C2", "name": "乙"},  # its contact's WeChat only
+        {**no_phone, "customer_id": "C3", "name": "丙"},  # nothing anywhere
+        {**no_phone, "customer_id": "C4", "name": "丁"},  # a contact with nothing either
+    ]
+    contacts = [
+        {"customer_id": "C2", "name": "王工", "wechat": "wx_wang"},
+        {"customer_id": "C4", "name": "李工"},
+    ]
+    book = make_book(customers=customers, contacts=contacts)
+    assert codes(book, "missing-required") == []
+    found = [(i.sheet, i.row, i.column) for i in validate(book) if i.code == "no-way-to-reach"]
+    assert found == [("客户", 4, "phone"), ("客户", 5, "phone"), ("联系人", 3, "mobile")]
+    issue = next(i for i in validate(book) if i.code == "no-way-to-reach")
+    assert "邮箱" in issue.message("zh") and "WeChat" in make_book(
+        customers=customers, contacts=contacts, lang="en"
+    ).tables["contacts"].spec.column("wechat").label("en")
+
+
+def test_the_settings_sheet_makes_fields_required_or_optional() -> None:
+    from crmbook.book import Settings
+
+    def settings(required: str = "", optional: str = "") -> Settings:
+        s = Settings.defaults("zh")
+        s.values.update(required_fields=required, optional_fields=optional)
+        return s
+
+    customers = [{**OK_CUSTOMER, "phone": None}]
+    followups = [{"customer_id": "C2026000001", "content": None}]
+    plain = make_book(customers=customers, followups=followups)
+    assert {i.code for i in validate(plain)} >= {"no-way-to-reach", "missing-required"}
+    relaxed = make_book(
+        customers=customers,
+        followups=followups,
+        settings=settings(optional="客户.联系方式；跟进记录.跟进内容"),
+    )
+    assert {i.code for i in validate(relaxed)} & {"no-way-to-reach", "missing-required"} == set()
+    english = make_book(customers=customers, settings=settings(optional="Customers.Way to reach"))
+    assert codes(english, "no-way-to-reach") == []
+    stricter = make_book(customers=[OK_CUSTOMER], settings=settings(required="客户.所属行业, 邮箱"))
+    assert codes(stricter, "missing-required") == [(2, "industry"), (2, "email")]
+    unknown = make_book(customers=[OK_CUSTOMER], settings=settings(required="客户.不存在的列"))
+    [issue] = [i for i in validate(unknown) if i.code == "unknown-field-setting"]
+    assert issue.value == "客户.不存在的列" and issue.sheet == "设置"
