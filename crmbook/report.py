@@ -154,6 +154,7 @@ T = {
         "per_rep": "个人业绩",
         "offset": "留白",
         "chart_data": "图表数据",
+        "top_n": "{what}（前 {n}）",
     },
     "en": {
         "summary": "Summary",
@@ -259,6 +260,7 @@ T = {
         "per_rep": "Rep",
         "offset": "offset",
         "chart_data": "chart data",
+        "top_n": "{what} (top {n})",
     },
 }
 FORMATS = {
@@ -299,7 +301,7 @@ TILE_FILL = PatternFill("solid", fgColor=TILE)
 RULE = Border(bottom=Side(style="thin", color="D9D9D9"))
 ROW_PT = 14.0  # every table row
 LIST_LIMIT = 20  # long lists print their first rows; the count says how many there are
-TEXT_LIMIT = 28  # display width of a text cell before it is cut (the full text goes in a comment)
+TEXT_LIMIT = 40  # display width of a text cell before it is cut (the full text goes in a comment)
 SAFETY = 0.97  # page height used, so a renderer's rounding never pushes a row over
 
 
@@ -756,6 +758,7 @@ def _bars(
         if labels:
             _labels_on(chart.series[-1], fmt, "outEnd")
     chart.set_categories(Reference(ws, min_col=cats[1], min_row=cats[0], max_row=cats[2]))
+    chart.x_axis.tickLblSkip = 1  # every category named
     if horizontal:
         chart.x_axis.scaling.orientation = "maxMin"  # first category on top
     if len(data) < 2:
@@ -766,6 +769,13 @@ def _bars(
     if x_title:
         chart.x_axis.title = x_title
     return chart
+
+
+def _ranked(d: pd.DataFrame) -> pd.DataFrame:
+    """A distribution largest first, the empty value last."""
+    return pd.concat(
+        [d[d["key"] != ""].sort_values("count", ascending=False, kind="stable"), d[d["key"] == ""]]
+    )
 
 
 def _labels(list_key: str, keys: pd.Series, lang: Lang, none: str) -> list[str]:
@@ -1097,8 +1107,12 @@ def build_report(
 
     s = _Sheet(wb, w["customers"], ctx)
     top, bottom = s.row, s.row
+    shown = {
+        key: _ranked(getattr(m, key)) if key == "industry" else getattr(m, key)
+        for key in ("status", "level", "industry")
+    }
     for k, key in enumerate(("status", "level", "industry")):
-        d = getattr(m, key)
+        d = shown[key]
         col = 4 * k + 1
         _, b = s.table(
             [w[key], w["count"], w["share"]],
@@ -1111,22 +1125,26 @@ def build_report(
         bottom = max(bottom, b)
     row = bottom + 2
     for k, key in enumerate(("status", "level", "industry")):
-        d = getattr(m, key)
+        d = shown[key]
         if not d["count"].sum():
             continue
         col = 4 * k + 1
+        n = min(len(d), 8)  # the largest eight: more bars than that do not fit a third of a page
         chart = (
             PieChart()
             if key == "status"
             else _bars(
-                w[key],
+                w[key] if n == len(d) else w["top_n"].format(what=w[key], n=n),
                 s.ws,
-                (top + 1, col, top + len(d)),
-                [(top + 1, col + 1, top + len(d))],
+                (top + 1, col, top + n),
+                [(top + 1, col + 1, top + n)],
                 horizontal=True,
                 fmt="#,##0",
             )
         )
+        if key != "status":
+            chart.y_axis.delete = True  # each bar carries its number
+            chart.y_axis.majorGridlines = None
         if key == "status":
             chart.title = _title(w[key])
             chart.add_data(
@@ -1243,15 +1261,26 @@ def _trend(wb: Workbook, ctx: _Context) -> _Trend:
     t = m.trend
     top = s.row
     s.first, s.last = top + 1, top + len(t)
-    chart = LineChart()
-    chart.title = _title(w["trend_counts"])
-    chart.add_data(Reference(s.ws, min_col=2, max_col=4, min_row=top, max_row=s.last), titles_from_data=True)
-    chart.set_categories(Reference(s.ws, min_col=1, min_row=s.first, max_row=s.last))
-    for i, series in enumerate(chart.series):
-        series.smooth = False  # straight from month to month: no invented values in between
-        _colour(series, PALETTE[i])
-    chart.y_axis.title = w["count_axis"]
-    _style(chart)
+    chart = _bars(
+        w["trend_counts"],
+        s.ws,
+        (s.first, 1, s.last),
+        [(s.first, 2, s.last), (s.first, 4, s.last)],
+        y_title=w["count_axis"],
+        labels=False,
+    )
+    line = LineChart()  # follow-ups run ten times the others: their own axis, on the right
+    line.add_data(Reference(s.ws, min_col=3, min_row=top, max_row=s.last), titles_from_data=True)
+    _colour(line.series[0], PALETTE[3])
+    line.series[0].smooth = False  # straight from month to month: no invented values in between
+    line.y_axis.axId = 200
+    line.y_axis.title = w["followups"]
+    line.y_axis.crosses = "max"
+    line.y_axis.delete = False
+    line.y_axis.majorGridlines = None
+    line.y_axis.scaling.min = 0  # from zero, like the bars: a small wobble is not a swing
+    chart += line
+    chart.legend = _legend()
     s.beside(
         [w["trend_month"], w["new_customers"], w["followups"], w["wins"], w["won_amount"]],
         [list(x) for x in t.itertuples(index=False)],
