@@ -319,3 +319,56 @@ def test_monthly_report_of_the_m_book_prints_on_at_most_14_pages(
     assert pages <= 14, pages
     assert marks[1][1] == 1  # the summary is one page
     assert pages == sum(counts.values())  # LibreOffice prints the pages the workbook was laid out for
+
+
+# ---------------------------------------------------------------- the in-book dashboard
+
+
+def _refreshed(sample_book: Path, today: dt.date) -> Any:
+    from crmbook.refresh import refresh
+
+    refresh(sample_book, today=today)
+    wb = openpyxl.load_workbook(sample_book)
+    return wb["客户看板"] if "客户看板" in wb.sheetnames else wb["看板"]
+
+
+def test_dashboard_prints_whole_charts_on_one_page_each(sample_book: Path) -> None:
+    ws = _refreshed(sample_book, TODAY)
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+    assert "&P" in ws.oddFooter.right.text and ws.oddHeader.center.text
+    width, height = PAPER_POINTS[9]
+    m = ws.page_margins
+    printable_w, printable_h = height - (m.left + m.right) * 72, width - (m.top + m.bottom) * 72
+    charts = ws._charts
+    assert len(charts) == 3
+    right = sum(_column_points(ws, c) for c in range(1, 5))  # the tables, left of the charts
+    content_w = right + max(ch.anchor.ext.width for ch in charts) / 12_700  # EMU to points
+    page_h = printable_h / min(1.0, printable_w / content_w)
+    breaks = sorted(b.id for b in ws.row_breaks.brk)
+    assert breaks
+    starts = [0, *breaks]
+    for chart in charts:
+        first = chart.anchor._from.row + 1
+        height_pt = chart.anchor.ext.height / 12_700
+        last = first + math.ceil(height_pt / 15) - 1
+        page = max(i for i, s in enumerate(starts) if s < first)
+        assert page + 1 == len(starts) or last <= starts[page + 1], f"chart at row {first} crosses a break"
+        top = starts[page] + 1
+        used = sum(22.0 if r == 1 else 15.0 for r in range(top, last + 1))
+        assert used <= page_h, f"chart at row {first} runs past the bottom of its page"
+
+
+def test_dashboard_shows_the_last_full_month_when_this_month_is_empty(
+    sample_book: Path, raw: dict[str, pd.DataFrame]
+) -> None:
+    ws = _refreshed(sample_book, dt.date(2026, 12, 1))  # nothing dated December yet
+    assert ws["A4"].value == "本月概况（2026-12）" and ws["C4"].value == "上月（2026-11）"
+    november = plain_kpis(raw, dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    got = {ws.cell(r, 1).value: (ws.cell(r, 2).value, ws.cell(r, 3).value) for r in range(5, 9)}
+    assert got["新增客户"] == (0, november["new_customers"])
+    assert got["跟进次数"] == (0, november["followups"])
+    assert got["成交单数"] == (0, november["wins"])
+    assert got["成交金额"][1] == pytest.approx(november["won_amount"])
+    assert november["followups"] > 0
+    busy = _refreshed(sample_book, TODAY)  # a month with data: no second column
+    assert busy["C4"].value is None
