@@ -429,6 +429,7 @@ class _Sheet:
         self.charts: list[_Chart] = []
         self.keeps: list[tuple[int, int]] = []
         self.repeat: int | None = None  # header row of the long table, printed atop each page
+        self.tables: list[tuple[int, int]] = []  # (header row, last row) of each table
         self._wrap: list[
             tuple[int, int, int, int, str]
         ] = []  # wrapped paragraphs: row, column, columns, text
@@ -489,7 +490,6 @@ class _Sheet:
         row: int | None = None,
         col: int = 1,
         total: list[Any] | None = None,
-        long: bool = False,
     ) -> tuple[int, int]:
         """A header and rows (and a total row), numbers right-aligned under right-aligned headers;
         returns (header row, last row). Text wider than a column can be is cut, the whole in a comment."""
@@ -497,9 +497,7 @@ class _Sheet:
         for c, (h, fmt) in enumerate(zip(headers, formats, strict=True), start=col):
             cell = self.ws.cell(top, c, h)
             cell.font, cell.fill = Font(bold=True, color="FFFFFF", size=10), HEADER_FILL
-            cell.alignment = Alignment(
-                horizontal="left" if fmt in (None, "date") else "right", vertical="center"
-            )
+            cell.alignment = _align(fmt, c > col, vertical="center")
             self._fit(c, display_width(str(h)))
         self.heights[top] = 18
         body = [*rows, total] if total is not None else rows
@@ -522,14 +520,13 @@ class _Sheet:
                     cell = self.ws.cell(r, c, v)
                 if fmt in FORMATS:
                     cell.number_format = FORMATS[fmt]
-                cell.alignment = Alignment(horizontal="left" if fmt in (None, "date") else "right")
+                cell.alignment = _align(fmt, c > col)
                 cell.border = RULE
                 cell.font = Font(size=10, bold=is_total)
                 self._fit(c, display_width(shown))
         last = top + len(body)
-        if long:
-            self.repeat = top
-        elif len(body) < 28:
+        self.tables.append((top, last))
+        if len(body) < 28:
             self.keeps.append((top - 1 if top > 4 and self.ws.cell(top - 1, col).value else top, last))
         if row is None:
             self.row = last + 2
@@ -597,6 +594,9 @@ class _Sheet:
         breaks = [] if one_page else page_breaks(heights, keeps, page_height)
         for b in breaks:
             ws.row_breaks.append(Break(id=b))
+        split = [top for top, last in self.tables if any(top <= b < last for b in breaks)]
+        if self.repeat is None and split:
+            self.repeat = split[0]  # a table running onto the next page: its header printed there too
         _page_setup(ws, ctx, self.title, scale, one_page=one_page)
         ws.print_area = f"A1:{get_column_letter(last_col)}{last_row}"
         if self.repeat is not None:
@@ -625,6 +625,13 @@ def _anchor(first_row: int, first_col: int, last_row: int, last_col: int) -> Any
         _from=AnchorMarker(col=first_col - 1, colOff=inset, row=first_row - 1, rowOff=inset),
         to=AnchorMarker(col=last_col, colOff=0, row=last_row, rowOff=0),
     )
+
+
+def _align(fmt: str | None, indented: bool, vertical: str | None = None) -> Alignment:
+    """Numbers right, text left (a little in from a number column to its left); headers like their values."""
+    if fmt in (None, "date"):
+        return Alignment(horizontal="left", indent=1 if indented else 0, vertical=vertical)
+    return Alignment(horizontal="right", vertical=vertical)
 
 
 def _shown(value: Any, fmt: str | None) -> str:
@@ -1202,7 +1209,6 @@ def build_report(
         [list(x) for x in ch.head(LIST_LIMIT).itertuples(index=False)],
         [None, None, None, None, "date", "integer"],
         col=col,
-        long=n > 28,
     )
     s.row = max(s.row, b1 + 2)
     sheets["followup"] = s
