@@ -244,7 +244,7 @@ T = {
         "churn_line": "{n} customers at risk of churn (no follow-up for over {days} days)",
         "reps_low": "Reps below 80% of target: {names}",
         "reps_ok": "Every rep is at 80% of target or above",
-        "no_amount": "{n} won deals have no actual amount",
+        "no_amount": "Won deals without an actual amount: {n}",
         "trend_chart": "Won amount, last 12 months",
         "amount_axis": "Amount (CNY)",
         "count_axis": "Count",
@@ -902,9 +902,10 @@ def _summary(
         w["trend_chart"], trend_ws, (t0, 1, t1), [(t0, 5, t1)], y_title=w["amount_axis"], labels=False
     )
     _axis_amount(trend.y_axis, top)
-    s.chart(trend, row=s.row, col=1, height_cm=7.0, span=7)
+    tall = 7.0 if paper.landscape else 9.5  # a portrait page has the height to spare
+    s.chart(trend, row=s.row, col=1, height_cm=tall, span=7)
     f_ws, f0, f1 = funnel_ref
-    end = s.chart(_funnel_chart(f_ws, f0, f1, w["funnel_chart"]), row=s.row, col=9, height_cm=7.0, span=7)
+    end = s.chart(_funnel_chart(f_ws, f0, f1, w["funnel_chart"]), row=s.row, col=9, height_cm=tall, span=7)
     s.row = end + 1
     s.heights[s.row] = 6
     s.row += 1

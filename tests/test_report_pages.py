@@ -372,3 +372,25 @@ def test_dashboard_shows_the_last_full_month_when_this_month_is_empty(
     assert november["followups"] > 0
     busy = _refreshed(sample_book, TODAY)  # a month with data: no second column
     assert busy["C4"].value is None
+
+
+def test_a_table_running_onto_the_next_page_repeats_its_header(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    from crmbook.report import _Context, _Sheet
+    from crmbook.report_pages import Paper
+
+    m = compute_measures(make_book(customers=[{"customer_id": "C1", "name": "甲"}]), Period.month("2026-10"))
+    wb = Workbook()
+    sheet = _Sheet(
+        wb, "长表", _Context(m, "zh", Paper("a4"), "一部", "全部", "销售月报", dt.datetime(2026, 11, 1))
+    )
+    sheet.table(["编号", "金额"], [[f"K{i}", i * 100.0] for i in range(80)], [None, "amount"])
+    pages = sheet.finish()
+    path = tmp_path / "long.xlsx"
+    wb.save(path)
+    ws = openpyxl.load_workbook(path)["长表"]
+    assert pages >= 3 and len(ws.row_breaks.brk) == pages - 1
+    assert ws.print_title_rows == "$4:$4"  # the table's header row, atop every page it runs onto
+    counts = printed_pages(ws)[0]
+    assert max(counts.values()) + 1 == pages
