@@ -161,8 +161,10 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
-def _frames(book: Book, owner: str | None, team: str | None) -> dict[str, pd.DataFrame]:
-    typed = typed_tables(book)
+def _frames(
+    book: Book, owner: str | None, team: str | None, typed: dict[str, pd.DataFrame] | None = None
+) -> dict[str, pd.DataFrame]:
+    typed = dict(typed) if typed is not None else typed_tables(book)
     schema = load_schema()
     for spec in schema.sheets:
         if spec.key not in typed:
@@ -262,9 +264,16 @@ def _distribution(series: pd.Series, list_key: str) -> pd.DataFrame:
 
 
 def compute_measures(
-    book: Book, period: Period, *, owner: str | None = None, team: str | None = None
+    book: Book,
+    period: Period,
+    *,
+    owner: str | None = None,
+    team: str | None = None,
+    typed: dict[str, pd.DataFrame] | None = None,
 ) -> Measures:
-    t = _frames(book, owner, team)
+    """The measures of ``period``; ``typed`` (from :func:`~crmbook.typed.typed_tables`, not changed) saves
+    typing the book again when one report computes several scopes."""
+    t = _frames(book, owner, team, typed)
     c, f, o = t["customers"], t["followups"], t["opportunities"]
     previous = period.previous()
     now, before = _kpis(book, t, period), _kpis(book, t, previous)

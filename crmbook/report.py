@@ -1398,12 +1398,15 @@ def write_report(
     book, _ = read_book(book_path)
     chosen: Lang = lang or ("en" if str(book.settings.get("report_language")) == "en" else book.lang)
     w = T[chosen]
-    measures = compute_measures(book, period, owner=owner, team=team)
+    from crmbook.typed import typed_tables
+
+    typed = typed_tables(book)
+    measures = compute_measures(book, period, owner=owner, team=team, typed=typed)
     scope = owner or team or w["all"]
     rep_pages = []
     if per_rep and not owner:
         for name in _owners(book, measures):
-            rm = compute_measures(book, period, owner=name)
+            rm = compute_measures(book, period, owner=name, typed=typed)
             rm.notes["owner"] = name
             rep_pages.append(rm)
     title = f"{w['scorecard']} · {owner}" if owner else None
