@@ -34,6 +34,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from crmbook.book import Book
 from crmbook.measures import Measures, Period, compute_measures
+from crmbook.ooxml.charts import PALETTE, chart_title
 from crmbook.reader import read_book
 from crmbook.report_pages import (
     MARGINS,
@@ -293,8 +294,6 @@ TILES = (
     "weighted_pipeline",
 )
 SECTIONS = ("summary", "funnel", "reps", "sources", "customers", "followup", "lost", "trend")
-# The team's colours: every chart and table takes its colours from here.
-PALETTE = ("1F4E78", "2E75B6", "70AD47", "ED7D31", "FFC000", "7F6084", "5B9BD5", "A5A5A5")
 NAVY, UP, DOWN, GREY, TILE = "1F4E78", "2E7D32", "C00000", "7F7F7F", "F2F5F9"
 HEADER_FILL = PatternFill("solid", fgColor=NAVY)
 TILE_FILL = PatternFill("solid", fgColor=TILE)
@@ -705,16 +704,7 @@ def _style(chart: Any) -> None:
 
 
 def _title(text: str) -> Any:
-    """A chart title in 11-point bold navy (the renderers' default 18 points crowds a half-page chart)."""
-    from openpyxl.chart.text import RichText, Text
-    from openpyxl.chart.title import Title
-    from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphProperties, RegularTextRun
-
-    props = CharacterProperties(sz=1100, b=True, solidFill=NAVY)
-    run = RegularTextRun(rPr=props, t=text)
-    return Title(
-        tx=Text(rich=RichText(p=[Paragraph(pPr=ParagraphProperties(defRPr=props), r=[run])])), overlay=False
-    )
+    return chart_title(text)
 
 
 def _colour(series: Any, colour: str | None) -> None:
