@@ -843,6 +843,35 @@ def _summary(
     """One page: eight headline tiles, the 12-month trend and the funnel, the alerts and the narrative."""
     w, m, paper = ctx.w, ctx.m, ctx.paper
     s = _Sheet(wb, w["summary"], ctx)
+    _tiles(s, m)
+    trend_ws, t0, t1 = trend_ref
+    top = float(m.trend["won_amount"].max() or 0)
+    trend = _bars(
+        w["trend_chart"], trend_ws, (t0, 1, t1), [(t0, 5, t1)], y_title=w["amount_axis"], labels=False
+    )
+    _axis_amount(trend.y_axis, top)
+    tall = 7.0 if paper.landscape else 9.5  # a portrait page has the height to spare
+    s.chart(trend, row=s.row, col=1, height_cm=tall, span=7)
+    f_ws, f0, f1 = funnel_ref
+    end = s.chart(_funnel_chart(f_ws, f0, f1, w["funnel_chart"]), row=s.row, col=9, height_cm=tall, span=7)
+    s.row = end + 1
+    s.heights[s.row] = 6
+    s.row += 1
+    top_row = s.row
+    s.heading(w["alerts"])
+    alerts = _alerts(m, w)
+    for text, colour in alerts:
+        s.paragraph(text, cols=7, colour=colour)
+    s.row = top_row
+    s.heading(w["story"], col=9)
+    s.paragraph(w["no_data"] if m.empty else _narrative(m, ctx.lang, folder), col=9, cols=7, rows=len(alerts))
+    return s
+
+
+def _tiles(s: _Sheet, m: Measures) -> None:
+    """Eight headline tiles in two rows of four over a grid of 16 columns filling the page's width: the
+    figure, its change with an arrow and colour and the previous value, and the target where there is one."""
+    w, paper = s.ctx.w, s.ctx.paper
     gap = 1.0
     tile = (paper.printable_width - 4 * column_points(gap) - 6) / 12
     for k in range(4):
@@ -886,28 +915,6 @@ def _summary(
     s.row = row + 10
     s.heights[s.row] = 6
     s.row += 1
-    trend_ws, t0, t1 = trend_ref
-    top = float(m.trend["won_amount"].max() or 0)
-    trend = _bars(
-        w["trend_chart"], trend_ws, (t0, 1, t1), [(t0, 5, t1)], y_title=w["amount_axis"], labels=False
-    )
-    _axis_amount(trend.y_axis, top)
-    tall = 7.0 if paper.landscape else 9.5  # a portrait page has the height to spare
-    s.chart(trend, row=s.row, col=1, height_cm=tall, span=7)
-    f_ws, f0, f1 = funnel_ref
-    end = s.chart(_funnel_chart(f_ws, f0, f1, w["funnel_chart"]), row=s.row, col=9, height_cm=tall, span=7)
-    s.row = end + 1
-    s.heights[s.row] = 6
-    s.row += 1
-    top_row = s.row
-    s.heading(w["alerts"])
-    alerts = _alerts(m, w)
-    for text, colour in alerts:
-        s.paragraph(text, cols=7, colour=colour)
-    s.row = top_row
-    s.heading(w["story"], col=9)
-    s.paragraph(w["no_data"] if m.empty else _narrative(m, ctx.lang, folder), col=9, cols=7, rows=len(alerts))
-    return s
 
 
 def _alerts(m: Measures, w: dict[str, str]) -> list[tuple[str, str]]:
@@ -1302,50 +1309,25 @@ def _trend(wb: Workbook, ctx: _Context) -> _Trend:
 
 
 def _rep_page(wb: Workbook, ctx: _Context, rm: Measures) -> _Sheet:
-    """One rep on one page: the headline figures as tiles, their funnel and their 12-month trend."""
+    """One rep on one page: their headline tiles (against their target) and their won amount over 12 months."""
     w = ctx.w
     rep_ctx = _Context(rm, ctx.lang, ctx.paper, ctx.team, rm.notes["owner"], ctx.title, ctx.generated)
     s = _Sheet(wb, f"{w['per_rep']} · {rm.notes['owner']}", rep_ctx)
+    _tiles(s, rm)
     t = rm.trend
     top = s.row
-    s.heading(w["kpis_all"])
-    rows = []
-    for key in rm.kpis:
-        now, before = rm.kpis[key]
-        kind = KPI_FORMATS[key]
-        rows.append([w[key], now, before, _change_text(change_of(now, before, kind), kind, w)[0]])
-    a, b = s.table(
-        [w["measure"], w["this"], w["previous"], w["change"]], rows, [None, "text", "text", "text"]
-    )
-    for i, key in enumerate(rm.kpis):
-        for c in (2, 3):
-            cell = s.ws.cell(a + 1 + i, c)
-            cell.number_format = FORMATS[KPI_FORMATS[key]]
-            cell.alignment = Alignment(horizontal="right")
-            s._fit(c, 14)
-    s.row = top
-    col = 6
-    s.widths.setdefault(5, 2)
-    s.heading(w["trend"], col=col)
     t0, t1 = s.table(
         [w["trend_month"], w["wins"], w["won_amount"]],
         [[x.month, x.wins, x.won_amount] for x in t.itertuples(index=False)],
         [None, "integer", "amount"],
-        col=col,
     )
     chart = _bars(
-        w["trend_chart"],
-        s.ws,
-        (t0 + 1, col, t1),
-        [(t0 + 1, col + 2, t1)],
-        labels=False,
-        y_title=w["amount_axis"],
+        w["trend_chart"], s.ws, (t0 + 1, 1, t1), [(t0 + 1, 3, t1)], labels=False, y_title=w["amount_axis"]
     )
     _axis_amount(chart.y_axis, float(t["won_amount"].max() or 0))
-    s.widths.setdefault(col + 3, 2)
-    s.chart(chart, row=top, col=col + 4, height_cm=7.5)
-    s.fill = col + 4
-    s.row = max(b, t1) + 2
+    end = s.chart(chart, row=top, col=5, height_cm=(t1 - top + 1) * ROW_PT / POINTS_PER_CM, span=11)
+    s.keeps.append((top, max(t1, end)))
+    s.row = max(t1, end) + 2
     return s
 
 
