@@ -899,7 +899,7 @@ def _tiles(s: _Sheet, m: Measures) -> None:
         )
         lines = (
             (w[key], Font(size=9, color=GREY), 16),
-            (now, Font(size=18, bold=True, color=value_colour), 28),
+            ("—" if now is None else now, Font(size=18, bold=True, color=value_colour), 28),
             (change, Font(size=9, bold=True, color=colour), 14),
             (extra, Font(size=9, color=GREY), 14),
         )
