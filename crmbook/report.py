@@ -427,11 +427,10 @@ class _Sheet:
         self.fill: int | None = None  # a column widened to the page's right edge (charts beside tables)
         self.charts: list[_Chart] = []
         self.keeps: list[tuple[int, int]] = []
-        self.repeat: int | None = None  # header row of the long table, printed atop each page
+        self.repeat: int | None = None  # header row of a table running over a page, printed atop each
         self.tables: list[tuple[int, int]] = []  # (header row, last row) of each table
-        self._wrap: list[
-            tuple[int, int, int, int, str]
-        ] = []  # wrapped paragraphs: row, column, columns, text
+        # Wrapped text: row, column, columns, rows, text.
+        self._wrap: list[tuple[int, int, int, int, str]] = []
         w = ctx.w
         self._put(1, 1, title, Font(size=16, bold=True, color=NAVY), height=24)
         m = ctx.m
