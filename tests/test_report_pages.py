@@ -395,3 +395,31 @@ def test_a_table_running_onto_the_next_page_repeats_its_header(tmp_path: Path) -
     assert ws.print_title_rows == "$4:$4"  # the table's header row, atop every page it runs onto
     counts = printed_pages(ws)[0]
     assert max(counts.values()) + 1 == pages
+
+
+def test_long_names_are_cut_with_the_whole_name_in_a_comment(tmp_path: Path) -> None:
+    from crmbook.report import build_report
+
+    long_name = "上海浦东新区张江高科技园区国际生物医药创新研究与产业化服务中心有限公司"
+    lost = {"status": "流失客户", "updated": dt.date(2026, 10, 9), "lost_reason": "选择了竞争对手"}
+    book = make_book(
+        customers=[
+            {"customer_id": "C1", "name": long_name, **lost},
+            {"customer_id": "C2", "name": "短名公司", **lost},
+        ]
+    )
+    wb, _ = build_report(
+        compute_measures(book, Period.month("2026-10")),
+        "zh",
+        scope="全部",
+        generated=dt.datetime(2026, 11, 1, 9, 0),
+        folder=tmp_path,
+    )
+    wb.save(tmp_path / "r.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "r.xlsx")["流失分析"]
+    cells = {c.value: c for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+    cut = next(c for v, c in cells.items() if v.startswith("上海浦东新区") and v.endswith("…"))
+    assert cut.comment is not None and cut.comment.text == long_name
+    assert cells["短名公司"].comment is None
+    width = ws.column_dimensions[cut.column_letter].width
+    assert width >= 30  # wide enough for the cut name (CJK counted double)
