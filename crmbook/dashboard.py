@@ -286,7 +286,7 @@ def build_dashboard(
         tab_color="1F4E78",
         buttons=dashboard_buttons(book.lang) if book.macro_enabled else [],
         row_breaks=tuple(breaks),
-        header=(team, w["title"], f"{w['generated']} {generated_at:%Y-%m-%d %H:%M}"),
+        header=(team.replace("&", "&&"), w["title"], f"{w['generated']} {generated_at:%Y-%m-%d %H:%M}"),
         footer=("", "", w["page"]),
     )
 

@@ -675,8 +675,8 @@ def _page_setup(ws: Worksheet, ctx: _Context, section: str, scale: int, *, one_p
     for side, inches in MARGINS.items():
         setattr(ws.page_margins, side, inches)
     ws.print_options.horizontalCentered = False
-    ws.oddHeader.left.text = ctx.team
-    ws.oddHeader.center.text = f"{ctx.title} · {section}"
+    ws.oddHeader.left.text = _literal(ctx.team)
+    ws.oddHeader.center.text = _literal(f"{ctx.title} · {section}")
     ws.oddHeader.right.text = ctx.m.period.label()
     ws.oddFooter.left.text = f"{w['generated']} {ctx.generated:%Y-%m-%d %H:%M}"
     ws.oddFooter.right.text = w["page"]
@@ -689,6 +689,11 @@ def _page_setup(ws: Worksheet, ctx: _Context, section: str, scale: int, *, one_p
     ):
         part.size, part.color = 9, "595959"
     ws.oddHeader.center.font = "-,Bold"
+
+
+def _literal(text: str) -> str:
+    """``text`` in a page header or footer, its ampersands doubled (a single one starts a code, like &P)."""
+    return text.replace("&", "&&")
 
 
 def _style(chart: Any) -> None:
