@@ -293,7 +293,7 @@ def build_dashboard(
 
 # How owned sheets print (crmbook/ooxml/owned.py): A4 landscape, one page wide, these margins (inches).
 PRINT_MARGINS = {"left": 0.7, "right": 0.7, "top": 0.75, "bottom": 0.75}
-CHART_CM = (14.0, 7.0)  # width, height of each chart
+CHART_CM = (14.0, 5.6)  # width, height of each chart: two beside the first page's tables
 ROW_POINTS = 15.0
 TITLE_POINTS = 22.0  # the title's larger font makes its row taller
 
