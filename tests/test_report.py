@@ -135,7 +135,10 @@ def test_report_workbook_sheets_charts_formats_and_source_untouched(
     summary = wb["概览"]
     assert summary["A1"].value == "概览" and "2026-10" in summary["A2"].value
     tiles = {summary.cell(r, c).value: summary.cell(r + 1, c) for r in (4, 9) for c in (1, 5, 9, 13)}
-    assert tiles["成交金额"].number_format == "¥#,##0" and tiles["转化率（本期新客户中已成交）"].number_format == "0.0%"
+    assert (
+        tiles["成交金额"].number_format == "¥#,##0"
+        and tiles["转化率（本期新客户中已成交）"].number_format == "0.0%"
+    )
     for ws in wb.worksheets:
         if ws.sheet_state != "visible":
             continue

@@ -378,13 +378,13 @@ def test_dashboard_shows_the_last_full_month_when_this_month_is_empty(
 def test_a_table_running_onto_the_next_page_repeats_its_header(tmp_path: Path) -> None:
     from openpyxl import Workbook
 
-    from crmbook.report import _Context, _Sheet
     from crmbook.report_pages import Paper
+    from crmbook.report_sheet import Context, Sheet
 
     m = compute_measures(make_book(customers=[{"customer_id": "C1", "name": "甲"}]), Period.month("2026-10"))
     wb = Workbook()
-    sheet = _Sheet(
-        wb, "长表", _Context(m, "zh", Paper("a4"), "一部", "全部", "销售月报", dt.datetime(2026, 11, 1))
+    sheet = Sheet(
+        wb, "长表", Context(m, "zh", Paper("a4"), "一部", "全部", "销售月报", dt.datetime(2026, 11, 1))
     )
     sheet.table(["编号", "金额"], [[f"K{i}", i * 100.0] for i in range(80)], [None, "amount"])
     pages = sheet.finish()
