@@ -160,6 +160,11 @@ class OwnedSheet:
     autofilter: str | None = None  # e.g. "A3:H40"
     validations: list[ListValidation] = field(default_factory=list)  # dropdowns people pick from
     buttons: list[Button] = field(default_factory=list)  # macro buttons (macro-enabled workbooks only)
+    # Printing: rows after which a new page starts, and the page header and footer as (left, centre,
+    # right) texts with Excel's codes (&P page, &N pages).
+    row_breaks: tuple[int, ...] = ()
+    header: tuple[str, str, str] | None = None
+    footer: tuple[str, str, str] | None = None
 
 
 @dataclass

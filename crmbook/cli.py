@@ -224,6 +224,8 @@ def refresh(
 @cli.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--month", help="The month to report, YYYY-MM (default: last month).")
+@click.option("--week", help="An ISO week to report, e.g. 2026-W48 (Monday to Sunday).")
+@click.option("--day", help="One day to report, YYYY-MM-DD.")
 @click.option("--from", "start", type=click.DateTime(formats=["%Y-%m-%d"]), help="Start of any other period.")
 @click.option(
     "--to", "end", type=click.DateTime(formats=["%Y-%m-%d"]), help="End of that period (inclusive)."
@@ -231,7 +233,8 @@ def refresh(
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Report workbook to write."
 )
-@click.option("--owner", help="Only this rep's customers, follow-ups and deals.")
+@click.option("--owner", help="One rep's scorecard: only their customers, follow-ups and deals.")
+@click.option("--per-rep", is_flag=True, help="Add one page per rep to the team report.")
 @click.option("--team", help="Only the reps of this team (Settings sheet).")
 @click.option("--pdf", is_flag=True, help="Also write a PDF of the report (needs LibreOffice).")
 @click.option("--redact", is_flag=True, help="Mask phone numbers, for wider circulation.")
@@ -240,33 +243,52 @@ def refresh(
 def report(
     path: Path,
     month: str | None,
+    week: str | None,
+    day: str | None,
     start: dt.datetime | None,
     end: dt.datetime | None,
     output: Path | None,
     owner: str | None,
+    per_rep: bool,
     team: str | None,
     pdf: bool,
     redact: bool,
     lang: Lang | None,
 ) -> None:
-    """Write the monthly report workbook for PATH (the workbook itself is not changed)."""
+    """Write the report workbook for PATH: a month (default: last month), a week, a day or any range
+    (the workbook itself is not changed). The previous period is compared: the month, week or day
+    before, or the range of the same length just before."""
     from crmbook.errors import InputError
     from crmbook.measures import Period
     from crmbook.report import write_report
 
     if (start is None) != (end is None):
-        raise InputError("give both --from and --to, or use --month")
+        raise InputError("give both --from and --to, or use --month, --week or --day")
+    if sum(x is not None for x in (month, week, day, start)) > 1:
+        raise InputError("give one period: --month, --week, --day or --from/--to")
     if start is not None and end is not None:
         if end < start:
             raise InputError("--to is before --from")
         period = Period(start.date(), end.date())
+    elif week is not None:
+        period = Period.week(week)
+    elif day is not None:
+        period = Period.day(day)
     else:
         if month is None:
             last = dt.date.today().replace(day=1) - dt.timedelta(days=1)
             month = f"{last:%Y-%m}"
         period = Period.month(month)
     result = write_report(
-        path, period=period, out_path=output, owner=owner, team=team, lang=lang, pdf=pdf, redact=redact
+        path,
+        period=period,
+        out_path=output,
+        owner=owner,
+        team=team,
+        lang=lang,
+        pdf=pdf,
+        redact=redact,
+        per_rep=per_rep,
     )
     click.echo(f"wrote {result.out_path}" + (f" and {result.pdf_path}" if result.pdf_path else ""))
 

@@ -2,11 +2,17 @@
 
 Every number is a value crmbook computed (no formulas), labelled in the
 workbook's language. Charts read ranges of the dashboard's own cells.
+Laid out for the screen (tables left, charts right) and for the printer:
+A4 landscape, one page wide, a header and footer, and page breaks placed
+(:mod:`crmbook.report_pages`) so no chart and no table is cut. Early in a
+month, before anything happened in it, the last full month stands beside it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -15,6 +21,7 @@ from crmbook.book import Book
 from crmbook.changeset import Button, ChartSpec, OwnedSheet, SheetCell
 from crmbook.issue_summary import SummaryLine
 from crmbook.issues_sheet import SUMMARY_FIRST_ROW, cell_link
+from crmbook.report_pages import POINTS_PER_CM, Paper, column_points, page_breaks
 from crmbook.schema import Lang, load_schema
 
 __all__ = ["build_dashboard", "dashboard_figures"]
@@ -24,6 +31,8 @@ WORDS = {
         "title": "客户看板",
         "generated": "更新时间",
         "headline": "本月概况（{month}）",
+        "last_month": "上月（{month}）",
+        "page": "第 &P 页，共 &N 页",
         "new": "新增客户",
         "followups": "跟进次数",
         "wins": "成交单数",
@@ -58,6 +67,8 @@ WORDS = {
         "title": "Dashboard",
         "generated": "Updated",
         "headline": "This month ({month})",
+        "last_month": "Last month ({month})",
+        "page": "Page &P of &N",
         "new": "New customers",
         "followups": "Follow-ups",
         "wins": "Deals won",
@@ -96,6 +107,22 @@ def _month_mask(series: pd.Series, today: dt.date) -> pd.Series:
     return (series >= start) & (series < start + pd.offsets.MonthBegin(1))
 
 
+def _last_month(today: dt.date) -> dt.date:
+    """A day in the last full month before ``today``'s."""
+    return today.replace(day=1) - dt.timedelta(days=1)
+
+
+def _month_figures(created: pd.Series, f: pd.DataFrame, o: pd.DataFrame, day: dt.date) -> dict[str, Any]:
+    """New customers, follow-ups, wins and won amount of ``day``'s calendar month."""
+    won = o[(o["stage"] == "won") & _month_mask(o["close_date"], day)]
+    return {
+        "new_customers": int(_month_mask(created, day).sum()),
+        "followups": int(_month_mask(f["time"], day).sum()),
+        "wins": len(won),
+        "won_amount": float(won["actual_amount"].sum()),
+    }
+
+
 def _counts(series: pd.Series, list_key: str, lang: str, none: str) -> list[tuple[str, int]]:
     spec = load_schema().lists[list_key]
     counts = series.fillna("∅").value_counts()
@@ -119,7 +146,9 @@ def dashboard_figures(book: Book, typed: dict[str, pd.DataFrame], rollup: pd.Dat
         pd.DataFrame(columns=["stage", "close_date", "actual_amount", "expected_amount", "probability"]),
     )
     created = c["created"].fillna(c["first_contact"])
-    won = o[(o["stage"] == "won") & _month_mask(o["close_date"], book.today)]
+    month = _month_figures(created, f, o, book.today)
+    # Nothing yet this month (the 1st, a quiet start): the last full month stands beside it.
+    last_full = _month_figures(created, f, o, _last_month(book.today)) if not any(month.values()) else None
     open_deals = o[~o["stage"].isin(["won", "lost"])]
     default_p = open_deals["stage"].map(
         lambda s: book.settings.default_probability(s) if isinstance(s, str) else None
@@ -149,10 +178,8 @@ def dashboard_figures(book: Book, typed: dict[str, pd.DataFrame], rollup: pd.Dat
         in_week = recent_f[(recent_f["time"] >= w) & (recent_f["time"] < w + pd.Timedelta(weeks=1))]
         weekly.append((f"{w:%m-%d}", [int((in_week["owner"] == r).sum()) for r in reps]))
     return {
-        "new_customers": int(_month_mask(created, book.today).sum()),
-        "followups": int(_month_mask(f["time"], book.today).sum()),
-        "wins": len(won),
-        "won_amount": float(won["actual_amount"].sum()),
+        **month,
+        "last_month": last_full,
         "open_pipeline": float(open_deals["expected_amount"].sum()),
         "weighted_forecast": float((open_deals["expected_amount"].fillna(0) * probability / 100).sum()),
         "key_rate": key_rate,
@@ -188,11 +215,24 @@ def build_dashboard(
     add(SheetCell(w["title"], "title"))
     add(SheetCell(f"{w['generated']} {generated_at:%Y-%m-%d %H:%M}", "subtitle"))
     add()
-    add(SheetCell(w["headline"].format(month=f"{book.today:%Y-%m}"), "header"), SheetCell(None, "header"))
-    add(SheetCell(w["new"]), SheetCell(fig["new_customers"], "integer"))
-    add(SheetCell(w["followups"]), SheetCell(fig["followups"], "integer"))
-    add(SheetCell(w["wins"]), SheetCell(fig["wins"], "integer"))
-    add(SheetCell(w["won_amount"]), SheetCell(fig["won_amount"], "amount"))
+    last = fig["last_month"]
+    beside = (
+        [SheetCell(w["last_month"].format(month=f"{_last_month(book.today):%Y-%m}"), "header")]
+        if last
+        else []
+    )
+    add(
+        SheetCell(w["headline"].format(month=f"{book.today:%Y-%m}"), "header"),
+        SheetCell(None, "header"),
+        *beside,
+    )
+    for key, word, style in (
+        ("new_customers", "new", "integer"),
+        ("followups", "followups", "integer"),
+        ("wins", "wins", "integer"),
+        ("won_amount", "won_amount", "amount"),
+    ):
+        add(SheetCell(w[word]), SheetCell(fig[key], style), *([SheetCell(last[key], style)] if last else []))
     add(SheetCell(w["pipeline"]), SheetCell(fig["open_pipeline"], "amount"))
     add(SheetCell(w["weighted"]), SheetCell(fig["weighted_forecast"], "amount"))
     rate, alert = fig["key_rate"], fig["key_alert"]
@@ -225,34 +265,39 @@ def build_dashboard(
 
     s0, s1 = block(w["by_status"], fig["by_status"])
     charts.append(ChartSpec("pie", w["by_status"], "E4", (s0, 1, s1), ((s0, 2, s1),), (w["customers"],)))
-    block(w["by_level"], fig["by_level"])
-    block(w["by_source"], fig["by_source"])
-    block(w["by_industry"], fig["by_industry"])
+    blocks = [(s0, s1)]
+    blocks.append(block(w["by_level"], fig["by_level"]))
+    blocks.append(block(w["by_source"], fig["by_source"]))
+    blocks.append(block(w["by_industry"], fig["by_industry"]))
     add()
     add(SheetCell(w["funnel"], "header"), SheetCell(w["count"], "header"), SheetCell(w["amount"], "header"))
     f0 = len(rows) + 1
     for label, n, amount in fig["funnel"]:
         add(SheetCell(label), SheetCell(n, "integer"), SheetCell(amount, "amount"))
+    blocks.append((f0, len(rows)))
     charts.append(ChartSpec("funnel", w["funnel"], "E20", (f0, 1, f0 + 3), ((f0, 2, f0 + 3),), (w["count"],)))
     add()
     add(SheetCell(w["weekly"], "header"), *[SheetCell(r, "header") for r in fig["reps"]])
     k0 = len(rows) + 1
     for label, counts in fig["weekly"]:
         add(SheetCell(label), *[SheetCell(n, "integer") for n in counts])
+    blocks.append((k0, len(rows)))
     if fig["reps"]:
         series = tuple((k0, 2 + i, len(rows)) for i in range(len(fig["reps"])))
-        charts.append(
-            ChartSpec(
-                "column", w["weekly"], "E36", (k0, 1, len(rows)), series, tuple(fig["reps"]), width_cm=18
-            )
-        )
+        charts.append(ChartSpec("column", w["weekly"], "E36", (k0, 1, len(rows)), series, tuple(fig["reps"])))
+    widths = {1: 26, 2: 16, 3: 22, 4: 4}
+    charts, breaks = _laid_out(charts, widths, len(rows), [(a - 1, b) for a, b in blocks])
+    team = str(book.settings.get("team_name") or "")
     return OwnedSheet(
         name=load_schema().owned_sheet_name("dashboard", book.lang),
         rows=rows,
-        widths={1: 26, 2: 16, 3: 22, 4: 4},
+        widths=widths,
         charts=charts,
         tab_color="1F4E78",
         buttons=dashboard_buttons(book.lang) if book.macro_enabled else [],
+        row_breaks=tuple(breaks),
+        header=(team.replace("&", "&&"), w["title"], f"{w['generated']} {generated_at:%Y-%m-%d %H:%M}"),
+        footer=("", "", w["page"]),
     )
 
 
@@ -279,6 +324,37 @@ def _quality_block(add: Any, w: dict[str, str], lang: Lang, summary: list[Summar
         )
     if len(summary) > QUALITY_LINES:
         add(SheetCell(w["quality_more"].format(n=len(summary) - QUALITY_LINES), "subtitle"))
+# How owned sheets print (crmbook/ooxml/owned.py): A4 landscape, one page wide, these margins (inches).
+PRINT_MARGINS = {"left": 0.7, "right": 0.7, "top": 0.75, "bottom": 0.75}
+CHART_CM = (14.0, 5.6)  # width, height of each chart: two beside the first page's tables
+ROW_POINTS = 15.0
+TITLE_POINTS = 22.0  # the title's larger font makes its row taller
+
+
+def _laid_out(
+    charts: list[ChartSpec], widths: dict[int, float], n_rows: int, tables: list[tuple[int, int]]
+) -> tuple[list[ChartSpec], list[int]]:
+    """Charts stacked in column E, each moved to the next page when it would be cut, and the page breaks
+    that keep each table whole (rows after which a page starts)."""
+    width, height = Paper("a4").size
+    printable_w = width - (PRINT_MARGINS["left"] + PRINT_MARGINS["right"]) * 72
+    printable_h = height - (PRINT_MARGINS["top"] + PRINT_MARGINS["bottom"]) * 72
+    content = sum(column_points(x) for x in widths.values()) + CHART_CM[0] * POINTS_PER_CM
+    scale = min(1.0, printable_w / content)
+    page_h = printable_h * 0.97 / scale
+    chart_rows = math.ceil(CHART_CM[1] * POINTS_PER_CM / ROW_POINTS)
+    total = n_rows + (chart_rows + 2) * (len(charts) + 1)
+    heights = [TITLE_POINTS if r == 1 else ROW_POINTS for r in range(1, total + 1)]
+    breaks = page_breaks(heights, tables, page_h)
+    placed, row = [], 4
+    for spec in charts:
+        page_end = next((b for b in breaks if b >= row), total)
+        if row + chart_rows - 1 > page_end:
+            row = page_end + 2
+        placed.append(replace(spec, anchor=f"E{row}", width_cm=CHART_CM[0], height_cm=CHART_CM[1]))
+        row += chart_rows + 1
+    last = max(n_rows, row)
+    return placed, [b for b in breaks if b < last]
 
 
 BUTTONS = {

@@ -38,6 +38,8 @@ KPI_KEYS = (
 
 @dataclass(frozen=True)
 class Period:
+    """An inclusive range of dates: a calendar month, an ISO week, a day, or any range."""
+
     start: dt.date
     end: dt.date  # inclusive
 
@@ -50,11 +52,47 @@ class Period:
             raise InputError(f"month {text!r}: write it as YYYY-MM, e.g. 2026-10") from exc
         return cls(dt.date(year, month, 1), dt.date(year, month, last))
 
+    @classmethod
+    def week(cls, text: str) -> Period:
+        """An ISO week, ``2026-W48`` (Monday to Sunday)."""
+        try:
+            year, week = text.upper().split("-W")
+            start = dt.date.fromisocalendar(int(year), int(week), 1)
+        except ValueError as exc:
+            raise InputError(f"week {text!r}: write it as YYYY-Www, e.g. 2026-W48") from exc
+        return cls(start, start + dt.timedelta(days=6))
+
+    @classmethod
+    def day(cls, text: str) -> Period:
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise InputError(f"day {text!r}: write it as YYYY-MM-DD, e.g. 2026-11-30") from exc
+        return cls(day, day)
+
     @property
     def is_month(self) -> bool:
         return self.start.day == 1 and self.end == Period.month(f"{self.start:%Y-%m}").end
 
+    @property
+    def is_week(self) -> bool:
+        return self.start.isoweekday() == 1 and self.end - self.start == dt.timedelta(days=6)
+
+    @property
+    def is_day(self) -> bool:
+        return self.start == self.end
+
+    @property
+    def kind(self) -> str:
+        """``month``, ``week``, ``day`` or ``range``: the report's title and its words for the previous period."""
+        return "month" if self.is_month else "week" if self.is_week else "day" if self.is_day else "range"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
     def previous(self) -> Period:
+        """The calendar month before a month; otherwise the range of the same length just before."""
         if self.is_month:
             prev_end = self.start - dt.timedelta(days=1)
             return Period.month(f"{prev_end:%Y-%m}")
@@ -62,7 +100,33 @@ class Period:
         return Period(self.start - length - dt.timedelta(days=1), self.start - dt.timedelta(days=1))
 
     def label(self) -> str:
-        return f"{self.start:%Y-%m}" if self.is_month else f"{self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"
+        if self.is_month:
+            return f"{self.start:%Y-%m}"
+        if self.is_week:
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d} ({self.start:%m-%d} – {self.end:%m-%d})"
+        if self.is_day:
+            return f"{self.start:%Y-%m-%d}"
+        return f"{self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"
+
+    def tag(self) -> str:
+        """The period in a file name."""
+        if self.is_month:
+            return self.label()
+        if self.is_week:
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d}"
+        return f"{self.start:%Y-%m-%d}" if self.is_day else f"{self.start:%Y%m%d}_{self.end:%Y%m%d}"
+
+    def months(self) -> float:
+        """The period in months, each calendar month it touches counted by the share of its days covered."""
+        total, day = 0.0, self.start
+        while day <= self.end:
+            last = dt.date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+            stop = min(last, self.end)
+            total += ((stop - day).days + 1) / last.day
+            day = stop + dt.timedelta(days=1)
+        return total
 
     def contains(self, series: pd.Series) -> pd.Series:
         return (series >= pd.Timestamp(self.start)) & (series < pd.Timestamp(self.end) + pd.Timedelta(days=1))
@@ -97,8 +161,10 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
-def _frames(book: Book, owner: str | None, team: str | None) -> dict[str, pd.DataFrame]:
-    typed = typed_tables(book)
+def _frames(
+    book: Book, owner: str | None, team: str | None, typed: dict[str, pd.DataFrame] | None = None
+) -> dict[str, pd.DataFrame]:
+    typed = dict(typed) if typed is not None else typed_tables(book)
     schema = load_schema()
     for spec in schema.sheets:
         if spec.key not in typed:
@@ -198,9 +264,16 @@ def _distribution(series: pd.Series, list_key: str) -> pd.DataFrame:
 
 
 def compute_measures(
-    book: Book, period: Period, *, owner: str | None = None, team: str | None = None
+    book: Book,
+    period: Period,
+    *,
+    owner: str | None = None,
+    team: str | None = None,
+    typed: dict[str, pd.DataFrame] | None = None,
 ) -> Measures:
-    t = _frames(book, owner, team)
+    """The measures of ``period``; ``typed`` (from :func:`~crmbook.typed.typed_tables`, not changed) saves
+    typing the book again when one report computes several scopes."""
+    t = _frames(book, owner, team, typed)
     c, f, o = t["customers"], t["followups"], t["opportunities"]
     previous = period.previous()
     now, before = _kpis(book, t, period), _kpis(book, t, previous)
@@ -228,7 +301,7 @@ def compute_measures(
     sources["win_rate"] = [
         _ratio(w, n) for w, n in zip(sources["won_customers"], sources["customers"], strict=True)
     ]
-    months = max(1, round(((period.end - period.start).days + 1) / 30.4))
+    months = period.months()
     rep_rows = []
     known = [r.name for r in book.settings.reps]
     names = known + sorted((set(f["owner"].dropna()) | set(o["owner"].dropna())) - set(known))

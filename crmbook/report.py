@@ -1,10 +1,15 @@
-"""``crmbook report``: the monthly report workbook (and PDF) for the sales meeting.
+"""``crmbook report``: the sales report workbook (and PDF), designed to be printed and handed on.
 
 Reads the canonical workbook (never writes it), computes :mod:`crmbook.measures`
-for the period and writes a separate workbook with openpyxl: one sheet per
-topic with a title, the period and generation time, formatted tables, native
-charts and print setup (landscape, one page wide). The Summary carries a
-narrative rendered from a Jinja2 template the team can edit.
+for a month, week, day or any range and writes a separate workbook with
+openpyxl: a one-page summary (headline tiles, the 12-month trend and the funnel,
+alerts and a narrative from a Jinja2 template the team can edit), then one
+section per topic with formatted tables and native charts. Every sheet is laid
+out on the page it prints on (:mod:`crmbook.report_sheet`, with the page
+arithmetic of :mod:`crmbook.report_pages`): paper and margins, a header and
+footer, a scale that fits the width and page breaks that never cut a chart or a
+table. Charts come from :mod:`crmbook.report_charts`, words from
+:mod:`crmbook.report_words`. ``--pdf`` adds a PDF with a bookmark per section.
 """
 
 from __future__ import annotations
@@ -12,163 +17,57 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.chart import BarChart, LineChart, PieChart, Reference
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.chart import LineChart, PieChart, Reference
+from openpyxl.chart.label import DataLabelList
+from openpyxl.chart.marker import DataPoint
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
+from crmbook.book import Book
 from crmbook.measures import Measures, Period, compute_measures
+from crmbook.ooxml.charts import PALETTE, chart_title
 from crmbook.reader import read_book
+from crmbook.report_charts import (
+    amount_axis,
+    bar_chart,
+    colour_series,
+    funnel_chart,
+    legend_below,
+    style_chart,
+)
+from crmbook.report_pages import (
+    POINTS_PER_CM,
+    Paper,
+    chars_for_points,
+    column_points,
+    parse_paper,
+)
+from crmbook.report_sheet import (
+    DOWN,
+    FORMATS,
+    GREY,
+    NAVY,
+    ROW_PT,
+    TILE_FILL,
+    UP,
+    Context,
+    Sheet,
+    figure_text,
+    sheet_name,
+)
+from crmbook.report_words import T
 from crmbook.schema import Lang, load_schema
 
-__all__ = ["ReportResult", "default_report_path", "write_report"]
+__all__ = ["SECTIONS", "ReportResult", "T", "build_report", "default_report_path", "write_report"]
 
-T = {
-    "zh": {
-        "summary": "概览",
-        "funnel": "销售漏斗",
-        "sources": "客户来源",
-        "reps": "销售业绩",
-        "customers": "客户分布",
-        "pipeline": "商机预测",
-        "followup": "跟进情况",
-        "lost": "流失分析",
-        "trend": "趋势",
-        "period": "统计期间",
-        "generated": "生成时间",
-        "scope": "范围",
-        "all": "全部",
-        "measure": "指标",
-        "this": "本期",
-        "previous": "上期",
-        "change": "变化",
-        "new_customers": "新增客户",
-        "followups": "跟进次数",
-        "wins": "成交单数",
-        "won_amount": "成交金额",
-        "conversion_rate": "转化率（本期新客户中已成交）",
-        "average_deal": "客单价",
-        "repurchase_rate": "复购率",
-        "followups_per_win": "每单跟进次数",
-        "key_followup_rate": "A级客户跟进率",
-        "weighted_pipeline": "加权商机金额",
-        "alert": "低于警戒线",
-        "stage": "阶段",
-        "count": "数量",
-        "amount": "金额",
-        "reached": "到达该阶段",
-        "conversion": "阶段转化率",
-        "source": "来源",
-        "customers_n": "客户数",
-        "new_n": "本期新增",
-        "won_customers": "成交客户",
-        "win_rate": "成交率",
-        "rep": "销售",
-        "target": "目标",
-        "attainment": "完成率",
-        "status": "客户状态",
-        "level": "客户等级",
-        "industry": "所属行业",
-        "share": "占比",
-        "month": "预计成交月份",
-        "deals": "机会数",
-        "weighted": "加权金额",
-        "owner": "负责人",
-        "overdue": "逾期未跟进客户（按等级和负责人）",
-        "churn": "流失风险客户",
-        "customer_id": "客户编号",
-        "opportunity_id": "机会编号",
-        "name": "名称",
-        "last": "最近跟进",
-        "days": "未跟进天数",
-        "lost_customers": "本期流失客户",
-        "lost_deals": "本期丢单",
-        "reason": "原因",
-        "trend_month": "月份",
-        "no_data": "本期无数据",
-        "none": "（空）",
-        "target_line": "目标",
-    },
-    "en": {
-        "summary": "Summary",
-        "funnel": "Funnel",
-        "sources": "Sources",
-        "reps": "Reps",
-        "customers": "Customers",
-        "pipeline": "Pipeline",
-        "followup": "Follow-up",
-        "lost": "Lost",
-        "trend": "Trend",
-        "period": "Period",
-        "generated": "Generated",
-        "scope": "Scope",
-        "all": "everyone",
-        "measure": "Measure",
-        "this": "This period",
-        "previous": "Previous",
-        "change": "Change",
-        "new_customers": "New customers",
-        "followups": "Follow-ups",
-        "wins": "Deals won",
-        "won_amount": "Won amount",
-        "conversion_rate": "Conversion (new customers now won)",
-        "average_deal": "Average deal",
-        "repurchase_rate": "Repurchase rate",
-        "followups_per_win": "Follow-ups per win",
-        "key_followup_rate": "A-customer follow-up rate",
-        "weighted_pipeline": "Weighted pipeline",
-        "alert": "below the alert line",
-        "stage": "Stage",
-        "count": "Count",
-        "amount": "Amount",
-        "reached": "Reached",
-        "conversion": "Stage conversion",
-        "source": "Source",
-        "customers_n": "Customers",
-        "new_n": "New",
-        "won_customers": "Won customers",
-        "win_rate": "Win rate",
-        "rep": "Rep",
-        "target": "Target",
-        "attainment": "Attainment",
-        "status": "Status",
-        "level": "Level",
-        "industry": "Industry",
-        "share": "Share",
-        "month": "Expected close",
-        "deals": "Deals",
-        "weighted": "Weighted",
-        "owner": "Owner",
-        "overdue": "Overdue customers by level and owner",
-        "churn": "Churn-risk customers",
-        "customer_id": "Customer ID",
-        "opportunity_id": "Opportunity ID",
-        "name": "Name",
-        "last": "Last follow-up",
-        "days": "Days since",
-        "lost_customers": "Customers lost in the period",
-        "lost_deals": "Deals lost in the period",
-        "reason": "Reason",
-        "trend_month": "Month",
-        "no_data": "No data for this period",
-        "none": "(empty)",
-        "target_line": "Target",
-    },
-}
-FORMATS = {
-    "amount": "¥#,##0",
-    "percent": "0.0%",
-    "integer": "#,##0",
-    "number": "#,##0.0",
-    "date": "yyyy-mm-dd",
-}
 KPI_FORMATS = {
     "new_customers": "integer",
     "followups": "integer",
@@ -181,7 +80,18 @@ KPI_FORMATS = {
     "key_followup_rate": "percent",
     "weighted_pipeline": "amount",
 }
-HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+TILES = (
+    "won_amount",
+    "wins",
+    "new_customers",
+    "followups",
+    "average_deal",
+    "conversion_rate",
+    "key_followup_rate",
+    "weighted_pipeline",
+)
+SECTIONS = ("summary", "funnel", "reps", "sources", "customers", "followup", "lost", "trend")
+LIST_LIMIT = 20  # long lists print their first rows; the count says how many there are
 
 
 @dataclass
@@ -189,12 +99,12 @@ class ReportResult:
     out_path: Path
     pdf_path: Path | None
     measures: Measures
+    pages: dict[str, int] = field(default_factory=dict)  # section title -> pages it prints on
 
 
 def default_report_path(book_path: str | os.PathLike[str], period: Period) -> Path:
     p = Path(book_path)
-    tag = period.label() if period.is_month else f"{period.start:%Y%m%d}_{period.end:%Y%m%d}"
-    return p.with_name(f"{p.stem}-report-{tag}.xlsx")
+    return p.with_name(f"{p.stem}-report-{period.tag()}.xlsx")
 
 
 def _money(value: float, lang: Lang) -> str:
@@ -203,27 +113,50 @@ def _money(value: float, lang: Lang) -> str:
     return f"¥{value:,.0f}"
 
 
+def change_of(now: Any, before: Any, kind: str) -> float | None:
+    """The change a tile shows: relative for counts and amounts, in points (0.01 = 1 point) for rates."""
+    if now is None or before is None:
+        return None
+    if kind == "percent":
+        return float(now) - float(before)
+    return (float(now) - float(before)) / abs(float(before)) if before else None
+
+
+def _change_text(change: float | None, kind: str, w: dict[str, str]) -> tuple[str, str]:
+    """Arrow, size and colour of a change; under half a percent (or point) it is flat."""
+    if change is None:
+        return "", GREY
+    if abs(change) < 0.005:
+        return f"— {w['flat']}", GREY
+    arrow, colour = ("▲", UP) if change > 0 else ("▼", DOWN)
+    size = f"{abs(change) * 100:.1f}{w['pts']}" if kind == "percent" else f"{abs(change):.1%}"
+    return f"{arrow} {size}", colour
+
+
 def _narrative(m: Measures, lang: Lang, folder: Path) -> str:
     name = f"report_narrative.{lang}.j2"
     custom = folder / name  # a team's own wording, kept next to its workbook
     source = custom.read_text("utf-8") if custom.exists() else _packaged(name)
     now, before = m.kpis["won_amount"]
-    churn_days = len(m.churn)
     overdue_a = int(m.overdue.loc[m.overdue["level"] == "A", "customers"].sum()) if not m.overdue.empty else 0
+    change = (now - before) / before if before else None
     env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)
     return (
         env.from_string(source)
         .render(
             period=m.period.label(),
+            period_kind=m.period.kind,
+            previous_name=T[lang][f"previous_{m.period.kind}"],
             won_amount_text=_money(now, lang),
-            won_amount_change=(now - before) / before if before else None,
+            won_amount_change=change,
+            won_amount_flat=change is not None and abs(change) < 0.005,
             wins=m.kpis["wins"][0],
             new_customers=m.kpis["new_customers"][0],
             followups=m.kpis["followups"][0],
             key_rate=m.kpis["key_followup_rate"][0],
             key_alert=m.notes["key_alert"],
             overdue_a=overdue_a,
-            churn=churn_days,
+            churn=len(m.churn),
         )
         .strip()
     )
@@ -235,71 +168,11 @@ def _packaged(name: str) -> str:
     return resources.files("workbook_templates").joinpath(name).read_text("utf-8")
 
 
-class _Sheet:
-    """Writes one report sheet top to bottom."""
-
-    def __init__(
-        self, wb: Workbook, title: str, m: Measures, lang: Lang, scope: str, generated: dt.datetime
-    ) -> None:
-        self.ws: Worksheet = wb.create_sheet(title)
-        self.lang = lang
-        self.ws["A1"] = title
-        self.ws["A1"].font = Font(size=16, bold=True, color="1F4E78")
-        w = T[lang]
-        self.ws["A2"] = (
-            f"{w['period']}: {m.period.label()}    {w['scope']}: {scope}    {w['generated']}: {generated:%Y-%m-%d %H:%M}"
-        )
-        self.ws["A2"].font = Font(size=9, color="7F7F7F")
-        self.row = 4
-        self.widths: dict[int, float] = {}
-        self.ws.page_setup.orientation = "landscape"
-        self.ws.page_setup.fitToWidth = 1
-        self.ws.page_setup.fitToHeight = 0
-        self.ws.sheet_properties.pageSetUpPr.fitToPage = True
-        self.ws.print_options.horizontalCentered = True
-        self.first_table: int | None = None
-
-    def note(self, text: str, *, bold: bool = False) -> None:
-        cell = self.ws.cell(self.row, 1, text)
-        cell.font = Font(bold=bold)
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        if len(text) > 40:  # a paragraph: spread it over the table's width
-            self.ws.merge_cells(start_row=self.row, start_column=1, end_row=self.row, end_column=6)
-            self.ws.row_dimensions[self.row].height = 15 * (1 + len(text) // 60)
-        self.row += 2 if not bold else 1
-
-    def table(self, headers: list[str], rows: list[list[Any]], formats: list[str | None]) -> tuple[int, int]:
-        """Write a header and rows; returns (first data row, last data row)."""
-        if self.first_table is None:
-            self.first_table = self.row
-            self.ws.freeze_panes = self.ws.cell(self.row + 1, 1)
-        for c, h in enumerate(headers, start=1):
-            cell = self.ws.cell(self.row, c, h)
-            cell.font, cell.fill = Font(bold=True, color="FFFFFF"), HEADER_FILL
-            self.widths[c] = max(self.widths.get(c, 8), len(str(h)) * 2 + 2)
-        first = self.row + 1
-        for r, values in enumerate(rows, start=first):
-            for c, (v, fmt) in enumerate(zip(values, formats, strict=True), start=1):
-                if isinstance(v, float) and pd.isna(v):
-                    v = None
-                if isinstance(v, pd.Timestamp):
-                    v = v.to_pydatetime()
-                cell = self.ws.cell(r, c, v)
-                if fmt:
-                    cell.number_format = FORMATS[fmt]
-                self.widths[c] = max(self.widths.get(c, 8), min(40, len(str(v or "")) * 2 + 2))
-        last = first + len(rows) - 1
-        self.row = last + 3
-        return first, last
-
-    def chart(self, chart: Any, anchor_col: int = 9) -> None:
-        chart.width, chart.height = 16, 7.5
-        self.ws.add_chart(chart, f"{get_column_letter(anchor_col)}4")
-
-    def finish(self) -> None:
-        for c, width in self.widths.items():
-            self.ws.column_dimensions[get_column_letter(c)].width = width
-        self.ws.print_area = f"A1:{get_column_letter(max(self.widths or {1: 0}) + 9)}{max(self.row, 30)}"
+def _ranked(d: pd.DataFrame) -> pd.DataFrame:
+    """A distribution largest first, the empty value last."""
+    return pd.concat(
+        [d[d["key"] != ""].sort_values("count", ascending=False, kind="stable"), d[d["key"] == ""]]
+    )
 
 
 def _labels(list_key: str, keys: pd.Series, lang: Lang, none: str) -> list[str]:
@@ -307,73 +180,184 @@ def _labels(list_key: str, keys: pd.Series, lang: Lang, none: str) -> list[str]:
     return [items.get(k, k) or none for k in keys]
 
 
-def _straight(chart: LineChart) -> None:
-    """Draw lines point to point; openpyxl smooths them by default, which invents values between months."""
-    for series in chart.series:
-        series.smooth = False
+def _chart_data(wb: Workbook, ctx: Context) -> tuple[Worksheet, int, int]:
+    """A hidden sheet with what only charts need: the funnel's stage labels (with the conversion from the
+    stage above) and its offsets. Returns (sheet, first row, last row)."""
+    w, m = ctx.w, ctx.m
+    ws = wb.create_sheet(sheet_name(w["chart_data"], wb))
+    ws.sheet_state = "hidden"
+    f = m.funnel[m.funnel["stage"] != "lost"]
+    names = _labels("stage", f["stage"], ctx.lang, w["none"])
+    reached = [int(x or 0) for x in f["reached"]]
+    top = max(reached, default=0)
+    ws.append([w["stage"], w["offset"], w["reached"]])
+    for name, n, conv in zip(names, reached, f["conversion"], strict=True):
+        label = (
+            name
+            if conv is None or pd.isna(conv)
+            else f"{name}（↓{conv:.0%}）"
+            if ctx.lang == "zh"
+            else f"{name} (↓{conv:.0%})"
+        )
+        ws.append([label, (top - n) / 2, n])
+    return ws, 2, 1 + len(reached)
 
 
-def _bar(
-    title: str,
-    ws: Worksheet,
-    cats: tuple[int, int, int],
-    data: tuple[int, int, int],
-    *,
-    horizontal: bool = False,
-) -> BarChart:
-    chart = BarChart()
-    chart.type = "bar" if horizontal else "col"
-    chart.title = title
-    chart.add_data(
-        Reference(ws, min_col=data[1], min_row=data[0] - 1, max_row=data[2]), titles_from_data=True
+def _summary(
+    wb: Workbook,
+    ctx: Context,
+    folder: Path,
+    trend_ref: tuple[Worksheet, int, int],
+    funnel_ref: tuple[Worksheet, int, int],
+) -> Sheet:
+    """One page: eight headline tiles, the 12-month trend and the funnel, the alerts and the narrative."""
+    w, m, paper = ctx.w, ctx.m, ctx.paper
+    s = Sheet(wb, w["summary"], ctx)
+    _tiles(s, m)
+    trend_ws, t0, t1 = trend_ref
+    top = float(m.trend["won_amount"].max() or 0)
+    trend = bar_chart(
+        w["trend_chart"], trend_ws, (t0, 1, t1), [(t0, 5, t1)], y_title=w["amount_axis"], labels=False
     )
-    chart.set_categories(Reference(ws, min_col=cats[1], min_row=cats[0], max_row=cats[2]))
-    if horizontal:
-        chart.y_axis.scaling.orientation = "minMax"
-        chart.x_axis.scaling.orientation = "maxMin"  # first stage on top: a funnel
-    return chart
+    amount_axis(trend.y_axis, top)
+    tall = 7.0 if paper.landscape else 9.5  # a portrait page has the height to spare
+    s.chart(trend, row=s.row, col=1, height_cm=tall, span=7)
+    f_ws, f0, f1 = funnel_ref
+    end = s.chart(funnel_chart(f_ws, f0, f1, w["funnel_chart"]), row=s.row, col=9, height_cm=tall, span=7)
+    s.row = end + 1
+    s.heights[s.row] = 6
+    s.row += 1
+    top_row = s.row
+    s.heading(w["alerts"])
+    alerts = _alerts(m, w)
+    for text, colour in alerts:
+        s.paragraph(text, cols=7, colour=colour)
+    s.row = top_row
+    s.heading(w["story"], col=9)
+    s.paragraph(w["no_data"] if m.empty else _narrative(m, ctx.lang, folder), col=9, cols=7, rows=len(alerts))
+    return s
+
+
+def _tiles(s: Sheet, m: Measures) -> None:
+    """Eight headline tiles in two rows of four over a grid of 16 columns filling the page's width: the
+    figure, its change with an arrow and colour and the previous value, and the target where there is one."""
+    w, paper = s.ctx.w, s.ctx.paper
+    gap = 1.0
+    tile = (paper.printable_width - 4 * column_points(gap) - 6) / 12
+    for k in range(4):
+        for c in range(3):
+            s.widths[4 * k + c + 1] = chars_for_points(tile)
+        s.widths[4 * k + 4] = gap
+    target = float(m.reps["target"].sum()) if len(m.reps) else 0.0
+    row = s.row
+    for i, key in enumerate(TILES):
+        r, c = row + 5 * (i // 4), 4 * (i % 4) + 1
+        now, before = m.kpis[key]
+        kind = KPI_FORMATS[key]
+        change, colour = _change_text(change_of(now, before, kind), kind, w)
+        if before is not None:
+            change = f"{change}  {w['previous']} {figure_text(before, kind)}".strip()
+        extra = ""
+        if key == "won_amount" and target:
+            extra = f"{w['target']} {figure_text(target, 'amount')} · {w['of_target']} {figure_text(now / target, 'percent')}"
+        elif key == "key_followup_rate":
+            extra = f"{w['alert_line']} {m.notes['key_alert']:.0%}"
+        value_colour = (
+            DOWN if key == "key_followup_rate" and now is not None and now < m.notes["key_alert"] else NAVY
+        )
+        lines = (
+            (w[key], Font(size=9, color=GREY), 16),
+            ("—" if now is None else now, Font(size=18, bold=True, color=value_colour), 28),
+            (change, Font(size=9, bold=True, color=colour), 14),
+            (extra, Font(size=9, color=GREY), 14),
+        )
+        for j, (value, font, height) in enumerate(lines):
+            cell = s._put(r + j, c, value, font, height=height)
+            if j == 1:
+                cell.number_format = FORMATS[kind]
+                cell.alignment = Alignment(horizontal="left", vertical="center")
+            s.ws.merge_cells(start_row=r + j, start_column=c, end_row=r + j, end_column=c + 2)
+            for cc in range(c, c + 3):
+                s.ws.cell(r + j, cc).fill = TILE_FILL
+        s.heights[r + 4] = 8
+    s.row = row + 10
+    s.heights[s.row] = 6
+    s.row += 1
+
+
+def _alerts(m: Measures, w: dict[str, str]) -> list[tuple[str, str]]:
+    """The lines a lead acts on: A-level follow-up rate, overdue and churn-risk customers, reps behind target."""
+    out: list[tuple[str, str]] = []
+    rate, line = m.kpis["key_followup_rate"][0], m.notes["key_alert"]
+    if rate is not None:
+        low = rate < line
+        out.append(
+            (
+                w["key_low" if low else "key_ok"].format(rate=f"{rate:.1%}", line=f"{line:.0%}"),
+                DOWN if low else UP,
+            )
+        )
+    overdue = int(m.overdue["customers"].sum()) if len(m.overdue) else 0
+    a = int(m.overdue.loc[m.overdue["level"] == "A", "customers"].sum()) if len(m.overdue) else 0
+    out.append((w["overdue_line"].format(n=overdue, a=a), DOWN if a else GREY))
+    out.append(
+        (
+            w["churn_line"].format(n=len(m.churn), days=m.notes.get("churn_days", 90)),
+            DOWN if len(m.churn) else GREY,
+        )
+    )
+    with_target = m.reps[m.reps["target"] > 0]
+    low_reps = with_target[with_target["attainment"].fillna(0) < 0.8]
+    if len(with_target):
+        if len(low_reps):
+            names = "、".join(
+                f"{r} {a:.0%}" for r, a in zip(low_reps["rep"], low_reps["attainment"].fillna(0), strict=True)
+            )
+            out.append((w["reps_low"].format(names=names), DOWN))
+        else:
+            out.append((w["reps_ok"], UP))
+    if m.notes.get("won_without_amount"):
+        out.append((w["no_amount"].format(n=m.notes["won_without_amount"]), DOWN))
+    return out
 
 
 def build_report(
-    m: Measures, lang: Lang, *, scope: str, generated: dt.datetime, folder: Path, redact: bool = False
-) -> Workbook:
+    m: Measures,
+    lang: Lang,
+    *,
+    scope: str,
+    generated: dt.datetime,
+    folder: Path,
+    redact: bool = False,
+    paper: Paper | None = None,
+    team: str = "",
+    title: str | None = None,
+    rep_pages: list[Measures] | None = None,
+) -> tuple[Workbook, dict[str, int]]:
+    """The report workbook and the pages each section prints on."""
     w = T[lang]
+    ctx = Context(
+        m, lang, paper or Paper("a4"), team, scope, title or w[f"report_{m.period.kind}"], generated
+    )
     wb = Workbook()
     wb.remove(wb.active)
     none = w["none"]
+    sheets: dict[str, Sheet] = {}
+    # The summary comes first but draws on the trend and funnel sections' cells: those are written first
+    # and the sheets put in reading order at the end.
+    trend = _trend(wb, ctx)
+    data, f0, f1 = _chart_data(wb, ctx)
+    t = trend.ws
+    sheets["summary"] = _summary(wb, ctx, folder, (t, trend.first, trend.last), (data, f0, f1))
 
-    def sheet(key: str) -> _Sheet:
-        return _Sheet(wb, w[key], m, lang, scope, generated)
-
-    s = sheet("summary")
-    rows = []
-    for key in m.kpis:
-        now, before = m.kpis[key]
-        change = (now - before) / before if (now is not None and before) else None
-        rows.append([w[key], now, before, change])
-    first, _ = s.table(
-        [w["measure"], w["this"], w["previous"], w["change"]], rows, [None, None, None, "percent"]
-    )
-    for i, key in enumerate(m.kpis):
-        for col in (2, 3):
-            s.ws.cell(first + i, col).number_format = FORMATS[KPI_FORMATS[key]]
-    rate = m.kpis["key_followup_rate"][0]
-    if rate is not None and rate < m.notes["key_alert"]:
-        i = list(m.kpis).index("key_followup_rate")
-        s.ws.cell(first + i, 5, f"{w['alert']} {m.notes['key_alert']:.0%}").font = Font(
-            color="C00000", bold=True
-        )
-    s.note(w["no_data"] if m.empty else _narrative(m, lang, folder))
-    s.ws.column_dimensions["A"].width = 36
-    s.finish()
-
-    s = sheet("funnel")
+    s = Sheet(wb, w["funnel"], ctx)
     f = m.funnel
-    a, b = s.table(
+    chart = funnel_chart(data, f0, f1, w["funnel_chart"]) if f["count"].sum() else None
+    s.beside(
         [w["stage"], w["count"], w["amount"], w["reached"], w["conversion"]],
         [
-            [lab, c, amt, r, conv]
-            for lab, c, amt, r, conv in zip(
+            list(x)
+            for x in zip(
                 _labels("stage", f["stage"], lang, none),
                 f["count"],
                 f["amount"],
@@ -383,153 +367,328 @@ def build_report(
             )
         ],
         [None, "integer", "amount", "integer", "percent"],
+        chart,
+        height_cm=5.0,
     )
-    if f["count"].sum():
-        s.chart(_bar(w["funnel"], s.ws, (a, 1, b - 1), (a, 4, b - 1), horizontal=True))
+    s.heading(w["pipeline"])
+    p = m.pipeline
+    p_rows = [list(x) for x in p.itertuples(index=False)]
+    top = s.row
+    chart = None
+    if len(p):
+        chart = bar_chart(
+            w["pipeline_chart"],
+            s.ws,
+            (top + 1, 1, top + len(p)),
+            [(top + 1, 4, top + len(p))],
+            y_title=w["amount_axis"],
+            labels=False,
+        )
+        amount_axis(chart.y_axis, float(p["weighted"].max()))
+    if p_rows:
+        s.beside(
+            [w["month"], w["deals"], w["amount"], w["weighted"]],
+            p_rows,
+            [None, "integer", "amount", "amount"],
+            chart,
+            height_cm=5.5,
+            total=[w["total"], int(p["deals"].sum()), float(p["amount"].sum()), float(p["weighted"].sum())],
+        )
     else:
-        s.note(w["no_data"])
-    s.finish()
+        s.paragraph(w["no_data"])
+    sheets["funnel"] = s
 
-    s = sheet("sources")
-    src = m.sources
-    a, b = s.table(
-        [w["source"], w["customers_n"], w["new_n"], w["won_customers"], w["win_rate"], w["won_amount"]],
-        [
-            list(r)
-            for r in zip(
-                _labels("source", src["key"], lang, none),
-                src["customers"],
-                src["new_customers"],
-                src["won_customers"],
-                src["win_rate"],
-                src["won_amount"],
-                strict=True,
-            )
-        ],
-        [None, "integer", "integer", "integer", "percent", "amount"],
-    )
-    if len(src):
-        s.chart(_bar(w["sources"], s.ws, (a, 1, b), (a, 2, b)))
-    else:
-        s.note(w["no_data"])
-    s.finish()
-
-    s = sheet("reps")
+    s = Sheet(wb, w["reps"], ctx)
     r = m.reps
-    a, b = s.table(
-        [
-            w["rep"],
-            w["followups"],
-            w["new_customers"],
-            w["wins"],
-            w["won_amount"],
-            w["target"],
-            w["attainment"],
-        ],
-        [list(x) for x in r.itertuples(index=False)],
-        [None, "integer", "integer", "integer", "amount", "amount", "percent"],
-    )
     if len(r):
-        bars = _bar(w["reps"], s.ws, (a, 1, b), (a, 5, b))
+        top = s.row
+        chart = bar_chart(
+            w["reps_chart"],
+            s.ws,
+            (top + 1, 1, top + len(r)),
+            [(top + 1, 5, top + len(r))],
+            y_title=w["amount_axis"],
+            labels=False,
+        )
         line = LineChart()
-        line.add_data(Reference(s.ws, min_col=6, min_row=a - 1, max_row=b), titles_from_data=True)
-        _straight(line)  # a target is a level, not a curve
-        bars += line
-        s.chart(bars)
-    s.finish()
+        line.add_data(Reference(s.ws, min_col=6, min_row=top, max_row=top + len(r)), titles_from_data=True)
+        colour_series(line.series[0], PALETTE[3])
+        line.series[0].smooth = False  # a target is a level, not a curve
+        chart += line
+        chart.legend = chart.legend or legend_below()
+        amount_axis(chart.y_axis, float(max(r["won_amount"].max(), r["target"].max())))
+        s.beside(
+            [
+                w["rep"],
+                w["followups"],
+                w["new_customers"],
+                w["wins"],
+                w["won_amount"],
+                w["target"],
+                w["attainment"],
+            ],
+            [list(x) for x in r.itertuples(index=False)],
+            [None, "integer", "integer", "integer", "amount", "amount", "percent"],
+            chart,
+            total=[
+                w["total"],
+                int(r["followups"].sum()),
+                int(r["new_customers"].sum()),
+                int(r["wins"].sum()),
+                float(r["won_amount"].sum()),
+                float(r["target"].sum()),
+                float(r["won_amount"].sum() / r["target"].sum()) if r["target"].sum() else None,
+            ],
+        )
+    else:
+        s.paragraph(w["no_data"])
+    sheets["reps"] = s
 
-    s = sheet("customers")
-    anchor = 6
-    for key in ("status", "level", "industry"):
-        d = getattr(m, key)
-        a, b = s.table(
-            [w[key], w["count"], w["share"]],
+    s = Sheet(wb, w["sources"], ctx)
+    src = m.sources
+    if len(src):
+        top = s.row
+        chart = bar_chart(
+            w["sources_chart"],
+            s.ws,
+            (top + 1, 1, top + len(src)),
+            [(top + 1, 6, top + len(src))],
+            y_title=w["amount_axis"],
+            labels=False,
+        )
+        amount_axis(chart.y_axis, float(src["won_amount"].max()))
+        s.beside(
+            [w["source"], w["customers_n"], w["new_n"], w["won_customers"], w["win_rate"], w["won_amount"]],
             [
                 list(x)
                 for x in zip(
-                    _labels(key if key != "status" else "status", d["key"], lang, none),
-                    d["count"],
-                    d["share"],
+                    _labels("source", src["key"], lang, none),
+                    src["customers"],
+                    src["new_customers"],
+                    src["won_customers"],
+                    src["win_rate"],
+                    src["won_amount"],
                     strict=True,
                 )
             ],
-            [None, "integer", "percent"],
+            [None, "integer", "integer", "integer", "percent", "amount"],
+            chart,
         )
-        if d["count"].sum():
-            chart: Any = PieChart() if key == "status" else BarChart()
-            chart.title = w[key]
-            chart.add_data(Reference(s.ws, min_col=2, min_row=a - 1, max_row=b), titles_from_data=True)
-            chart.set_categories(Reference(s.ws, min_col=1, min_row=a, max_row=b))
-            chart.width, chart.height = 14, 7
-            s.ws.add_chart(chart, f"F{anchor}")
-            anchor += 16
-    s.finish()
-
-    s = sheet("pipeline")
-    p = m.pipeline
-    a, b = s.table(
-        [w["month"], w["deals"], w["amount"], w["weighted"]],
-        [list(x) for x in p.itertuples(index=False)],
-        [None, "integer", "amount", "amount"],
-    )
-    if len(p):
-        s.chart(_bar(w["pipeline"], s.ws, (a, 1, b), (a, 4, b)))
     else:
-        s.note(w["no_data"])
-    s.finish()
+        s.paragraph(w["no_data"])
+    sheets["sources"] = s
 
-    s = sheet("followup")
-    s.note(w["overdue"], bold=True)
+    s = Sheet(wb, w["customers"], ctx)
+    top, bottom = s.row, s.row
+    shown = {
+        key: _ranked(getattr(m, key)) if key == "industry" else getattr(m, key)
+        for key in ("status", "level", "industry")
+    }
+    for k, key in enumerate(("status", "level", "industry")):
+        d = shown[key]
+        col = 4 * k + 1
+        _, b = s.table(
+            [w[key], w["count"], w["share"]],
+            [list(x) for x in zip(_labels(key, d["key"], lang, none), d["count"], d["share"], strict=True)],
+            [None, "integer", "percent"],
+            row=top,
+            col=col,
+        )
+        s.widths.setdefault(col + 3, 2)
+        bottom = max(bottom, b)
+    row = bottom + 2
+    for k, key in enumerate(("status", "level", "industry")):
+        d = shown[key]
+        if not d["count"].sum():
+            continue
+        col = 4 * k + 1
+        n = min(len(d), 8)  # the largest eight: more bars than that do not fit a third of a page
+        chart = (
+            PieChart()
+            if key == "status"
+            else bar_chart(
+                w[key] if n == len(d) else w["top_n"].format(what=w[key], n=n),
+                s.ws,
+                (top + 1, col, top + n),
+                [(top + 1, col + 1, top + n)],
+                horizontal=True,
+                fmt="#,##0",
+            )
+        )
+        if key != "status":
+            chart.y_axis.delete = True  # each bar carries its number
+            chart.y_axis.majorGridlines = None
+        if key == "status":
+            chart.title = chart_title(w[key])
+            chart.add_data(
+                Reference(s.ws, min_col=col + 1, min_row=top, max_row=top + len(d)), titles_from_data=True
+            )
+            chart.set_categories(Reference(s.ws, min_col=col, min_row=top + 1, max_row=top + len(d)))
+            for i in range(len(d)):
+                point = DataPoint(idx=i)
+                point.graphicalProperties.solidFill = PALETTE[i % len(PALETTE)]
+                chart.series[0].dPt.append(point)
+            chart.dataLabels = DataLabelList(
+                showPercent=True, showVal=False, showCatName=False, showSerName=False, showLegendKey=False
+            )
+            style_chart(chart)
+            chart.legend.position = "r"
+        end = s.chart(chart, row=row, col=col, height_cm=5.0, span=3)
+    s.keeps.append((top, end if d["count"].sum() else bottom))
+    s.row = bottom + 2
+    sheets["customers"] = s
+
+    s = Sheet(wb, w["followup"], ctx)
+    s.heading(w["overdue_by"])
     o = m.overdue
-    s.table(
-        [w["level"], w["owner"], w["customers_n"]],
-        [list(x) for x in o.itertuples(index=False)],
-        [None, None, "integer"],
+    levels = [i.key for i in load_schema().lists["level"].items]
+    owners = sorted(set(o["owner"]))
+    grid = [
+        [
+            owner or none,
+            *(int(o[(o["owner"] == owner) & (o["level"] == lv)]["customers"].sum()) for lv in levels),
+            int(o[o["owner"] == owner]["customers"].sum()),
+        ]
+        for owner in owners
+    ]
+    level_names = _labels("level", pd.Series(levels), lang, none)
+    totals = [
+        w["total"],
+        *(int(o[o["level"] == lv]["customers"].sum()) for lv in levels),
+        int(o["customers"].sum()),
+    ]
+    top = s.row
+    _, b1 = s.table(
+        [w["owner"], *level_names, w["total"]],
+        grid,
+        [None, *(["integer"] * (len(levels) + 1))],
+        total=totals if grid else None,
     )
-    s.note(w["churn"], bold=True)
-    ch = m.churn.head(200)
+    col = len(levels) + 4
+    s.widths.setdefault(col - 1, 2)
+    s.row = top
+    ch = m.churn
+    n = len(ch)
+    s.heading(w["churn"] + (w["top"].format(n=n, k=LIST_LIMIT) if n > LIST_LIMIT else ""), col=col)
     s.table(
         [w["customer_id"], w["name"], w["level"], w["owner"], w["last"], w["days"]],
-        [list(x) for x in ch.itertuples(index=False)],
+        [list(x) for x in ch.head(LIST_LIMIT).itertuples(index=False)],
         [None, None, None, None, "date", "integer"],
+        col=col,
     )
-    s.finish()
+    s.row = max(s.row, b1 + 2)
+    sheets["followup"] = s
 
-    s = sheet("lost")
-    s.note(w["lost_customers"], bold=True)
+    s = Sheet(wb, w["lost"], ctx)
+    lc, ld = m.lost_customers, m.lost_deals.sort_values("expected_amount", ascending=False)
+    s.heading(w["lost_customers"] + (w["top"].format(n=len(lc), k=12) if len(lc) > 12 else ""))
     s.table(
         [w["customer_id"], w["name"], w["owner"], w["reason"]],
-        [list(x) for x in m.lost_customers.itertuples(index=False)],
+        [list(x) for x in lc.head(12).itertuples(index=False)],
         [None, None, None, None],
     )
-    s.note(w["lost_deals"], bold=True)
+    s.heading(w["lost_deals"] + (w["top"].format(n=len(ld), k=12) if len(ld) > 12 else ""))
     s.table(
         [w["opportunity_id"], w["customer_id"], w["name"], w["owner"], w["amount"], w["reason"]],
-        [list(x) for x in m.lost_deals.itertuples(index=False)],
+        [list(x) for x in ld.head(12).itertuples(index=False)],
         [None, None, None, None, "amount", None],
     )
-    if m.lost_customers.empty and m.lost_deals.empty:
-        s.note(w["no_data"])
-    s.finish()
+    if lc.empty and ld.empty:
+        s.paragraph(w["no_data"])
+    sheets["lost"] = s
+    sheets["trend"] = trend
+    for rm in rep_pages or []:
+        sheets[f"rep:{rm.notes['owner']}"] = _rep_page(wb, ctx, rm)
 
-    s = sheet("trend")
-    t = m.trend
-    a, b = s.table(
-        [w["trend_month"], w["new_customers"], w["followups"], w["wins"], w["won_amount"]],
-        [list(x) for x in t.itertuples(index=False)],
-        [None, "integer", "integer", "integer", "amount"],
-    )
-    line = LineChart()
-    line.title = w["trend"]
-    line.add_data(Reference(s.ws, min_col=2, max_col=4, min_row=a - 1, max_row=b), titles_from_data=True)
-    line.set_categories(Reference(s.ws, min_col=1, min_row=a, max_row=b))
-    _straight(line)
-    s.chart(line, anchor_col=7)
-    s.finish()
+    pages = {}
+    for key, sheet in sheets.items():
+        pages[sheet.ws.title] = sheet.finish(one_page=key == "summary" or key.startswith("rep:"))
+    order = [sheets[k].ws for k in sheets]
+    wb._sheets = [*order, *(ws for ws in wb.worksheets if ws not in order)]
+    wb.active = 0
     if redact:
         _redact(wb)
     wb.properties.creator = "crmbook"
-    return wb
+    wb.properties.title = f"{ctx.title} {m.period.label()}"
+    return wb, pages
+
+
+class _Trend(Sheet):
+    first: int
+    last: int
+
+
+def _trend(wb: Workbook, ctx: Context) -> _Trend:
+    """Twelve months and every measure of the period: the cells the summary's trend chart reads."""
+    w, m = ctx.w, ctx.m
+    s = _Trend(wb, w["trend"], ctx)
+    t = m.trend
+    top = s.row
+    s.first, s.last = top + 1, top + len(t)
+    chart = bar_chart(
+        w["trend_counts"],
+        s.ws,
+        (s.first, 1, s.last),
+        [(s.first, 2, s.last), (s.first, 4, s.last)],
+        y_title=w["count_axis"],
+        labels=False,
+    )
+    line = LineChart()  # follow-ups run ten times the others: their own axis, on the right
+    line.add_data(Reference(s.ws, min_col=3, min_row=top, max_row=s.last), titles_from_data=True)
+    colour_series(line.series[0], PALETTE[3])
+    line.series[0].smooth = False  # straight from month to month: no invented values in between
+    line.y_axis.axId = 200
+    line.y_axis.title = w["followups"]
+    line.y_axis.crosses = "max"
+    line.y_axis.delete = False
+    line.y_axis.majorGridlines = None
+    line.y_axis.scaling.min = 0  # from zero, like the bars: a small wobble is not a swing
+    chart += line
+    chart.legend = legend_below()
+    s.beside(
+        [w["trend_month"], w["new_customers"], w["followups"], w["wins"], w["won_amount"]],
+        [list(x) for x in t.itertuples(index=False)],
+        [None, "integer", "integer", "integer", "amount"],
+        chart,
+        height_cm=7.0,
+    )
+    s.heading(w["kpis_all"])
+    rows = []
+    for key in m.kpis:
+        now, before = m.kpis[key]
+        rows.append(
+            [
+                w[key],
+                figure_text(now, KPI_FORMATS[key]),
+                figure_text(before, KPI_FORMATS[key]),
+                _change_text(change_of(now, before, KPI_FORMATS[key]), KPI_FORMATS[key], w)[0],
+            ]
+        )
+    s.table([w["measure"], w["this"], w["previous"], w["change"]], rows, [None, "text", "text", "text"])
+    return s
+
+
+def _rep_page(wb: Workbook, ctx: Context, rm: Measures) -> Sheet:
+    """One rep on one page: their headline tiles (against their target) and their won amount over 12 months."""
+    w = ctx.w
+    rep_ctx = Context(rm, ctx.lang, ctx.paper, ctx.team, rm.notes["owner"], ctx.title, ctx.generated)
+    s = Sheet(wb, f"{w['per_rep']} · {rm.notes['owner']}", rep_ctx)
+    _tiles(s, rm)
+    t = rm.trend
+    top = s.row
+    t0, t1 = s.table(
+        [w["trend_month"], w["wins"], w["won_amount"]],
+        [[x.month, x.wins, x.won_amount] for x in t.itertuples(index=False)],
+        [None, "integer", "amount"],
+    )
+    chart = bar_chart(
+        w["trend_chart"], s.ws, (t0 + 1, 1, t1), [(t0 + 1, 3, t1)], labels=False, y_title=w["amount_axis"]
+    )
+    amount_axis(chart.y_axis, float(t["won_amount"].max() or 0))
+    end = s.chart(chart, row=top, col=5, height_cm=(t1 - top + 1) * ROW_PT / POINTS_PER_CM, span=11)
+    s.keeps.append((top, max(t1, end)))
+    s.row = max(t1, end) + 2
+    return s
 
 
 def _redact(wb: Workbook) -> None:
@@ -541,6 +700,14 @@ def _redact(wb: Workbook) -> None:
             for cell in row:
                 if isinstance(cell.value, str) and not cell.value.startswith("="):
                     cell.value = redact_text(cell.value)
+                if cell.comment is not None:
+                    cell.comment = Comment(redact_text(cell.comment.text), "crmbook")
+
+
+def _owners(book: Book, m: Measures) -> list[str]:
+    """The reps who get a page: those on the Settings sheet, then anyone else with records in the report."""
+    known = [r.name for r in book.settings.reps]
+    return [*[n for n in known if n in set(m.reps["rep"])], *[n for n in m.reps["rep"] if n not in known]]
 
 
 def write_report(
@@ -553,6 +720,7 @@ def write_report(
     lang: Lang | None = None,
     pdf: bool = False,
     redact: bool = False,
+    per_rep: bool = False,
     overwrite: bool = True,
     generated_at: dt.datetime | None = None,
 ) -> ReportResult:
@@ -561,16 +729,31 @@ def write_report(
 
     book, _ = read_book(book_path)
     chosen: Lang = lang or ("en" if str(book.settings.get("report_language")) == "en" else book.lang)
-    measures = compute_measures(book, period, owner=owner, team=team)
-    scope = owner or team or T[chosen]["all"]
+    w = T[chosen]
+    from crmbook.typed import typed_tables
+
+    typed = typed_tables(book)
+    measures = compute_measures(book, period, owner=owner, team=team, typed=typed)
+    scope = owner or team or w["all"]
+    rep_pages = []
+    if per_rep and not owner:
+        for name in _owners(book, measures):
+            rm = compute_measures(book, period, owner=name, typed=typed)
+            rm.notes["owner"] = name
+            rep_pages.append(rm)
+    title = f"{w['scorecard']} · {owner}" if owner else None
     target = Path(out_path) if out_path else default_report_path(book_path, period)
-    wb = build_report(
+    wb, pages = build_report(
         measures,
         chosen,
         scope=scope,
         generated=generated_at or dt.datetime.now(),
         folder=Path(book_path).parent,
         redact=redact,
+        paper=parse_paper(book.settings.get("report_paper")),
+        team=str(book.settings.get("team_name") or ""),
+        title=title,
+        rep_pages=rep_pages,
     )
     buffer = io.BytesIO()
     wb.save(buffer)
@@ -579,5 +762,5 @@ def write_report(
     if pdf:
         from crmbook.libreoffice import convert
 
-        pdf_path = convert(target, "pdf", target.parent)
-    return ReportResult(target, pdf_path, measures)
+        pdf_path = convert(target, "pdf", target.parent)  # LibreOffice bookmarks each sheet by its name
+    return ReportResult(target, pdf_path, measures, pages)

@@ -350,7 +350,8 @@ def test_superstore_import_and_the_report_add_up(tmp_path: Path) -> None:
             capture_output=True,
         )
         ws = openpyxl.load_workbook(out).worksheets[0]
-        won = next(r[1] for r in ws.iter_rows(values_only=True) if r[0] == "Won amount")
+        rows = list(ws.iter_rows(values_only=True))  # the summary's tile: its label above its value
+        won = next(rows[i + 1][0] for i, r in enumerate(rows) if r[0] == "Won amount")
         start = pd.Timestamp(month + "-01")
         in_month = orders[
             (orders["Order Date"] >= start) & (orders["Order Date"] < start + pd.offsets.MonthBegin())

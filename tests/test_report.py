@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from crmbook.cli import cli
 from crmbook.measures import Period, compute_measures
 from crmbook.reader import read_book
-from crmbook.report import T, write_report
+from crmbook.report import SECTIONS, T, write_report
 from tests.builders import make_book
 from tests.conftest import TODAY, render_page
 
@@ -125,29 +125,33 @@ def test_report_workbook_sheets_charts_formats_and_source_untouched(
     out = tmp_path / "crm-report-2026-10.xlsx"
     wb = openpyxl.load_workbook(out)
     words = T["zh"]
-    assert wb.sheetnames == [
-        words[k]
-        for k in (
-            "summary",
-            "funnel",
-            "sources",
-            "reps",
-            "customers",
-            "pipeline",
-            "followup",
-            "lost",
-            "trend",
-        )
-    ]
-    for name in ("销售漏斗", "客户来源", "销售业绩", "商机预测", "趋势"):
+    visible = [ws.title for ws in wb.worksheets if ws.sheet_state == "visible"]
+    assert visible == [words[k] for k in SECTIONS]
+    for name in ("概览", "销售漏斗", "销售业绩", "客户来源", "趋势"):
         assert wb[name]._charts, name
+    assert len(wb["概览"]._charts) == 2  # the 12-month trend and the funnel
+    assert len(wb["销售漏斗"]._charts) == 2  # the funnel and the pipeline
     assert len(wb["客户分布"]._charts) == 3
     summary = wb["概览"]
     assert summary["A1"].value == "概览" and "2026-10" in summary["A2"].value
-    assert summary["B8"].number_format.startswith("¥")
+    tiles = {summary.cell(r, c).value: summary.cell(r + 1, c) for r in (4, 9) for c in (1, 5, 9, 13)}
+    assert (
+        tiles["成交金额"].number_format == "¥#,##0"
+        and tiles["转化率（本期新客户中已成交）"].number_format == "0.0%"
+    )
     for ws in wb.worksheets:
-        assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
-        assert ws.print_area
+        if ws.sheet_state != "visible":
+            continue
+        setup = ws.page_setup
+        assert setup.orientation == "landscape" and setup.paperSize == 9, ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and setup.fitToWidth == 1, ws.title
+        assert ws.print_area and ws.oddHeader.center.text == f"销售月报 · {ws.title}"
+        assert ws.oddHeader.right.text == "2026-10" and "&P" in ws.oddFooter.right.text
+        assert "&N" in ws.oddFooter.right.text and ws.oddFooter.left.text.startswith("生成时间")
+    assert summary.page_setup.fitToHeight == 1  # the summary is one page
+    funnel = wb["销售漏斗"]
+    assert funnel["A4"].value == "阶段" and funnel["E4"].alignment.horizontal == "right"
+    assert funnel["E6"].alignment.horizontal == "right" and funnel["E6"].number_format == "0.0%"
     en = CliRunner().invoke(
         cli, ["report", str(book), "--month", "2026-10", "--lang", "en", "-o", str(tmp_path / "en.xlsx")]
     )
@@ -156,7 +160,7 @@ def test_report_workbook_sheets_charts_formats_and_source_untouched(
 
 
 @pytest.mark.libreoffice
-def test_pdf_has_every_sheet_title_and_renders(tmp_path: Path, sample_master: Path) -> None:
+def test_pdf_is_one_file_with_a_bookmark_per_section(tmp_path: Path, sample_master: Path) -> None:
     from pypdf import PdfReader
 
     from crmbook.libreoffice import find_soffice
@@ -166,47 +170,16 @@ def test_pdf_has_every_sheet_title_and_renders(tmp_path: Path, sample_master: Pa
     result = write_report(sample_master, period=OCT, out_path=tmp_path / "r.xlsx", pdf=True)
     assert result.pdf_path is not None
     reader = PdfReader(str(result.pdf_path))
-    assert len(reader.pages) >= 9
+    marks = [(o.title, reader.get_destination_page_number(o)) for o in reader.outline]
+    assert [t for t, _ in marks] == [T["zh"][k] for k in SECTIONS]
+    assert marks[0][1] == 0 and marks[1][1] == 1  # the summary is one page
+    pages = [p for _, p in marks]
+    assert pages == sorted(pages) and len(set(pages)) == len(pages)
     text = "\n".join(p.extract_text() or "" for p in reader.pages)
-    for key in ("summary", "funnel", "sources", "reps", "customers", "pipeline", "followup", "lost", "trend"):
-        assert T["zh"][key] in text
+    for key in SECTIONS:
+        assert f"销售月报 · {T['zh'][key]}" in text  # each page's header names its section
+    assert f"共 {len(reader.pages)} 页" in text
     render_page(result.pdf_path, 1, "report-summary", dpi=70)
-    # Charts sit to the right of their tables: the right third of a chart page has ink, of the others none.
-    charted = {2, 3, 4, 5, 6, 9}  # funnel, sources, reps, customers, pipeline, trend
-    for page in range(1, 10):
-        ink = _ink_right_of(result.pdf_path, page, tmp_path)
-        assert (ink > 200) == (page in charted), f"page {page}: {ink} dark pixels right of the tables"
-
-
-def _ink_right_of(pdf: Path, page: int, folder: Path, share: float = 0.35) -> int:
-    """Dark pixels in the right ``share`` of a PDF page rendered in grey at 30 dpi (poppler's pdftoppm)."""
-    import subprocess
-
-    prefix = folder / f"ink-{page}"
-    subprocess.run(
-        [
-            "pdftoppm",
-            "-gray",
-            "-r",
-            "30",
-            "-f",
-            str(page),
-            "-l",
-            str(page),
-            "-singlefile",
-            str(pdf),
-            str(prefix),
-        ],
-        check=True,
-        timeout=60,
-    )
-    data = prefix.with_suffix(".pgm").read_bytes()
-    magic, width, height, _, pixels = data.split(maxsplit=4)
-    assert magic == b"P5"
-    w, h = int(width), int(height)
-    pixels = pixels[-w * h :]
-    x0 = int(w * (1 - share))
-    return sum(1 for y in range(h) for x in range(x0, w) if pixels[y * w + x] < 200)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,11 @@ from crmbook.ooxml.cells import col_letter, split_ref
 from crmbook.ooxml.xmltext import escape_attr
 from crmbook.schema import Lang
 
-__all__ = ["EMU_PER_CM", "chart_xml", "drawing_xml", "range_formula"]
+__all__ = ["EMU_PER_CM", "PALETTE", "chart_title", "chart_xml", "drawing_xml", "range_formula"]
+
+# The team's colours, in the order series (or a pie's slices) take them: the dashboard's and the report's.
+PALETTE = ("1F4E78", "2E75B6", "70AD47", "ED7D31", "FFC000", "7F6084", "5B9BD5", "A5A5A5")
+TITLE_COLOUR = "1F4E78"
 
 EMU_PER_CM = 360_000
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -28,12 +32,25 @@ def range_formula(sheet: str, first_row: int, col: int, last_row: int) -> str:
     return f"{quoted}!${letter}${first_row}:${letter}${last_row}"
 
 
+def chart_title(text: str, size: int = 11) -> object:
+    """A chart title in ``size``-point bold navy (renderers default to 18 points, too big for a half page)."""
+    from openpyxl.chart.text import RichText, Text
+    from openpyxl.chart.title import Title
+    from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphProperties, RegularTextRun
+
+    props = CharacterProperties(sz=size * 100, b=True, solidFill=TITLE_COLOUR)
+    paragraph = Paragraph(pPr=ParagraphProperties(defRPr=props), r=[RegularTextRun(rPr=props, t=text)])
+    return Title(tx=Text(rich=RichText(p=[paragraph])), overlay=False)
+
+
 def chart_xml(spec: ChartSpec, sheet: str, lang: Lang = "zh") -> bytes:
     """The chart part for ``spec``, whose data lives on owned sheet ``sheet``."""
     from openpyxl.chart import BarChart, LineChart, PieChart
     from openpyxl.chart.data_source import AxDataSource, NumDataSource, NumRef, StrRef
     from openpyxl.chart.label import DataLabelList
+    from openpyxl.chart.marker import DataPoint
     from openpyxl.chart.series import Series, SeriesLabel
+    from openpyxl.chart.shapes import GraphicalProperties
     from openpyxl.xml.functions import Element, tostring
 
     chart: PieChart | BarChart | LineChart
@@ -60,8 +77,22 @@ def chart_xml(spec: ChartSpec, sheet: str, lang: Lang = "zh") -> bytes:
         )
         if i < len(spec.series_titles):
             series.tx = SeriesLabel(v=spec.series_titles[i])
+        if spec.kind == "pie":  # a colour per slice
+            first, _, last = spec.categories
+            for n in range(last - first + 1):
+                point = DataPoint(idx=n)
+                point.graphicalProperties.solidFill = PALETTE[n % len(PALETTE)]
+                series.dPt.append(point)
+        else:
+            colour = PALETTE[i % len(PALETTE)]
+            series.spPr = GraphicalProperties(solidFill=colour)
+            series.spPr.line.solidFill = colour
+        if spec.kind in ("funnel", "bar") and len(spec.series) == 1:  # the number on each bar
+            series.dLbls = DataLabelList(
+                showVal=True, showLegendKey=False, showCatName=False, showSerName=False, showPercent=False
+            )
         chart.series.append(series)
-    chart.title = spec.title
+    chart.title = chart_title(spec.title) if spec.title else None
     chart.roundedCorners = False
     if not isinstance(chart, PieChart):
         chart.x_axis.delete = False

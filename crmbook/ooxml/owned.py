@@ -160,12 +160,30 @@ def render_owned_sheet(
     parts.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>')
     if landscape:
         parts.append('<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/>')
+    if sheet.header or sheet.footer:
+        parts.append(_header_footer_xml(sheet.header, sheet.footer))
+    if sheet.row_breaks:
+        brks = "".join(f'<brk id="{r}" max="16383" man="1"/>' for r in sheet.row_breaks)
+        n = len(sheet.row_breaks)
+        parts.append(f'<rowBreaks count="{n}" manualBreakCount="{n}">{brks}</rowBreaks>')
     if drawing_rid:
         parts.append(f'<drawing r:id="{drawing_rid}"/>')
     if legacy_rid:
         parts.append(f'<legacyDrawing r:id="{legacy_rid}"/>')  # the VML part holding the buttons
     parts.append("</worksheet>")
     return RenderedSheet("".join(parts).encode(), relationships)
+
+
+def _header_footer_xml(header: tuple[str, str, str] | None, footer: tuple[str, str, str] | None) -> str:
+    """``<headerFooter>``: each of (left, centre, right) behind Excel's &L, &C and &R codes."""
+
+    def codes(parts: tuple[str, str, str]) -> str:
+        return escape_text("".join(f"&{k}{t}" for k, t in zip("LCR", parts, strict=True) if t))
+
+    inner = (f"<oddHeader>{codes(header)}</oddHeader>" if header else "") + (
+        f"<oddFooter>{codes(footer)}</oddFooter>" if footer else ""
+    )
+    return f"<headerFooter>{inner}</headerFooter>"
 
 
 def _list_formula(items: tuple[str, ...]) -> str:
