@@ -271,6 +271,7 @@ class CollectPlan:
     outcomes: list[RepOutcome]
     refresh: RefreshPlan | None
     lang: Lang
+    book: Book = field(repr=False)  # the canonical book after the collect (before the refresh)
 
     @property
     def changed(self) -> bool:
@@ -654,7 +655,7 @@ def plan_collect(
         _combine(changeset, refresh.changeset)
         _attribute_changes(changeset, refresh, book, merger.logged, lang, now)
         changeset.owned_sheets.append(conflicts_sheet(state, decisions or {}, lang))
-    return CollectPlan(collect_id, changeset, outcomes, refresh, lang)
+    return CollectPlan(collect_id, changeset, outcomes, refresh, lang, after)
 
 
 def _combine(into: Changeset, other: Changeset) -> None:

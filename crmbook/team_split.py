@@ -33,7 +33,7 @@ import pandas as pd
 from crmbook.book import Book, Table
 from crmbook.changeset import CellWrite, Changeset
 from crmbook.errors import InputError
-from crmbook.ids import child_sheet_ids, customer_ids_and_references
+from crmbook.ids import IdPattern, child_sheet_ids, customer_ids_and_references
 from crmbook.schema import Lang, Rep, Schema, load_schema, normalize_label
 from crmbook.state import State, state_sheet
 from crmbook.team_state import SPLIT_SECTION, SPLIT_SHEET, SplitMemo, base_sheet_name, memo_rows, next_id
@@ -128,6 +128,25 @@ def _carried_columns(table: Table, redacted: list[str]) -> list[str]:
     return keys + list(table.extra_columns)
 
 
+def _held_ids_high_water(book: Book, high_water: dict[str, int]) -> dict[str, int]:
+    """``high_water`` raised to every ID the book holds: a number a rep file carries is never given
+    again by the canonical workbook, even when the lead deletes that record meanwhile."""
+    out = dict(high_water)
+    for key, table in book.tables.items():
+        id_col = table.spec.id_column
+        if id_col not in table.data.columns:
+            continue
+        pattern = IdPattern.parse(book.settings.id_pattern(key))
+        for text in {_text(v) for v in table.data[id_col].tolist()} - {""}:
+            found = pattern.match(text)
+            if found is not None:
+                scope, seq = found
+                hw_key = f"{key}:{scope}"
+                if seq > out.get(hw_key, 0):
+                    out[hw_key] = seq
+    return out
+
+
 def _reps_in_order(book: Book, owners: Iterable[str]) -> list[str]:
     present = set(owners)
     known = [r.name for r in book.settings.reps if r.name in present]
@@ -144,7 +163,7 @@ def plan_split(book: Book, *, redact: bool = False, now: dt.datetime | None = No
     first = customer_ids_and_references(after, state.high_water, book.today)
     rest = child_sheet_ids(after, first.high_water, book.today)
     ids = first.followed_by(rest)
-    state.high_water = dict(ids.high_water)
+    state.high_water = _held_ids_high_water(after, ids.high_water)
     writes = [
         CellWrite(after.tables[k].sheet_name, row, col, value)
         for k, row, col, value in ids.cell_writes(after)
@@ -241,6 +260,10 @@ def build_rep_workbook(plan: SplitPlan, part: RepPart, *, book_name: str, now: d
     lang: Lang = book.lang
     schema = _rep_schema(load_schema(), book, plan.redacted)
     wb = build_workbook(lang=lang, frames=part.frames, schema=schema)
+    for ws in wb.worksheets:  # a list formula is stored without its "=" (Excel repairs one with it)
+        for dv in ws.data_validations.dataValidation:
+            if dv.formula1 and str(dv.formula1).startswith("="):
+                dv.formula1 = str(dv.formula1)[1:]
     for spec in schema.sheets:
         ws = wb[spec.label(lang)]
         frame = part.frames.get(spec.key)
