@@ -14,8 +14,8 @@ is in tests/test_team.py.
 from __future__ import annotations
 
 import copy
-import os
 import datetime as dt
+import os
 from typing import Any
 
 import pandas as pd
@@ -63,15 +63,27 @@ def canonical_book(customers: int) -> Book:
                 "notes": f"备注{i}",
             }
         )
-        cont.append({"contact_id": f"P2026{i + 1:06d}", "customer_id": cid, "name": f"联系人{i}", "mobile": "1390000" + f"{i:04d}", "title": "经理"})
-        fol.append({"followup_id": f"FLLW{cid}0001", "customer_id": cid, "content": f"拜访{i}", "subject": "初访"})
+        cont.append(
+            {
+                "contact_id": f"P2026{i + 1:06d}",
+                "customer_id": cid,
+                "name": f"联系人{i}",
+                "mobile": "1390000" + f"{i:04d}",
+                "title": "经理",
+            }
+        )
+        fol.append(
+            {"followup_id": f"FLLW{cid}0001", "customer_id": cid, "content": f"拜访{i}", "subject": "初访"}
+        )
     book = make_book(customers=cust, contacts=cont, followups=fol)
     book.state = State()
     return book
 
 
 def _rows(part_frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: (None if v is None or v != v else v) for k, v in r.items()} for r in part_frame.to_dict("records")]
+    return [
+        {k: (None if v is None or v != v else v) for k, v in r.items()} for r in part_frame.to_dict("records")
+    ]
 
 
 def rep_work(split_id: str, part: RepPart, digest: str) -> RepWork:
@@ -118,7 +130,9 @@ def apply_ops(book: Book, ops: list[tuple[Any, ...]], side: str, owner: str | No
             values: dict[str, Any] = {IDENTITY[key]: f"{side}新{key}{counter}"}
             with_id = o[3]
             if key == "customers":
-                values.update(phone=f"1370000{counter:04d}", owner=owner or REPS[0], notes=f"{side}备注{counter}")
+                values.update(
+                    phone=f"1370000{counter:04d}", owner=owner or REPS[0], notes=f"{side}备注{counter}"
+                )
                 values["customer_id"] = f"C2026{90 + counter:06d}" if with_id else None
             else:
                 values["customer_id"] = cids[o[2] % len(cids)]
@@ -167,7 +181,11 @@ def frames_copy(book: Book) -> Book:
     return out
 
 
-@settings(max_examples=int(os.environ.get("CRMBOOK_TEAM_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("CRMBOOK_TEAM_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     customers=st.integers(2, 6),
     lead=st.lists(op, max_size=8),
@@ -188,7 +206,9 @@ def test_collect_keeps_every_change_and_undo_is_identity(
 
     plan = plan_collect(canon, works, now=NOW, with_refresh=False)
     after = plan.book
-    record = after.state.extra["collect"][plan.collect_id] if after.state and plan.changed else {"conflicts": []}
+    record = (
+        after.state.extra["collect"][plan.collect_id] if after.state and plan.changed else {"conflicts": []}
+    )
     conflicts = record["conflicts"]
     by_cell = {(c[2], c[3], c[4]): c for c in conflicts if c[1] in (FIELD, DELETED_IN_BOOK)}
     deletions = {(c[2], c[3]) for c in conflicts if c[1] == DELETED_BY_REP}
@@ -223,7 +243,9 @@ def test_collect_keeps_every_change_and_undo_is_identity(
                     else:  # a conflict: the canonical value stays, all three are listed
                         assert same_value(now_value, c)
                         entry = by_cell[(key, rid, name)]
-                        assert [same_value(decode_value(entry[i]), v) for i, v in ((5, b), (6, r), (7, c))] == [True] * 3
+                        assert [
+                            same_value(decode_value(entry[i]), v) for i, v in ((5, b), (6, r), (7, c))
+                        ] == [True] * 3
             # New records of the rep: present, with a final ID of their own, their values kept.
             before_ids = set(by_id(reps_before[rep].tables[key]))
             created_ids = record.get("team", {}).get(f"{split.split_id}\t{rep}", {}).get("created_ids", {})
@@ -235,7 +257,7 @@ def test_collect_keeps_every_change_and_undo_is_identity(
                 matches = after_t.data.index[after_t.data[IDENTITY[key]] == identity].tolist()
                 assert len(matches) == 1, (key, identity)
                 final = id_of(after_t, matches[0])
-                if key != "followups" or not after_t.data.at[matches[0], "customer_id"] is None:
+                if key != "followups" or after_t.data.at[matches[0], "customer_id"] is not None:
                     assert final, (key, identity)
                 if rid and final:
                     assert created_ids.get(f"{key}\t{rid}") == final
@@ -274,7 +296,10 @@ def test_collect_keeps_every_change_and_undo_is_identity(
                         continue  # an empty ID is filled by the refresh that every write includes
                     assert same_value(table.data.at[row, name], old.data.at[row, name]), (key, row, name)
             else:
-                assert all(table.data.at[row, n] is None for n in names if n in table.data.columns), (key, row)
+                assert all(table.data.at[row, n] is None for n in names if n in table.data.columns), (
+                    key,
+                    row,
+                )
 
 
 def test_the_scenario_of_the_docs_on_plain_data() -> None:
@@ -296,4 +321,4 @@ def test_the_scenario_of_the_docs_on_plain_data() -> None:
     assert kinds == [(DELETED_BY_REP, "C2026000003", ""), (FIELD, "C2026000001", "level")]
     outcome = plan.outcomes[0]
     assert (outcome.applied, outcome.conflicts, outcome.deleted) == (1, 1, 1)
-    assert TODAY == canon.today
+    assert canon.today == TODAY
