@@ -30,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from crmbook.book import Book, Table
-from crmbook.changeset import CellWrite, Changeset
+from crmbook.book import Book, Settings, Table
+from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.errors import InputError
 from crmbook.ids import IdPattern, child_sheet_ids, customer_ids_and_references
 from crmbook.schema import Lang, Rep, Schema, load_schema, normalize_label
@@ -230,16 +230,165 @@ def _rep_schema(schema: Schema, book: Book, redacted: list[str]) -> Schema:
     return dataclasses.replace(schema, sheets=tuple(sheets))
 
 
-def _as_text_where_formula(ws: Any, frame: pd.DataFrame, columns: list[str], first_row: int) -> None:
-    """Text that starts with ``=`` stays text (openpyxl would make it a formula)."""
-    for c, name in enumerate(columns, start=1):
-        if name not in frame.columns:
+@dataclass
+class RepTemplate:
+    """The empty rep workbook every rep file of a split starts from, and where things are in it."""
+
+    data: bytes
+    schema: Schema
+    sheet_names: list[str]
+    extra: dict[str, list[str]]  # sheet key -> user column headers, after the schema's columns
+    list_columns: dict[str, tuple[int, int]]  # list key -> (column, last row the template filled)
+    reps_row: int  # the reps block's header row on the Settings sheet
+    reps_rows: int  # rep rows the template wrote below it
+
+
+def build_template(plan: SplitPlan) -> RepTemplate:
+    """The template workbook (:func:`crmbook.template.build_workbook`) with the canonical workbook's
+    fields, its user columns on each record sheet, inside the sheet's Excel table."""
+    from openpyxl.utils import get_column_letter
+
+    from crmbook.template import FILLS, HEADER_FONT, build_workbook, workbook_bytes
+
+    book = plan.book
+    lang: Lang = book.lang
+    schema = _rep_schema(load_schema(), book, plan.redacted)
+    wb = build_workbook(lang=lang, schema=schema)
+    for ws in wb.worksheets:  # a list formula is stored without its "=" (Excel repairs one with it)
+        for dv in ws.data_validations.dataValidation:
+            if dv.formula1 and str(dv.formula1).startswith("="):
+                dv.formula1 = str(dv.formula1)[1:]
+    extra = {
+        spec.key: list(book.tables[spec.key].extra_columns) if spec.key in book.tables else []
+        for spec in schema.sheets
+    }
+    for spec in schema.sheets:
+        if not extra[spec.key]:
             continue
-        for r, value in enumerate(frame[name].tolist(), start=first_row):
-            if isinstance(value, str) and value.startswith("="):
-                cell = ws.cell(r, c)
-                cell.value = value
-                cell.data_type = "s"
+        ws = wb[spec.label(lang)]
+        first = len(spec.columns) + 1
+        for i, header in enumerate(extra[spec.key], start=first):
+            head = ws.cell(1, i, header)
+            head.font, head.fill = HEADER_FONT, FILLS["normal"]
+            ws.column_dimensions[get_column_letter(i)].width = max(12, len(str(header)) * 2)
+        ws.tables[spec.table].ref = f"A1:{get_column_letter(first + len(extra[spec.key]) - 1)}2"
+    lists_ws = wb[schema.config_sheet_name("lists", lang)]
+    list_columns: dict[str, tuple[int, int]] = {}
+    for c in range(1, lists_ws.max_column + 1):
+        key = next((k for k, s in schema.lists.items() if s.label(lang) == lists_ws.cell(1, c).value), None)
+        if key is not None:
+            list_columns[key] = (c, len(schema.lists[key].items) + 1)
+    return RepTemplate(
+        workbook_bytes(wb),
+        schema,
+        list(wb.sheetnames),
+        extra,
+        list_columns,
+        len(schema.settings) + 3,
+        len(schema.reps),
+    )
+
+
+def rep_book(plan: SplitPlan, part: RepPart, template: RepTemplate, path: str) -> Book:
+    """The rep's workbook as crmbook would read it once the records are in: what its refresh plans on."""
+    book = plan.book
+    lang: Lang = book.lang
+    tables: dict[str, Table] = {}
+    for spec in template.schema.sheets:
+        frame = part.frames.get(spec.key)
+        columns = {c.key: i for i, c in enumerate(spec.columns, start=1)}
+        extras = {h: len(columns) + i for i, h in enumerate(template.extra[spec.key], start=1)}
+        names = [*columns, *extras]
+        if frame is None:
+            data = pd.DataFrame(columns=names, dtype=object)
+        else:
+            data = frame.reindex(columns=names).astype(object)
+            data = data.where(data.notna(), None)
+        data.index = pd.RangeIndex(2, 2 + len(data), name="row")
+        tables[spec.key] = Table(spec, spec.label(lang), 1, columns, extras, data)
+    mine = next((r for r in book.settings.reps if r.name == part.rep), Rep(part.rep, "", 0.0))
+    return Book(
+        path=path,
+        lang=lang,
+        tables=tables,
+        settings=Settings(values=dict(book.settings.values), reps=[mine]),
+        lists={k: list(v) for k, v in book.lists.items()},
+        sheet_names=list(template.sheet_names),
+        state=State(high_water=dict(plan.state.high_water)),
+        today=book.today,
+    )
+
+
+def _owned_cell(value: Any) -> SheetCell:
+    value = _cell(value)
+    if isinstance(value, dt.datetime):
+        return SheetCell(value, "datetime" if value.time() != dt.time(0) else "date")
+    if isinstance(value, dt.date):
+        return SheetCell(value, "date")
+    return SheetCell(value)
+
+
+def _hidden(name: str, rows: list[list[Any]]) -> OwnedSheet:
+    grid: list[list[SheetCell | None]] = [
+        [None if v is None else _owned_cell(v) for v in row] for row in rows
+    ]
+    return OwnedSheet(name=name, rows=grid, hidden="veryHidden")
+
+
+def rep_changeset(
+    plan: SplitPlan, part: RepPart, template: RepTemplate, book: Book, book_name: str, now: dt.datetime
+) -> Changeset:
+    """Everything that turns the template into the rep's file: the records, the Lists and Settings as
+    the lead has them, what was split (hidden), and the refresh of it all (dashboard, reminders, issues)."""
+    from crmbook.refresh import plan_refresh
+
+    lang: Lang = book.lang
+    changeset = Changeset()
+    writes = changeset.cell_writes
+    for table in book.tables.values():
+        data = table.data
+        if data.empty:
+            continue
+        owned = {c.key for c in table.spec.columns if c.owned} - {table.spec.id_column}
+        rows = data.index.tolist()
+        for name, col in {**table.columns, **table.extra_columns}.items():
+            if name in owned:
+                continue
+            for row, v in zip(rows, data[name].tolist(), strict=True):
+                if v is not None:
+                    writes.append(CellWrite(table.sheet_name, row, col, _cell(v)))
+        changeset.table_rows[table.sheet_name] = rows[-1]
+    settings_sheet = template.schema.config_sheet_name("settings", lang)
+    for r, spec in enumerate(template.schema.settings, start=2):
+        value = book.settings.get(spec.key)
+        if value is not None and value != spec.default_for(lang):
+            writes.append(CellWrite(settings_sheet, r, 2, value))
+    rep = book.settings.reps[0]
+    for n in range(template.reps_rows):
+        row = template.reps_row + 1 + n
+        values = (rep.name, rep.team or None, rep.target) if n == 0 else (None, None, None)
+        writes += [CellWrite(settings_sheet, row, c, v) for c, v in enumerate(values, start=1)]
+    lists_sheet = template.schema.config_sheet_name("lists", lang)
+    for key, (col, last) in template.list_columns.items():
+        items = book.lists.get(key, [])
+        if items == template.schema.lists[key].labels(lang):
+            continue
+        for r in range(2, max(last, len(items) + 1) + 1):
+            writes.append(CellWrite(lists_sheet, r, col, items[r - 2] if r - 2 < len(items) else None))
+    memo = SplitMemo(plan.split_id, part.rep, book_name, now.isoformat(timespec="seconds"), plan.redacted)
+    changeset.owned_sheets.append(_hidden(SPLIT_SHEET, [["key", "value"], *memo.meta_rows()]))
+    for spec in template.schema.sheets:
+        frame = part.frames.get(spec.key)
+        if frame is not None:
+            changeset.owned_sheets.append(
+                _hidden(base_sheet_name(spec.key), memo_rows(frame, spec.id_column))
+            )
+    refresh = plan_refresh(book, now=now)
+    changeset.cell_writes += refresh.changeset.cell_writes
+    changeset.highlights += refresh.changeset.highlights
+    changeset.highlight_sheets |= refresh.changeset.highlight_sheets
+    changeset.owned_sheets += refresh.changeset.owned_sheets
+    return changeset
 
 
 def _cell(value: Any) -> Any:
@@ -247,102 +396,9 @@ def _cell(value: Any) -> Any:
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
+    if hasattr(value, "item") and not isinstance(value, str):
+        return value.item()
     return value
-
-
-def build_rep_workbook(plan: SplitPlan, part: RepPart, *, book_name: str, now: dt.datetime) -> Any:
-    """The rep's workbook in memory (openpyxl), before the refresh that adds crmbook's sheets."""
-    from openpyxl.utils import get_column_letter
-
-    from crmbook.template import FILLS, HEADER_FONT, build_workbook
-
-    book = plan.book
-    lang: Lang = book.lang
-    schema = _rep_schema(load_schema(), book, plan.redacted)
-    wb = build_workbook(lang=lang, frames=part.frames, schema=schema)
-    for ws in wb.worksheets:  # a list formula is stored without its "=" (Excel repairs one with it)
-        for dv in ws.data_validations.dataValidation:
-            if dv.formula1 and str(dv.formula1).startswith("="):
-                dv.formula1 = str(dv.formula1)[1:]
-    for spec in schema.sheets:
-        ws = wb[spec.label(lang)]
-        frame = part.frames.get(spec.key)
-        if frame is None:
-            continue
-        keys = [c.key for c in spec.columns]
-        _as_text_where_formula(ws, frame, keys, 2)
-        extra = part.extra.get(spec.key, [])
-        for i, header in enumerate(extra, start=len(keys) + 1):
-            head = ws.cell(1, i, header)
-            head.font, head.fill = HEADER_FONT, FILLS["normal"]
-            ws.column_dimensions[get_column_letter(i)].width = max(12, len(str(header)) * 2)
-            for r, value in enumerate(frame[header].tolist(), start=2):
-                if value is not None:
-                    ws.cell(r, i).value = _cell(value)
-        _as_text_where_formula(ws, frame, [*keys, *extra], 2) if extra else None
-        if extra:
-            table = ws.tables[spec.table]
-            last_row = max(2, len(frame) + 1)
-            table.ref = f"A1:{get_column_letter(len(keys) + len(extra))}{last_row}"
-    _write_lists(wb, book, lang)
-    _write_settings(wb, book, part.rep, lang)
-    _write_state(wb, plan.state.high_water)
-    memo = SplitMemo(plan.split_id, part.rep, book_name, now.isoformat(timespec="seconds"), plan.redacted)
-    _hidden_sheet(wb, SPLIT_SHEET, [["key", "value"], *memo.meta_rows()])
-    for spec in schema.sheets:
-        frame = part.frames.get(spec.key)
-        if frame is None:
-            continue
-        rows = memo_rows(frame, spec.id_column)
-        ws = _hidden_sheet(wb, base_sheet_name(spec.key), rows)
-        _as_text_where_formula(ws, frame, rows[0], 2)
-    return wb
-
-
-def _hidden_sheet(wb: Any, name: str, rows: list[list[Any]]) -> Any:
-    ws = wb.create_sheet(name)
-    for row in rows:
-        ws.append([_cell(v) for v in row])
-    ws.sheet_state = "veryHidden"
-    return ws
-
-
-def _write_lists(wb: Any, book: Book, lang: Lang) -> None:
-    schema = load_schema()
-    ws = wb[schema.config_sheet_name("lists", lang)]
-    for c in range(1, ws.max_column + 1):
-        header = ws.cell(1, c).value
-        key = next((k for k, s in schema.lists.items() if s.label(lang) == header), None)
-        if key is None or key not in book.lists:
-            continue
-        for r in range(2, ws.max_row + 1):
-            ws.cell(r, c).value = None
-        for r, item in enumerate(book.lists[key], start=2):
-            ws.cell(r, c).value = item
-
-
-def _write_settings(wb: Any, book: Book, rep: str, lang: Lang) -> None:
-    schema = load_schema()
-    ws = wb[schema.config_sheet_name("settings", lang)]
-    for r, spec in enumerate(schema.settings, start=2):
-        ws.cell(r, 2).value = book.settings.get(spec.key, spec.default_for(lang))
-    start = len(schema.settings) + 3  # the reps block's header row
-    mine = next((r for r in book.settings.reps if r.name == rep), Rep(rep, "", 0.0))
-    for r in range(start + 1, ws.max_row + 1):
-        for c in range(1, 4):
-            ws.cell(r, c).value = None
-    for c, value in enumerate((mine.name, mine.team or None, mine.target), start=1):
-        ws.cell(start + 1, c).value = value
-    ws.tables["Reps"].ref = f"A{start}:C{start + 1}"
-
-
-def _write_state(wb: Any, high_water: dict[str, int]) -> None:
-    """The rep file numbers its new records on from the canonical workbook's sequences: its new IDs
-    never repeat one the rep was given (they are provisional all the same, see docs/team.md)."""
-    from crmbook.state import STATE_SHEET
-
-    rows = [["section", "key", "value"], *State(high_water=dict(high_water)).rows()]
-    _hidden_sheet(wb, STATE_SHEET, rows)
 
 
 # ------------------------------------------------------------------ files
@@ -377,22 +433,33 @@ class SplitResult:
     seconds: float = 0.0
 
 
-def _finish_rep_file(
-    wb: Any, folder: Path, name: str, macro: bool, today: dt.date, now: dt.datetime
+def _rep_file_bytes(
+    plan: SplitPlan,
+    part: RepPart,
+    template: RepTemplate,
+    folder: Path,
+    *,
+    book_name: str,
+    macro: bool,
+    now: dt.datetime,
 ) -> bytes:
-    """Refresh the rep's workbook (and give it the buttons when ``macro``); its bytes."""
+    """The rep's workbook: the template patched by the surgical writer (with the buttons when ``macro``)."""
     from crmbook.buttons import install_buttons
-    from crmbook.refresh import refresh
-    from crmbook.template import workbook_bytes
+    from crmbook.ooxml import apply_changeset
 
-    draft = folder / f"{Path(name).stem}.xlsx"
-    draft.write_bytes(workbook_bytes(wb))
-    if macro:
-        target = folder / f"{Path(name).stem}.xlsm"
-        install_buttons(draft, target, today=today)
-        return target.read_bytes()
-    refresh(draft, today=today, now=now)
-    return draft.read_bytes()
+    source = folder / "template.xlsx"
+    if not source.exists():
+        source.write_bytes(template.data)
+    book = rep_book(plan, part, template, str(source))
+    data = apply_changeset(source, rep_changeset(plan, part, template, book, book_name, now), lang=book.lang)
+    if not macro:
+        return data
+    draft = folder / "rep.xlsx"
+    draft.write_bytes(data)
+    target = folder / "rep.xlsm"
+    target.unlink(missing_ok=True)
+    install_buttons(draft, target, today=book.today)
+    return target.read_bytes()
 
 
 def split(
@@ -443,12 +510,12 @@ def split(
         backup = edit.save(plan.changeset)
     folder.mkdir(parents=True, exist_ok=True)
     files: list[RepFileResult] = []
+    template = build_template(plan)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".crmbook-split-") as tmp:
         for part, target in zip(plan.parts, targets, strict=True):
-            wb = build_rep_workbook(plan, part, book_name=Path(spath).name, now=now)
-            work = Path(tmp) / str(len(files))
-            work.mkdir()
-            data = _finish_rep_file(wb, work, target.name, suffix == ".xlsm", edit.book.today, now)
+            data = _rep_file_bytes(
+                plan, part, template, Path(tmp), book_name=Path(spath).name, macro=suffix == ".xlsm", now=now
+            )
             encrypted = passwords is not None
             if encrypted:
                 assert passwords is not None

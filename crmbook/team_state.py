@@ -24,9 +24,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pandas as pd
 
-from crmbook.state import State, decode_value
+from crmbook.state import State, decode_value, encode_value
 
 __all__ = [
     "COLLECT_SECTION",
@@ -76,18 +77,29 @@ class SplitMemo:
         ]
 
 
+CHUNK = 30_000  # characters per cell (a cell holds at most 32,767)
+
+
 def memo_rows(frame: pd.DataFrame, id_column: str) -> list[list[Any]]:
-    """A base sheet's rows: a header (the ID column's key, then the fields), then one row per record."""
+    """A base sheet's rows: (field, part, JSON list of that field's values, one per record), the ID
+    column first; long lists continue on more rows. One cell per field and 30,000 characters keeps a
+    rep file small and quick to write and read, whatever the number of records."""
     columns = [id_column, *[c for c in frame.columns if c != id_column]]
-    out: list[list[Any]] = [columns]
-    values = frame.reindex(columns=columns)
-    for row in values.itertuples(index=False, name=None):
-        out.append([None if _missing(v) else v for v in row])
+    out: list[list[Any]] = [["field", "part", "values"]]
+    for name in columns:
+        values = [encode_value(_plain(v)) for v in frame[name].tolist()] if name in frame else []
+        text = orjson.dumps(values).decode("utf-8")
+        for n, start in enumerate(range(0, max(len(text), 1), CHUNK)):
+            out.append([name, n, text[start : start + CHUNK]])
     return out
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
 
 
 def _text(value: Any) -> str:
@@ -96,6 +108,28 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+def _base_frame(grid: list[list[Any]]) -> pd.DataFrame | None:
+    """The records as split from a base sheet's rows (see :func:`memo_rows`), by ID; None if damaged."""
+    parts: dict[str, list[tuple[int, str]]] = {}
+    columns: dict[str, list[Any]] = {}
+    try:
+        for row in grid[1:]:
+            if len(row) < 3 or row[0] is None:
+                continue
+            part = int(row[1]) if row[1] is not None else 0
+            parts.setdefault(str(row[0]), []).append((part, str(row[2] or "")))
+        for name, chunks in parts.items():
+            values = orjson.loads("".join(text for _, text in sorted(chunks)))
+            columns[name] = [decode_value(v) if isinstance(v, dict) else v for v in values]
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        return None
+    if not columns or len({len(v) for v in columns.values()}) != 1:
+        return None
+    names = list(columns)
+    frame = pd.DataFrame(columns, columns=names, dtype=object)
+    return frame.where(frame.notna(), None)
 
 
 def read_memo(
@@ -117,18 +151,15 @@ def read_memo(
     for key, grid in base_grids.items():
         if not grid:
             continue
-        header = [str(h) for h in grid[0] if h is not None]
-        rows = [list(r[: len(header)]) + [None] * (len(header) - len(r)) for r in grid[1:]]
-        frame = pd.DataFrame(rows, columns=header, dtype=object)
-        frame = frame.where(frame.notna(), None)
-        ids = frame[header[0]].map(_text)
-        if (ids == "").any() or ids.duplicated().any():
+        frame = _base_frame(grid)
+        ids = frame.iloc[:, 0].map(_text) if frame is not None else None
+        if frame is None or ids is None or (ids == "").any() or ids.duplicated().any():
             raise WorkbookFileError(
                 path,
                 f"the hidden sheet {base_sheet_name(key)} (what was split) is damaged; "
                 "ask for the file again or collect the rep's records by hand",
             )
-        base[key] = frame.drop(columns=[header[0]]).set_axis(ids.tolist())
+        base[key] = frame.iloc[:, 1:].set_axis(ids.tolist())
     return SplitMemo(
         split_id=_text(meta["split_id"]),
         rep=_text(meta["rep"]),

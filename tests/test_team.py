@@ -268,7 +268,7 @@ def test_a_month_of_work_comes_back_with_conflicts_listed(
     assert field_rows[0][2:8] == [
         b,
         "备注",
-        value(zhang, "_crmbook_split_customers", b, "notes") or "",
+        read_rep_file(zhang, today=TODAY).memo.base["customers"].at[b, "notes"] or "",
         "张伟写的备注",
         "组长写的备注",
         "张伟",
@@ -463,8 +463,8 @@ def test_redact_leaves_the_listed_fields_out_and_collect_leaves_them_alone(
     zhang = tmp_path / "team" / "张伟.xlsx"
     headers = grid(zhang, "客户")[0]
     assert "地址" not in headers and "备注" not in headers and "客户名称" in headers
-    base_headers = grid(zhang, "_crmbook_split_customers")[0]
-    assert "address" not in base_headers and "notes" not in base_headers
+    base = read_rep_file(zhang, today=TODAY).memo.base["customers"]
+    assert "address" not in base.columns and "notes" not in base.columns and "name" in base.columns
     a = customers_of(sample_book, "张伟")[0]
     notes = value(sample_book, "客户", a, "备注")
     edit_in_excel(zhang, [("客户", a, "客户等级", "B")])
