@@ -37,7 +37,7 @@ from crmbook.book import Book, Table
 from crmbook.changelog import KINDS, Change, build_changelog_sheet
 from crmbook.changeset import CellWrite, Changeset, ListValidation, OwnedSheet, SheetCell
 from crmbook.errors import InputError, WorkbookFileError
-from crmbook.ids import assign_sheet_ids
+from crmbook.ids import assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests
 from crmbook.refresh import RefreshPlan, plan_refresh
 from crmbook.schema import Lang, load_schema
@@ -537,6 +537,10 @@ def _merge_rep(
             for name, value in values.items():
                 seen[cell_key(key, provisional, name)] = encode_value(value)
         if added:
+            if key != "customers":  # a new record naming its customer by name only gets the ID first
+                refs = customer_ids_and_references(after, state.high_water, after.today)
+                state.high_water = refs.high_water
+                m.writes += [CellWrite(*after_cell(after, w)) for w in refs.cell_writes(after)]
             ids = assign_sheet_ids(after, key, state.high_water, after.today)
             state.high_water = ids.high_water
             m.writes += [
@@ -559,6 +563,12 @@ def _merge_rep(
         "seen": seen,
         "created_ids": created_ids,
     }
+
+
+def after_cell(book: Book, write: tuple[str, int, int, Any]) -> tuple[str, int, int, Any]:
+    """An ID step's write (sheet key, row, column, value) as a cell of the named sheet."""
+    sheet_key, row, col, value = write
+    return book.tables[sheet_key].sheet_name, row, col, value
 
 
 def _latest_split(state: State, rep: str) -> str | None:
