@@ -937,7 +937,8 @@ def plan_undo_collect(
         if applied:
             raise InputError(
                 f"cannot undo {collect_id}: its conflicts {', '.join(applied[:5])} were resolved with the rep's "
-                "value since; put those cells back by hand first"
+                "value since (crmbook collect --resolve): undo is refused over later edits; change those "
+                "records back by hand instead"
             )
     undo = plan_undo_import(book, collect_id, now=now, section=COLLECT_SECTION, what="collect")
     state = copy.deepcopy(book.state)
