@@ -336,10 +336,18 @@ def _hidden(name: str, rows: list[list[Any]]) -> OwnedSheet:
 
 
 def rep_changeset(
-    plan: SplitPlan, part: RepPart, template: RepTemplate, book: Book, book_name: str, now: dt.datetime
+    plan: SplitPlan,
+    part: RepPart,
+    template: RepTemplate,
+    book: Book,
+    book_name: str,
+    now: dt.datetime,
+    *,
+    records: bool = True,
 ) -> Changeset:
-    """Everything that turns the template into the rep's file: the records, the Lists and Settings as
-    the lead has them, what was split (hidden), and the refresh of it all (dashboard, reminders, issues)."""
+    """Everything that turns the template into the rep's file: the records (unless ``records`` is
+    false: :mod:`crmbook.team_sheets` wrote them), the Lists and Settings as the lead has them, what was
+    split (hidden), and the refresh of it all (dashboard, reminders, issues)."""
     from crmbook.refresh import plan_refresh
 
     lang: Lang = book.lang
@@ -349,10 +357,10 @@ def rep_changeset(
         data = table.data
         if data.empty:
             continue
-        owned = {c.key for c in table.spec.columns if c.owned} - {table.spec.id_column}
+        owned = _owned(table)
         rows = data.index.tolist()
         for name, col in {**table.columns, **table.extra_columns}.items():
-            if name in owned:
+            if name in owned or not records:
                 continue
             for row, v in zip(rows, data[name].tolist(), strict=True):
                 if v is not None:
@@ -451,7 +459,11 @@ def _rep_file_bytes(
     if not source.exists():
         source.write_bytes(template.data)
     book = rep_book(plan, part, template, str(source))
-    data = apply_changeset(source, rep_changeset(plan, part, template, book, book_name, now), lang=book.lang)
+    draft = folder / "records.xlsx"
+    later = _write_records(source, draft, book, template)
+    changeset = rep_changeset(plan, part, template, book, book_name, now, records=False)
+    changeset.cell_writes[:0] = later
+    data = apply_changeset(draft, changeset, lang=book.lang)
     if not macro:
         return data
     draft = folder / "rep.xlsx"
@@ -460,6 +472,38 @@ def _rep_file_bytes(
     target.unlink(missing_ok=True)
     install_buttons(draft, target, today=book.today)
     return target.read_bytes()
+
+
+def _owned(table: Table) -> set[str]:
+    return {c.key for c in table.spec.columns if c.owned} - {table.spec.id_column}
+
+
+def _write_records(source: Path, draft: Path, book: Book, template: RepTemplate) -> list[CellWrite]:
+    """``draft``: the template at ``source`` with ``book``'s records in its record sheets (written
+    whole, see :mod:`crmbook.team_sheets`); the cell writes left to the surgical writer."""
+    from crmbook.ooxml.package import open_package
+    from crmbook.ooxml.zipout import ZipAssembler
+    from crmbook.team_sheets import render_records, sheet_template
+
+    later: list[CellWrite] = []
+    with open_package(source) as pkg:
+        parts = pkg.sheet_parts()
+        replaced: dict[str, bytes] = {}
+        for table in book.tables.values():
+            part = parts[table.sheet_name]
+            dates = {c for k, c in table.columns.items() if table.spec.column(k).type in ("date", "datetime")}
+            xml, left = render_records(sheet_template(pkg.read(part)), table, _owned(table), dates)
+            replaced[part] = xml
+            later += left
+        out = ZipAssembler()
+        for name in pkg.names:
+            if name in replaced:
+                out.add(name, replaced[name], pkg.infos[name].date_time)
+            else:
+                info, raw = pkg.raw(name)
+                out.copy(info, raw)
+        draft.write_bytes(out.finish())
+    return later
 
 
 def split(
