@@ -29,6 +29,8 @@ from crmbook.errors import CrmbookError, WorkbookFileError
 from crmbook.measures import Period, compute_measures
 from crmbook.ooxml import apply_changeset
 from crmbook.reader import read_book
+from crmbook.refresh import refresh
+from crmbook.report import write_report
 from crmbook.team_collect import collect, read_rep_file, resolve, undo_collect
 from crmbook.team_split import split
 
@@ -181,6 +183,13 @@ def test_split_gives_each_rep_their_customers_with_everything_of_theirs(
         assert_valid_workbook(path)
     owned = canonical.tables["customers"].data["owner"].map(lambda v: bool(v))
     assert total["customers"] == int(owned.sum())
+    # A rep file works on its own: refresh, and the rep's monthly report.
+    zhang = folder / "张伟.xlsx"
+    assert refresh(zhang, today=TODAY).written
+    report = write_report(
+        zhang, period=Period.month("2026-11"), out_path=folder / "report.xlsx", owner="张伟"
+    )
+    assert report.out_path.exists() and not report.measures.empty
     assert_valid_workbook(book, baseline=sample_master)
 
 
