@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from crmbook.book import Book, Table
-from crmbook.changelog import KINDS, Change, build_changelog_sheet
+from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet
 from crmbook.changeset import CellWrite, Changeset, ListValidation, OwnedSheet, SheetCell
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids, customer_ids_and_references
@@ -181,9 +181,7 @@ def read_rep_file(
     path: str | os.PathLike[str], passwords: dict[str, str] | None = None, today: dt.date | None = None
 ) -> RepWork:
     """Read a rep file made by ``crmbook split`` (decrypting it with its rep's password when needed)."""
-    import python_calamine as pc
 
-    from crmbook.edit import read_for_edit
     from crmbook.team_crypt import decrypt, is_encrypted
 
     spath = os.fspath(path)
@@ -214,10 +212,9 @@ def read_rep_file(
         plain = Path(tmp) / (Path(spath).stem + (".xlsm" if b"vbaProject.bin" in data else ".xlsx"))
         plain.write_bytes(data)
         try:
-            book, _ = read_for_edit(plain, today)
+            book, wb = _read_records(plain, today)
         except WorkbookFileError as exc:
             raise WorkbookFileError(spath, str(exc).split(": ", 1)[-1]) from None
-        wb = pc.CalamineWorkbook.from_path(str(plain))
         try:
             names = set(wb.sheet_names)
             meta = wb.get_sheet_by_name(SPLIT_SHEET).to_python() if SPLIT_SHEET in names else None
@@ -237,6 +234,41 @@ def read_rep_file(
         )
     book.path = spath
     return RepWork(spath, memo, book, digest, when)
+
+
+def _read_records(path: Path, today: dt.date | None) -> tuple[Book, Any]:
+    """The record sheets, Settings and Lists of a rep file (not what its own refreshes remembered:
+    collect does not need it), and the open calamine workbook for the hidden split sheets."""
+    from crmbook.filetype import require_workbook
+    from crmbook.reader import CalamineSource, open_calamine, read_book_from, sheets_of_a_book
+    from crmbook.snapshot import snapshot_sheet_name
+    from crmbook.state import STATE_SHEET
+
+    schema = load_schema()
+    require_workbook(path)
+    wb = open_calamine(path)
+    source = CalamineSource(wb, str(path))
+    remembered = {STATE_SHEET, *(snapshot_sheet_name(s.key) for s in schema.sheets)}
+    remembered |= {n for key in ("changelog", "duplicates") for n in schema.owned_sheets[key].values()}
+    source.sheet_names = [n for n in source.sheet_names if n not in remembered]
+    source.read_ahead(sheets_of_a_book(source.sheet_names, schema))
+    book, structural = read_book_from(source, str(path), today=today, macro_enabled=path.suffix == ".xlsm")
+    missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
+    if missing:
+        wb.close()
+        raise WorkbookFileError(str(path), "; ".join(i.message("en") for i in missing))
+    return book, wb
+
+
+def read_rep_files(
+    paths: Iterable[str | os.PathLike[str]], passwords: dict[str, str] | None, today: dt.date | None
+) -> list[RepWork]:
+    """Every rep file, two at a time (calamine reads without Python's interpreter lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ordered = sorted({os.fspath(p) for p in paths})
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="crmbook-rep-file") as pool:
+        return list(pool.map(lambda p: read_rep_file(p, passwords, today), ordered))
 
 
 def _nones(grid: list[list[Any]] | None) -> list[list[Any]] | None:
@@ -302,6 +334,47 @@ class _Merger:
         self.conflicts: list[list[Any]] = []
         self.logged: dict[tuple[str, str, str], tuple[str, Any, Any, str]] = {}  # -> (kind, old, new, who)
         self.table_rows: dict[str, int] = {}
+        self._rows: dict[str, dict[str, int]] = {}  # sheet key -> record ID -> Excel row
+        self._cells: dict[tuple[str, str], dict[int, Any]] = {}  # (sheet key, field) -> row -> value now
+        self._pending: dict[tuple[str, str], dict[int, Any]] = {}  # values written, not yet in the frame
+        self._new: dict[str, dict[int, dict[str, Any]]] = {}  # sheet key -> rows added, not yet in the frame
+
+    # -- reading the canonical book as the collect changes it (dicts: a frame cell by cell is slow)
+
+    def rows(self, table: Table) -> dict[str, int]:
+        if table.key not in self._rows:
+            self._rows[table.key] = _id_rows(table)
+        return self._rows[table.key]
+
+    def current(self, table: Table, row: int, name: str) -> Any:
+        key = (table.key, name)
+        cells = self._cells.get(key)
+        if cells is None:
+            if name not in table.data.columns:
+                return None
+            cells = self._cells[key] = dict(
+                zip(table.data.index.tolist(), table.data[name].tolist(), strict=True)
+            )
+        return cells.get(row)
+
+    def flush(self, table: Table) -> None:
+        """Put the values written and the rows added into ``table``'s frame (one step per column)."""
+        for (sheet_key, name), values in list(self._pending.items()):
+            if sheet_key != table.key:
+                continue
+            column = table.data[name].to_numpy(dtype=object, copy=True)
+            at = table.data.index.get_indexer(list(values))
+            assert (at >= 0).all(), "a value written to a row the frame does not have"
+            column[at] = list(values.values())
+            table.data[name] = column
+            del self._pending[(sheet_key, name)]
+        new = self._new.pop(table.key, {})
+        if new:
+            frame = (
+                pd.DataFrame.from_dict(new, orient="index").reindex(columns=table.data.columns).astype(object)
+            )
+            frame = frame.where(frame.notna(), None)
+            table.data = pd.concat([table.data.astype(object), frame]) if len(table.data) else frame
 
     # -- cells
 
@@ -319,14 +392,13 @@ class _Merger:
 
     def set(self, table: Table, row: int, name: str, value: Any, record: str, who: str) -> None:
         col = self.column(table, name)
-        old = table.data.at[row, name] if name in table.data.columns else None
+        old = self.current(table, row, name)
         self.writes.append(CellWrite(table.sheet_name, row, col, value))
-        if table.data[name].dtype != object:
-            table.data[name] = table.data[name].astype(object)
-        table.data.at[row, name] = value
+        self._cells.setdefault((table.key, name), {})[row] = value
+        self._pending.setdefault((table.key, name), {})[row] = value
         key = (table.key, row, name)
         if key in self.updated:
-            self.updated[key][1] = encode_value(value)
+            self.updated[key][1] = encode_value(_plain(value))
         else:
             self.updated[key] = [encode_value(_plain(old)), encode_value(_plain(value))]
         first = self.logged.get((table.key, record, name))
@@ -338,9 +410,7 @@ class _Merger:
         for name, value in values.items():
             col = self.column(table, name)
             self.writes.append(CellWrite(table.sheet_name, row, col, value))
-        frame = pd.DataFrame([values], index=[row]).reindex(columns=table.data.columns).astype(object)
-        frame = frame.where(frame.notna(), None)
-        table.data = pd.concat([table.data.astype(object), frame]) if len(table.data) else frame
+        self._new.setdefault(table.key, {})[row] = values
         self.created.setdefault(table.key, []).append(row)
         self.table_rows[table.key] = row
         return row
@@ -376,10 +446,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _record_text(table: Table, row: int, lang: Lang) -> str:
+def _record_text(table: Table, row: int, lang: Lang, current: Any) -> str:
     parts = []
     for name in table.data.columns:
-        value = table.data.at[row, name]
+        value = current(table, row, name)
         if _blank(value):
             continue
         try:
@@ -434,7 +504,7 @@ def _merge_rep(
             m.conflict(DELETED_IN_BOOK, sheet_key, book_id, name, base, rep, None, work)
             outcome.conflicts += 1
             return
-        current = table.data.at[row, name] if name in table.data.columns else None
+        current = m.current(table, row, name)
         if same_value(current, rep):
             outcome.same += 1
         elif same_value(current, base):
@@ -474,7 +544,7 @@ def _merge_rep(
         }
         fields = [f for f in base.columns if f in rep_data.columns and f not in owned]
         new_user_columns = [c for c in rep_table.extra_columns if c not in base.columns]
-        rows = _id_rows(table)
+        rows = m.rows(table)
 
         # 1. The records as split.
         present = [rid for rid in base.index if rid in rep_rows]
@@ -507,7 +577,9 @@ def _merge_rep(
             seen[cell_key(key, rid, "")] = "deleted"
             row = rows.get(rid)
             if row is not None:
-                m.conflict(DELETED_BY_REP, key, rid, "", None, None, _record_text(table, row, lang), work)
+                m.conflict(
+                    DELETED_BY_REP, key, rid, "", None, None, _record_text(table, row, lang, m.current), work
+                )
                 outcome.deleted += 1
 
         # 2. Records an earlier collect of this file created.
@@ -537,6 +609,7 @@ def _merge_rep(
             for name, value in values.items():
                 seen[cell_key(key, provisional, name)] = encode_value(value)
         if added:
+            m.flush(table)
             if key != "customers":  # a new record naming its customer by name only gets the ID first
                 refs = customer_ids_and_references(after, state.high_water, after.today)
                 state.high_water = refs.high_water
@@ -588,7 +661,7 @@ def plan_collect(
     """Everything collecting ``works`` into ``book`` would do; touches no file."""
     now = now or dt.datetime.now()
     lang = book.lang
-    state = copy.deepcopy(book.state) if book.state is not None else State()
+    state = _state_copy(book.state)
     splits = state.extra.get(SPLIT_SECTION, {})
     for work in works:
         if work.memo.split_id not in splits:
@@ -630,6 +703,8 @@ def plan_collect(
             continue
         team[rep_key(memo.split_id, memo.rep)] = _merge_rep(merger, work, outcome, history, lang)
         outcomes.append(outcome)
+    for table in after.tables.values():
+        merger.flush(table)
     record = {
         "time": now.isoformat(timespec="seconds"),
         "sources": [w.path for w in works],
@@ -668,6 +743,19 @@ def plan_collect(
     return CollectPlan(collect_id, changeset, outcomes, refresh, lang, after)
 
 
+def _state_copy(state: State | None) -> State:
+    """A copy of ``state`` to change: its sections copied, its snapshots shared (they are only replaced)."""
+    if state is None:
+        return State()
+    return State(
+        high_water=dict(state.high_water),
+        not_duplicates=set(state.not_duplicates),
+        last_refresh=state.last_refresh,
+        extra=copy.deepcopy(state.extra),
+        snapshots=dict(state.snapshots),
+    )
+
+
 def _combine(into: Changeset, other: Changeset) -> None:
     into.cell_writes += other.cell_writes
     into.highlights += other.highlights
@@ -683,23 +771,32 @@ def _attribute_changes(
     lang: Lang,
     now: dt.datetime,
 ) -> None:
-    """The Change log with each cell the collect wrote marked with the rep and the file it came from."""
+    """The Change log the refresh wrote, with each cell the collect wrote and each record it added
+    marked with the rep and the file it came from."""
     name = load_schema().owned_sheet_name("changelog", lang)
-    theirs = [c for c in refresh.changes if (c.sheet_key, c.record, c.field) not in logged]
+    sheet = next((s for s in changeset.owned_sheets if s.name == name), None)
+    if sheet is None or not logged:
+        return
     ours = [
         Change(sheet_key, record, field_name, _plain(old), _plain(new), kind, None)
         for (sheet_key, record, field_name), (kind, old, new, _) in logged.items()
     ]
-    sheet = build_changelog_sheet(name, book.changelog, [*theirs, *ours], lang, now)
-    if ours:
-        whos = [who for (_, _, _, who) in logged.values()]
-        word = "收集" if lang == "zh" else "collected"
-        for cells, change, who in zip(sheet.rows[-len(ours) :], ours, whos, strict=True):
-            cells[6] = SheetCell(f"{KINDS[lang][change.kind]}（{word}：{who}）")
-            if isinstance(change.old, dt.date) or isinstance(change.new, dt.date):
-                cells[4] = SheetCell(_shown(change.old))
-                cells[5] = SheetCell(_shown(change.new))
-    changeset.owned_sheets = [s for s in changeset.owned_sheets if s.name != name] + [sheet]
+    mine = build_changelog_sheet(name, [], ours, lang, now).rows[1:]
+    word = "收集" if lang == "zh" else "collected"
+    for cells, change, (_, _, _, who) in zip(mine, ours, logged.values(), strict=True):
+        cells[6] = SheetCell(f"{KINDS[lang][change.kind]}（{word}：{who}）")
+        cells[4], cells[5] = SheetCell(_shown(change.old)), SheetCell(_shown(change.new))
+    theirs = refresh.changes
+    if theirs and len(sheet.rows) > len(theirs):  # the refresh's own entries are its last rows
+        head, tail = sheet.rows[: -len(theirs)], sheet.rows[-len(theirs) :]
+        tail = [
+            r for r, c in zip(tail, theirs, strict=True) if (c.sheet_key, c.record, c.field) not in logged
+        ]
+        rows = head + tail + mine
+    else:
+        rows = sheet.rows + mine
+    sheet.rows = rows[:1] + rows[1:][-MAX_LOG_ROWS:]
+    sheet.autofilter = f"A1:G{len(sheet.rows)}"
 
 
 def _shown(value: Any) -> str | None:
@@ -845,7 +942,7 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
     """Apply the decisions typed on the Conflicts sheet; a conflict whose cell changed since is left open."""
     now = now or dt.datetime.now()
     lang = book.lang
-    state = copy.deepcopy(book.state) if book.state is not None else State()
+    state = _state_copy(book.state)
     resolved = state.extra.setdefault(RESOLVE_SECTION, {})
     after = _copy_book(book)
     writes: list[CellWrite] = []
@@ -941,8 +1038,7 @@ def plan_undo_collect(
                 "records back by hand instead"
             )
     undo = plan_undo_import(book, collect_id, now=now, section=COLLECT_SECTION, what="collect")
-    state = copy.deepcopy(book.state)
-    assert state is not None
+    state = _state_copy(book.state)
     state.extra[COLLECT_SECTION][collect_id]["undone"] = now.isoformat(timespec="seconds")
     undo.changeset.owned_sheets.append(conflicts_sheet(state, decisions, book.lang))
     return undo
@@ -993,7 +1089,7 @@ def collect(
             raise InputError(
                 f"{target}: collecting a workbook into itself; name the rep files and --into the canonical one"
             )
-    works = [read_rep_file(p, passwords, today) for p in sorted({os.fspath(p) for p in paths})]
+    works = read_rep_files(paths, passwords, today)
     if not works:
         raise InputError("no rep files to collect")
     with editing(target, today, lock_timeout=lock_timeout) as edit:
