@@ -706,6 +706,135 @@ def doctor(path: Path | None, interpreter: str | None) -> None:
     sys.exit(EXIT_PROBLEMS if failed else EXIT_OK)
 
 
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--by",
+    type=click.Choice(["owner"]),
+    default="owner",
+    show_default=True,
+    help="Cut the workbook by owner.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The folder for the rep files (team/张伟.xlsx, ...).",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A CSV of rep,password: encrypt each rep's file with that rep's password.",
+)
+@click.option("--redact", is_flag=True, help="Leave out the fields the Settings row 拆分时隐去的字段 lists.")
+@click.option("--force", is_flag=True, help="Replace rep files that already exist in the folder.")
+@WAIT_OPTION
+@TODAY_OPTION
+@handle_errors
+def split(
+    path: Path,
+    by: str,
+    out_dir: Path,
+    password_file: Path | None,
+    redact: bool,
+    force: bool,
+    wait: float,
+    today: dt.datetime | None,
+) -> None:
+    """Write one workbook per rep (their customers, contacts, follow-ups, deals; Lists and Settings).
+
+    \b
+      crmbook split crm.xlsx --by owner -o team/
+      crmbook split crm.xlsx -o team/ --password-file reps.csv --redact
+    """
+    from crmbook.team_crypt import read_passwords
+    from crmbook.team_split import format_split_summary
+    from crmbook.team_split import split as split_book
+
+    passwords = read_passwords(password_file) if password_file else None
+    result = split_book(
+        path,
+        out_dir,
+        by=by,
+        passwords=passwords,
+        redact=redact,
+        force=force,
+        today=today.date() if today else None,
+        lock_timeout=wait,
+    )
+    for line in format_split_summary(result):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--into", type=click.Path(dir_okay=False, path_type=Path), help="The canonical workbook to collect into."
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be applied and what conflicts; write nothing.")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The CSV of rep,password the files were encrypted with.",
+)
+@click.option(
+    "--resolve",
+    "resolve_",
+    is_flag=True,
+    help="Apply the decisions on the Conflicts sheet: --resolve crm.xlsx.",
+)
+@click.option("--undo", is_flag=True, help="Undo a collect: crmbook collect --undo crm.xlsx COLLECT_ID.")
+@WAIT_OPTION
+@TODAY_OPTION
+@handle_errors
+def collect(
+    paths: tuple[str, ...],
+    into: Path | None,
+    dry_run: bool,
+    password_file: Path | None,
+    resolve_: bool,
+    undo: bool,
+    wait: float,
+    today: dt.datetime | None,
+) -> None:
+    """Bring the reps' files back into the canonical workbook (three-way merge per cell).
+
+    \b
+      crmbook collect team/*.xlsx --into crm.xlsx --dry-run
+      crmbook collect team/*.xlsx --into crm.xlsx [--password-file reps.csv]
+      crmbook collect --resolve crm.xlsx
+      crmbook collect --undo crm.xlsx G20261201-001
+    """
+    from crmbook import team_collect
+    from crmbook.team_crypt import read_passwords
+
+    day = today.date() if today else None
+    if undo:
+        if len(paths) != 2:
+            raise click.UsageError(
+                "--undo takes the workbook and the collect ID: crmbook collect --undo crm.xlsx G20261201-001"
+            )
+        result = team_collect.undo_collect(paths[0], paths[1], today=day, lock_timeout=wait)
+    elif resolve_:
+        if len(paths) != 1:
+            raise click.UsageError("--resolve takes the workbook: crmbook collect --resolve crm.xlsx")
+        result = team_collect.resolve(paths[0], today=day, lock_timeout=wait)
+    else:
+        if into is None:
+            raise click.UsageError("name the canonical workbook: crmbook collect team/*.xlsx --into crm.xlsx")
+        passwords = read_passwords(password_file) if password_file else None
+        result = team_collect.collect(
+            list(paths), into, passwords=passwords, dry_run=dry_run, today=day, lock_timeout=wait
+        )
+    for line in team_collect.format_collect_summary(result):
+        click.echo(line)
+    plan = result.plan
+    if result.written and plan is not None and plan.refresh is not None and plan.refresh.report.has_errors:
+        sys.exit(EXIT_PROBLEMS)
+
+
 def main() -> None:
     cli(prog_name="crmbook")
 

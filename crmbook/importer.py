@@ -794,11 +794,21 @@ class UndoImportPlan:
     restored: int
 
 
-def plan_undo_import(book: Book, import_id: str, *, now: dt.datetime | None = None) -> UndoImportPlan:
-    """Empty the rows import ``import_id`` created and put back what it replaced; refuse over later edits."""
+def plan_undo_import(
+    book: Book,
+    import_id: str,
+    *,
+    now: dt.datetime | None = None,
+    section: str = SECTION,
+    what: str = "import",
+) -> UndoImportPlan:
+    """Empty the rows import ``import_id`` created and put back what it replaced; refuse over later edits.
+
+    ``section`` and ``what``: the state section and the word for another command that remembers what it
+    did the same way (``crmbook collect``)."""
     now = now or dt.datetime.now()
     state = copy.deepcopy(book.state) if book.state is not None else State()
-    record = undoable_record(state, SECTION, "import", import_id)
+    record = undoable_record(state, section, what, import_id)
     after = _copy_book(book)
     conflicts: list[str] = []
     writes: list[CellWrite] = []
@@ -815,7 +825,7 @@ def plan_undo_import(book: Book, import_id: str, *, now: dt.datetime | None = No
         for row, digest in rows:
             row = int(row)
             if row not in table.data.index or current[row] != digest:
-                conflicts.append(f"{table.sheet_name} row {row} was edited since the import")
+                conflicts.append(f"{table.sheet_name} row {row} was edited since the {what}")
                 continue
             if key == "customers" and table.has("customer_id"):
                 cid = table.data.at[row, "customer_id"]
@@ -834,7 +844,7 @@ def plan_undo_import(book: Book, import_id: str, *, now: dt.datetime | None = No
         refs = table.data["customer_id"].map(lambda v: "" if is_blank(v) else str(v).strip())
         for row in table.data.index[refs.isin(created_ids)]:
             conflicts.append(
-                f"{table.sheet_name} row {row} refers to {refs[row]}, a customer this import created"
+                f"{table.sheet_name} row {row} refers to {refs[row]}, a customer this {what} created"
             )
     for key, row, name, old, new in record["updated"]:
         table = after.tables.get(key)
@@ -844,7 +854,7 @@ def plan_undo_import(book: Book, import_id: str, *, now: dt.datetime | None = No
             continue
         current = table.data.at[int(row), name] if int(row) in table.data.index else None
         if not _same(current, decode_value(new)):
-            conflicts.append(f"{table.sheet_name} row {row} {name} was edited since the import")
+            conflicts.append(f"{table.sheet_name} row {row} {name} was edited since the {what}")
             continue
         writes.append(CellWrite(table.sheet_name, int(row), col, decode_value(old)))
         table.data.at[int(row), name] = decode_value(old)
@@ -861,7 +871,7 @@ def plan_undo_import(book: Book, import_id: str, *, now: dt.datetime | None = No
         shown = "; ".join(conflicts[:5]) + (f"; and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
         raise InputError(
             f"cannot undo {import_id} without overwriting later edits: {shown}. "
-            "Put those cells back as the import left them, or remove the records by hand."
+            f"Put those cells back as the {what} left them, or remove the records by hand."
         )
     record["undone"] = now.isoformat(timespec="seconds")
     after.state = state

@@ -1,0 +1,1193 @@
+"""``crmbook collect``: every rep's work back into the canonical workbook, by a three-way merge per cell.
+
+For each cell of each record a rep file carries, three values meet: the value when the file was split
+(remembered in the rep file, see :mod:`crmbook.team_state`), the rep's value now and the canonical
+value now. A change on one side only is applied (the rep's is written; the canonical one stays); the
+same change on both sides is applied once; different changes are **conflicts**, listed on the 冲突
+Conflicts sheet with the three values, the rep, the file and a decision column, while the canonical
+value stays. A record the rep deleted is listed there too, for confirmation, and never deleted
+silently. Records a rep created come in with the canonical workbook's next IDs (the rep file's IDs
+are provisional): every customer ID on the rep's contacts, follow-ups and deals is rewritten to the
+final one, and follow-up IDs built from a customer ID are numbered under the final one.
+
+What one collect did is remembered in the state sheet (section ``collect``) in the form import undo
+reads (:func:`crmbook.importer.plan_undo_import` gives it back), with the rep cells it saw, so the
+same file collected twice changes nothing and a file collected again after more work brings only the
+new work. :func:`plan_resolve` applies the decisions typed on the Conflicts sheet.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crmbook.book import Book, Table
+from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet
+from crmbook.changeset import CellWrite, Changeset, ListValidation, OwnedSheet, SheetCell
+from crmbook.errors import InputError, WorkbookFileError
+from crmbook.ids import assign_sheet_ids, customer_ids_and_references
+from crmbook.importer import row_digests
+from crmbook.refresh import RefreshPlan, plan_refresh
+from crmbook.schema import Lang, load_schema
+from crmbook.state import State, decode_value, encode_value
+from crmbook.team_state import (
+    COLLECT_SECTION,
+    RECORD_SHEETS,
+    RESOLVE_SECTION,
+    SPLIT_SECTION,
+    SPLIT_SHEET,
+    History,
+    SplitMemo,
+    base_sheet_name,
+    cell_key,
+    history_of,
+    next_id,
+    read_memo,
+    rep_key,
+)
+
+__all__ = [
+    "CollectPlan",
+    "CollectResult",
+    "RepWork",
+    "collect",
+    "conflicts_sheet",
+    "format_collect_summary",
+    "plan_collect",
+    "plan_resolve",
+    "plan_undo_collect",
+    "read_rep_file",
+    "resolve",
+    "same_value",
+    "undo_collect",
+]
+
+FIELD, DELETED_BY_REP, DELETED_IN_BOOK = "field", "deleted_by_rep", "deleted_in_book"
+TAKE_REP, KEEP_BOOK = "rep", "book"
+DECISIONS = {
+    "zh": {TAKE_REP: "采用代表的值", KEEP_BOOK: "保留总表的值"},
+    "en": {TAKE_REP: "Take rep's value", KEEP_BOOK: "Keep canonical value"},
+}
+KIND_TEXT = {
+    "zh": {FIELD: "两边都改了", DELETED_BY_REP: "代表删除了记录", DELETED_IN_BOOK: "总表已删除该记录"},
+    "en": {
+        FIELD: "changed on both sides",
+        DELETED_BY_REP: "deleted by the rep",
+        DELETED_IN_BOOK: "deleted in the canonical book",
+    },
+}
+HEADERS = {
+    "zh": (
+        "冲突编号",
+        "工作表",
+        "记录编号",
+        "字段",
+        "拆分时的值",
+        "代表的值",
+        "总表的值",
+        "代表",
+        "时间",
+        "来源文件",
+        "类型",
+        "处理",
+        "状态",
+    ),
+    "en": (
+        "Conflict",
+        "Sheet",
+        "Record ID",
+        "Field",
+        "Split value",
+        "Rep's value",
+        "Canonical value",
+        "Rep",
+        "When",
+        "File",
+        "Kind",
+        "Decision",
+        "Status",
+    ),
+}
+DECISION_COL = 12  # 1-based column of the decision on the Conflicts sheet
+
+
+# ------------------------------------------------------------------ values
+
+
+def _norm(value: Any) -> Any:
+    """A cell value as compared: empty is None, a midnight datetime is a date, numbers are floats."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date()
+        return value.replace(microsecond=0)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    return value
+
+
+def same_value(a: Any, b: Any) -> bool:
+    return bool(_norm(a) == _norm(b))
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _blank(value: Any) -> bool:
+    return _norm(value) is None
+
+
+# ------------------------------------------------------------------ rep files
+
+
+@dataclass
+class RepWork:
+    """A rep file as collect reads it."""
+
+    path: str
+    memo: SplitMemo
+    book: Book
+    digest: str  # of the workbook package (decrypted)
+    when: dt.datetime  # when the file was last saved
+
+
+def read_rep_file(
+    path: str | os.PathLike[str], passwords: dict[str, str] | None = None, today: dt.date | None = None
+) -> RepWork:
+    """Read a rep file made by ``crmbook split`` (decrypting it with its rep's password when needed)."""
+
+    from crmbook.team_crypt import decrypt, is_encrypted
+
+    spath = os.fspath(path)
+    try:
+        data = Path(spath).read_bytes()
+        when = dt.datetime.fromtimestamp(Path(spath).stat().st_mtime).replace(microsecond=0)
+    except OSError as exc:
+        raise WorkbookFileError(spath, f"cannot be read ({exc.strerror})") from None
+    if is_encrypted(data):
+        stem = Path(spath).stem
+        candidates = (
+            [passwords[stem]] if passwords and stem in passwords else list((passwords or {}).values())
+        )
+        if not candidates:
+            decrypt(data, None, spath)  # raises: no password given
+        last: WorkbookFileError | None = None
+        for password in candidates:
+            try:
+                data = decrypt(data, password, spath)
+                break
+            except WorkbookFileError as exc:
+                last = exc
+        else:
+            assert last is not None
+            raise last
+    digest = hashlib.sha256(data).hexdigest()[:24]
+    with tempfile.TemporaryDirectory(prefix="crmbook-collect-") as tmp:
+        plain = Path(tmp) / (Path(spath).stem + (".xlsm" if b"vbaProject.bin" in data else ".xlsx"))
+        plain.write_bytes(data)
+        try:
+            book, wb = _read_records(plain, today)
+        except WorkbookFileError as exc:
+            raise WorkbookFileError(spath, str(exc).split(": ", 1)[-1]) from None
+        try:
+            names = set(wb.sheet_names)
+            meta = wb.get_sheet_by_name(SPLIT_SHEET).to_python() if SPLIT_SHEET in names else None
+            grids = {
+                key: wb.get_sheet_by_name(base_sheet_name(key)).to_python(skip_empty_area=False)
+                for key in RECORD_SHEETS
+                if base_sheet_name(key) in names
+            }
+        finally:
+            wb.close()
+    memo = read_memo(_nones(meta), {k: _nones(g) for k, g in grids.items()}, spath)
+    if memo is None:
+        raise WorkbookFileError(
+            spath,
+            "was not made by crmbook split (it has no record of a split); "
+            "bring its rows in with crmbook import instead",
+        )
+    book.path = spath
+    return RepWork(spath, memo, book, digest, when)
+
+
+def _read_records(path: Path, today: dt.date | None) -> tuple[Book, Any]:
+    """The record sheets, Settings and Lists of a rep file (not what its own refreshes remembered:
+    collect does not need it), and the open calamine workbook for the hidden split sheets."""
+    from crmbook.filetype import require_workbook
+    from crmbook.reader import CalamineSource, open_calamine, read_book_from, sheets_of_a_book
+    from crmbook.snapshot import snapshot_sheet_name
+    from crmbook.state import STATE_SHEET
+
+    schema = load_schema()
+    require_workbook(path)
+    wb = open_calamine(path)
+    source = CalamineSource(wb, str(path))
+    remembered = {STATE_SHEET, *(snapshot_sheet_name(s.key) for s in schema.sheets)}
+    remembered |= {n for key in ("changelog", "duplicates") for n in schema.owned_sheets[key].values()}
+    source.sheet_names = [n for n in source.sheet_names if n not in remembered]
+    source.read_ahead(sheets_of_a_book(source.sheet_names, schema))
+    book, structural = read_book_from(source, str(path), today=today, macro_enabled=path.suffix == ".xlsm")
+    missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
+    if missing:
+        wb.close()
+        raise WorkbookFileError(str(path), "; ".join(i.message("en") for i in missing))
+    return book, wb
+
+
+def read_rep_files(
+    paths: Iterable[str | os.PathLike[str]], passwords: dict[str, str] | None, today: dt.date | None
+) -> list[RepWork]:
+    """Every rep file, two at a time (calamine reads without Python's interpreter lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ordered = sorted({os.fspath(p) for p in paths})
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="crmbook-rep-file") as pool:
+        return list(pool.map(lambda p: read_rep_file(p, passwords, today), ordered))
+
+
+def _nones(grid: list[list[Any]] | None) -> list[list[Any]] | None:
+    """calamine gives empty cells as ''; the base sheets' empty values are None."""
+    if grid is None:
+        return None
+    return [[None if v == "" else v for v in row] for row in grid]
+
+
+# ------------------------------------------------------------------ the plan
+
+
+@dataclass
+class RepOutcome:
+    path: str
+    rep: str
+    split_id: str
+    applied: int = 0
+    same: int = 0
+    conflicts: int = 0
+    deleted: int = 0
+    created: dict[str, int] = field(default_factory=dict)
+    renumbered: list[tuple[str, str, str]] = field(default_factory=list)  # (sheet, provisional, final)
+    notices: list[str] = field(default_factory=list)
+    skipped: bool = False
+
+
+@dataclass
+class CollectPlan:
+    collect_id: str
+    changeset: Changeset
+    outcomes: list[RepOutcome]
+    refresh: RefreshPlan | None
+    lang: Lang
+    book: Book = field(repr=False)  # the canonical book after the collect (before the refresh)
+
+    @property
+    def changed(self) -> bool:
+        return any(o.applied or o.created or o.conflicts or o.deleted for o in self.outcomes)
+
+
+def _copy_book(book: Book) -> Book:
+    after = copy.copy(book)
+    after.tables = {k: copy.copy(t) for k, t in book.tables.items()}
+    for t in after.tables.values():
+        t.data = t.data.copy()
+        t.extra_columns = dict(t.extra_columns)
+    return after
+
+
+class _Merger:
+    """The writes of one collect into copies of the canonical book's frames."""
+
+    def __init__(self, after: Book, state: State, collect_id: str, now: dt.datetime) -> None:
+        self.after = after
+        self.state = state
+        self.collect_id = collect_id
+        self.now = now
+        self.writes: list[CellWrite] = []
+        self.updated: dict[tuple[str, int, str], list[Any]] = {}
+        self.created: dict[str, list[int]] = {}
+        self.new_columns: dict[str, list[list[Any]]] = {}
+        self.conflicts: list[list[Any]] = []
+        self.logged: dict[tuple[str, str, str], tuple[str, Any, Any, str]] = {}  # -> (kind, old, new, who)
+        self.table_rows: dict[str, int] = {}
+        self._rows: dict[str, dict[str, int]] = {}  # sheet key -> record ID -> Excel row
+        self._cells: dict[tuple[str, str], dict[int, Any]] = {}  # (sheet key, field) -> row -> value now
+        self._pending: dict[tuple[str, str], dict[int, Any]] = {}  # values written, not yet in the frame
+        self._new: dict[str, dict[int, dict[str, Any]]] = {}  # sheet key -> rows added, not yet in the frame
+
+    # -- reading the canonical book as the collect changes it (dicts: a frame cell by cell is slow)
+
+    def rows(self, table: Table) -> dict[str, int]:
+        if table.key not in self._rows:
+            self._rows[table.key] = _id_rows(table)
+        return self._rows[table.key]
+
+    def current(self, table: Table, row: int, name: str) -> Any:
+        key = (table.key, name)
+        cells = self._cells.get(key)
+        if cells is None:
+            if name not in table.data.columns:
+                return None
+            cells = self._cells[key] = dict(
+                zip(table.data.index.tolist(), table.data[name].tolist(), strict=True)
+            )
+        return cells.get(row)
+
+    def flush(self, table: Table) -> None:
+        """Put the values written and the rows added into ``table``'s frame (one step per column)."""
+        for (sheet_key, name), values in list(self._pending.items()):
+            if sheet_key != table.key:
+                continue
+            column = table.data[name].to_numpy(dtype=object, copy=True)
+            at = table.data.index.get_indexer(list(values))
+            assert (at >= 0).all(), "a value written to a row the frame does not have"
+            column[at] = list(values.values())
+            table.data[name] = column
+            del self._pending[(sheet_key, name)]
+        new = self._new.pop(table.key, {})
+        if new:
+            frame = (
+                pd.DataFrame.from_dict(new, orient="index").reindex(columns=table.data.columns).astype(object)
+            )
+            frame = frame.where(frame.notna(), None)
+            table.data = pd.concat([table.data.astype(object), frame]) if len(table.data) else frame
+
+    # -- cells
+
+    def column(self, table: Table, name: str) -> int:
+        col = table.col(name) if name in table.columns else table.extra_columns.get(name)
+        if col is not None:
+            return col
+        used = [*table.columns.values(), *table.extra_columns.values()]
+        col = max(used, default=0) + 1
+        table.extra_columns[name] = col
+        table.data[name] = pd.Series([None] * len(table.data), index=table.data.index, dtype=object)
+        self.writes.append(CellWrite(table.sheet_name, table.header_row, col, name))
+        self.new_columns.setdefault(table.key, []).append([col, name])
+        return col
+
+    def set(self, table: Table, row: int, name: str, value: Any, record: str, who: str) -> None:
+        col = self.column(table, name)
+        old = self.current(table, row, name)
+        self.writes.append(CellWrite(table.sheet_name, row, col, value))
+        self._cells.setdefault((table.key, name), {})[row] = value
+        self._pending.setdefault((table.key, name), {})[row] = value
+        key = (table.key, row, name)
+        if key in self.updated:
+            self.updated[key][1] = encode_value(_plain(value))
+        else:
+            self.updated[key] = [encode_value(_plain(old)), encode_value(_plain(value))]
+        first = self.logged.get((table.key, record, name))
+        self.logged[(table.key, record, name)] = ("changed", first[1] if first else old, value, who)
+
+    def append(self, table: Table, values: dict[str, Any]) -> int:
+        start = int(table.data.index.max()) if len(table.data) else table.header_row
+        row = max(start, self.table_rows.get(table.key, 0)) + 1
+        for name, value in values.items():
+            col = self.column(table, name)
+            self.writes.append(CellWrite(table.sheet_name, row, col, value))
+        self._new.setdefault(table.key, {})[row] = values
+        self.created.setdefault(table.key, []).append(row)
+        self.table_rows[table.key] = row
+        return row
+
+    def conflict(
+        self, kind: str, sheet_key: str, record: str, name: str, base: Any, rep: Any, book: Any, work: RepWork
+    ) -> None:
+        number = f"{self.collect_id}.{len(self.conflicts) + 1}"
+        self.conflicts.append(
+            [
+                number,
+                kind,
+                sheet_key,
+                record,
+                name,
+                encode_value(_plain(base)),
+                encode_value(_plain(rep)),
+                encode_value(_plain(book)),
+                work.memo.rep,
+                work.when.isoformat(timespec="seconds"),
+                Path(work.path).name,
+            ]
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _record_text(table: Table, row: int, lang: Lang, current: Any) -> str:
+    parts = []
+    for name in table.data.columns:
+        value = current(table, row, name)
+        if _blank(value):
+            continue
+        try:
+            label = table.spec.column(name).label(lang)
+        except KeyError:
+            label = name
+        value = _plain(value)
+        shown = value.isoformat() if isinstance(value, dt.date) else value
+        parts.append(f"{label}={shown}")
+    return "｜".join(parts)
+
+
+def _id_rows(table: Table) -> dict[str, int]:
+    ids = table.data[table.spec.id_column].map(_text)
+    out: dict[str, int] = {}
+    for rid, row in zip(ids.tolist(), table.data.index.tolist(), strict=True):
+        if rid and rid not in out:
+            out[rid] = int(row)
+    return out
+
+
+def _row_digest(values: dict[str, Any]) -> str:
+    items = sorted((k, str(encode_value(_plain(v)))) for k, v in values.items() if not _blank(v))
+    return hashlib.sha1(json.dumps(items, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+def _merge_rep(
+    m: _Merger, work: RepWork, outcome: RepOutcome, history: History, lang: Lang
+) -> dict[str, Any]:
+    """Three-way merge of one rep file into ``m``'s frames; what the collect remembers of it."""
+    after, state = m.after, m.state
+    who = f"{work.memo.rep} · {Path(work.path).name}"
+    seen: dict[str, Any] = {}
+    created_ids: dict[str, str] = {}
+    customer_map = {k.split("\t", 1)[1]: v for k, v in history.created.items() if k.startswith("customers\t")}
+
+    def three_way(
+        table: Table,
+        sheet_key: str,
+        rep_id: str,
+        book_id: str,
+        name: str,
+        base: Any,
+        rep: Any,
+        rows: dict[str, int],
+    ) -> None:
+        if same_value(base, rep):
+            return
+        seen[cell_key(sheet_key, rep_id, name)] = encode_value(_plain(rep))
+        row = rows.get(book_id)
+        if row is None:
+            m.conflict(DELETED_IN_BOOK, sheet_key, book_id, name, base, rep, None, work)
+            outcome.conflicts += 1
+            return
+        current = m.current(table, row, name)
+        if same_value(current, rep):
+            outcome.same += 1
+        elif same_value(current, base):
+            m.set(table, row, name, rep, book_id, who)
+            outcome.applied += 1
+        else:
+            m.conflict(FIELD, sheet_key, book_id, name, base, rep, current, work)
+            outcome.conflicts += 1
+
+    for key in RECORD_SHEETS:
+        table = after.tables.get(key)
+        rep_table = work.book.tables.get(key)
+        base = work.memo.base.get(key)
+        if table is None or rep_table is None or base is None:
+            if base is not None and len(base) and rep_table is None:
+                outcome.notices.append(
+                    f"the {key} sheet is missing from the rep file: its records were not read"
+                )
+            continue
+        spec = table.spec
+        id_col = spec.id_column
+        owned = {c.key for c in spec.columns if c.owned} - {id_col}
+        rep_data = rep_table.data
+        if key != "customers" and "customer_id" in rep_data.columns and customer_map:
+            rep_data = rep_data.copy()
+            rep_data["customer_id"] = rep_data["customer_id"].map(
+                lambda v: customer_map.get(_text(v), v) if not _blank(v) else v
+            )
+        rep_ids = (
+            rep_data[id_col].map(_text) if id_col in rep_data.columns else pd.Series("", index=rep_data.index)
+        )
+        duplicate = rep_ids.duplicated() & (rep_ids != "")
+        rep_rows = {
+            rid: int(row)
+            for rid, row, dup in zip(rep_ids, rep_data.index, duplicate, strict=True)
+            if rid and not dup
+        }
+        fields = [f for f in base.columns if f in rep_data.columns and f not in owned]
+        new_user_columns = [c for c in rep_table.extra_columns if c not in base.columns]
+        rows = m.rows(table)
+
+        # 1. The records as split.
+        present = [rid for rid in base.index if rid in rep_rows]
+        if present and fields:
+            rep_values = rep_data.loc[[rep_rows[r] for r in present], fields]
+            base_values = base.loc[present, fields]
+            r, b = rep_values.to_numpy(dtype=object), base_values.to_numpy(dtype=object)
+            differs = ~((r == b) | (pd.isna(r) & pd.isna(b)))
+            candidates = set(zip(*np.nonzero(differs), strict=True))
+            index = {rid: i for i, rid in enumerate(present)}
+            columns = {f: j for j, f in enumerate(fields)}
+            for ck in history.seen:
+                sk, rid, name = ck.split("\t", 2)
+                if sk == key and rid in index and name in columns:
+                    candidates.add((index[rid], columns[name]))
+            for i, j in sorted(candidates):
+                rid, name = present[i], fields[j]
+                base_value = history.base_value(key, rid, name, b[i, j])
+                three_way(table, key, rid, rid, name, base_value, r[i, j], rows)
+        for name in new_user_columns:
+            for rid in present:
+                value = rep_data.at[rep_rows[rid], name]
+                if not _blank(value):
+                    three_way(
+                        table, key, rid, rid, name, history.base_value(key, rid, name, None), value, rows
+                    )
+        for rid in base.index:
+            if rid in rep_rows or cell_key(key, rid, "") in history.seen:
+                continue
+            seen[cell_key(key, rid, "")] = "deleted"
+            row = rows.get(rid)
+            if row is not None:
+                m.conflict(
+                    DELETED_BY_REP, key, rid, "", None, None, _record_text(table, row, lang, m.current), work
+                )
+                outcome.deleted += 1
+
+        # 2. Records an earlier collect of this file created.
+        earlier = {k.split("\t", 1)[1]: v for k, v in history.created.items() if k.startswith(f"{key}\t")}
+        for provisional, final in earlier.items():
+            if provisional.startswith("#") or provisional not in rep_rows:
+                continue
+            rep_row = rep_rows[provisional]
+            for name in [*fields, *new_user_columns]:
+                base_value = history.base_value(key, provisional, name, None)
+                three_way(table, key, provisional, final, name, base_value, rep_data.at[rep_row, name], rows)
+
+        # 3. New records: their IDs are provisional.
+        carried = [c for c in rep_data.columns if c != id_col and c not in owned]
+        added: list[tuple[str, int]] = []
+        for rid, row, dup in zip(rep_ids, rep_data.index, duplicate, strict=True):
+            if rid and not dup and (rid in base.index or rid in earlier):
+                continue
+            values = {c: _plain(rep_data.at[row, c]) for c in carried}
+            values = {c: v for c, v in values.items() if not _blank(v)}
+            if not values:
+                continue
+            provisional = rid if rid and not dup else f"#{_row_digest(values)}"
+            if provisional in earlier or f"{key}\t{provisional}" in created_ids:
+                continue
+            added.append((provisional, m.append(table, values)))
+            for name, value in values.items():
+                seen[cell_key(key, provisional, name)] = encode_value(value)
+        if added:
+            m.flush(table)
+            if key != "customers":  # a new record naming its customer by name only gets the ID first
+                refs = customer_ids_and_references(after, state.high_water, after.today)
+                state.high_water = refs.high_water
+                m.writes += [CellWrite(*after_cell(after, w)) for w in refs.cell_writes(after)]
+            ids = assign_sheet_ids(after, key, state.high_water, after.today)
+            state.high_water = ids.high_water
+            m.writes += [
+                CellWrite(table.sheet_name, row, col, v) for _, row, col, v in ids.cell_writes(after)
+            ]
+            for provisional, row in added:
+                final = _text(table.data.at[row, id_col])
+                created_ids[f"{key}\t{provisional}"] = final
+                m.logged[(key, final or f"#{row}", "")] = ("added", None, None, who)
+                if provisional != final and not provisional.startswith("#"):
+                    outcome.renumbered.append((key, provisional, final))
+                if key == "customers" and not provisional.startswith("#") and final:
+                    customer_map[provisional] = final
+            outcome.created[key] = len(added)
+    return {
+        "file": str(work.path),
+        "rep": work.memo.rep,
+        "split_id": work.memo.split_id,
+        "digest": work.digest,
+        "seen": seen,
+        "created_ids": created_ids,
+    }
+
+
+def after_cell(book: Book, write: tuple[str, int, int, Any]) -> tuple[str, int, int, Any]:
+    """An ID step's write (sheet key, row, column, value) as a cell of the named sheet."""
+    sheet_key, row, col, value = write
+    return book.tables[sheet_key].sheet_name, row, col, value
+
+
+def _latest_split(state: State, rep: str) -> str | None:
+    splits = state.extra.get(SPLIT_SECTION, {})
+    mine = [k for k, v in splits.items() if rep in v.get("reps", {})]
+    return max(mine) if mine else None
+
+
+def plan_collect(
+    book: Book,
+    works: list[RepWork],
+    *,
+    now: dt.datetime | None = None,
+    decisions: dict[str, str] | None = None,
+    with_refresh: bool = True,
+) -> CollectPlan:
+    """Everything collecting ``works`` into ``book`` would do; touches no file."""
+    now = now or dt.datetime.now()
+    lang = book.lang
+    state = _state_copy(book.state)
+    splits = state.extra.get(SPLIT_SECTION, {})
+    for work in works:
+        if work.memo.split_id not in splits:
+            raise WorkbookFileError(
+                work.path,
+                f"was made by split {work.memo.split_id} of {work.memo.book or 'another workbook'}, which "
+                f"{book.path} does not know; collect it into the workbook it was split from",
+            )
+    seen_paths: dict[tuple[str, str], str] = {}
+    for work in works:
+        key = (work.memo.split_id, work.memo.rep)
+        if key in seen_paths:
+            raise InputError(
+                f"{seen_paths[key]} and {work.path} are both {work.memo.rep}'s file of split "
+                f"{work.memo.split_id}; collect one of them (the newer one)"
+            )
+        seen_paths[key] = work.path
+    collect_id = next_id(state, COLLECT_SECTION, "G", book.today)
+    after = _copy_book(book)
+    merger = _Merger(after, state, collect_id, now)
+    outcomes: list[RepOutcome] = []
+    team: dict[str, Any] = {}
+    for work in works:
+        memo = work.memo
+        outcome = RepOutcome(work.path, memo.rep, memo.split_id)
+        history = history_of(state, memo.split_id, memo.rep)
+        latest = _latest_split(state, memo.rep)
+        if latest and latest != memo.split_id:
+            outcome.notices.append(
+                f"from split {memo.split_id} ({memo.split_at[:10]}), older than {memo.rep}'s latest split "
+                f"{latest}: merged against its own split values"
+            )
+        if work.digest in history.digests:
+            outcome.skipped = True
+            outcome.notices.append(
+                f"already collected unchanged in {history.digests[work.digest]}: nothing to do"
+            )
+            outcomes.append(outcome)
+            continue
+        team[rep_key(memo.split_id, memo.rep)] = _merge_rep(merger, work, outcome, history, lang)
+        outcomes.append(outcome)
+    for table in after.tables.values():
+        merger.flush(table)
+    record = {
+        "time": now.isoformat(timespec="seconds"),
+        "sources": [w.path for w in works],
+        "created": {
+            k: [[r, d] for r, d in row_digests(after.tables[k], rows).items()]
+            for k, rows in merger.created.items()
+        },
+        "new_columns": merger.new_columns,
+        "updated": [[k, row, name, old, new] for (k, row, name), (old, new) in merger.updated.items()],
+        "rejects": [],
+        "counts": {
+            o.rep: {
+                "applied": o.applied,
+                "conflicts": o.conflicts,
+                "deleted": o.deleted,
+                "created": o.created,
+            }
+            for o in outcomes
+        },
+        "undone": None,
+        "team": team,
+        "conflicts": merger.conflicts,
+    }
+    if any(not o.skipped for o in outcomes):
+        state.extra.setdefault(COLLECT_SECTION, {})[collect_id] = record
+    after.state = state
+    changeset = Changeset(cell_writes=list(merger.writes))
+    for key, rows in merger.created.items():
+        changeset.table_rows[after.tables[key].sheet_name] = max(rows)
+    refresh = None
+    if with_refresh:
+        refresh = plan_refresh(after, now=now)
+        _combine(changeset, refresh.changeset)
+        _attribute_changes(changeset, refresh, book, merger.logged, lang, now)
+        changeset.owned_sheets.append(conflicts_sheet(state, decisions or {}, lang))
+    return CollectPlan(collect_id, changeset, outcomes, refresh, lang, after)
+
+
+def _state_copy(state: State | None) -> State:
+    """A copy of ``state`` to change: its sections copied, its snapshots shared (they are only replaced)."""
+    if state is None:
+        return State()
+    return State(
+        high_water=dict(state.high_water),
+        not_duplicates=set(state.not_duplicates),
+        last_refresh=state.last_refresh,
+        extra=copy.deepcopy(state.extra),
+        snapshots=dict(state.snapshots),
+    )
+
+
+def _combine(into: Changeset, other: Changeset) -> None:
+    into.cell_writes += other.cell_writes
+    into.highlights += other.highlights
+    into.highlight_sheets |= other.highlight_sheets
+    into.owned_sheets += other.owned_sheets
+
+
+def _attribute_changes(
+    changeset: Changeset,
+    refresh: RefreshPlan,
+    book: Book,
+    logged: dict[tuple[str, str, str], tuple[str, Any, Any, str]],
+    lang: Lang,
+    now: dt.datetime,
+) -> None:
+    """The Change log the refresh wrote, with each cell the collect wrote and each record it added
+    marked with the rep and the file it came from."""
+    name = load_schema().owned_sheet_name("changelog", lang)
+    sheet = next((s for s in changeset.owned_sheets if s.name == name), None)
+    if sheet is None or not logged:
+        return
+    ours = [
+        Change(sheet_key, record, field_name, _plain(old), _plain(new), kind, None)
+        for (sheet_key, record, field_name), (kind, old, new, _) in logged.items()
+    ]
+    mine = build_changelog_sheet(name, [], ours, lang, now).rows[1:]
+    word = "收集" if lang == "zh" else "collected"
+    for cells, change, (_, _, _, who) in zip(mine, ours, logged.values(), strict=True):
+        cells[6] = SheetCell(f"{KINDS[lang][change.kind]}（{word}：{who}）")
+        cells[4], cells[5] = SheetCell(_shown(change.old)), SheetCell(_shown(change.new))
+    theirs = refresh.changes
+    if theirs and len(sheet.rows) > len(theirs):  # the refresh's own entries are its last rows
+        head, tail = sheet.rows[: -len(theirs)], sheet.rows[-len(theirs) :]
+        tail = [
+            r for r, c in zip(tail, theirs, strict=True) if (c.sheet_key, c.record, c.field) not in logged
+        ]
+        rows = head + tail + mine
+    else:
+        rows = sheet.rows + mine
+    sheet.rows = rows[:1] + rows[1:][-MAX_LOG_ROWS:]
+    sheet.autofilter = f"A1:G{len(sheet.rows)}"
+
+
+def _shown(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+# ------------------------------------------------------------------ the Conflicts sheet
+
+
+def _conflicts(state: State) -> Iterable[tuple[str, list[Any]]]:
+    for collect_id, record in sorted(state.extra.get(COLLECT_SECTION, {}).items()):
+        if record.get("undone"):
+            continue
+        for entry in record.get("conflicts", []):
+            yield collect_id, entry
+
+
+def _decision_of(text: Any) -> str | None:
+    folded = str(text or "").strip().casefold()
+    for lang_words in DECISIONS.values():
+        for key, word in lang_words.items():
+            if folded and folded == word.casefold():
+                return key
+    return None
+
+
+def read_conflict_decisions(grid: list[list[Any]] | None) -> dict[str, str]:
+    """Conflict number -> the decision typed on the Conflicts sheet (as written, either language)."""
+    out: dict[str, str] = {}
+    for row in (grid or [])[1:]:
+        if len(row) >= DECISION_COL and row[0] not in (None, "") and row[DECISION_COL - 1] not in (None, ""):
+            out[str(row[0]).strip()] = str(row[DECISION_COL - 1]).strip()
+    return out
+
+
+def _status(resolved: dict[str, Any] | None, lang: Lang) -> str | None:
+    if not resolved:
+        return None
+    when = str(resolved.get("time", ""))[:16].replace("T", " ")
+    note = resolved.get("note")
+    if lang == "zh":
+        done = {TAKE_REP: "已采用代表的值", KEEP_BOOK: "已保留总表的值"}.get(
+            resolved.get("decision", ""), "已处理"
+        )
+    else:
+        done = {TAKE_REP: "rep's value applied", KEEP_BOOK: "canonical value kept"}.get(
+            resolved.get("decision", ""), "done"
+        )
+    return f"{done} {when}" + (f"；{note}" if note and lang == "zh" else f"; {note}" if note else "")
+
+
+def _cell(value: Any) -> SheetCell:
+    value = decode_value(value)
+    if isinstance(value, dt.datetime):
+        return SheetCell(value, "datetime")
+    if isinstance(value, dt.date):
+        return SheetCell(value, "date")
+    if isinstance(value, bool) or value is None:
+        return SheetCell(value)
+    if isinstance(value, int | float):
+        return SheetCell(value)
+    return SheetCell(str(value)[:32000], "wrap")
+
+
+def conflicts_sheet(state: State, decisions: dict[str, str], lang: Lang) -> OwnedSheet:
+    """Every conflict of the collects not undone, with its decision and what was done about it."""
+    schema = load_schema()
+    resolved = state.extra.get(RESOLVE_SECTION, {})
+    rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in HEADERS[lang]]]
+    for _, entry in _conflicts(state):
+        number, kind, sheet_key, record, name, base, rep, book, who, when, file = entry
+        spec = schema.sheet(sheet_key)
+        try:
+            label = spec.column(name).label(lang) if name else ""
+        except KeyError:
+            label = name
+        if kind == DELETED_BY_REP:
+            rep = "（已删除）" if lang == "zh" else "(deleted)"
+        if kind == DELETED_IN_BOOK:
+            book = "（已删除）" if lang == "zh" else "(deleted)"
+        rows.append(
+            [
+                SheetCell(number),
+                SheetCell(spec.label(lang)),
+                SheetCell(record),
+                SheetCell(label or None),
+                _cell(base),
+                _cell(rep),
+                _cell(book),
+                SheetCell(who),
+                SheetCell(dt.datetime.fromisoformat(when), "datetime"),
+                SheetCell(file),
+                SheetCell(KIND_TEXT[lang][kind]),
+                SheetCell(decisions.get(number) or None),
+                SheetCell(_status(resolved.get(number), lang)),
+            ]
+        )
+    last = max(len(rows), 2)
+    return OwnedSheet(
+        name=schema.owned_sheet_name("conflicts", lang),
+        rows=rows,
+        widths={
+            1: 18,
+            2: 10,
+            3: 22,
+            4: 14,
+            5: 24,
+            6: 24,
+            7: 24,
+            8: 10,
+            9: 17,
+            10: 18,
+            11: 16,
+            12: 16,
+            13: 28,
+        },
+        freeze="A2",
+        autofilter=f"A1:M{len(rows)}",
+        tab_color="C00000",
+        validations=[ListValidation(f"L2:L{last + 200}", tuple(DECISIONS[lang].values()))],
+    )
+
+
+# ------------------------------------------------------------------ resolve and undo
+
+
+@dataclass
+class ResolvePlan:
+    changeset: Changeset
+    applied: int
+    kept: int
+    refused: list[str]
+    pending: int
+
+
+def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | None = None) -> ResolvePlan:
+    """Apply the decisions typed on the Conflicts sheet; a conflict whose cell changed since is left open."""
+    now = now or dt.datetime.now()
+    lang = book.lang
+    state = _state_copy(book.state)
+    resolved = state.extra.setdefault(RESOLVE_SECTION, {})
+    after = _copy_book(book)
+    writes: list[CellWrite] = []
+    applied = kept = pending = 0
+    refused: list[str] = []
+    stamp = now.isoformat(timespec="seconds")
+    for _, entry in _conflicts(state):
+        number, kind, sheet_key, record, name, _base, rep, current_then, *_ = entry
+        if number in resolved:
+            continue
+        decision = _decision_of(decisions.get(number))
+        if decision is None:
+            pending += 1
+            if decisions.get(number):
+                refused.append(f"{number}: {decisions[number]!r} is not a decision; pick one from the list")
+            continue
+        if decision == KEEP_BOOK:
+            resolved[number] = {"decision": KEEP_BOOK, "time": stamp}
+            kept += 1
+            continue
+        table = after.tables.get(sheet_key)
+        row = _id_rows(table).get(record) if table is not None else None
+        if kind == DELETED_IN_BOOK or table is None or row is None:
+            refused.append(
+                f"{number}: {record} is no longer in the workbook; type the rep's value into a new record by hand"
+            )
+            continue
+        if kind == FIELD:
+            current = table.data.at[row, name] if name in table.data.columns else None
+            if not same_value(current, decode_value(current_then)):
+                refused.append(
+                    f"{number}: {record} {name} was changed since the collect (now {_plain(current)!r}); decide again"
+                )
+                continue
+            col = table.col(name) if name in table.columns else table.extra_columns.get(name)
+            if col is None:
+                refused.append(f"{number}: the {name} column is gone from {table.sheet_name}")
+                continue
+            value = decode_value(rep)
+            writes.append(CellWrite(table.sheet_name, row, col, value))
+            table.data[name] = table.data[name].astype(object)
+            table.data.at[row, name] = value
+            resolved[number] = {
+                "decision": TAKE_REP,
+                "time": stamp,
+                "row": row,
+                "old": encode_value(_plain(current)),
+            }
+        else:  # the rep deleted the record: empty its row, keep what it held
+            values = {
+                n: encode_value(_plain(table.data.at[row, n]))
+                for n in table.data.columns
+                if not _blank(table.data.at[row, n])
+            }
+            for n in values:
+                col = table.columns.get(n) or table.extra_columns.get(n)
+                if col is not None:
+                    writes.append(CellWrite(table.sheet_name, row, col, None))
+            table.data = table.data.drop(index=row)
+            resolved[number] = {
+                "decision": TAKE_REP,
+                "time": stamp,
+                "row": row,
+                "values": values,
+                "note": "记录已删除" if lang == "zh" else "record deleted",
+            }
+        applied += 1
+    after.state = state
+    changeset = Changeset(cell_writes=writes)
+    refresh = plan_refresh(after, now=now)
+    _combine(changeset, refresh.changeset)
+    changeset.owned_sheets.append(conflicts_sheet(state, decisions, lang))
+    return ResolvePlan(changeset, applied, kept, refused, pending)
+
+
+def plan_undo_collect(
+    book: Book, collect_id: str, decisions: dict[str, str], *, now: dt.datetime | None = None
+) -> Any:
+    """Give back what collect ``collect_id`` changed (import undo's machinery); refused over later edits."""
+    from crmbook.importer import plan_undo_import
+
+    now = now or dt.datetime.now()
+    record = (book.state.extra.get(COLLECT_SECTION, {}) if book.state else {}).get(collect_id)
+    if record is not None and not record.get("undone"):
+        resolved = book.state.extra.get(RESOLVE_SECTION, {}) if book.state else {}
+        applied = [
+            e[0] for e in record.get("conflicts", []) if resolved.get(e[0], {}).get("decision") == TAKE_REP
+        ]
+        if applied:
+            raise InputError(
+                f"cannot undo {collect_id}: its conflicts {', '.join(applied[:5])} were resolved with the rep's "
+                "value since (crmbook collect --resolve): undo is refused over later edits; change those "
+                "records back by hand instead"
+            )
+    undo = plan_undo_import(book, collect_id, now=now, section=COLLECT_SECTION, what="collect")
+    state = _state_copy(book.state)
+    state.extra[COLLECT_SECTION][collect_id]["undone"] = now.isoformat(timespec="seconds")
+    undo.changeset.owned_sheets.append(conflicts_sheet(state, decisions, book.lang))
+    return undo
+
+
+# ------------------------------------------------------------------ files
+
+
+@dataclass
+class CollectResult:
+    path: str
+    plan: CollectPlan | None
+    written: bool
+    backup_path: str | None
+    seconds: float = 0.0
+    resolve: ResolvePlan | None = None
+    undo: Any = None
+
+
+def _read_conflicts_grid(path: str, lang: Lang) -> list[list[Any]] | None:
+    import python_calamine as pc
+
+    name = load_schema().owned_sheet_name("conflicts", lang)
+    wb = pc.CalamineWorkbook.from_path(path)
+    try:
+        return wb.get_sheet_by_name(name).to_python() if name in wb.sheet_names else None
+    finally:
+        wb.close()
+
+
+def collect(
+    paths: list[str | os.PathLike[str]],
+    into: str | os.PathLike[str],
+    *,
+    passwords: dict[str, str] | None = None,
+    dry_run: bool = False,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    lock_timeout: float = 10.0,
+) -> CollectResult:
+    """Collect the rep files ``paths`` into the canonical workbook ``into`` (or only plan it)."""
+    from crmbook.edit import editing
+
+    started = time.perf_counter()
+    target = os.fspath(into)
+    for p in paths:
+        if Path(p).resolve() == Path(target).resolve():
+            raise InputError(
+                f"{target}: collecting a workbook into itself; name the rep files and --into the canonical one"
+            )
+    works = read_rep_files(paths, passwords, today)
+    if not works:
+        raise InputError("no rep files to collect")
+    with editing(target, today, lock_timeout=lock_timeout) as edit:
+        decisions = read_conflict_decisions(_read_conflicts_grid(target, edit.book.lang))
+        plan = plan_collect(edit.book, works, now=now, decisions=decisions, with_refresh=not dry_run)
+        written = not dry_run and plan.changed
+        backup = edit.save(plan.changeset) if written else None
+    return CollectResult(target, plan, written, backup, time.perf_counter() - started)
+
+
+def resolve(
+    into: str | os.PathLike[str],
+    *,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    lock_timeout: float = 10.0,
+) -> CollectResult:
+    """Apply the decisions on the Conflicts sheet of ``into``."""
+    from crmbook.edit import editing
+
+    target = os.fspath(into)
+    with editing(target, today, lock_timeout=lock_timeout) as edit:
+        decisions = read_conflict_decisions(_read_conflicts_grid(target, edit.book.lang))
+        plan = plan_resolve(edit.book, decisions, now=now)
+        written = bool(plan.applied or plan.kept)
+        backup = edit.save(plan.changeset) if written else None
+    return CollectResult(target, None, written, backup, resolve=plan)
+
+
+def undo_collect(
+    into: str | os.PathLike[str],
+    collect_id: str,
+    *,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    lock_timeout: float = 10.0,
+) -> CollectResult:
+    """Give back what collect ``collect_id`` changed."""
+    from crmbook.edit import editing
+
+    target = os.fspath(into)
+    with editing(target, today, lock_timeout=lock_timeout) as edit:
+        decisions = read_conflict_decisions(_read_conflicts_grid(target, edit.book.lang))
+        undo = plan_undo_collect(edit.book, collect_id, decisions, now=now)
+        backup = edit.save(undo.changeset)
+    return CollectResult(target, None, True, backup, undo=undo)
+
+
+def format_collect_summary(result: CollectResult) -> list[str]:
+    """The lines the CLI prints."""
+    lines: list[str] = []
+    if result.undo is not None:
+        u = result.undo
+        return [
+            f"{result.path}: undid collect {u.import_id}: {u.removed} records removed, {u.restored} values restored"
+        ]
+    if result.resolve is not None:
+        r = result.resolve
+        lines += [f"  not applied: {line}" for line in r.refused]
+        lines.append(
+            f"{result.path}: {r.applied} decisions applied, {r.kept} canonical values kept, "
+            f"{r.pending} conflicts still open"
+        )
+        return lines
+    plan = result.plan
+    assert plan is not None
+    schema = load_schema()
+    total_conflicts = 0
+    for o in plan.outcomes:
+        created = ", ".join(f"{n} new {schema.sheet(k).label('en').lower()}" for k, n in o.created.items())
+        lines.append(
+            f"  {o.path} ({o.rep}, split {o.split_id}): {o.applied} cells applied, {o.same} already the same, "
+            f"{o.conflicts} conflicts, {o.deleted} deletions to confirm" + (f", {created}" if created else "")
+        )
+        for notice in o.notices:
+            lines.append(f"    note: {notice}")
+        for sheet_key, provisional, final in o.renumbered[:5]:
+            lines.append(f"    {schema.sheet(sheet_key).label('en')} {provisional} → {final}")
+        if len(o.renumbered) > 5:
+            lines.append(f"    … and {len(o.renumbered) - 5} more new IDs (the Change log lists them)")
+        total_conflicts += o.conflicts + o.deleted
+    sheet = schema.owned_sheet_name("conflicts", plan.lang)
+    if result.written:
+        lines.append(
+            f"{result.path}: collected {len(plan.outcomes)} rep files as {plan.collect_id} in {result.seconds:.1f} s"
+            + (
+                f"; {total_conflicts} conflicts and deletions wait on the {sheet} sheet: pick a decision, then run "
+                f"crmbook collect --resolve {result.path}"
+                if total_conflicts
+                else ""
+            )
+            + f"; undo with: crmbook collect --undo {result.path} {plan.collect_id}"
+        )
+    else:
+        verb = "would collect" if plan.changed else "nothing new to collect from"
+        lines.append(
+            f"{result.path}: {verb} {len(plan.outcomes)} rep files (dry run: nothing was written)"
+            if plan.changed
+            else f"{result.path}: {verb} {len(plan.outcomes)} rep files"
+        )
+    return lines

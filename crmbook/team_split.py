@@ -1,0 +1,626 @@
+"""``crmbook split``: one workbook per rep, cut from the canonical workbook.
+
+Each rep file is built from the template (:func:`crmbook.template.build_workbook`, so it has the
+canonical workbook's tables, dropdowns, formats and hints) and the records of the rep's customers
+(customers whose owner is the rep, with every contact, follow-up and deal of theirs), the user's
+own extra columns of those sheets, the Lists and Settings as the canonical workbook has them (the
+reps block holds the rep alone), and what was split (:mod:`crmbook.team_state`), in very hidden
+sheets. Then the ordinary refresh builds the rep's dashboard, reminders and issues; a macro-enabled
+canonical workbook gives macro-enabled rep files with the buttons (:func:`crmbook.buttons.install_buttons`).
+The user's own extra sheets, cell formatting and charts are not carried: they hold other reps'
+customers as often as not.
+
+The canonical workbook is changed only to remember the split (its state sheet) and to fill IDs
+still empty: collect matches records by ID, so every record needs one before it leaves.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crmbook.book import Book, Settings, Table
+from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
+from crmbook.errors import InputError
+from crmbook.ids import IdPattern, child_sheet_ids, customer_ids_and_references
+from crmbook.schema import Lang, Rep, Schema, load_schema, normalize_label
+from crmbook.state import State, state_sheet
+from crmbook.team_state import SPLIT_SECTION, SPLIT_SHEET, SplitMemo, base_sheet_name, memo_rows, next_id
+
+__all__ = ["RepPart", "SplitPlan", "SplitResult", "plan_split", "redacted_fields", "rep_file_name", "split"]
+
+CHILD_SHEETS = ("contacts", "followups", "opportunities")
+KEEP_ALWAYS = {"customer_id", "owner"}  # what collect needs to match records and owners
+
+
+@dataclass
+class RepPart:
+    """One rep's share of the canonical workbook."""
+
+    rep: str
+    frames: dict[str, pd.DataFrame]  # sheet key -> the rep's records (schema keys and user columns)
+    extra: dict[str, list[str]]  # sheet key -> user column headers carried
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(f) for k, f in self.frames.items()}
+
+
+@dataclass
+class SplitPlan:
+    split_id: str
+    changeset: Changeset  # for the canonical workbook: IDs filled, the split remembered
+    parts: list[RepPart]
+    redacted: list[str]
+    ids_assigned: int
+    unowned: int  # customers without an owner (they stay with the lead)
+    orphans: dict[str, int]  # sheet key -> records whose customer is not known
+    state: State
+    book: Book = field(repr=False)
+
+
+def redacted_fields(book: Book, schema: Schema | None = None) -> list[str]:
+    """The field keys the ``split_redact`` setting lists (by key or label in either language)."""
+    schema = schema or load_schema()
+    text = str(book.settings.get("split_redact") or "")
+    by_label: dict[str, str] = {}
+    for spec in schema.sheets:
+        for col in spec.columns:
+            for label in (col.key, col.zh, col.en):
+                by_label.setdefault(normalize_label(label), col.key)
+    out: list[str] = []
+    for piece in re.split(r"[;；,，、\n]", text):
+        if not piece.strip():
+            continue
+        key = by_label.get(normalize_label(piece))
+        if key is None:
+            raise InputError(
+                f"Settings › split_redact names {piece.strip()!r}, which is no field of the workbook; "
+                "list fields by their header, separated by semicolons"
+            )
+        if key in KEEP_ALWAYS or any(
+            c.key == key and (c.required or c.key == s.id_column) for s in schema.sheets for c in s.columns
+        ):
+            raise InputError(
+                f"Settings › split_redact names {piece.strip()!r}: a rep file cannot work without it "
+                "(IDs, customer IDs, owners and required fields are always carried)"
+            )
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _copy_book(book: Book) -> Book:
+    after = copy.copy(book)
+    after.tables = {k: copy.copy(t) for k, t in book.tables.items()}
+    for t in after.tables.values():
+        t.data = t.data.copy()
+    return after
+
+
+def _carried_columns(table: Table, redacted: list[str]) -> list[str]:
+    """The frame columns a rep file carries for ``table``: its schema fields (not crmbook's derived
+    ones, not redacted ones) and the user's columns, ID first."""
+    owned = {c.key for c in table.spec.columns if c.owned} - {table.spec.id_column}
+    keys = [
+        c.key
+        for c in table.spec.columns
+        if c.key in table.data.columns and c.key not in owned and c.key not in redacted
+    ]
+    return keys + list(table.extra_columns)
+
+
+def _held_ids_high_water(book: Book, high_water: dict[str, int]) -> dict[str, int]:
+    """``high_water`` raised to every ID the book holds: a number a rep file carries is never given
+    again by the canonical workbook, even when the lead deletes that record meanwhile."""
+    out = dict(high_water)
+    for key, table in book.tables.items():
+        id_col = table.spec.id_column
+        if id_col not in table.data.columns:
+            continue
+        pattern = IdPattern.parse(book.settings.id_pattern(key))
+        for text in {_text(v) for v in table.data[id_col].tolist()} - {""}:
+            found = pattern.match(text)
+            if found is not None:
+                scope, seq = found
+                hw_key = f"{key}:{scope}"
+                if seq > out.get(hw_key, 0):
+                    out[hw_key] = seq
+    return out
+
+
+def _reps_in_order(book: Book, owners: Iterable[str]) -> list[str]:
+    present = set(owners)
+    known = [r.name for r in book.settings.reps if r.name in present]
+    return known + sorted(present - set(known))
+
+
+def plan_split(book: Book, *, redact: bool = False, now: dt.datetime | None = None) -> SplitPlan:
+    """Every rep's share of ``book`` and what the canonical workbook must remember; touches no file."""
+    now = now or dt.datetime.now()
+    schema = load_schema()
+    redacted = redacted_fields(book, schema) if redact else []
+    state = copy.deepcopy(book.state) if book.state is not None else State()
+    after = _copy_book(book)
+    first = customer_ids_and_references(after, state.high_water, book.today)
+    rest = child_sheet_ids(after, first.high_water, book.today)
+    ids = first.followed_by(rest)
+    state.high_water = _held_ids_high_water(after, ids.high_water)
+    writes = [
+        CellWrite(after.tables[k].sheet_name, row, col, value)
+        for k, row, col, value in ids.cell_writes(after)
+    ]
+    customers = after.tables["customers"]
+    if "owner" not in customers.data.columns:
+        raise InputError(f"{book.path}: the {customers.sheet_name} sheet has no owner column to split by")
+    owners = customers.data["owner"].map(_text)
+    cids = customers.data["customer_id"].map(_text) if "customer_id" in customers.data else owners.map(str)
+    has_content = customers.data.notna().any(axis=1)
+    unowned = int(((owners == "") & has_content).sum())
+    split_id = next_id(state, SPLIT_SECTION, "S", book.today)
+    parts: list[RepPart] = []
+    child_refs = {
+        k: after.tables[k].data["customer_id"].map(_text)
+        for k in CHILD_SHEETS
+        if k in after.tables and "customer_id" in after.tables[k].data.columns
+    }
+    known_ids = set(cids[cids != ""])
+    orphans = {
+        k: int((~refs.isin(known_ids) & after.tables[k].data.notna().any(axis=1)).sum())
+        for k, refs in child_refs.items()
+    }
+    for rep in _reps_in_order(book, owners[owners != ""]):
+        mine = owners == rep
+        ids_of_rep = set(cids[mine])
+        frames = {"customers": customers.data.loc[mine, _carried_columns(customers, redacted)]}
+        extra = {"customers": list(customers.extra_columns)}
+        for key in CHILD_SHEETS:
+            table = after.tables.get(key)
+            if table is None:
+                continue
+            rows = (
+                child_refs[key].isin(ids_of_rep)
+                if key in child_refs
+                else pd.Series(False, index=table.data.index)
+            )
+            frames[key] = table.data.loc[rows, _carried_columns(table, redacted)]
+            extra[key] = list(table.extra_columns)
+        parts.append(RepPart(rep, frames, extra))
+    state.extra.setdefault(SPLIT_SECTION, {})[split_id] = {
+        "time": now.isoformat(timespec="seconds"),
+        "by": "owner",
+        "redacted": redacted,
+        "reps": {p.rep: p.counts() for p in parts},
+    }
+    changeset = Changeset(cell_writes=writes, owned_sheets=[state_sheet(state)])
+    return SplitPlan(split_id, changeset, parts, redacted, ids.ids_assigned, unowned, orphans, state, after)
+
+
+# ------------------------------------------------------------------ one rep's workbook
+
+
+def _rep_schema(schema: Schema, book: Book, redacted: list[str]) -> Schema:
+    """The schema of a rep file: the canonical workbook's fields, less the redacted ones."""
+    sheets = []
+    for spec in schema.sheets:
+        table = book.tables.get(spec.key)
+        present = set(table.data.columns) if table is not None else set()
+        columns = tuple(
+            c for c in spec.columns if (c.key in present or c.required or c.owned) and c.key not in redacted
+        )
+        sheets.append(dataclasses.replace(spec, columns=columns))
+    return dataclasses.replace(schema, sheets=tuple(sheets))
+
+
+@dataclass
+class RepTemplate:
+    """The empty rep workbook every rep file of a split starts from, and where things are in it."""
+
+    data: bytes
+    schema: Schema
+    sheet_names: list[str]
+    extra: dict[str, list[str]]  # sheet key -> user column headers, after the schema's columns
+    list_columns: dict[str, tuple[int, int]]  # list key -> (column, last row the template filled)
+    reps_row: int  # the reps block's header row on the Settings sheet
+    reps_rows: int  # rep rows the template wrote below it
+
+
+def build_template(plan: SplitPlan) -> RepTemplate:
+    """The template workbook (:func:`crmbook.template.build_workbook`) with the canonical workbook's
+    fields, its user columns on each record sheet, inside the sheet's Excel table."""
+    from openpyxl.utils import get_column_letter
+
+    from crmbook.template import FILLS, HEADER_FONT, build_workbook, workbook_bytes
+
+    book = plan.book
+    lang: Lang = book.lang
+    schema = _rep_schema(load_schema(), book, plan.redacted)
+    wb = build_workbook(lang=lang, schema=schema)
+    for ws in wb.worksheets:  # a list formula is stored without its "=" (Excel repairs one with it)
+        for dv in ws.data_validations.dataValidation:
+            if dv.formula1 and str(dv.formula1).startswith("="):
+                dv.formula1 = str(dv.formula1)[1:]
+    extra = {
+        spec.key: list(book.tables[spec.key].extra_columns) if spec.key in book.tables else []
+        for spec in schema.sheets
+    }
+    for spec in schema.sheets:
+        if not extra[spec.key]:
+            continue
+        ws = wb[spec.label(lang)]
+        first = len(spec.columns) + 1
+        for i, header in enumerate(extra[spec.key], start=first):
+            head = ws.cell(1, i, header)
+            head.font, head.fill = HEADER_FONT, FILLS["normal"]
+            ws.column_dimensions[get_column_letter(i)].width = max(12, len(str(header)) * 2)
+        ws.tables[spec.table].ref = f"A1:{get_column_letter(first + len(extra[spec.key]) - 1)}2"
+    lists_ws = wb[schema.config_sheet_name("lists", lang)]
+    list_columns: dict[str, tuple[int, int]] = {}
+    for c in range(1, lists_ws.max_column + 1):
+        key = next((k for k, s in schema.lists.items() if s.label(lang) == lists_ws.cell(1, c).value), None)
+        if key is not None:
+            list_columns[key] = (c, len(schema.lists[key].items) + 1)
+    return RepTemplate(
+        workbook_bytes(wb),
+        schema,
+        list(wb.sheetnames),
+        extra,
+        list_columns,
+        len(schema.settings) + 3,
+        len(schema.reps),
+    )
+
+
+def rep_book(plan: SplitPlan, part: RepPart, template: RepTemplate, path: str) -> Book:
+    """The rep's workbook as crmbook would read it once the records are in: what its refresh plans on."""
+    book = plan.book
+    lang: Lang = book.lang
+    tables: dict[str, Table] = {}
+    for spec in template.schema.sheets:
+        frame = part.frames.get(spec.key)
+        columns = {c.key: i for i, c in enumerate(spec.columns, start=1)}
+        extras = {h: len(columns) + i for i, h in enumerate(template.extra[spec.key], start=1)}
+        names = [*columns, *extras]
+        if frame is None:
+            data = pd.DataFrame(columns=names, dtype=object)
+        else:
+            data = frame.reindex(columns=names).astype(object)
+            data = data.where(data.notna(), None)
+        data.index = pd.RangeIndex(2, 2 + len(data), name="row")
+        tables[spec.key] = Table(spec, spec.label(lang), 1, columns, extras, data)
+    mine = next((r for r in book.settings.reps if r.name == part.rep), Rep(part.rep, "", 0.0))
+    return Book(
+        path=path,
+        lang=lang,
+        tables=tables,
+        settings=Settings(values=dict(book.settings.values), reps=[mine]),
+        lists={k: list(v) for k, v in book.lists.items()},
+        sheet_names=list(template.sheet_names),
+        state=State(high_water=dict(plan.state.high_water)),
+        today=book.today,
+    )
+
+
+def _owned_cell(value: Any) -> SheetCell:
+    value = _cell(value)
+    if isinstance(value, dt.datetime):
+        return SheetCell(value, "datetime" if value.time() != dt.time(0) else "date")
+    if isinstance(value, dt.date):
+        return SheetCell(value, "date")
+    return SheetCell(value)
+
+
+def _hidden(name: str, rows: list[list[Any]]) -> OwnedSheet:
+    grid: list[list[SheetCell | None]] = [
+        [None if v is None else _owned_cell(v) for v in row] for row in rows
+    ]
+    return OwnedSheet(name=name, rows=grid, hidden="veryHidden")
+
+
+def rep_changeset(
+    plan: SplitPlan,
+    part: RepPart,
+    template: RepTemplate,
+    book: Book,
+    book_name: str,
+    now: dt.datetime,
+    *,
+    records: bool = True,
+) -> Changeset:
+    """Everything that turns the template into the rep's file: the records (unless ``records`` is
+    false: :mod:`crmbook.team_sheets` wrote them), the Lists and Settings as the lead has them, what was
+    split (hidden), and the refresh of it all (dashboard, reminders, issues)."""
+    from crmbook.refresh import plan_refresh
+
+    lang: Lang = book.lang
+    changeset = Changeset()
+    writes = changeset.cell_writes
+    for table in book.tables.values():
+        data = table.data
+        if data.empty:
+            continue
+        owned = _owned(table)
+        rows = data.index.tolist()
+        for name, col in {**table.columns, **table.extra_columns}.items():
+            if name in owned or not records:
+                continue
+            for row, v in zip(rows, data[name].tolist(), strict=True):
+                if v is not None:
+                    writes.append(CellWrite(table.sheet_name, row, col, _cell(v)))
+        changeset.table_rows[table.sheet_name] = rows[-1]
+    settings_sheet = template.schema.config_sheet_name("settings", lang)
+    for r, spec in enumerate(template.schema.settings, start=2):
+        value = book.settings.get(spec.key)
+        if value is not None and value != spec.default_for(lang):
+            writes.append(CellWrite(settings_sheet, r, 2, value))
+    rep = book.settings.reps[0]
+    for n in range(template.reps_rows):
+        row = template.reps_row + 1 + n
+        values = (rep.name, rep.team or None, rep.target) if n == 0 else (None, None, None)
+        writes += [CellWrite(settings_sheet, row, c, v) for c, v in enumerate(values, start=1)]
+    lists_sheet = template.schema.config_sheet_name("lists", lang)
+    for key, (col, last) in template.list_columns.items():
+        items = book.lists.get(key, [])
+        if items == template.schema.lists[key].labels(lang):
+            continue
+        for r in range(2, max(last, len(items) + 1) + 1):
+            writes.append(CellWrite(lists_sheet, r, col, items[r - 2] if r - 2 < len(items) else None))
+    memo = SplitMemo(plan.split_id, part.rep, book_name, now.isoformat(timespec="seconds"), plan.redacted)
+    changeset.owned_sheets.append(_hidden(SPLIT_SHEET, [["key", "value"], *memo.meta_rows()]))
+    for spec in template.schema.sheets:
+        frame = part.frames.get(spec.key)
+        if frame is not None:
+            changeset.owned_sheets.append(
+                _hidden(base_sheet_name(spec.key), memo_rows(frame, spec.id_column))
+            )
+    refresh = plan_refresh(book, now=now)
+    changeset.cell_writes += refresh.changeset.cell_writes
+    changeset.highlights += refresh.changeset.highlights
+    changeset.highlight_sheets |= refresh.changeset.highlight_sheets
+    changeset.owned_sheets += refresh.changeset.owned_sheets
+    return changeset
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item") and not isinstance(value, str):
+        return value.item()
+    return value
+
+
+# ------------------------------------------------------------------ files
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def rep_file_name(rep: str, suffix: str) -> str:
+    name = _UNSAFE.sub("_", rep).strip(" .") or "rep"
+    return f"{name}{suffix}"
+
+
+@dataclass
+class RepFileResult:
+    rep: str
+    path: Path
+    counts: dict[str, int]
+    encrypted: bool
+
+
+@dataclass
+class SplitResult:
+    path: str
+    split_id: str
+    files: list[RepFileResult]
+    unowned: int
+    orphans: dict[str, int]
+    ids_assigned: int
+    redacted: list[str]
+    backup_path: str | None
+    lang: Lang
+    seconds: float = 0.0
+
+
+def _rep_file_bytes(
+    plan: SplitPlan,
+    part: RepPart,
+    template: RepTemplate,
+    folder: Path,
+    *,
+    book_name: str,
+    macro: bool,
+    now: dt.datetime,
+) -> bytes:
+    """The rep's workbook: the template patched by the surgical writer (with the buttons when ``macro``)."""
+    from crmbook.buttons import install_buttons
+    from crmbook.ooxml import apply_changeset
+
+    source = folder / "template.xlsx"
+    if not source.exists():
+        source.write_bytes(template.data)
+    book = rep_book(plan, part, template, str(source))
+    draft = folder / "records.xlsx"
+    later = _write_records(source, draft, book, template)
+    changeset = rep_changeset(plan, part, template, book, book_name, now, records=False)
+    changeset.cell_writes[:0] = later
+    data = apply_changeset(draft, changeset, lang=book.lang)
+    if not macro:
+        return data
+    draft = folder / "rep.xlsx"
+    draft.write_bytes(data)
+    target = folder / "rep.xlsm"
+    target.unlink(missing_ok=True)
+    install_buttons(draft, target, today=book.today)
+    return target.read_bytes()
+
+
+def _owned(table: Table) -> set[str]:
+    return {c.key for c in table.spec.columns if c.owned} - {table.spec.id_column}
+
+
+def _write_records(source: Path, draft: Path, book: Book, template: RepTemplate) -> list[CellWrite]:
+    """``draft``: the template at ``source`` with ``book``'s records in its record sheets (written
+    whole, see :mod:`crmbook.team_sheets`); the cell writes left to the surgical writer."""
+    from crmbook.ooxml.package import open_package
+    from crmbook.ooxml.zipout import ZipAssembler
+    from crmbook.team_sheets import render_records, sheet_template
+
+    later: list[CellWrite] = []
+    with open_package(source) as pkg:
+        parts = pkg.sheet_parts()
+        replaced: dict[str, bytes] = {}
+        for table in book.tables.values():
+            part = parts[table.sheet_name]
+            dates = {c for k, c in table.columns.items() if table.spec.column(k).type in ("date", "datetime")}
+            xml, left = render_records(sheet_template(pkg.read(part)), table, _owned(table), dates)
+            replaced[part] = xml
+            later += left
+        out = ZipAssembler()
+        for name in pkg.names:
+            if name in replaced:
+                out.add(name, replaced[name], pkg.infos[name].date_time)
+            else:
+                info, raw = pkg.raw(name)
+                out.copy(info, raw)
+        draft.write_bytes(out.finish())
+    return later
+
+
+def split(
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    by: str = "owner",
+    passwords: dict[str, str] | None = None,
+    redact: bool = False,
+    force: bool = False,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    lock_timeout: float = 10.0,
+) -> SplitResult:
+    """Write one workbook per rep into ``out_dir`` and remember the split in the canonical workbook."""
+    from crmbook.edit import editing
+    from crmbook.safe_save import write_new_file
+    from crmbook.team_crypt import encrypt
+
+    started = time.perf_counter()
+    if by != "owner":
+        raise InputError(f"--by {by}: crmbook splits by owner (the 负责人 Owner column of the customers)")
+    now = now or dt.datetime.now()
+    folder = Path(out_dir)
+    spath = os.fspath(path)
+    with editing(spath, today, lock_timeout=lock_timeout) as edit:
+        plan = plan_split(edit.book, redact=redact, now=now)
+        if not plan.parts:
+            raise InputError(
+                f"{spath}: no customer has an owner (负责人 / Owner); fill the owners, then split"
+            )
+        suffix = ".xlsm" if edit.book.macro_enabled else ".xlsx"
+        names = _unique_names([rep_file_name(p.rep, suffix) for p in plan.parts])
+        targets = [folder / n for n in names]
+        if passwords is not None:
+            missing = [p.rep for p in plan.parts if p.rep not in passwords]
+            if missing:
+                raise InputError(
+                    f"the password file has no password for {', '.join(missing)}; add a line per rep "
+                    "(name,password) and run again"
+                )
+        existing = [str(t) for t in targets if t.exists()]
+        if existing and not force:
+            raise InputError(
+                f"{', '.join(existing[:5])}{' …' if len(existing) > 5 else ''} already exist: collect them "
+                "first (crmbook collect), or use --force to replace them"
+            )
+        backup = edit.save(plan.changeset)
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[RepFileResult] = []
+    template = build_template(plan)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".crmbook-split-") as tmp:
+        for part, target in zip(plan.parts, targets, strict=True):
+            data = _rep_file_bytes(
+                plan, part, template, Path(tmp), book_name=Path(spath).name, macro=suffix == ".xlsm", now=now
+            )
+            encrypted = passwords is not None
+            if encrypted:
+                assert passwords is not None
+                data = encrypt(data, passwords[part.rep])
+            write_new_file(target, data, overwrite=force)
+            files.append(RepFileResult(part.rep, target, part.counts(), encrypted))
+    return SplitResult(
+        spath,
+        plan.split_id,
+        files,
+        plan.unowned,
+        plan.orphans,
+        plan.ids_assigned,
+        plan.redacted,
+        backup,
+        edit.book.lang,
+        time.perf_counter() - started,
+    )
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        folded = name.casefold()
+        seen[folded] = seen.get(folded, 0) + 1
+        if seen[folded] > 1:
+            stem, _, ext = name.rpartition(".")
+            name = f"{stem}_{seen[folded]}.{ext}"
+        out.append(name)
+    return out
+
+
+def format_split_summary(result: SplitResult) -> list[str]:
+    schema = load_schema()
+    zh = result.lang == "zh"
+    lines = []
+    for f in result.files:
+        counts = (
+            "，".join(f"{schema.sheet(k).label(result.lang)} {n}" for k, n in f.counts.items())
+            if zh
+            else ", ".join(f"{n} {schema.sheet(k).label('en').lower()}" for k, n in f.counts.items())
+        )
+        lock = (" (加密)" if zh else " (encrypted)") if f.encrypted else ""
+        lines.append(f"  {f.path}{lock}: {counts}")
+    if result.ids_assigned:
+        lines.append(
+            f"  {result.ids_assigned} empty IDs filled in {result.path} first (collect matches records by ID)"
+        )
+    if result.unowned:
+        lines.append(f"  {result.unowned} customers have no owner and stay with the lead")
+    for key, n in result.orphans.items():
+        if n:
+            lines.append(
+                f"  {n} {schema.sheet(key).label('en').lower()} name no known customer and stay with the lead"
+            )
+    if result.redacted:
+        labels = ", ".join(result.redacted)
+        lines.append(f"  left out of every rep file (--redact): {labels}")
+    lines.append(
+        f"{result.path}: split {result.split_id} wrote {len(result.files)} rep files in {result.seconds:.1f} s; "
+        f"bring them back with: crmbook collect {Path(result.files[0].path).parent}/* --into {result.path}"
+    )
+    return lines

@@ -1,0 +1,236 @@
+"""What a team split remembers, in the rep's file and in the canonical workbook.
+
+A **rep file** (written by ``crmbook split``) carries, in very hidden sheets crmbook owns:
+
+* ``_crmbook_split``: (key, value) rows: the split ID, the rep, the canonical workbook's file name, when
+  the split was made and the fields left out (``--redact``);
+* ``_crmbook_split_<sheet>`` for each record sheet: the records as they were split, ID first, one column
+  per field carried. This is the *base* of the three-way merge ``crmbook collect`` makes (split value,
+  rep's value now, canonical value now).
+
+The **canonical workbook** remembers, in its state sheet (:mod:`crmbook.state`): each split
+(section ``team_split``), each collect (section ``collect``, in the form import undo reads, see
+:func:`crmbook.importer.plan_undo_import`, plus the rep cells it saw, the provisional IDs it replaced
+and its conflicts) and each decision applied by ``crmbook collect --resolve`` (section ``team_resolve``).
+
+This module converts between those grids and plain data; it does no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from crmbook.state import State, decode_value, encode_value
+
+__all__ = [
+    "COLLECT_SECTION",
+    "RESOLVE_SECTION",
+    "SPLIT_SECTION",
+    "SPLIT_SHEET",
+    "History",
+    "SplitMemo",
+    "base_sheet_name",
+    "history_of",
+    "memo_rows",
+    "next_id",
+    "read_memo",
+]
+
+SPLIT_SHEET = "_crmbook_split"
+SPLIT_SECTION = "team_split"
+COLLECT_SECTION = "collect"
+RESOLVE_SECTION = "team_resolve"
+FORMAT = 1
+RECORD_SHEETS = ("customers", "contacts", "followups", "opportunities")
+
+
+def base_sheet_name(sheet_key: str) -> str:
+    return f"{SPLIT_SHEET}_{sheet_key}"
+
+
+@dataclass
+class SplitMemo:
+    """What a rep file says about the split that made it."""
+
+    split_id: str
+    rep: str
+    book: str  # the canonical workbook's file name at the split
+    split_at: str  # ISO time
+    redacted: list[str] = field(default_factory=list)  # field keys left out
+    base: dict[str, pd.DataFrame] = field(default_factory=dict)  # sheet key -> values as split, by ID
+
+    def meta_rows(self) -> list[list[Any]]:
+        return [
+            ["format", FORMAT],
+            ["split_id", self.split_id],
+            ["rep", self.rep],
+            ["book", self.book],
+            ["split_at", self.split_at],
+            ["redacted", json.dumps(self.redacted, ensure_ascii=False)],
+        ]
+
+
+CHUNK = 30_000  # characters per cell (a cell holds at most 32,767)
+
+
+def memo_rows(frame: pd.DataFrame, id_column: str) -> list[list[Any]]:
+    """A base sheet's rows: (field, part, JSON list of that field's values, one per record), the ID
+    column first; long lists continue on more rows. One cell per field and 30,000 characters keeps a
+    rep file small and quick to write and read, whatever the number of records."""
+    columns = [id_column, *[c for c in frame.columns if c != id_column]]
+    out: list[list[Any]] = [["field", "part", "values"]]
+    for name in columns:
+        values = [encode_value(_plain(v)) for v in frame[name].tolist()] if name in frame else []
+        text = orjson.dumps(values).decode("utf-8")
+        for n, start in enumerate(range(0, max(len(text), 1), CHUNK)):
+            out.append([name, n, text[start : start + CHUNK]])
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _base_frame(grid: list[list[Any]]) -> pd.DataFrame | None:
+    """The records as split from a base sheet's rows (see :func:`memo_rows`), by ID; None if damaged."""
+    parts: dict[str, list[tuple[int, str]]] = {}
+    columns: dict[str, list[Any]] = {}
+    try:
+        for row in grid[1:]:
+            if len(row) < 3 or row[0] is None:
+                continue
+            part = int(row[1]) if row[1] is not None else 0
+            parts.setdefault(str(row[0]), []).append((part, str(row[2] or "")))
+        for name, chunks in parts.items():
+            values = orjson.loads("".join(text for _, text in sorted(chunks)))
+            columns[name] = [decode_value(v) if isinstance(v, dict) else v for v in values]
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        return None
+    if not columns or len({len(v) for v in columns.values()}) != 1:
+        return None
+    names = list(columns)
+    frame = pd.DataFrame(columns, columns=names, dtype=object)
+    return frame.where(frame.notna(), None)
+
+
+def read_memo(
+    meta_grid: list[list[Any]] | None, base_grids: dict[str, list[list[Any]]], path: str
+) -> SplitMemo | None:
+    """The memo of a rep file from its hidden sheets; None when the file was not made by a split."""
+    from crmbook.errors import WorkbookFileError
+
+    if not meta_grid:
+        return None
+    meta = {str(r[0]): r[1] for r in meta_grid if len(r) >= 2 and r[0] is not None}
+    if "split_id" not in meta or "rep" not in meta:
+        return None
+    try:
+        redacted = [str(k) for k in json.loads(str(meta.get("redacted") or "[]"))]
+    except ValueError:
+        redacted = []
+    base: dict[str, pd.DataFrame] = {}
+    for key, grid in base_grids.items():
+        if not grid:
+            continue
+        frame = _base_frame(grid)
+        ids = frame.iloc[:, 0].map(_text) if frame is not None else None
+        if frame is None or ids is None or (ids == "").any() or ids.duplicated().any():
+            raise WorkbookFileError(
+                path,
+                f"the hidden sheet {base_sheet_name(key)} (what was split) is damaged; "
+                "ask for the file again or collect the rep's records by hand",
+            )
+        base[key] = frame.iloc[:, 1:].set_axis(ids.tolist())
+    return SplitMemo(
+        split_id=_text(meta["split_id"]),
+        rep=_text(meta["rep"]),
+        book=_text(meta.get("book")),
+        split_at=_text(meta.get("split_at")),
+        redacted=redacted,
+        base=base,
+    )
+
+
+def next_id(state: State, section: str, letter: str, today: dt.date) -> str:
+    """The next ID of a split (``S20261201-001``) or a collect (``G20261201-001``)."""
+    prefix = f"{letter}{today:%Y%m%d}-"
+    used = [
+        int(k[len(prefix) :])
+        for k in state.extra.get(section, {})
+        if k.startswith(prefix) and k[len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max(used, default=0) + 1:03d}"
+
+
+_SEP = "\t"
+
+
+def cell_key(sheet_key: str, record: str, field_name: str) -> str:
+    return f"{sheet_key}{_SEP}{record}{_SEP}{field_name}"
+
+
+def split_cell_key(key: str) -> tuple[str, str, str]:
+    sheet_key, record, field_name = key.split(_SEP, 2)
+    return sheet_key, record, field_name
+
+
+def rep_key(split_id: str, rep: str) -> str:
+    return f"{split_id}{_SEP}{rep}"
+
+
+@dataclass
+class History:
+    """What earlier collects (not undone) took from one rep file of one split."""
+
+    seen: dict[str, Any] = field(default_factory=dict)  # cell key -> rep's value at the last collect
+    created: dict[str, str] = field(default_factory=dict)  # "sheet\tprovisional ID" -> final ID
+    digests: dict[str, str] = field(default_factory=dict)  # file content hash -> collect ID
+
+    def base_value(self, sheet_key: str, record: str, field_name: str, split_value: Any) -> Any:
+        key = cell_key(sheet_key, record, field_name)
+        return decode_value(self.seen[key]) if key in self.seen else split_value
+
+
+_COLLECT_ID = re.compile(r"^G(\d{8})-(\d+)$")
+
+
+def _order(collect_id: str) -> tuple[str, int]:
+    m = _COLLECT_ID.match(collect_id)
+    return (m.group(1), int(m.group(2))) if m else (collect_id, 0)
+
+
+def history_of(state: State, split_id: str, rep: str) -> History:
+    """The collects of ``rep``'s file from split ``split_id``, oldest first, folded into one."""
+    out = History()
+    key = rep_key(split_id, rep)
+    for collect_id in sorted(state.extra.get(COLLECT_SECTION, {}), key=_order):
+        record = state.extra[COLLECT_SECTION][collect_id]
+        if record.get("undone"):
+            continue
+        team = record.get("team", {}).get(key)
+        if not team:
+            continue
+        out.seen.update(team.get("seen", {}))
+        out.created.update(team.get("created_ids", {}))
+        if team.get("digest"):
+            out.digests[team["digest"]] = collect_id
+    return out

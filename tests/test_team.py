@@ -1,0 +1,513 @@
+"""A team on one canonical workbook: split, reps work in Excel, collect, conflicts, resolve, undo.
+
+Rep files are edited the way a person's spreadsheet program saves them (openpyxl load and save, as
+Excel rewrites the whole package); the lead's edits to the canonical workbook go through the surgical
+writer (the lead keeps working in crmbook's book). Every workbook written is checked against the
+ECMA-376 schemas and Excel's repair triggers with ``<repo>/../shared/ooxml`` when a Python with lxml is
+at hand (``CRMBOOK_OOXML_PYTHON``, else this one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+import python_calamine as pc
+from click.testing import CliRunner
+
+from crmbook.changeset import CellWrite, Changeset
+from crmbook.cli import cli
+from crmbook.errors import CrmbookError, WorkbookFileError
+from crmbook.measures import Period, compute_measures
+from crmbook.ooxml import apply_changeset
+from crmbook.reader import read_book
+from crmbook.refresh import refresh
+from crmbook.report import write_report
+from crmbook.team_collect import collect, read_rep_file, resolve, undo_collect
+from crmbook.team_split import split
+
+TODAY = dt.date(2026, 11, 22)
+NOW = dt.datetime(2026, 11, 22, 17, 30)
+RECORD_SHEETS = ("客户", "联系人", "跟进记录", "销售机会")
+OOXML = Path(__file__).resolve().parents[1].parent / "shared" / "ooxml"
+
+
+def _ooxml_python() -> str | None:
+    python = os.environ.get("CRMBOOK_OOXML_PYTHON") or sys.executable
+    ok = subprocess.run([python, "-c", "import lxml"], capture_output=True).returncode == 0
+    return python if ok and OOXML.exists() else None
+
+
+def _integrity_problems(python: str, path: Path) -> set[str]:
+    out = subprocess.run([python, str(OOXML / "integrity.py"), str(path)], capture_output=True, text=True)
+    return {line.split(" | ", 1)[1] for line in out.stdout.splitlines() if " | " in line}
+
+
+def assert_valid_workbook(path: Path, baseline: Path | None = None) -> None:
+    """ECMA-376 schemas and Excel's repair triggers (see <repo>/../shared/ooxml/README.md). With
+    ``baseline`` (the file as it was given), only problems crmbook added count: the canonical
+    workbook of ``crmbook new`` carries list formulas written with a leading "=" (from its template)."""
+    python = _ooxml_python()
+    if python is None:  # the checks need lxml, which the test environment does not install on purpose
+        return
+    schema = subprocess.run(
+        [python, str(OOXML / "validate.py"), str(OOXML / "xsd"), str(path)], capture_output=True, text=True
+    )
+    assert schema.returncode == 0, schema.stdout[-3000:]
+    problems = _integrity_problems(python, path)
+    if baseline is not None:
+        problems -= _integrity_problems(python, baseline)
+    assert not problems, sorted(problems)[:20]
+
+
+def grid(path: Path, sheet: str) -> list[list[Any]]:
+    wb = pc.CalamineWorkbook.from_path(str(path))
+    try:
+        return wb.get_sheet_by_name(sheet).to_python()
+    finally:
+        wb.close()
+
+
+def records(path: Path) -> list[list[list[Any]]]:
+    return [grid(path, s) for s in RECORD_SHEETS]
+
+
+def col(path: Path, sheet: str, header: str) -> int:
+    return grid(path, sheet)[0].index(header) + 1
+
+
+def row_of(path: Path, sheet: str, record_id: str) -> int:
+    for r, cells in enumerate(grid(path, sheet), start=1):
+        if cells and str(cells[0]) == record_id:
+            return r
+    raise AssertionError(f"{record_id} not on {sheet}")
+
+
+def value(path: Path, sheet: str, record_id: str, header: str) -> Any:
+    return grid(path, sheet)[row_of(path, sheet, record_id) - 1][col(path, sheet, header) - 1]
+
+
+def edit_in_excel(
+    path: Path,
+    edits: list[tuple[str, str, str, Any]],
+    append: dict[str, list[list[Any]]] | None = None,
+    delete: list[tuple[str, str]] | None = None,
+) -> None:
+    """A rep's session in a spreadsheet program: cells typed (sheet, record ID, header, value), rows
+    added below the data, rows deleted (the rows below move up), the whole file saved again."""
+    wb = openpyxl.load_workbook(path, keep_vba=path.suffix == ".xlsm")
+    for sheet, record_id, header, new in edits:
+        ws = wb[sheet]
+        headers = [c.value for c in ws[1]]
+        for row in ws.iter_rows(min_row=2):
+            if row[0].value == record_id:
+                row[headers.index(header)].value = new
+                break
+        else:
+            raise AssertionError(f"{record_id} not on {sheet}")
+    for sheet, rows in (append or {}).items():
+        ws = wb[sheet]
+        last = max(r for r in range(1, ws.max_row + 1) if any(c.value is not None for c in ws[r]))
+        for n, cells in enumerate(rows, start=1):
+            for c, v in enumerate(cells, start=1):
+                ws.cell(last + n, c).value = v
+        table = next(iter(ws.tables.values()))
+        start, end = table.ref.split(":")
+        letters = "".join(ch for ch in end if ch.isalpha())
+        table.ref = f"{start}:{letters}{last + len(rows)}"
+    for sheet, record_id in delete or []:
+        ws = wb[sheet]
+        for r in range(2, ws.max_row + 1):
+            if ws.cell(r, 1).value == record_id:
+                ws.delete_rows(r)
+                break
+    wb.save(path)
+
+
+def lead_edits(path: Path, edits: list[tuple[str, str, str, Any]]) -> None:
+    writes = [CellWrite(s, row_of(path, s, rid), col(path, s, h), v) for s, rid, h, v in edits]
+    path.write_bytes(apply_changeset(path, Changeset(cell_writes=writes)))
+
+
+def customers_of(path: Path, rep: str) -> list[str]:
+    g = grid(path, "客户")
+    owner = g[0].index("负责人")
+    return [str(r[0]) for r in g[1:] if r and r[owner] == rep]
+
+
+@pytest.fixture
+def team(sample_book: Path, tmp_path: Path) -> tuple[Path, Path]:
+    split(sample_book, tmp_path / "team", today=TODAY, now=NOW)
+    return sample_book, tmp_path / "team"
+
+
+def test_split_gives_each_rep_their_customers_with_everything_of_theirs(
+    team: tuple[Path, Path], sample_master: Path
+) -> None:
+    book, folder = team
+    canonical, _ = read_book(book, today=TODAY)
+    reps = sorted(p.stem for p in folder.glob("*.xlsx"))
+    owners = sorted({str(v) for v in canonical.tables["customers"].data["owner"] if v})
+    assert reps == owners
+    total = {k: 0 for k in ("customers", "contacts", "followups", "opportunities")}
+    for path in sorted(folder.glob("*.xlsx")):
+        rep_book, structural = read_book(path, today=TODAY)
+        assert not [i for i in structural if i.code in ("missing-sheet", "missing-header")]
+        mine = set(customers_of(book, path.stem))
+        assert set(rep_book.tables["customers"].data["customer_id"]) == mine
+        assert set(rep_book.tables["customers"].data["owner"]) == {path.stem}
+        for key in ("contacts", "followups", "opportunities"):
+            refs = set(rep_book.tables[key].data["customer_id"])
+            assert refs <= mine
+        for key in total:
+            total[key] += len(rep_book.tables[key].data)
+        # Lists and Settings as the lead has them; the reps block holds the rep alone.
+        assert rep_book.lists == canonical.lists
+        assert rep_book.settings.values["team_name"] == canonical.settings.values["team_name"]
+        assert [r.name for r in rep_book.settings.reps] == [path.stem]
+        # Their own dashboard, reminders, issues, and what was split, hidden.
+        names = pc.CalamineWorkbook.from_path(str(path)).sheet_names
+        assert {"看板", "待跟进", "问题清单", "_crmbook_split", "_crmbook_split_customers"} <= set(names)
+        memo = read_rep_file(path, today=TODAY).memo
+        assert memo.rep == path.stem and set(memo.base["customers"].index) == mine
+        assert_valid_workbook(path)
+    owned = canonical.tables["customers"].data["owner"].map(lambda v: bool(v))
+    assert total["customers"] == int(owned.sum())
+    # A rep file works on its own: refresh, and the rep's monthly report.
+    zhang = folder / "张伟.xlsx"
+    assert refresh(zhang, today=TODAY).written
+    report = write_report(
+        zhang, period=Period.month("2026-11"), out_path=folder / "report.xlsx", owner="张伟"
+    )
+    assert report.out_path.exists() and not report.measures.empty
+    assert_valid_workbook(book, baseline=sample_master)
+
+
+def test_a_month_of_work_comes_back_with_conflicts_listed(
+    team: tuple[Path, Path], sample_master: Path
+) -> None:
+    book, folder = team
+    zhang, li = folder / "张伟.xlsx", folder / "李娜.xlsx"
+    a, b, c = customers_of(book, "张伟")[:3]
+    d = customers_of(book, "李娜")[0]
+    edit_in_excel(
+        zhang,
+        [
+            ("客户", a, "来源说明", "张伟改的来源说明"),  # one side only
+            ("客户", b, "备注", "张伟写的备注"),  # both sides, differently
+            ("客户", b, "客户来源", "行业展会"),  # both sides, the same
+        ],
+        append={
+            "客户": [
+                [
+                    "C2026999001",
+                    "张伟新客户有限公司",
+                    "企业客户",
+                    None,
+                    None,
+                    None,
+                    None,
+                    "B",
+                    "意向客户",
+                    "张伟",
+                    None,
+                    None,
+                    "13912345678",
+                ]
+            ],
+            "跟进记录": [
+                [
+                    "FLLWC20269990010001",
+                    "C2026999001",
+                    "张伟新客户有限公司",
+                    dt.datetime(2026, 11, 20, 10, 0),
+                    "电话",
+                    "张伟",
+                    "初次电话",
+                    "介绍产品",
+                ]
+            ],
+        },
+        delete=[("客户", c)],
+    )
+    edit_in_excel(li, [("客户", d, "备注", "李娜的备注")])
+    lead_edits(book, [("客户", b, "备注", "组长写的备注"), ("客户", b, "客户来源", "行业展会")])
+    before_level = value(book, "客户", a, "来源说明")
+
+    dry = collect([zhang, li], book, dry_run=True, today=TODAY, now=NOW)
+    assert not dry.written and dry.plan is not None and dry.plan.changed
+    assert value(book, "客户", a, "来源说明") == before_level
+
+    result = collect([zhang, li], book, today=TODAY, now=NOW)
+    assert result.written and result.plan is not None
+    assert value(book, "客户", a, "来源说明") == "张伟改的来源说明"
+    assert value(book, "客户", b, "备注") == "组长写的备注"  # the canonical value stays
+    assert value(book, "客户", b, "客户来源") == "行业展会"
+    assert value(book, "客户", d, "备注") == "李娜的备注"
+    assert row_of(book, "客户", c)  # deleted by the rep: still here, listed
+    # The new customer got the canonical book's next ID and its follow-up points at it.
+    g = grid(book, "客户")
+    new = [r for r in g if r[1] == "张伟新客户有限公司"]
+    assert len(new) == 1 and new[0][0] != "C2026999001" and new[0][0].startswith("C2026")
+    fu = [r for r in grid(book, "跟进记录") if r[6:8] == ["初次电话", "介绍产品"]]
+    assert len(fu) == 1 and fu[0][1] == new[0][0] and fu[0][0] == f"FLLW{new[0][0]}0001"
+    conflicts = grid(book, "冲突")
+    assert conflicts[0][:8] == [
+        "冲突编号",
+        "工作表",
+        "记录编号",
+        "字段",
+        "拆分时的值",
+        "代表的值",
+        "总表的值",
+        "代表",
+    ]
+    field_rows = [r for r in conflicts[1:] if r[10] == "两边都改了"]
+    assert len(field_rows) == 1
+    assert field_rows[0][2:8] == [
+        b,
+        "备注",
+        read_rep_file(zhang, today=TODAY).memo.base["customers"].at[b, "notes"] or "",
+        "张伟写的备注",
+        "组长写的备注",
+        "张伟",
+    ]
+    assert field_rows[0][9] == "张伟.xlsx"
+    deleted = [r for r in conflicts[1:] if r[10] == "代表删除了记录"]
+    assert [r[2] for r in deleted] == [c]
+    log = grid(book, "变更记录")
+    mine = [r for r in log if r[2] == a and r[3] == "来源说明"]
+    assert mine and "张伟" in mine[-1][6] and "张伟.xlsx" in mine[-1][6]
+    assert any(r[2] == new[0][0] and "新增" in r[6] and "张伟" in r[6] for r in log)
+    # The lead's monthly report counts the collected follow-up.
+    canonical, _ = read_book(book, today=TODAY)
+    m = compute_measures(canonical, Period.month("2026-11"), owner="张伟")
+    assert m.kpis["followups"][0] >= 1
+    assert_valid_workbook(book, baseline=sample_master)
+
+    # Collecting the same files again changes nothing.
+    stamp = book.read_bytes()
+    again = collect([zhang, li], book, today=TODAY, now=NOW)
+    assert not again.written and book.read_bytes() == stamp
+
+    # Decisions: take the rep's note, confirm the deletion.
+    no_field, no_deleted = field_rows[0][0], deleted[0][0]
+    writes = [
+        CellWrite("冲突", row_of(book, "冲突", no_field), 12, "采用代表的值"),
+        CellWrite("冲突", row_of(book, "冲突", no_deleted), 12, "采用代表的值"),
+    ]
+    book.write_bytes(apply_changeset(book, Changeset(cell_writes=writes)))
+    resolved = resolve(book, today=TODAY, now=NOW)
+    assert resolved.resolve is not None and resolved.resolve.applied == 2
+    assert value(book, "客户", b, "备注") == "张伟写的备注"
+    assert c not in [str(r[0]) for r in grid(book, "客户")]
+    statuses = {r[0]: r[12] for r in grid(book, "冲突")[1:]}
+    assert statuses[no_field].startswith("已采用代表的值") and statuses[no_deleted].startswith(
+        "已采用代表的值"
+    )
+    assert_valid_workbook(book, baseline=sample_master)
+
+
+def test_undo_gives_back_exactly_what_one_collect_changed(team: tuple[Path, Path]) -> None:
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    a, b = customers_of(book, "张伟")[:2]
+    edit_in_excel(
+        zhang,
+        [("客户", a, "客户等级", "D"), ("客户", b, "备注", "新备注")],
+        append={"联系人": [[None, a, None, "王经理", "经理", "13700001111"]]},
+    )
+    before = records(book)
+    result = collect([zhang], book, today=TODAY, now=NOW)
+    assert result.plan is not None
+    collect_id = result.plan.collect_id
+    assert records(book) != before
+    # Refused over a later edit, naming the cell.
+    lead_edits(book, [("客户", a, "客户等级", "C")])
+    with pytest.raises(CrmbookError, match="edited since the collect"):
+        undo_collect(book, collect_id, today=TODAY, now=NOW)
+    lead_edits(book, [("客户", a, "客户等级", "D")])
+    undo_collect(book, collect_id, today=TODAY, now=NOW)
+    after = records(book)
+    for old, new in zip(before, after, strict=True):  # derived columns and dates aside
+        width = 18
+        assert [r[:width] for r in old] == [r[:width] for r in new][: len(old)]
+        assert all(not any(v not in ("", None) for v in r[:width]) for r in new[len(old) :])
+    # Undone: the same file can be collected again and brings the same work.
+    again = collect([zhang], book, today=TODAY, now=NOW)
+    assert again.written and value(book, "客户", a, "客户等级") == "D"
+
+
+def test_a_new_split_gives_every_rep_the_merged_state(team: tuple[Path, Path], tmp_path: Path) -> None:
+    book, folder = team
+    zhang, li = folder / "张伟.xlsx", folder / "李娜.xlsx"
+    a = customers_of(book, "张伟")[0]
+    d = customers_of(book, "李娜")[0]
+    edit_in_excel(zhang, [("客户", a, "备注", "十一月张伟")])
+    edit_in_excel(li, [("客户", d, "备注", "十一月李娜")])
+    lead_edits(book, [("客户", d, "负责人", "张伟")])  # reassigned meanwhile: 李娜's edit still counts
+    collect([zhang, li], book, today=TODAY, now=NOW)
+    assert value(book, "客户", d, "备注") == "十一月李娜"
+    split(book, tmp_path / "december", today=TODAY, now=NOW + dt.timedelta(days=9))
+    december = tmp_path / "december" / "张伟.xlsx"
+    assert value(december, "客户", a, "备注") == "十一月张伟"
+    assert value(december, "客户", d, "备注") == "十一月李娜"
+    # A file from the older split is recognised and merged against its own split values.
+    edit_in_excel(li, [("客户", d, "客户等级", "D")])
+    late = collect([li], book, today=TODAY, now=NOW)
+    assert late.plan is not None
+    notes = " ".join(late.plan.outcomes[0].notices)
+    assert "older than" in notes
+    assert value(book, "客户", d, "客户等级") == "D"
+
+
+def test_a_file_of_another_workbook_is_refused(
+    team: tuple[Path, Path], tmp_path: Path, sample_master: Path
+) -> None:
+    _, folder = team
+    other = tmp_path / "other.xlsx"
+    shutil.copyfile(sample_master, other)
+    with pytest.raises(WorkbookFileError, match="does not know"):
+        collect([folder / "张伟.xlsx"], other, today=TODAY, now=NOW)
+    with pytest.raises(WorkbookFileError, match="not made by crmbook split"):
+        collect([sample_master], other, today=TODAY, now=NOW)
+
+
+def test_encrypted_rep_files_round_trip_and_a_wrong_password_names_the_file(
+    sample_book: Path, tmp_path: Path
+) -> None:
+    canonical, _ = read_book(sample_book, today=TODAY)
+    reps = sorted({str(v) for v in canonical.tables["customers"].data["owner"] if v})
+    passwords = tmp_path / "reps.csv"
+    passwords.write_text("销售代表,密码\n" + "".join(f"{r},pw-{r}-2026\n" for r in reps), encoding="utf-8")
+    runner = CliRunner()
+    out = runner.invoke(
+        cli,
+        [
+            "split",
+            str(sample_book),
+            "-o",
+            str(tmp_path / "team"),
+            "--password-file",
+            str(passwords),
+            "--today",
+            "2026-11-22",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    assert zhang.read_bytes()[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted Office file
+    # The rep opens it with the password, works, saves it encrypted again.
+    import io
+
+    import msoffcrypto
+
+    office = msoffcrypto.OfficeFile(io.BytesIO(zhang.read_bytes()))
+    office.load_key(password="pw-张伟-2026")
+    plain = tmp_path / "plain.xlsx"
+    with plain.open("wb") as fh:
+        office.decrypt(fh)
+    a = customers_of(sample_book, "张伟")[0]
+    edit_in_excel(plain, [("客户", a, "备注", "加密文件里的备注")])
+    assert_valid_workbook(plain)
+    from crmbook.team_crypt import encrypt
+
+    zhang.write_bytes(encrypt(plain.read_bytes(), "pw-张伟-2026"))
+    # No password file: a clear error naming the file, exit code 2.
+    out = runner.invoke(cli, ["collect", str(zhang), "--into", str(sample_book), "--today", "2026-11-22"])
+    assert (
+        out.exit_code == 2
+        and str(zhang) in out.output
+        and "password" in out.output
+        and "Traceback" not in out.output
+    )
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("张伟,not-it\n", encoding="utf-8")
+    out = runner.invoke(
+        cli,
+        [
+            "collect",
+            str(zhang),
+            "--into",
+            str(sample_book),
+            "--password-file",
+            str(wrong),
+            "--today",
+            "2026-11-22",
+        ],
+    )
+    assert out.exit_code == 2 and str(zhang) in out.output and "does not open it" in out.output
+    out = runner.invoke(
+        cli,
+        [
+            "collect",
+            str(zhang),
+            "--into",
+            str(sample_book),
+            "--password-file",
+            str(passwords),
+            "--today",
+            "2026-11-22",
+        ],
+    )
+    assert out.exit_code in (0, 1), out.output
+    assert "collected 1 rep files as G20261122-001" in out.output
+    assert value(sample_book, "客户", a, "备注") == "加密文件里的备注"
+
+
+def test_redact_leaves_the_listed_fields_out_and_collect_leaves_them_alone(
+    sample_book: Path, tmp_path: Path
+) -> None:
+    split(sample_book, tmp_path / "team", redact=True, today=TODAY, now=NOW)
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    headers = grid(zhang, "客户")[0]
+    assert "地址" not in headers and "备注" not in headers and "客户名称" in headers
+    base = read_rep_file(zhang, today=TODAY).memo.base["customers"]
+    assert "address" not in base.columns and "notes" not in base.columns and "name" in base.columns
+    a = customers_of(sample_book, "张伟")[0]
+    notes = value(sample_book, "客户", a, "备注")
+    edit_in_excel(zhang, [("客户", a, "客户等级", "B")])
+    collect([zhang], sample_book, today=TODAY, now=NOW)
+    assert value(sample_book, "客户", a, "备注") == notes and value(sample_book, "客户", a, "客户等级") == "B"
+
+
+def test_a_macro_workbook_gives_macro_rep_files(tmp_path: Path) -> None:
+    from crmbook.buttons import install_buttons
+    from crmbook.template import create_workbook
+
+    xlsx = create_workbook(tmp_path / "crm.xlsx", sample=12, seed=3, today=TODAY)
+    install_buttons(xlsx, tmp_path / "crm.xlsm", today=TODAY)
+    result = split(tmp_path / "crm.xlsm", tmp_path / "team", today=TODAY, now=NOW)
+    assert result.files and all(f.path.suffix == ".xlsm" for f in result.files)
+    for f in result.files:
+        with zipfile.ZipFile(f.path) as zf:
+            assert "xl/vbaProject.bin" in zf.namelist()
+        assert read_book(f.path, today=TODAY)[0].macro_enabled
+        assert_valid_workbook(f.path)
+
+
+def test_cli_summary_and_refusal_to_overwrite_rep_files(sample_book: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["split", str(sample_book), "--by", "owner", "-o", str(tmp_path / "team"), "--today", "2026-11-22"]
+    out = runner.invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    assert "split S20261122-001 wrote" in out.output and "张伟.xlsx" in out.output
+    out = runner.invoke(cli, args)
+    assert out.exit_code == 2 and "already exist" in out.output and "--force" in out.output
+    out = runner.invoke(cli, [*args, "--force"])
+    assert out.exit_code == 0 and "split S20261122-002" in out.output
+    files = sorted(str(p) for p in (tmp_path / "team").glob("*.xlsx"))
+    out = runner.invoke(
+        cli, ["collect", *files, "--into", str(sample_book), "--dry-run", "--today", "2026-11-22"]
+    )
+    assert out.exit_code == 0 and "nothing new to collect" in out.output
+    out = runner.invoke(cli, ["collect", "--undo", str(sample_book), "G20261122-009"])
+    assert out.exit_code == 2 and "no collect 'G20261122-009'" in out.output
