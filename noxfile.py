@@ -18,7 +18,7 @@ import nox
 
 nox.options.sessions = ["newest", "lowest"]
 nox.options.reuse_existing_virtualenvs = False
-# What pandas releases before 2.2 need but do not say: they are built against numpy 1.
+# What pandas releases before 2.2.2 need but do not say: they are built against numpy 1.
 LOWEST_CONSTRAINTS = ["numpy<2"]
 
 

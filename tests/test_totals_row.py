@@ -29,11 +29,9 @@ def _with_totals_row(path: Path) -> tuple[int, int]:
     table.totalsRowCount = 1
     table.autoFilter.ref = f"{first}:{last_col}{totals - 1}"
     ws.cell(totals, 2, "合计")
-    name_col = table.tableColumns[1].name
     table.tableColumns[1].totalsRowLabel = "合计"
     table.tableColumns[0].totalsRowFunction = "count"
     ws.cell(totals, 1, f"=SUBTOTAL(103,{table.displayName}[{table.tableColumns[0].name}])")
-    del name_col
     wb.save(path)
     return totals, 1
 

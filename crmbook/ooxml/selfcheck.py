@@ -14,8 +14,10 @@ version, and finds:
 Parts copied unchanged (same name, CRC and size as before) are not parsed again,
 and a fault the previous version already had (a dangling relationship of the
 user's) is not crmbook's and is not reported. The check costs a parse of the
-parts crmbook changed, which on a refresh are the small bookkeeping parts, its
-own sheets and the touched record sheets.
+parts crmbook wrote or changed: the small bookkeeping parts and its own sheets
+whole; of a big record sheet it spliced (``SplicedPackage``), only the text it
+put in, parsed within the sheet's root start tag, since every other byte is the
+previous version's (about 4% of a first refresh of the 10,000-customer book).
 """
 
 from __future__ import annotations
