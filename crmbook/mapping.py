@@ -572,14 +572,10 @@ class _Proposal:
             self.reasons.append(
                 f"{people[0].header} → {self.label('contacts', 'name')}: the person on each deal is the customer's contact"
             )
-        if self.lang == "zh":
-            self.reasons.append(
-                f"{ref} → {self.label('customers', 'name')}: the workbook does not know most of these customers, so they are created from these rows (one per name)"
-            )
-        else:
-            self.reasons.append(
-                f"{ref} → {self.label('customers', 'name')}: the workbook does not know most of these customers, so they are created from these rows (one per name)"
-            )
+        self.reasons.append(
+            f"{ref} → {self.label('customers', 'name')}: the workbook does not know most of these "
+            "customers, so they are created from these rows (one per name)"
+        )
         return out
 
 
