@@ -128,7 +128,8 @@ class SummaryLine:
             if closest:
                 params["instead"] = f"（如“{closest}”）" if lang == "zh" else f" (such as {closest})"
         params["field"] = f"{self.sheet}.{self.label(lang)}"
-        params["reach_field"] = f"{self.sheet}.{REACH_LABEL[lang]}"
+        params["reach_field"] = f"{self.sheet}.{REACH_LABEL[book]}"
+        params["optional"] = schema.setting("optional_fields").label(book)
         return params
 
     def to_dict(self, lang: Lang = "zh") -> dict[str, Any]:
@@ -192,12 +193,12 @@ _FIXES: dict[str, dict[str, str]] = {
     },
     "bad-date": {"zh": "改成 2026-10-08 这样的日期", "en": "write them like 2026-10-08"},
     "missing-required": {
-        "zh": "填写“{column_label}”；若不需要，在“{settings}”的“选填字段”中写上 {field}",
-        "en": "fill in '{column_label}'; if the team does not need it, list {field} under Optional fields on {settings}",
+        "zh": "填写“{column_label}”；若不需要，在“{settings}”的“{optional}”中写上 {field}",
+        "en": "fill in '{column_label}'; if the team does not need it, list {field} under {optional} on {settings}",
     },
     "no-way-to-reach": {
-        "zh": "每条至少填写一项（{fields}）；若不需要，在“{settings}”的“选填字段”中写上 {reach_field}",
-        "en": "fill in at least one of {fields}; if the team does not need it, list {reach_field} under Optional fields on {settings}",
+        "zh": "每条至少填写一项（{fields}）；若不需要，在“{settings}”的“{optional}”中写上 {reach_field}",
+        "en": "fill in at least one of {fields}; if the team does not need it, list {reach_field} under {optional} on {settings}",
     },
     "no-primary-contact": {
         "zh": "每个客户选一位联系人，把“主要对接人”设为“是”（只有一位联系人的客户不必标记）",

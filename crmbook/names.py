@@ -393,8 +393,9 @@ _HONORIFIC = re.compile(
 _FAMILIAR = re.compile(r"^(老|小|阿)[\u4e00-\u9fff]$")  # 老王, 小李
 _LATIN_HONORIFIC = re.compile(r"^(mr|mrs|ms|miss|mister|madam|madame|dr|sir)\.?\s+([a-z]+)$")
 _PLACEHOLDER = re.compile(
-    r"^(客户|顾客|用户|散客|个人|个人客户|新客户|临时客户|未知|未知客户|不详|暂无|无|空|测试|测试客户|某某|某公司|某某公司|"
-    r"test|testing|unknown|none|na|null|customer|client|tbd|tba|x+|0+|-)[0-9a-z]{0,3}$"
+    r"^(客户|顾客|用户|散客|个人|个人客户|新客户|临时客户|未知|未知客户|不详|暂无|无|空|测试|测试客户|某某|某公司|某某公司)"
+    r"[0-9a-z]{0,3}$"
+    r"|^(test|testing|unknown|none|na|null|customer|client|tbd|tba|x+|0+)\d{0,3}$"
 )
 FREE_MAIL = frozenset(
     [

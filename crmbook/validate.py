@@ -184,7 +184,15 @@ def _unreachable(table: Table, ctx: Context) -> Iterator[Issue]:
             unreachable &= ~ids.map(lambda v: v is not None and str(v).strip() in through).to_numpy(bool)
     at = keys[0] if keys else table.spec.reach[0]
     for row in table.data.index[unreachable]:
-        yield _issue(table, "no-way-to-reach", row, at, None, ctx, fields="、".join(labels))
+        yield _issue(
+            table,
+            "no-way-to-reach",
+            row,
+            at,
+            None,
+            ctx,
+            fields=("、" if ctx.lang == "zh" else ", ").join(labels),
+        )
 
 
 _ALREADY_TYPED = {

@@ -377,6 +377,9 @@ def test_branches_and_same_brand_firms_in_other_cities_stay_apart(a: str, b: str
         ("Mr. Wang Wei", False),
         ("上海华信科技有限公司", False),
         ("王先生餐饮管理有限公司", False),
+        ("Nami", False),
+        ("客户A", True),
+        ("Customer 12", True),
     ],
 )
 def test_weak_names(name: str, weak: bool) -> None:

@@ -106,3 +106,20 @@ def test_json_output_carries_the_summary(refreshed: Any) -> None:
     industry = next(s for s in summary if s["value"] == "IT/互联网")
     assert industry["count"] == 56 and industry["code"] == "not-in-list" and len(industry["cells"]) == 3
     assert "信息技术" in industry["fix"] and industry["text"].startswith("所属行业: 'IT/互联网' × 56")
+
+
+def test_the_settings_sheet_changes_what_is_required_end_to_end(sample_book: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(sample_book)
+    ws = wb["设置"]
+    rows = {r[0].value: r for r in ws.iter_rows() if r[0].value}
+    rows["必填字段"][1].value = "客户.企业官网"
+    rows["选填字段"][1].value = "跟进记录.跟进内容；客户.联系方式"
+    wb.save(sample_book)
+    before, _ = read_book(sample_book, today=TODAY)
+    no_site = int(before.tables["customers"].data["website"].isna().sum())
+    issues = refresh(sample_book, today=TODAY, dry_run=True).plan.report.issues
+    required = [(i.sheet, i.column) for i in issues if i.code == "missing-required"]
+    assert required == [("客户", "website")] * no_site and no_site > 0
+    assert not [i for i in issues if i.code in ("no-way-to-reach", "unknown-field-setting")]

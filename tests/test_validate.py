@@ -440,3 +440,13 @@ def test_the_settings_sheet_makes_fields_required_or_optional() -> None:
     unknown = make_book(customers=[OK_CUSTOMER], settings=settings(required="客户.不存在的列"))
     [issue] = [i for i in validate(unknown) if i.code == "unknown-field-setting"]
     assert issue.value == "客户.不存在的列" and issue.sheet == "设置"
+
+
+def test_date_tokens_are_the_day_the_id_is_assigned_for_imported_records_too() -> None:
+    """An imported deal closed in 2024 is numbered on the import day, like a deal typed today."""
+    from crmbook.ids import assign_sheet_ids
+
+    old = {"name": "2024 年项目", "close_date": dt.date(2024, 3, 5), "expected_close": dt.date(2024, 3, 1)}
+    book = make_book(opportunities=[old, {"name": "今天的项目"}])
+    step = assign_sheet_ids(book, "opportunities", {}, dt.date(2026, 11, 22))
+    assert [v for *_, v in step.writes] == ["O20261122001", "O20261122002"]
