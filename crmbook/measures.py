@@ -409,5 +409,6 @@ def compute_measures(
         notes={
             "won_without_amount": int(wins["actual_amount"].isna().sum()),
             "key_alert": float(book.settings.get("key_followup_alert") or 80) / 100,
+            "churn_days": churn_days,
         },
     )

@@ -302,7 +302,7 @@ def _alerts(m: Measures, w: dict[str, str]) -> list[tuple[str, str]]:
     out.append((w["overdue_line"].format(n=overdue, a=a), DOWN if a else GREY))
     out.append(
         (
-            w["churn_line"].format(n=len(m.churn), days=m.notes.get("churn_days", 90)),
+            w["churn_line"].format(n=len(m.churn), days=m.notes["churn_days"]),
             DOWN if len(m.churn) else GREY,
         )
     )
