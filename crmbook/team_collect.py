@@ -335,7 +335,9 @@ class _Merger:
         self.logged: dict[tuple[str, str, str], tuple[str, Any, Any, str]] = {}  # -> (kind, old, new, who)
         self.table_rows: dict[str, int] = {}
         self._rows: dict[str, dict[str, int]] = {}  # sheet key -> record ID -> Excel row
-        self._cells: dict[tuple[str, str], dict[int, Any]] = {}  # (sheet key, field) -> row -> value now
+        self._cells: dict[tuple[str, str], dict[int, Any]] = {}  # (sheet key, field) -> row -> value written
+        self._at: dict[str, dict[int, int]] = {}  # sheet key -> Excel row -> position in the frame
+        self._arrays: dict[tuple[str, str], Any] = {}  # (sheet key, field) -> the column as it was read
         self._pending: dict[tuple[str, str], dict[int, Any]] = {}  # values written, not yet in the frame
         self._new: dict[str, dict[int, dict[str, Any]]] = {}  # sheet key -> rows added, not yet in the frame
 
@@ -347,15 +349,21 @@ class _Merger:
         return self._rows[table.key]
 
     def current(self, table: Table, row: int, name: str) -> Any:
-        key = (table.key, name)
-        cells = self._cells.get(key)
-        if cells is None:
-            if name not in table.data.columns:
-                return None
-            cells = self._cells[key] = dict(
-                zip(table.data.index.tolist(), table.data[name].tolist(), strict=True)
+        written = self._cells.get((table.key, name))
+        if written is not None and row in written:
+            return written[row]
+        if name not in table.data.columns:
+            return None
+        at = self._at.get(table.key)
+        if at is None:
+            at = self._at[table.key] = dict(
+                zip(table.data.index.tolist(), range(len(table.data)), strict=True)
             )
-        return cells.get(row)
+        column = self._arrays.get((table.key, name))
+        if column is None:
+            column = self._arrays[(table.key, name)] = table.data[name].to_numpy(dtype=object)
+        i = at.get(row)
+        return None if i is None or i >= len(column) else column[i]
 
     def flush(self, table: Table) -> None:
         """Put the values written and the rows added into ``table``'s frame (one step per column)."""
@@ -772,30 +780,37 @@ def _attribute_changes(
     now: dt.datetime,
 ) -> None:
     """The Change log the refresh wrote, with each cell the collect wrote and each record it added
-    marked with the rep and the file it came from."""
+    marked with the rep and the file it came from (and listed when the refresh could not see it: a
+    workbook never refreshed has nothing to compare with)."""
     name = load_schema().owned_sheet_name("changelog", lang)
     sheet = next((s for s in changeset.owned_sheets if s.name == name), None)
     if sheet is None or not logged:
         return
-    ours = [
-        Change(sheet_key, record, field_name, _plain(old), _plain(new), kind, None)
-        for (sheet_key, record, field_name), (kind, old, new, _) in logged.items()
-    ]
-    mine = build_changelog_sheet(name, [], ours, lang, now).rows[1:]
     word = "收集" if lang == "zh" else "collected"
-    for cells, change, (_, _, _, who) in zip(mine, ours, logged.values(), strict=True):
-        cells[6] = SheetCell(f"{KINDS[lang][change.kind]}（{word}：{who}）")
-        cells[4], cells[5] = SheetCell(_shown(change.old)), SheetCell(_shown(change.new))
+
+    def kind(change_kind: str, who: str) -> SheetCell:
+        return SheetCell(f"{KINDS[lang][change_kind]}（{word}：{who}）")
+
     theirs = refresh.changes
+    seen: set[tuple[str, str, str]] = set()
     if theirs and len(sheet.rows) > len(theirs):  # the refresh's own entries are its last rows
-        head, tail = sheet.rows[: -len(theirs)], sheet.rows[-len(theirs) :]
-        tail = [
-            r for r, c in zip(tail, theirs, strict=True) if (c.sheet_key, c.record, c.field) not in logged
-        ]
-        rows = head + tail + mine
-    else:
-        rows = sheet.rows + mine
-    sheet.rows = rows[:1] + rows[1:][-MAX_LOG_ROWS:]
+        for cells, c in zip(sheet.rows[-len(theirs) :], theirs, strict=True):
+            key = (c.sheet_key, c.record, c.field)
+            if key in logged:
+                cells[6] = kind(c.kind, logged[key][3])
+                seen.add(key)
+    missing = [(k, v) for k, v in logged.items() if k not in seen]
+    if not missing:
+        return
+    ours = [
+        Change(sheet_key, record, field_name, _plain(old), _plain(new), change_kind, None)
+        for (sheet_key, record, field_name), (change_kind, old, new, _) in missing
+    ]
+    rows = build_changelog_sheet(name, [], ours, lang, now).rows[1:]
+    for cells, change, (_, (_, _, _, who)) in zip(rows, ours, missing, strict=True):
+        cells[6] = kind(change.kind, who)
+        cells[4], cells[5] = SheetCell(_shown(change.old)), SheetCell(_shown(change.new))
+    sheet.rows = sheet.rows[:1] + (sheet.rows[1:] + rows)[-MAX_LOG_ROWS:]
     sheet.autofilter = f"A1:G{len(sheet.rows)}"
 
 
