@@ -19,6 +19,7 @@ new work. :func:`plan_resolve` applies the decisions typed on the Conflicts shee
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -36,10 +37,11 @@ import pandas as pd
 from crmbook.book import Book, Table
 from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet
 from crmbook.changeset import CellWrite, Changeset, ListValidation, OwnedSheet, SheetCell
+from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests
-from crmbook.refresh import RefreshPlan, plan_refresh
+from crmbook.refresh import HeadStart, RefreshPlan, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
 from crmbook.state import State, decode_value, encode_value
 from crmbook.team_state import (
@@ -665,8 +667,12 @@ def plan_collect(
     now: dt.datetime | None = None,
     decisions: dict[str, str] | None = None,
     with_refresh: bool = True,
+    customer_features: CustomerFeatures | None = None,
 ) -> CollectPlan:
-    """Everything collecting ``works`` into ``book`` would do; touches no file."""
+    """Everything collecting ``works`` into ``book`` would do; touches no file.
+
+    ``customer_features``: the duplicate search's reading of ``book``'s customers, when already worked
+    out (see :class:`crmbook.refresh.HeadStart`): the rows the collect changes are read again."""
     now = now or dt.datetime.now()
     lang = book.lang
     state = _state_copy(book.state)
@@ -744,11 +750,36 @@ def plan_collect(
         changeset.table_rows[after.tables[key].sheet_name] = max(rows)
     refresh = None
     if with_refresh:
-        refresh = plan_refresh(after, now=now)
+        features = None
+        if customer_features is not None and "customers" in after.tables:
+            features = _features_after(customer_features, after.tables["customers"], merger)
+        refresh = plan_refresh(after, now=now, customer_features=features)
         _combine(changeset, refresh.changeset)
         _attribute_changes(changeset, refresh, book, merger.logged, lang, now)
         changeset.owned_sheets.append(conflicts_sheet(state, decisions or {}, lang))
     return CollectPlan(collect_id, changeset, outcomes, refresh, lang, after)
+
+
+MATCHED_FIELDS = ("name", "phone", "email", "address")  # what CustomerFeatures reads
+
+
+def _features_after(features: CustomerFeatures, table: Table, merger: _Merger) -> CustomerFeatures:
+    """``features`` of the customers as the collect leaves them: rows it changed or added read again."""
+    from crmbook.dedupe import customer_features
+
+    changed = {row for (key, row, name) in merger.updated if key == "customers" and name in MATCHED_FIELDS}
+    changed |= set(merger.created.get("customers", []))
+    rows = [int(r) for r in table.data.index]
+    if not changed:
+        return dataclasses.replace(features, rows=rows)
+    again = customer_features(table.data.loc[sorted(changed)])
+    return CustomerFeatures(
+        rows=rows,
+        names={**features.names, **again.names},
+        phones={**features.phones, **again.phones},
+        domains={**features.domains, **again.domains},
+        addresses={**features.addresses, **again.addresses},
+    )
 
 
 def _state_copy(state: State | None) -> State:
@@ -1107,9 +1138,20 @@ def collect(
     works = read_rep_files(paths, passwords, today)
     if not works:
         raise InputError("no rep files to collect")
-    with editing(target, today, lock_timeout=lock_timeout) as edit:
+    with (
+        HeadStart() as head_start,
+        cyclic_gc_paused(),
+        editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
+    ):
         decisions = read_conflict_decisions(_read_conflicts_grid(target, edit.book.lang))
-        plan = plan_collect(edit.book, works, now=now, decisions=decisions, with_refresh=not dry_run)
+        plan = plan_collect(
+            edit.book,
+            works,
+            now=now,
+            decisions=decisions,
+            with_refresh=not dry_run,
+            customer_features=head_start.customer_features(),
+        )
         written = not dry_run and plan.changed
         backup = edit.save(plan.changeset) if written else None
     return CollectResult(target, plan, written, backup, time.perf_counter() - started)
