@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from crmbook.book import Book, Table
@@ -643,7 +644,7 @@ def _merge_rep(
         "rep": work.memo.rep,
         "split_id": work.memo.split_id,
         "digest": work.digest,
-        "seen": seen,
+        "seen": orjson.dumps(seen).decode("utf-8"),  # one text: copied and saved as it is
         "created_ids": created_ids,
     }
 
