@@ -19,6 +19,7 @@ new work. :func:`plan_resolve` applies the decisions typed on the Conflicts shee
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -31,15 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from crmbook.book import Book, Table
 from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet
 from crmbook.changeset import CellWrite, Changeset, ListValidation, OwnedSheet, SheetCell
+from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests
-from crmbook.refresh import RefreshPlan, plan_refresh
+from crmbook.refresh import HeadStart, RefreshPlan, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
 from crmbook.state import State, decode_value, encode_value
 from crmbook.team_state import (
@@ -335,7 +338,9 @@ class _Merger:
         self.logged: dict[tuple[str, str, str], tuple[str, Any, Any, str]] = {}  # -> (kind, old, new, who)
         self.table_rows: dict[str, int] = {}
         self._rows: dict[str, dict[str, int]] = {}  # sheet key -> record ID -> Excel row
-        self._cells: dict[tuple[str, str], dict[int, Any]] = {}  # (sheet key, field) -> row -> value now
+        self._cells: dict[tuple[str, str], dict[int, Any]] = {}  # (sheet key, field) -> row -> value written
+        self._at: dict[str, dict[int, int]] = {}  # sheet key -> Excel row -> position in the frame
+        self._arrays: dict[tuple[str, str], Any] = {}  # (sheet key, field) -> the column as it was read
         self._pending: dict[tuple[str, str], dict[int, Any]] = {}  # values written, not yet in the frame
         self._new: dict[str, dict[int, dict[str, Any]]] = {}  # sheet key -> rows added, not yet in the frame
 
@@ -347,15 +352,21 @@ class _Merger:
         return self._rows[table.key]
 
     def current(self, table: Table, row: int, name: str) -> Any:
-        key = (table.key, name)
-        cells = self._cells.get(key)
-        if cells is None:
-            if name not in table.data.columns:
-                return None
-            cells = self._cells[key] = dict(
-                zip(table.data.index.tolist(), table.data[name].tolist(), strict=True)
+        written = self._cells.get((table.key, name))
+        if written is not None and row in written:
+            return written[row]
+        if name not in table.data.columns:
+            return None
+        at = self._at.get(table.key)
+        if at is None:
+            at = self._at[table.key] = dict(
+                zip(table.data.index.tolist(), range(len(table.data)), strict=True)
             )
-        return cells.get(row)
+        column = self._arrays.get((table.key, name))
+        if column is None:
+            column = self._arrays[(table.key, name)] = table.data[name].to_numpy(dtype=object)
+        i = at.get(row)
+        return None if i is None or i >= len(column) else column[i]
 
     def flush(self, table: Table) -> None:
         """Put the values written and the rows added into ``table``'s frame (one step per column)."""
@@ -633,7 +644,7 @@ def _merge_rep(
         "rep": work.memo.rep,
         "split_id": work.memo.split_id,
         "digest": work.digest,
-        "seen": seen,
+        "seen": orjson.dumps(seen).decode("utf-8"),  # one text: copied and saved as it is
         "created_ids": created_ids,
     }
 
@@ -657,8 +668,12 @@ def plan_collect(
     now: dt.datetime | None = None,
     decisions: dict[str, str] | None = None,
     with_refresh: bool = True,
+    customer_features: CustomerFeatures | None = None,
 ) -> CollectPlan:
-    """Everything collecting ``works`` into ``book`` would do; touches no file."""
+    """Everything collecting ``works`` into ``book`` would do; touches no file.
+
+    ``customer_features``: the duplicate search's reading of ``book``'s customers, when already worked
+    out (see :class:`crmbook.refresh.HeadStart`): the rows the collect changes are read again."""
     now = now or dt.datetime.now()
     lang = book.lang
     state = _state_copy(book.state)
@@ -736,11 +751,36 @@ def plan_collect(
         changeset.table_rows[after.tables[key].sheet_name] = max(rows)
     refresh = None
     if with_refresh:
-        refresh = plan_refresh(after, now=now)
+        features = None
+        if customer_features is not None and "customers" in after.tables:
+            features = _features_after(customer_features, after.tables["customers"], merger)
+        refresh = plan_refresh(after, now=now, customer_features=features)
         _combine(changeset, refresh.changeset)
         _attribute_changes(changeset, refresh, book, merger.logged, lang, now)
         changeset.owned_sheets.append(conflicts_sheet(state, decisions or {}, lang))
     return CollectPlan(collect_id, changeset, outcomes, refresh, lang, after)
+
+
+MATCHED_FIELDS = ("name", "phone", "email", "address")  # what CustomerFeatures reads
+
+
+def _features_after(features: CustomerFeatures, table: Table, merger: _Merger) -> CustomerFeatures:
+    """``features`` of the customers as the collect leaves them: rows it changed or added read again."""
+    from crmbook.dedupe import customer_features
+
+    changed = {row for (key, row, name) in merger.updated if key == "customers" and name in MATCHED_FIELDS}
+    changed |= set(merger.created.get("customers", []))
+    rows = [int(r) for r in table.data.index]
+    if not changed:
+        return dataclasses.replace(features, rows=rows)
+    again = customer_features(table.data.loc[sorted(changed)])
+    return CustomerFeatures(
+        rows=rows,
+        names={**features.names, **again.names},
+        phones={**features.phones, **again.phones},
+        domains={**features.domains, **again.domains},
+        addresses={**features.addresses, **again.addresses},
+    )
 
 
 def _state_copy(state: State | None) -> State:
@@ -772,30 +812,37 @@ def _attribute_changes(
     now: dt.datetime,
 ) -> None:
     """The Change log the refresh wrote, with each cell the collect wrote and each record it added
-    marked with the rep and the file it came from."""
+    marked with the rep and the file it came from (and listed when the refresh could not see it: a
+    workbook never refreshed has nothing to compare with)."""
     name = load_schema().owned_sheet_name("changelog", lang)
     sheet = next((s for s in changeset.owned_sheets if s.name == name), None)
     if sheet is None or not logged:
         return
-    ours = [
-        Change(sheet_key, record, field_name, _plain(old), _plain(new), kind, None)
-        for (sheet_key, record, field_name), (kind, old, new, _) in logged.items()
-    ]
-    mine = build_changelog_sheet(name, [], ours, lang, now).rows[1:]
     word = "收集" if lang == "zh" else "collected"
-    for cells, change, (_, _, _, who) in zip(mine, ours, logged.values(), strict=True):
-        cells[6] = SheetCell(f"{KINDS[lang][change.kind]}（{word}：{who}）")
-        cells[4], cells[5] = SheetCell(_shown(change.old)), SheetCell(_shown(change.new))
+
+    def kind(change_kind: str, who: str) -> SheetCell:
+        return SheetCell(f"{KINDS[lang][change_kind]}（{word}：{who}）")
+
     theirs = refresh.changes
+    seen: set[tuple[str, str, str]] = set()
     if theirs and len(sheet.rows) > len(theirs):  # the refresh's own entries are its last rows
-        head, tail = sheet.rows[: -len(theirs)], sheet.rows[-len(theirs) :]
-        tail = [
-            r for r, c in zip(tail, theirs, strict=True) if (c.sheet_key, c.record, c.field) not in logged
-        ]
-        rows = head + tail + mine
-    else:
-        rows = sheet.rows + mine
-    sheet.rows = rows[:1] + rows[1:][-MAX_LOG_ROWS:]
+        for cells, c in zip(sheet.rows[-len(theirs) :], theirs, strict=True):
+            key = (c.sheet_key, c.record, c.field)
+            if key in logged:
+                cells[6] = kind(c.kind, logged[key][3])
+                seen.add(key)
+    missing = [(k, v) for k, v in logged.items() if k not in seen]
+    if not missing:
+        return
+    ours = [
+        Change(sheet_key, record, field_name, _plain(old), _plain(new), change_kind, None)
+        for (sheet_key, record, field_name), (change_kind, old, new, _) in missing
+    ]
+    rows = build_changelog_sheet(name, [], ours, lang, now).rows[1:]
+    for cells, change, (_, (_, _, _, who)) in zip(rows, ours, missing, strict=True):
+        cells[6] = kind(change.kind, who)
+        cells[4], cells[5] = SheetCell(_shown(change.old)), SheetCell(_shown(change.new))
+    sheet.rows = sheet.rows[:1] + (sheet.rows[1:] + rows)[-MAX_LOG_ROWS:]
     sheet.autofilter = f"A1:G{len(sheet.rows)}"
 
 
@@ -1092,9 +1139,20 @@ def collect(
     works = read_rep_files(paths, passwords, today)
     if not works:
         raise InputError("no rep files to collect")
-    with editing(target, today, lock_timeout=lock_timeout) as edit:
+    with (
+        HeadStart() as head_start,
+        cyclic_gc_paused(),
+        editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
+    ):
         decisions = read_conflict_decisions(_read_conflicts_grid(target, edit.book.lang))
-        plan = plan_collect(edit.book, works, now=now, decisions=decisions, with_refresh=not dry_run)
+        plan = plan_collect(
+            edit.book,
+            works,
+            now=now,
+            decisions=decisions,
+            with_refresh=not dry_run,
+            customer_features=head_start.customer_features(),
+        )
         written = not dry_run and plan.changed
         backup = edit.save(plan.changeset) if written else None
     return CollectResult(target, plan, written, backup, time.perf_counter() - started)

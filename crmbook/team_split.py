@@ -520,6 +520,7 @@ def split(
 ) -> SplitResult:
     """Write one workbook per rep into ``out_dir`` and remember the split in the canonical workbook."""
     from crmbook.edit import editing
+    from crmbook.refresh import cyclic_gc_paused
     from crmbook.safe_save import write_new_file
     from crmbook.team_crypt import encrypt
 
@@ -529,7 +530,7 @@ def split(
     now = now or dt.datetime.now()
     folder = Path(out_dir)
     spath = os.fspath(path)
-    with editing(spath, today, lock_timeout=lock_timeout) as edit:
+    with cyclic_gc_paused(), editing(spath, today, lock_timeout=lock_timeout) as edit:
         plan = plan_split(edit.book, redact=redact, now=now)
         if not plan.parts:
             raise InputError(
@@ -555,7 +556,7 @@ def split(
     folder.mkdir(parents=True, exist_ok=True)
     files: list[RepFileResult] = []
     template = build_template(plan)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".crmbook-split-") as tmp:
+    with cyclic_gc_paused(), tempfile.TemporaryDirectory(dir=folder, prefix=".crmbook-split-") as tmp:
         for part, target in zip(plan.parts, targets, strict=True):
             data = _rep_file_bytes(
                 plan, part, template, Path(tmp), book_name=Path(spath).name, macro=suffix == ".xlsm", now=now

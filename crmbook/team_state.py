@@ -229,7 +229,8 @@ def history_of(state: State, split_id: str, rep: str) -> History:
         team = record.get("team", {}).get(key)
         if not team:
             continue
-        out.seen.update(team.get("seen", {}))
+        seen = team.get("seen", {})
+        out.seen.update(orjson.loads(seen) if isinstance(seen, str) else seen)
         out.created.update(team.get("created_ids", {}))
         if team.get("digest"):
             out.digests[team["digest"]] = collect_id
