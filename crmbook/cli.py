@@ -589,6 +589,16 @@ def import_(
                     "rejects": [vars(r) for r in plan.rejects],
                     "kept_as_typed": plan.problems,
                     "not_imported": plan.not_imported,
+                    "mapping": [
+                        {
+                            "source_sheet": t.source_sheet,
+                            "target": t.target,
+                            "columns": t.columns,
+                            "reasons": t.reasons,
+                            "check": t.doubts,
+                        }
+                        for t in (result.mapping.tables if result.mapping is not None else [])
+                    ],
                 },
                 ensure_ascii=False,
                 indent=2,

@@ -616,6 +616,8 @@ def plan_import(
     if not keep_records:
         for outcome in outcomes.values():
             outcome.trim(SAMPLE)
+        del sources, sheets  # the legacy rows (the caller handed them over)
+        sheet = None  # type: ignore[assignment]  # the last one the rejects loop looked at
     refresh = None
     if with_refresh:
         refresh = plan_refresh(after, now=now)
@@ -932,16 +934,17 @@ def import_file(
                 f"{spath}: has no header row, and no column holds what crmbook recognises (names, phones, "
                 "e-mails); is it the right file? If it is, add a header row naming the columns"
             )
+        handed = [tables]  # plan_import holds the only reference, and lets go of it before its refresh
+        del tables
         plan = plan_import(
             edit.book,
-            tables,
+            handed.pop(),
             used,
             now=now,
             progress=progress,
             with_refresh=not dry_run,
             keep_records=dry_run,
         )
-        del tables  # room for the save
         written = not dry_run and (plan.changed or (bool(plan.rejects) and not plan.all_rejected))
         backup = edit.save(plan.changeset) if written else None
     return ImportResult(

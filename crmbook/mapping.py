@@ -651,6 +651,12 @@ def _contacts_sheet(p: _Proposal) -> TableMapping:
 def save_mapping(mapping: Mapping, path: str | os.PathLike[str]) -> Path:
     out = Path(path)
     header = "# crmbook import mapping: edit freely, then pass it with --mapping.\n"
+    for table in mapping.tables:
+        notes = [*table.reasons, *(f"check: {d}" for d in table.doubts)]
+        if notes:
+            header += f"#\n# {table.source_sheet} (why this proposal):\n" + "".join(
+                f"#   {n}\n" for n in notes
+            )
     out.write_text(header + tomli_w.dumps(mapping.to_dict()), encoding="utf-8")
     return out
 
