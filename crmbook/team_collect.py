@@ -818,10 +818,10 @@ def _attribute_changes(
     sheet = next((s for s in changeset.owned_sheets if s.name == name), None)
     if sheet is None or not logged:
         return
-    word = "收集" if lang == "zh" else "collected"
-
     def kind(change_kind: str, who: str) -> SheetCell:
-        return SheetCell(f"{KINDS[lang][change_kind]}（{word}：{who}）")
+        if lang == "zh":
+            return SheetCell(f"{KINDS[lang][change_kind]}（收集：{who}）")
+        return SheetCell(f"{KINDS[lang][change_kind]} (collected: {who})")
 
     theirs = refresh.changes
     seen: set[tuple[str, str, str]] = set()
