@@ -37,7 +37,7 @@ import pandas as pd
 
 from crmbook.book import Book, Table
 from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet
-from crmbook.changeset import CellWrite, Changeset, ListValidation, OwnedSheet, SheetCell
+from crmbook.changeset import CellWrite, Changeset, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids, customer_ids_and_references
@@ -45,6 +45,18 @@ from crmbook.importer import row_digests
 from crmbook.refresh import HeadStart, RefreshPlan, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
 from crmbook.state import State, decode_value, encode_value
+from crmbook.team_conflicts import (
+    DELETED_BY_REP,
+    DELETED_IN_BOOK,
+    FIELD,
+    KEEP_BOOK,
+    TAKE_REP,
+    all_conflicts,
+    conflicts_sheet,
+    decision_of,
+    read_conflict_decisions,
+    read_conflicts_grid,
+)
 from crmbook.team_state import (
     COLLECT_SECTION,
     RECORD_SHEETS,
@@ -76,55 +88,6 @@ __all__ = [
     "same_value",
     "undo_collect",
 ]
-
-FIELD, DELETED_BY_REP, DELETED_IN_BOOK = "field", "deleted_by_rep", "deleted_in_book"
-TAKE_REP, KEEP_BOOK = "rep", "book"
-DECISIONS = {
-    "zh": {TAKE_REP: "采用代表的值", KEEP_BOOK: "保留总表的值"},
-    "en": {TAKE_REP: "Take rep's value", KEEP_BOOK: "Keep canonical value"},
-}
-KIND_TEXT = {
-    "zh": {FIELD: "两边都改了", DELETED_BY_REP: "代表删除了记录", DELETED_IN_BOOK: "总表已删除该记录"},
-    "en": {
-        FIELD: "changed on both sides",
-        DELETED_BY_REP: "deleted by the rep",
-        DELETED_IN_BOOK: "deleted in the canonical book",
-    },
-}
-HEADERS = {
-    "zh": (
-        "冲突编号",
-        "工作表",
-        "记录编号",
-        "字段",
-        "拆分时的值",
-        "代表的值",
-        "总表的值",
-        "代表",
-        "时间",
-        "来源文件",
-        "类型",
-        "处理",
-        "状态",
-    ),
-    "en": (
-        "Conflict",
-        "Sheet",
-        "Record ID",
-        "Field",
-        "Split value",
-        "Rep's value",
-        "Canonical value",
-        "Rep",
-        "When",
-        "File",
-        "Kind",
-        "Decision",
-        "Status",
-    ),
-}
-DECISION_COL = 12  # 1-based column of the decision on the Conflicts sheet
-
 
 # ------------------------------------------------------------------ values
 
@@ -818,10 +781,11 @@ def _attribute_changes(
     sheet = next((s for s in changeset.owned_sheets if s.name == name), None)
     if sheet is None or not logged:
         return
-    word = "收集" if lang == "zh" else "collected"
 
     def kind(change_kind: str, who: str) -> SheetCell:
-        return SheetCell(f"{KINDS[lang][change_kind]}（{word}：{who}）")
+        if lang == "zh":
+            return SheetCell(f"{KINDS[lang][change_kind]}（收集：{who}）")
+        return SheetCell(f"{KINDS[lang][change_kind]} (collected: {who})")
 
     theirs = refresh.changes
     seen: set[tuple[str, str, str]] = set()
@@ -856,123 +820,6 @@ def _shown(value: Any) -> str | None:
     return str(value)
 
 
-# ------------------------------------------------------------------ the Conflicts sheet
-
-
-def _conflicts(state: State) -> Iterable[tuple[str, list[Any]]]:
-    for collect_id, record in sorted(state.extra.get(COLLECT_SECTION, {}).items()):
-        if record.get("undone"):
-            continue
-        for entry in record.get("conflicts", []):
-            yield collect_id, entry
-
-
-def _decision_of(text: Any) -> str | None:
-    folded = str(text or "").strip().casefold()
-    for lang_words in DECISIONS.values():
-        for key, word in lang_words.items():
-            if folded and folded == word.casefold():
-                return key
-    return None
-
-
-def read_conflict_decisions(grid: list[list[Any]] | None) -> dict[str, str]:
-    """Conflict number -> the decision typed on the Conflicts sheet (as written, either language)."""
-    out: dict[str, str] = {}
-    for row in (grid or [])[1:]:
-        if len(row) >= DECISION_COL and row[0] not in (None, "") and row[DECISION_COL - 1] not in (None, ""):
-            out[str(row[0]).strip()] = str(row[DECISION_COL - 1]).strip()
-    return out
-
-
-def _status(resolved: dict[str, Any] | None, lang: Lang) -> str | None:
-    if not resolved:
-        return None
-    when = str(resolved.get("time", ""))[:16].replace("T", " ")
-    note = resolved.get("note")
-    if lang == "zh":
-        done = {TAKE_REP: "已采用代表的值", KEEP_BOOK: "已保留总表的值"}.get(
-            resolved.get("decision", ""), "已处理"
-        )
-    else:
-        done = {TAKE_REP: "rep's value applied", KEEP_BOOK: "canonical value kept"}.get(
-            resolved.get("decision", ""), "done"
-        )
-    return f"{done} {when}" + (f"；{note}" if note and lang == "zh" else f"; {note}" if note else "")
-
-
-def _cell(value: Any) -> SheetCell:
-    value = decode_value(value)
-    if isinstance(value, dt.datetime):
-        return SheetCell(value, "datetime")
-    if isinstance(value, dt.date):
-        return SheetCell(value, "date")
-    if isinstance(value, bool) or value is None:
-        return SheetCell(value)
-    if isinstance(value, int | float):
-        return SheetCell(value)
-    return SheetCell(str(value)[:32000], "wrap")
-
-
-def conflicts_sheet(state: State, decisions: dict[str, str], lang: Lang) -> OwnedSheet:
-    """Every conflict of the collects not undone, with its decision and what was done about it."""
-    schema = load_schema()
-    resolved = state.extra.get(RESOLVE_SECTION, {})
-    rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in HEADERS[lang]]]
-    for _, entry in _conflicts(state):
-        number, kind, sheet_key, record, name, base, rep, book, who, when, file = entry
-        spec = schema.sheet(sheet_key)
-        try:
-            label = spec.column(name).label(lang) if name else ""
-        except KeyError:
-            label = name
-        if kind == DELETED_BY_REP:
-            rep = "（已删除）" if lang == "zh" else "(deleted)"
-        if kind == DELETED_IN_BOOK:
-            book = "（已删除）" if lang == "zh" else "(deleted)"
-        rows.append(
-            [
-                SheetCell(number),
-                SheetCell(spec.label(lang)),
-                SheetCell(record),
-                SheetCell(label or None),
-                _cell(base),
-                _cell(rep),
-                _cell(book),
-                SheetCell(who),
-                SheetCell(dt.datetime.fromisoformat(when), "datetime"),
-                SheetCell(file),
-                SheetCell(KIND_TEXT[lang][kind]),
-                SheetCell(decisions.get(number) or None),
-                SheetCell(_status(resolved.get(number), lang)),
-            ]
-        )
-    last = max(len(rows), 2)
-    return OwnedSheet(
-        name=schema.owned_sheet_name("conflicts", lang),
-        rows=rows,
-        widths={
-            1: 18,
-            2: 10,
-            3: 22,
-            4: 14,
-            5: 24,
-            6: 24,
-            7: 24,
-            8: 10,
-            9: 17,
-            10: 18,
-            11: 16,
-            12: 16,
-            13: 28,
-        },
-        freeze="A2",
-        autofilter=f"A1:M{len(rows)}",
-        tab_color="C00000",
-        validations=[ListValidation(f"L2:L{last + 200}", tuple(DECISIONS[lang].values()))],
-    )
-
-
 # ------------------------------------------------------------------ resolve and undo
 
 
@@ -996,11 +843,11 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
     applied = kept = pending = 0
     refused: list[str] = []
     stamp = now.isoformat(timespec="seconds")
-    for _, entry in _conflicts(state):
+    for _, entry in all_conflicts(state):
         number, kind, sheet_key, record, name, _base, rep, current_then, *_ = entry
         if number in resolved:
             continue
-        decision = _decision_of(decisions.get(number))
+        decision = decision_of(decisions.get(number))
         if decision is None:
             pending += 1
             if decisions.get(number):
@@ -1105,17 +952,6 @@ class CollectResult:
     undo: Any = None
 
 
-def _read_conflicts_grid(path: str, lang: Lang) -> list[list[Any]] | None:
-    import python_calamine as pc
-
-    name = load_schema().owned_sheet_name("conflicts", lang)
-    wb = pc.CalamineWorkbook.from_path(path)
-    try:
-        return wb.get_sheet_by_name(name).to_python() if name in wb.sheet_names else None
-    finally:
-        wb.close()
-
-
 def collect(
     paths: list[str | os.PathLike[str]],
     into: str | os.PathLike[str],
@@ -1144,7 +980,7 @@ def collect(
         cyclic_gc_paused(),
         editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
     ):
-        decisions = read_conflict_decisions(_read_conflicts_grid(target, edit.book.lang))
+        decisions = read_conflict_decisions(read_conflicts_grid(target, edit.book.lang))
         plan = plan_collect(
             edit.book,
             works,
@@ -1170,7 +1006,7 @@ def resolve(
 
     target = os.fspath(into)
     with editing(target, today, lock_timeout=lock_timeout) as edit:
-        decisions = read_conflict_decisions(_read_conflicts_grid(target, edit.book.lang))
+        decisions = read_conflict_decisions(read_conflicts_grid(target, edit.book.lang))
         plan = plan_resolve(edit.book, decisions, now=now)
         written = bool(plan.applied or plan.kept)
         backup = edit.save(plan.changeset) if written else None
@@ -1190,7 +1026,7 @@ def undo_collect(
 
     target = os.fspath(into)
     with editing(target, today, lock_timeout=lock_timeout) as edit:
-        decisions = read_conflict_decisions(_read_conflicts_grid(target, edit.book.lang))
+        decisions = read_conflict_decisions(read_conflicts_grid(target, edit.book.lang))
         undo = plan_undo_collect(edit.book, collect_id, decisions, now=now)
         backup = edit.save(undo.changeset)
     return CollectResult(target, None, True, backup, undo=undo)

@@ -24,15 +24,8 @@ from hypothesis import strategies as st
 
 from crmbook.book import Book
 from crmbook.state import State, decode_value
-from crmbook.team_collect import (
-    DELETED_BY_REP,
-    DELETED_IN_BOOK,
-    FIELD,
-    RepWork,
-    plan_collect,
-    plan_undo_collect,
-    same_value,
-)
+from crmbook.team_collect import RepWork, plan_collect, plan_undo_collect, same_value
+from crmbook.team_conflicts import DELETED_BY_REP, DELETED_IN_BOOK, FIELD
 from crmbook.team_split import RepPart, plan_split
 from crmbook.team_state import SplitMemo
 from tests.builders import TODAY, make_book
