@@ -119,17 +119,25 @@ def edit_in_excel(
         for n, cells in enumerate(rows, start=1):
             for c, v in enumerate(cells, start=1):
                 ws.cell(last + n, c).value = v
-        table = next(iter(ws.tables.values()))
-        start, end = table.ref.split(":")
-        letters = "".join(ch for ch in end if ch.isalpha())
-        table.ref = f"{start}:{letters}{last + len(rows)}"
+        _resize_table(ws, len(rows))
     for sheet, record_id in delete or []:
         ws = wb[sheet]
         for r in range(2, ws.max_row + 1):
             if ws.cell(r, 1).value == record_id:
                 ws.delete_rows(r)
+                _resize_table(ws, -1)
                 break
     wb.save(path)
+
+
+def _resize_table(ws: Any, by: int) -> None:
+    """Grow or shrink the sheet's table by ``by`` rows, with its autofilter, as Excel does."""
+    table = next(iter(ws.tables.values()))
+    start, end = table.ref.split(":")
+    letters = "".join(ch for ch in end if ch.isalpha())
+    table.ref = f"{start}:{letters}{int(end[len(letters):]) + by}"
+    if table.autoFilter is not None:
+        table.autoFilter.ref = table.ref
 
 
 def lead_edits(path: Path, edits: list[tuple[str, str, str, Any]]) -> None:
