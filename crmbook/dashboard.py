@@ -252,7 +252,7 @@ def build_dashboard(
         ),
     )
     add(SheetCell(w["duplicates"]), SheetCell(duplicate_pairs, "integer"))
-    _quality_block(add, w, book.lang, issue_summary or [])
+    quality = _quality_block(add, w, book.lang, issue_summary or [])
     charts: list[ChartSpec] = []
 
     def block(title: str, items: list[tuple[str, int]]) -> tuple[int, int]:
@@ -265,7 +265,7 @@ def build_dashboard(
 
     s0, s1 = block(w["by_status"], fig["by_status"])
     charts.append(ChartSpec("pie", w["by_status"], "E4", (s0, 1, s1), ((s0, 2, s1),), (w["customers"],)))
-    blocks = [(s0, s1)]
+    blocks = [*([quality] if quality else []), (s0, s1)]
     blocks.append(block(w["by_level"], fig["by_level"]))
     blocks.append(block(w["by_source"], fig["by_source"]))
     blocks.append(block(w["by_industry"], fig["by_industry"]))
@@ -285,7 +285,8 @@ def build_dashboard(
     if fig["reps"]:
         series = tuple((k0, 2 + i, len(rows)) for i in range(len(fig["reps"])))
         charts.append(ChartSpec("column", w["weekly"], "E36", (k0, 1, len(rows)), series, tuple(fig["reps"])))
-    widths = {1: 26, 2: 16, 3: 22, 4: 4}
+    # Column D separates the tables from the charts; the weekly table runs on into it, one rep a column.
+    widths = {1: 26, 2: 16, 3: 22, 4: 10}
     charts, breaks = _laid_out(charts, widths, len(rows), [(a - 1, b) for a, b in blocks])
     team = str(book.settings.get("team_name") or "")
     return OwnedSheet(
@@ -304,17 +305,21 @@ def build_dashboard(
 QUALITY_LINES = 8  # summary lines the dashboard shows; the Issues sheet has them all
 
 
-def _quality_block(add: Any, w: dict[str, str], lang: Lang, summary: list[SummaryLine]) -> None:
-    """The Issues sheet's summary, biggest kinds first: what, how many, and a link to its fix."""
+def _quality_block(
+    add: Any, w: dict[str, str], lang: Lang, summary: list[SummaryLine]
+) -> tuple[int, int] | None:
+    """The Issues sheet's summary, biggest kinds first: what, how many, and a link to its fix.
+    Returns the block's first and last row (None when there is nothing to show)."""
     if not summary:
-        return
+        return None
     issues_sheet = load_schema().owned_sheet_name("issues", lang)
     add()
-    add(SheetCell(w["quality"], "header"), SheetCell(None, "header"), SheetCell(None, "header"))
+    first = add(SheetCell(w["quality"], "header"), SheetCell(None, "header"), SheetCell(None, "header"))
+    last = first
     for i, line in enumerate(summary[:QUALITY_LINES]):
         head = line.column_label or line.sheet
         target = cell_link(issues_sheet, f"H{SUMMARY_FIRST_ROW + i}")
-        add(
+        last = add(
             SheetCell(
                 f"{head}{'：' if lang == 'zh' else ': '}{line.subject(lang)}",
                 line.level if line.level != "info" else "text",
@@ -323,7 +328,10 @@ def _quality_block(add: Any, w: dict[str, str], lang: Lang, summary: list[Summar
             SheetCell(w["to_issues"], "link", target),
         )
     if len(summary) > QUALITY_LINES:
-        add(SheetCell(w["quality_more"].format(n=len(summary) - QUALITY_LINES), "subtitle"))
+        last = add(SheetCell(w["quality_more"].format(n=len(summary) - QUALITY_LINES), "subtitle"))
+    return first, last
+
+
 # How owned sheets print (crmbook/ooxml/owned.py): A4 landscape, one page wide, these margins (inches).
 PRINT_MARGINS = {"left": 0.7, "right": 0.7, "top": 0.75, "bottom": 0.75}
 CHART_CM = (14.0, 5.6)  # width, height of each chart: two beside the first page's tables
