@@ -25,6 +25,7 @@ from crmbook.safe_save import run_lock
 
 KILLS = int(os.environ.get("CRMBOOK_KILLS", "120"))
 BUDGET_SECONDS = float(os.environ.get("CRMBOOK_KILL_SECONDS", "80"))
+MIN_KILLS = 10
 RECORD_SHEETS = ("客户", "联系人", "跟进记录", "销售机会")
 HEADER = "import sys, datetime as dt\n"
 REFRESH = HEADER + (
@@ -63,7 +64,8 @@ def _kill_repeatedly(
     rng = random.Random(20261122)
     tried = survived = completed = 0
     deadline = time.monotonic() + budget
-    while tried < kills and time.monotonic() < deadline:
+    # The time budget is soft: on a busy machine each run is slower, and at least MIN_KILLS are tried.
+    while tried < kills and (time.monotonic() < deadline or tried < min(kills, MIN_KILLS)):
         shutil.copyfile(master, book)
         for leftover in folder.glob(".~crmbook-*"):
             leftover.unlink()
@@ -97,7 +99,7 @@ def _report(what: str, tried: int, survived: int, completed: int) -> None:
         f"\ncrash safety ({what}): {tried} kills tried, {survived} survived "
         f"({completed} after the write, {survived - completed} before)"
     )
-    assert tried >= min(KILLS // 2, 10)
+    assert tried >= min(KILLS // 2, MIN_KILLS)
     assert survived == tried
 
 
