@@ -153,12 +153,22 @@ def _reps_in_order(book: Book, owners: Iterable[str]) -> list[str]:
     return known + sorted(present - set(known))
 
 
+def _state_to_change(state: State | None) -> State:
+    """A copy of ``state`` whose high-water marks and split records a split may change; the rest
+    (snapshots, other sections: large, and left as they are) shared, not copied."""
+    if state is None:
+        return State()
+    extra = dict(state.extra)
+    extra[SPLIT_SECTION] = dict(extra.get(SPLIT_SECTION, {}))
+    return dataclasses.replace(state, high_water=dict(state.high_water), extra=extra)
+
+
 def plan_split(book: Book, *, redact: bool = False, now: dt.datetime | None = None) -> SplitPlan:
     """Every rep's share of ``book`` and what the canonical workbook must remember; touches no file."""
     now = now or dt.datetime.now()
     schema = load_schema()
     redacted = redacted_fields(book, schema) if redact else []
-    state = copy.deepcopy(book.state) if book.state is not None else State()
+    state = _state_to_change(book.state)
     after = _copy_book(book)
     first = customer_ids_and_references(after, state.high_water, book.today)
     rest = child_sheet_ids(after, first.high_water, book.today)
