@@ -32,6 +32,7 @@ import pandas as pd
 
 from crmbook.book import Book, Settings, Table
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
+from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError
 from crmbook.ids import IdPattern, child_sheet_ids, customer_ids_and_references
 from crmbook.schema import Lang, Rep, Schema, load_schema, normalize_label
@@ -67,6 +68,7 @@ class SplitPlan:
     orphans: dict[str, int]  # sheet key -> records whose customer is not known
     state: State
     book: Book = field(repr=False)
+    customer_features: CustomerFeatures | None = field(default=None, repr=False)  # of the book's customers
 
 
 def redacted_fields(book: Book, schema: Schema | None = None) -> list[str]:
@@ -153,12 +155,31 @@ def _reps_in_order(book: Book, owners: Iterable[str]) -> list[str]:
     return known + sorted(present - set(known))
 
 
-def plan_split(book: Book, *, redact: bool = False, now: dt.datetime | None = None) -> SplitPlan:
-    """Every rep's share of ``book`` and what the canonical workbook must remember; touches no file."""
+def _state_to_change(state: State | None) -> State:
+    """A copy of ``state`` whose high-water marks and split records a split may change; the rest
+    (snapshots, other sections: large, and left as they are) shared, not copied."""
+    if state is None:
+        return State()
+    extra = dict(state.extra)
+    extra[SPLIT_SECTION] = dict(extra.get(SPLIT_SECTION, {}))
+    return dataclasses.replace(state, high_water=dict(state.high_water), extra=extra)
+
+
+def plan_split(
+    book: Book,
+    *,
+    redact: bool = False,
+    now: dt.datetime | None = None,
+    customer_features: CustomerFeatures | None = None,
+) -> SplitPlan:
+    """Every rep's share of ``book`` and what the canonical workbook must remember; touches no file.
+
+    ``customer_features``: the duplicate search's reading of ``book``'s customers, when already worked
+    out; each rep's refresh then takes its share of them instead of parsing its customers again."""
     now = now or dt.datetime.now()
     schema = load_schema()
     redacted = redacted_fields(book, schema) if redact else []
-    state = copy.deepcopy(book.state) if book.state is not None else State()
+    state = _state_to_change(book.state)
     after = _copy_book(book)
     first = customer_ids_and_references(after, state.high_water, book.today)
     rest = child_sheet_ids(after, first.high_water, book.today)
@@ -211,7 +232,39 @@ def plan_split(book: Book, *, redact: bool = False, now: dt.datetime | None = No
         "reps": {p.rep: p.counts() for p in parts},
     }
     changeset = Changeset(cell_writes=writes, owned_sheets=[state_sheet(state)])
-    return SplitPlan(split_id, changeset, parts, redacted, ids.ids_assigned, unowned, orphans, state, after)
+    return SplitPlan(
+        split_id,
+        changeset,
+        parts,
+        redacted,
+        ids.ids_assigned,
+        unowned,
+        orphans,
+        state,
+        after,
+        customer_features,
+    )
+
+
+FEATURE_FIELDS = ("name", "phone", "email", "address")  # what :func:`crmbook.dedupe.customer_features` reads
+
+
+def rep_features(plan: SplitPlan, part: RepPart) -> CustomerFeatures | None:
+    """The share of ``plan``'s customer features that is ``part``'s customers, on the rows the rep file
+    gives them (2, 3, … in order); None when unknown or when a field they read is redacted."""
+    features = plan.customer_features
+    frame = part.frames.get("customers")
+    if features is None or frame is None or set(FEATURE_FIELDS) & set(plan.redacted):
+        return None
+    rows = list(range(2, 2 + len(frame)))
+    old = [int(r) for r in frame.index]
+    return CustomerFeatures(
+        rows=rows,
+        names={r: features.names[o] for r, o in zip(rows, old, strict=True)},
+        phones={r: features.phones[o] for r, o in zip(rows, old, strict=True)},
+        domains={r: features.domains[o] for r, o in zip(rows, old, strict=True)},
+        addresses={r: features.addresses[o] for r, o in zip(rows, old, strict=True)},
+    )
 
 
 # ------------------------------------------------------------------ one rep's workbook
@@ -391,7 +444,7 @@ def rep_changeset(
             changeset.owned_sheets.append(
                 _hidden(base_sheet_name(spec.key), memo_rows(frame, spec.id_column))
             )
-    refresh = plan_refresh(book, now=now)
+    refresh = plan_refresh(book, now=now, customer_features=rep_features(plan, part))
     changeset.cell_writes += refresh.changeset.cell_writes
     changeset.highlights += refresh.changeset.highlights
     changeset.highlight_sheets |= refresh.changeset.highlight_sheets
@@ -520,7 +573,7 @@ def split(
 ) -> SplitResult:
     """Write one workbook per rep into ``out_dir`` and remember the split in the canonical workbook."""
     from crmbook.edit import editing
-    from crmbook.refresh import cyclic_gc_paused
+    from crmbook.refresh import HeadStart, cyclic_gc_paused
     from crmbook.safe_save import write_new_file
     from crmbook.team_crypt import encrypt
 
@@ -530,8 +583,12 @@ def split(
     now = now or dt.datetime.now()
     folder = Path(out_dir)
     spath = os.fspath(path)
-    with cyclic_gc_paused(), editing(spath, today, lock_timeout=lock_timeout) as edit:
-        plan = plan_split(edit.book, redact=redact, now=now)
+    with (
+        HeadStart() as head_start,
+        cyclic_gc_paused(),
+        editing(spath, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
+    ):
+        plan = plan_split(edit.book, redact=redact, now=now, customer_features=head_start.customer_features())
         if not plan.parts:
             raise InputError(
                 f"{spath}: no customer has an owner (负责人 / Owner); fill the owners, then split"

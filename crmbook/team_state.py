@@ -87,11 +87,21 @@ def memo_rows(frame: pd.DataFrame, id_column: str) -> list[list[Any]]:
     columns = [id_column, *[c for c in frame.columns if c != id_column]]
     out: list[list[Any]] = [["field", "part", "values"]]
     for name in columns:
-        values = [encode_value(_plain(v)) for v in frame[name].tolist()] if name in frame else []
+        values = _encoded(frame[name].tolist()) if name in frame else []
         text = orjson.dumps(values).decode("utf-8")
         for n, start in enumerate(range(0, max(len(text), 1), CHUNK)):
             out.append([name, n, text[start : start + CHUNK]])
     return out
+
+
+_AS_IS = {str, int, float, bool, type(None)}  # orjson writes these as encode_value would (NaN as null)
+
+
+def _encoded(values: list[Any]) -> list[Any]:
+    """``values`` ready for JSON (:func:`crmbook.state.encode_value`); a column of plain values as it is."""
+    if set(map(type, values)) <= _AS_IS:
+        return values
+    return [encode_value(_plain(v)) for v in values]
 
 
 def _plain(value: Any) -> Any:
