@@ -39,7 +39,7 @@ from crmbook.reminders import build_reminders
 from crmbook.rollup import customer_rollup, derived_writes
 from crmbook.schema import Lang, load_schema
 from crmbook.snapshot import Snapshot, same, snapshot_sheet, take_snapshot
-from crmbook.state import State, state_sheet
+from crmbook.state import state_sheet, working_copy
 from crmbook.typed import typed_tables
 from crmbook.validate import IssuesBySheet, in_sheet_order, validate_cells, validate_typed
 
@@ -118,18 +118,6 @@ def _own_frames(book: Book) -> Book:
     return book
 
 
-def _working_copy(state: State | None) -> State:
-    """A copy of ``state`` this run may change; snapshots are shared, they are only ever replaced."""
-    if state is None:
-        return State()
-    return State(
-        high_water=dict(state.high_water),
-        not_duplicates=set(state.not_duplicates),
-        last_refresh=state.last_refresh,
-        extra=copy.deepcopy(state.extra),
-        snapshots=dict(state.snapshots),
-    )
-
 
 def plan_refresh(
     book: Book,
@@ -149,7 +137,7 @@ def plan_refresh(
     now = now or dt.datetime.now()
     schema = load_schema()
     book = _own_frames(book)
-    state = _working_copy(book.state)
+    state = working_copy(book.state)
     lang = book.lang
     report = Report()
     report.extend(list(structural or []))

@@ -13,6 +13,7 @@ This module converts between those grids and plain Python data; it does no I/O.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -134,3 +135,17 @@ def undoable_record(state: State, section: str, what: str, record_id: str) -> di
     if record.get("undone"):
         raise InputError(f"{what} {record_id} was already undone on {record['undone']}")
     return record  # type: ignore[no-any-return]
+
+
+def working_copy(state: State | None) -> State:
+    """A copy of ``state`` a run may change: its sections copied, its snapshots shared (they are only
+    ever replaced, never changed in place)."""
+    if state is None:
+        return State()
+    return State(
+        high_water=dict(state.high_water),
+        not_duplicates=set(state.not_duplicates),
+        last_refresh=state.last_refresh,
+        extra=copy.deepcopy(state.extra),
+        snapshots=dict(state.snapshots),
+    )

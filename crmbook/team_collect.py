@@ -44,7 +44,7 @@ from crmbook.ids import assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests
 from crmbook.refresh import HeadStart, RefreshPlan, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
-from crmbook.state import State, decode_value, encode_value
+from crmbook.state import State, decode_value, encode_value, working_copy
 from crmbook.team_conflicts import (
     DELETED_BY_REP,
     DELETED_IN_BOOK,
@@ -639,7 +639,7 @@ def plan_collect(
     out (see :class:`crmbook.refresh.HeadStart`): the rows the collect changes are read again."""
     now = now or dt.datetime.now()
     lang = book.lang
-    state = _state_copy(book.state)
+    state = working_copy(book.state)
     splits = state.extra.get(SPLIT_SECTION, {})
     for work in works:
         if work.memo.split_id not in splits:
@@ -746,18 +746,6 @@ def _features_after(features: CustomerFeatures, table: Table, merger: _Merger) -
     )
 
 
-def _state_copy(state: State | None) -> State:
-    """A copy of ``state`` to change: its sections copied, its snapshots shared (they are only replaced)."""
-    if state is None:
-        return State()
-    return State(
-        high_water=dict(state.high_water),
-        not_duplicates=set(state.not_duplicates),
-        last_refresh=state.last_refresh,
-        extra=copy.deepcopy(state.extra),
-        snapshots=dict(state.snapshots),
-    )
-
 
 def _combine(into: Changeset, other: Changeset) -> None:
     into.cell_writes += other.cell_writes
@@ -836,7 +824,7 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
     """Apply the decisions typed on the Conflicts sheet; a conflict whose cell changed since is left open."""
     now = now or dt.datetime.now()
     lang = book.lang
-    state = _state_copy(book.state)
+    state = working_copy(book.state)
     resolved = state.extra.setdefault(RESOLVE_SECTION, {})
     after = _copy_book(book)
     writes: list[CellWrite] = []
@@ -932,7 +920,7 @@ def plan_undo_collect(
                 "records back by hand instead"
             )
     undo = plan_undo_import(book, collect_id, now=now, section=COLLECT_SECTION, what="collect")
-    state = _state_copy(book.state)
+    state = working_copy(book.state)
     state.extra[COLLECT_SECTION][collect_id]["undone"] = now.isoformat(timespec="seconds")
     undo.changeset.owned_sheets.append(conflicts_sheet(state, decisions, book.lang))
     return undo
