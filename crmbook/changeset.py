@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CellWrite:
     """Put ``value`` into one user-sheet cell (an empty ID cell, a derived column)."""
 
