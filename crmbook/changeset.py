@@ -62,7 +62,7 @@ class CellWrite:
     value: CellValue
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Highlight:
     """Mark a user-sheet cell as having a problem of ``severity``."""
 
@@ -72,7 +72,7 @@ class Highlight:
     severity: Severity
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SheetCell:
     """One cell of a crmbook-owned sheet."""
 

@@ -621,15 +621,16 @@ class _Build:
 
     def assemble(self) -> bytes:
         out = self.zip
-        pending = dict(self.outputs)
+        # Parts are handed over one by one: each rewritten part's XML is let go once it is deflated.
+        pending, self.outputs = self.outputs, {}
         for name in self.pkg.names:
             if name in pending:
                 out.add(name, pending.pop(name), self.pkg.infos[name].date_time)
             elif name not in self.deleted:
                 info, raw = self.pkg.raw(name)
                 out.copy(info, raw)
-        for name, data in pending.items():
-            out.add(name, data)
+        for name in list(pending):
+            out.add(name, pending.pop(name))
         return out.finish()
 
     # -- tables that grow -------------------------------------------------------------------
