@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CellWrite:
     """Put ``value`` into one user-sheet cell (an empty ID cell, a derived column)."""
 
@@ -73,7 +73,7 @@ class CellWrite:
     value: CellValue
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Highlight:
     """Mark a user-sheet cell as having a problem of ``severity``."""
 
@@ -83,7 +83,7 @@ class Highlight:
     severity: Severity
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SheetCell:
     """One cell of a crmbook-owned sheet."""
 

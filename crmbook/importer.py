@@ -613,6 +613,8 @@ def plan_import(
     for shared in (created_rows, ids, linked_people):  # the closures above hold these: emptied instead
         shared.clear()
     del children, indexes, incoming_children, matched_children, why, used
+    # The matching loops' last values: every new customer's record, a whole sheet's records.
+    records = incoming = existing = record = None  # type: ignore[assignment]
     if not keep_records:
         for outcome in outcomes.values():
             outcome.trim(SAMPLE)

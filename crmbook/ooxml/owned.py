@@ -97,7 +97,7 @@ def render_owned_sheet(
     """The worksheet XML for ``sheet``; ``drawing_rid`` links its charts' drawing part."""
     relationships: list[tuple[str, str, str, bool]] = []
     taken = {r for r in (drawing_rid, legacy_rid) if r}
-    rows_xml: list[str] = []
+    rows_xml: list[bytes] = []  # each row encoded at once: a 100k-row sheet is never held as one str
     links: list[str] = []
     max_row = max_col = 0
     letters = [""] + [col_letter(c) for c in range(1, max(map(len, sheet.rows), default=0) + 1)]
@@ -127,7 +127,7 @@ def render_owned_sheet(
                 links.append(_hyperlink(ref, cell.link, value, relationships, taken))
         if cells:
             max_row = r
-        rows_xml.append(_row_xml(r, cells))
+            rows_xml.append(_row_xml(r, cells).encode())
 
     parts = [
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
@@ -150,7 +150,9 @@ def render_owned_sheet(
             for c, w in sorted(sheet.widths.items())
         )
         parts.append(f"<cols>{cols}</cols>")
-    parts.append(f"<sheetData>{''.join(rows_xml)}</sheetData>")
+    parts.append("<sheetData>")
+    head = "".join(parts).encode()
+    parts = ["</sheetData>"]
     if sheet.autofilter:
         parts.append(f'<autoFilter ref="{escape_attr(sheet.autofilter)}"/>')
     if sheet.validations:
@@ -171,7 +173,9 @@ def render_owned_sheet(
     if legacy_rid:
         parts.append(f'<legacyDrawing r:id="{legacy_rid}"/>')  # the VML part holding the buttons
     parts.append("</worksheet>")
-    return RenderedSheet("".join(parts).encode(), relationships)
+    tail = "".join(parts).encode()
+    xml = b"".join([head, *rows_xml, tail])
+    return RenderedSheet(xml, relationships)
 
 
 def _header_footer_xml(header: tuple[str, str, str] | None, footer: tuple[str, str, str] | None) -> str:

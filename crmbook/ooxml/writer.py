@@ -458,7 +458,9 @@ class _Build:
         self.prepared.update(prepared)
 
     def patch_user_sheets(self, changeset: Changeset) -> None:
-        writes = self._writes_by_sheet(changeset.cell_writes)
+        writes: dict[str, list[CellWrite]] = defaultdict(list)
+        for w in changeset.cell_writes:
+            writes[w.sheet].append(w)
         marks: dict[str, dict[str, set[tuple[int, int]]]] = defaultdict(lambda: defaultdict(set))
         for h in changeset.highlights:
             self._check_cell(h.sheet, h.row, h.col)
@@ -473,12 +475,17 @@ class _Build:
             part, data, original = self._sheet_to_patch(sheet)
             prepared = self.prepared.get(sheet) if data is original else None
             edits: list[Edit] = []
-            if prepared is not None and sheet in writes and prepared[0] == writes[sheet]:
+            # A sheet's writes by cell are only held while it is patched (a big import's take the most room).
+            sheet_writes = self._writes_by_sheet(writes.pop(sheet))[sheet] if sheet in writes else None
+            if prepared is not None and sheet_writes is not None and prepared[0] == sheet_writes:
                 located, patch = None, prepared[1]
             else:
                 located, patch = (
-                    self._patched_cells(sheet, part, data, writes[sheet]) if sheet in writes else (None, None)
+                    self._patched_cells(sheet, part, data, sheet_writes)
+                    if sheet_writes is not None
+                    else (None, None)
                 )
+            del sheet_writes
             if patch is not None:
                 edits += patch.edits
                 self.formulas_removed |= patch.formulas_removed
@@ -689,15 +696,16 @@ class _Build:
 
     def assemble(self) -> bytes:
         out = self.zip
-        pending = dict(self.outputs)
+        # Parts are handed over one by one: each rewritten part's XML is let go once it is deflated.
+        pending, self.outputs = self.outputs, {}
         for name in self.pkg.names:
             if name in pending:
                 out.add(name, pending.pop(name), self.pkg.infos[name].date_time)
             elif name not in self.deleted:
                 info, raw = self.pkg.raw(name)
                 out.copy(info, raw)
-        for name, data in pending.items():
-            out.add(name, data)
+        for name in list(pending):
+            out.add(name, pending.pop(name))
         return out.finish()
 
     # -- tables that grow -------------------------------------------------------------------
