@@ -118,7 +118,6 @@ def _own_frames(book: Book) -> Book:
     return book
 
 
-
 def plan_refresh(
     book: Book,
     structural: list[Issue] | None = None,

@@ -746,7 +746,6 @@ def _features_after(features: CustomerFeatures, table: Table, merger: _Merger) -
     )
 
 
-
 def _combine(into: Changeset, other: Changeset) -> None:
     into.cell_writes += other.cell_writes
     into.highlights += other.highlights

@@ -135,7 +135,7 @@ def _resize_table(ws: Any, by: int) -> None:
     table = next(iter(ws.tables.values()))
     start, end = table.ref.split(":")
     letters = "".join(ch for ch in end if ch.isalpha())
-    table.ref = f"{start}:{letters}{int(end[len(letters):]) + by}"
+    table.ref = f"{start}:{letters}{int(end[len(letters) :]) + by}"
     if table.autoFilter is not None:
         table.autoFilter.ref = table.ref
 
