@@ -737,12 +737,9 @@ def _features_after(features: CustomerFeatures, table: Table, merger: _Merger) -
     if not changed:
         return dataclasses.replace(features, rows=rows)
     again = customer_features(table.data.loc[sorted(changed)])
+    per_row = (f.name for f in dataclasses.fields(CustomerFeatures) if f.name != "rows")
     return CustomerFeatures(
-        rows=rows,
-        names={**features.names, **again.names},
-        phones={**features.phones, **again.phones},
-        domains={**features.domains, **again.domains},
-        addresses={**features.addresses, **again.addresses},
+        rows=rows, **{name: {**getattr(features, name), **getattr(again, name)} for name in per_row}
     )
 
 

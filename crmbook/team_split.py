@@ -258,12 +258,10 @@ def rep_features(plan: SplitPlan, part: RepPart) -> CustomerFeatures | None:
         return None
     rows = list(range(2, 2 + len(frame)))
     old = [int(r) for r in frame.index]
+    per_row = (f.name for f in dataclasses.fields(CustomerFeatures) if f.name != "rows")
     return CustomerFeatures(
         rows=rows,
-        names={r: features.names[o] for r, o in zip(rows, old, strict=True)},
-        phones={r: features.phones[o] for r, o in zip(rows, old, strict=True)},
-        domains={r: features.domains[o] for r, o in zip(rows, old, strict=True)},
-        addresses={r: features.addresses[o] for r, o in zip(rows, old, strict=True)},
+        **{name: {r: getattr(features, name)[o] for r, o in zip(rows, old, strict=True)} for name in per_row},
     )
 
 
