@@ -68,6 +68,7 @@ from crmbook.team_state import (
     base_sheet_name,
     cell_key,
     history_of,
+    id_text,
     next_id,
     read_memo,
     rep_key,
@@ -115,14 +116,6 @@ def _norm(value: Any) -> Any:
 
 def same_value(a: Any, b: Any) -> bool:
     return bool(_norm(a) == _norm(b))
-
-
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
 
 
 def _blank(value: Any) -> bool:
@@ -437,7 +430,7 @@ def _record_text(table: Table, row: int, lang: Lang, current: Any) -> str:
 
 
 def _id_rows(table: Table) -> dict[str, int]:
-    ids = table.data[table.spec.id_column].map(_text)
+    ids = table.data[table.spec.id_column].map(id_text)
     out: dict[str, int] = {}
     for rid, row in zip(ids.tolist(), table.data.index.tolist(), strict=True):
         if rid and rid not in out:
@@ -505,10 +498,12 @@ def _merge_rep(
         if key != "customers" and "customer_id" in rep_data.columns and customer_map:
             rep_data = rep_data.copy()
             rep_data["customer_id"] = rep_data["customer_id"].map(
-                lambda v: customer_map.get(_text(v), v) if not _blank(v) else v
+                lambda v: customer_map.get(id_text(v), v) if not _blank(v) else v
             )
         rep_ids = (
-            rep_data[id_col].map(_text) if id_col in rep_data.columns else pd.Series("", index=rep_data.index)
+            rep_data[id_col].map(id_text)
+            if id_col in rep_data.columns
+            else pd.Series("", index=rep_data.index)
         )
         duplicate = rep_ids.duplicated() & (rep_ids != "")
         rep_rows = {
@@ -594,7 +589,7 @@ def _merge_rep(
                 CellWrite(table.sheet_name, row, col, v) for _, row, col, v in ids.cell_writes(after)
             ]
             for provisional, row in added:
-                final = _text(table.data.at[row, id_col])
+                final = id_text(table.data.at[row, id_col])
                 created_ids[f"{key}\t{provisional}"] = final
                 m.logged[(key, final or f"#{row}", "")] = ("added", None, None, who)
                 if provisional != final and not provisional.startswith("#"):

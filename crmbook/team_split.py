@@ -37,7 +37,15 @@ from crmbook.errors import InputError
 from crmbook.ids import IdPattern, child_sheet_ids, customer_ids_and_references
 from crmbook.schema import Lang, Rep, Schema, load_schema, normalize_label
 from crmbook.state import State, state_sheet
-from crmbook.team_state import SPLIT_SECTION, SPLIT_SHEET, SplitMemo, base_sheet_name, memo_rows, next_id
+from crmbook.team_state import (
+    SPLIT_SECTION,
+    SPLIT_SHEET,
+    SplitMemo,
+    base_sheet_name,
+    id_text,
+    memo_rows,
+    next_id,
+)
 
 __all__ = ["RepPart", "SplitPlan", "SplitResult", "plan_split", "redacted_fields", "rep_file_name", "split"]
 
@@ -102,14 +110,6 @@ def redacted_fields(book: Book, schema: Schema | None = None) -> list[str]:
     return out
 
 
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
 def _copy_book(book: Book) -> Book:
     after = copy.copy(book)
     after.tables = {k: copy.copy(t) for k, t in book.tables.items()}
@@ -139,7 +139,7 @@ def _held_ids_high_water(book: Book, high_water: dict[str, int]) -> dict[str, in
         if id_col not in table.data.columns:
             continue
         pattern = IdPattern.parse(book.settings.id_pattern(key))
-        for text in {_text(v) for v in table.data[id_col].tolist()} - {""}:
+        for text in {id_text(v) for v in table.data[id_col].tolist()} - {""}:
             found = pattern.match(text)
             if found is not None:
                 scope, seq = found
@@ -192,14 +192,14 @@ def plan_split(
     customers = after.tables["customers"]
     if "owner" not in customers.data.columns:
         raise InputError(f"{book.path}: the {customers.sheet_name} sheet has no owner column to split by")
-    owners = customers.data["owner"].map(_text)
-    cids = customers.data["customer_id"].map(_text) if "customer_id" in customers.data else owners.map(str)
+    owners = customers.data["owner"].map(id_text)
+    cids = customers.data["customer_id"].map(id_text) if "customer_id" in customers.data else owners.map(str)
     has_content = customers.data.notna().any(axis=1)
     unowned = int(((owners == "") & has_content).sum())
     split_id = next_id(state, SPLIT_SECTION, "S", book.today)
     parts: list[RepPart] = []
     child_refs = {
-        k: after.tables[k].data["customer_id"].map(_text)
+        k: after.tables[k].data["customer_id"].map(id_text)
         for k in CHILD_SHEETS
         if k in after.tables and "customer_id" in after.tables[k].data.columns
     }

@@ -112,6 +112,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def id_text(value: Any) -> str:
+    """A cell as the text of a record ID or key: empty for a blank cell, whole floats without ".0"."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
