@@ -5,12 +5,14 @@ value typed down a column, follow-up times typed without a year, contacts import
 primary flag. :func:`summarize` groups issues by (code, sheet, column), and by value where the value
 is the problem (a list value, an Excel error, a customer name or ID): each :class:`SummaryLine` has
 the count, the first cells (for links) and the fix in the workbook's language. At most
-:data:`VALUES_PER_COLUMN` values of one column get lines of their own; the rest share one line. The
+:data:`VALUES_PER_COLUMN` values of one column get lines of their own (the most frequent: a value typed
+a hundred times is one fix worth a line, wherever it first appears); the rest share one line. The
 Issues sheet, the Dashboard's data-quality block and ``--json`` show these lines.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,11 +268,12 @@ def _column_label(issue: Issue, lang: Lang) -> str:
 def summarize(
     issues: list[Issue], sheet_order: list[str] | None = None, lang: Lang = "zh"
 ) -> list[SummaryLine]:
-    """The summary lines of ``issues``: errors first, then warnings and notes, the biggest first."""
+    """The summary lines of ``issues``: errors first, then warnings and notes, the biggest first (lines
+    gathering other values last of their severity)."""
     order = {name: i for i, name in enumerate(sheet_order or [])}
     ranked = sorted(issues, key=lambda i: (order.get(i.sheet, len(order)), i.sheet, i.row or 0, i.col or 0))
+    own_lines = _own_lines(ranked)  # the values with a line of their own
     lines: dict[tuple[Any, ...], SummaryLine] = {}
-    own_lines: dict[tuple[str, str, str], set[Any]] = {}  # the values with a line of their own
     others: dict[tuple[str, str, str], set[Any]] = {}  # the values gathered on the "other values" line
     for issue in ranked:
         base = (issue.code, issue.sheet, issue.column)
@@ -278,12 +281,9 @@ def summarize(
         other = False
         if issue.code in VALUE_CODES:
             value = _hashable(issue.value)
-            own = own_lines.setdefault(base, set())
-            if value not in own and len(own) >= VALUES_PER_COLUMN:
+            if value not in own_lines[base]:
                 other = True
                 others.setdefault(base, set()).add(value)
-            else:
-                own.add(value)
         key = (*base, "other") if other else (*base, value)
         line = lines.get(key)
         if line is None:
@@ -300,7 +300,22 @@ def summarize(
             line.first.append(issue)
     for base, values in others.items():
         lines[(*base, "other")].other_values = len(values)
-    return sorted(lines.values(), key=lambda line: (_ORDER[line.level], -line.count))
+    # The biggest first; a line gathering other values (a pointer to the list below) after the lines of
+    # its severity that name their value.
+    return sorted(lines.values(), key=lambda line: (_ORDER[line.level], line.other_values > 0, -line.count))
+
+
+def _own_lines(ranked: list[Issue]) -> dict[tuple[str, str, str], set[Any]]:
+    """Per (code, sheet, column) of :data:`VALUE_CODES`: the values that get a line of their own, the
+    :data:`VALUES_PER_COLUMN` most frequent (between equally frequent ones, the first in sheet order)."""
+    counts: dict[tuple[str, str, str], Counter[Any]] = {}
+    for issue in ranked:
+        if issue.code in VALUE_CODES:
+            counts.setdefault((issue.code, issue.sheet, issue.column), Counter())[_hashable(issue.value)] += 1
+    return defaultdict(
+        set,
+        {base: {v for v, _ in values.most_common(VALUES_PER_COLUMN)} for base, values in counts.items()},
+    )
 
 
 def _hashable(value: Any) -> Any:

@@ -50,6 +50,22 @@ def test_one_line_per_value_where_the_value_is_the_problem_and_per_column_otherw
     assert lines[0].level == "error"  # errors first
 
 
+def test_the_most_frequent_values_get_lines_of_their_own_wherever_they_first_appear() -> None:
+    # Seven sources typed once each at the top of the sheet, then 快手 forty times further down: 快手
+    # is the fix worth a line; two of the values typed once share the "other values" line.
+    once = ["抖音", "小红书", "知乎", "B站", "微博", "豆瓣", "闲鱼"]
+    customers = [
+        {**OK, "customer_id": f"C{i}", "name": f"客户公司{i}有限公司", "source": source}
+        for i, source in enumerate(once + ["快手"] * 40)
+    ]
+    lines = [line for line in summarize(validate(make_book(customers=customers))) if line.column == "source"]
+    by_value = {line.value: line for line in lines if not line.other_values}
+    assert by_value["快手"].count == 40 and lines[0].value == "快手"
+    assert set(by_value) == {"快手", *once[:4]}  # then the first in sheet order among equals
+    other = lines[-1]  # after the lines naming their value
+    assert other.other_values == 3 and other.count == 3 and other.first[0].value == "微博"
+
+
 def test_the_fix_clears_all_of_them_in_both_languages() -> None:
     lines = {(line.code, line.value): line for line in summarize(validate(_book()))}
     it = lines[("not-in-list", "IT/互联网")]
