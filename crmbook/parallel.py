@@ -7,6 +7,11 @@ shares memory pages), and sends back only its result, pickled through a pipe.
 :func:`beside_each` does the same for steps with several results, each sent as soon
 as it is there.
 
+Each result travels through an anonymous in-memory file (``memfd``) the child writes and the parent
+reads; the pipe only carries where each one lies, so the child never waits for the parent to take a
+result before going on with the next step (a pipe holds 64 KiB: a result of several megabytes would
+keep the child waiting until the parent asks for it).
+
 Nothing depends on the child: it runs a pure function, and when it cannot start,
 fails, or dies, the parent computes the same function itself. Elsewhere (Windows,
 where Excel runs the Refresh button, and macOS, where forking a process that has
@@ -31,7 +36,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 __all__ = ["Beside", "beside", "beside_each", "forking_allowed"]
 
 T = TypeVar("T")
-_FRAME = struct.Struct("<Q")  # the size of each pickled result the child sends
+_FRAME = struct.Struct("<QQ")  # where each pickled result the child wrote lies: offset and size
 
 
 def forking_allowed() -> bool:
@@ -54,6 +59,7 @@ class Beside(Generic[T]):
         self._args = args
         self._pid = 0
         self._fd = -1
+        self._results = -1  # the file the child writes its results to
         self._pipe: BinaryIO | None = None
         self._taken = 0  # results handed out so far
         self._own: Iterator[T] | None = None  # the parent's own run of the steps, once it needs one
@@ -64,31 +70,39 @@ class Beside(Generic[T]):
             self._done = list(steps(*args))
 
     def _start(self) -> None:
+        try:
+            results = os.memfd_create("crmbook-beside", os.MFD_CLOEXEC)
+        except (AttributeError, OSError):  # no in-memory files here: the parent computes it at once
+            return
         read_fd, write_fd = os.pipe()
         try:
             with warnings.catch_warnings():  # the child runs only these pure steps, never other threads' work
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
         except OSError:  # no memory or process slot for a child: the parent computes it at once
-            os.close(read_fd)
-            os.close(write_fd)
+            for fd in (read_fd, write_fd, results):
+                os.close(fd)
             return
         if pid == 0:  # the child
             os.close(read_fd)
             code = 0
             try:
                 with os.fdopen(write_fd, "wb") as out:
+                    offset = 0
                     for result in self._steps(*self._args):  # each result sent as soon as it is there
                         payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-                        out.write(_FRAME.pack(len(payload)))
-                        out.write(payload)
+                        with memoryview(payload) as rest:
+                            while rest:  # written whole before the parent hears of it
+                                written = os.pwrite(results, rest, offset)
+                                offset, rest = offset + written, rest[written:]
+                        out.write(_FRAME.pack(offset - len(payload), len(payload)))
                         out.flush()
             except BaseException:  # any failure: the parent sees no more results and computes them itself
                 code = 1
             finally:
                 os._exit(code)
         os.close(write_fd)
-        self._pid, self._fd = pid, read_fd
+        self._pid, self._fd, self._results = pid, read_fd, results
 
     def __enter__(self) -> Beside[T]:
         return self
@@ -105,6 +119,9 @@ class Beside(Generic[T]):
         elif self._fd >= 0:
             os.close(self._fd)
         self._fd = -1
+        if self._results >= 0:
+            os.close(self._results)
+            self._results = -1
         if self._pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
@@ -144,14 +161,26 @@ class Beside(Generic[T]):
         header = self._pipe.read(_FRAME.size)
         if len(header) < _FRAME.size:
             return None
-        (size,) = _FRAME.unpack(header)
-        payload = self._pipe.read(size)
+        offset, size = _FRAME.unpack(header)
+        payload = _read_at(self._results, offset, size)
         if len(payload) < size:
             return None
         try:
             return (pickle.loads(payload),)
         except Exception:  # a result that does not unpickle: computed here instead
             return None
+
+
+def _read_at(fd: int, offset: int, size: int) -> bytes:
+    """``size`` bytes of file ``fd`` from ``offset`` (fewer when it ends before)."""
+    parts = []
+    while size > 0:
+        part = os.pread(fd, size, offset)
+        if not part:
+            break
+        parts.append(part)
+        offset, size = offset + len(part), size - len(part)
+    return b"".join(parts)
 
 
 def _one(fn: Callable[..., T], *args: Any) -> Iterator[T]:
