@@ -271,3 +271,21 @@ def test_objects_a_process_froze_stay_frozen() -> None:
         assert gc.get_freeze_count() == frozen and gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+def _deflated_size(data: bytes) -> tuple[int, int]:
+    """(the process that deflated ``data``, the size it came to) after at most a few seconds."""
+    from crmbook.ooxml import zipout
+
+    return os.getpid(), len(zipout._deflating(data).result(timeout=5)[1])
+
+
+@needs_fork
+def test_a_child_deflates_in_the_background_after_its_parent_did() -> None:
+    # The parent's deflating threads are not in the child: a pool inherited from it would take the work
+    # and never do it (the child would time out, and the parent would have to do the step itself).
+    data = b"<row/>" * 200_000
+    _, here = _deflated_size(data)  # the parent's pool now exists, with its threads
+    with beside(_deflated_size, data) as step:
+        whose, size = step.result()
+    assert whose != os.getpid() and size == here

@@ -52,6 +52,17 @@ def _deflating(data: bytes) -> Future[tuple[int, bytes]]:
     return _pool.submit(_deflate, data)
 
 
+def _forget_pool() -> None:
+    """In a child process (crmbook.parallel forks one): the pool's threads stayed in the parent, so a
+    pool inherited from it would take work and never do it. The child makes its own when it needs one."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _dos_time(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
     year, month, day, hour, minute, second = date_time
     year = min(max(year, 1980), 2107)
