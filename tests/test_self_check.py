@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from crmbook.errors import FaultyOutputError
+from crmbook.ooxml import selfcheck
 from crmbook.ooxml.selfcheck import check_package
 from crmbook.safe_save import save_workbook_bytes, write_new_file
 
@@ -95,6 +96,26 @@ def test_spliced_text_is_checked(sample_book: Path) -> None:
     )
     faults = check_package(data, str(sample_book), {"xl/worksheets/sheet1.xml": (root, [b'<x:row r="2"/>'])})
     assert faults and "unbound prefix" in faults[0].problem
+
+
+@pytest.mark.broken_workbooks
+def test_parsing_shared_with_a_second_core_finds_the_same_faults(
+    sample_book: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with zipfile.ZipFile(sample_book) as z:
+        names = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")][:4]
+        parts = {n: z.read(n) for n in names}
+    # Two parts cut short, two spliced, one of them badly: whichever process parses a part, each fault
+    # is found, in the package's order.
+    broken = {names[0]: parts[names[0]][:-20], names[2]: parts[names[2]][:-20]}
+    broken.update({n: parts[n] + b"\n" for n in names[1::2]})
+    data = _rezip(sample_book, broken)
+    root = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    spliced = {names[1]: (root, [b'<row r="2"/>']), names[3]: (root, [b'<x:row r="2"/>'])}
+    alone = check_package(data, str(sample_book), spliced)
+    monkeypatch.setattr(selfcheck, "_SHARED", 0)  # shared from the first byte
+    shared = check_package(data, str(sample_book), spliced)
+    assert shared == alone and [f.part for f in shared] == [names[0], names[2], names[3]]
 
 
 def _new(tmp_path: Path, name: str, *, block_lxml: bool) -> Path:

@@ -17,7 +17,8 @@ user's) is not crmbook's and is not reported. The check costs a parse of the
 parts crmbook wrote or changed: the small bookkeeping parts and its own sheets
 whole; of a big record sheet it spliced (``SplicedPackage``), only the text it
 put in, parsed within the sheet's root start tag, since every other byte is the
-previous version's (about 4% of a first refresh of the 10,000-customer book).
+previous version's. From 8 MB to parse on, the parts are shared out with a second core (a first refresh
+of the 10,000-customer book parses 19 MB: 0.18 s instead of 0.25 s).
 """
 
 from __future__ import annotations
@@ -169,6 +170,39 @@ def _fragments_well_formed(root_tag: bytes, texts: list[bytes]) -> str | None:
     return None
 
 
+_Job = tuple[str, tuple[bytes, list[bytes]] | None, int]  # part, the texts spliced into it (or None), size
+_SHARED = 8 << 20  # bytes to parse from which the parsing is shared with a second core
+
+
+def _parse_faults(new: _Package, jobs: list[_Job]) -> list[Fault]:
+    """The faults of parsing ``jobs``, in their order. From :data:`_SHARED` bytes on, the parts are
+    shared out by size between this process and one beside it (crmbook.parallel): a first refresh of
+    the 10,000-customer book parses 19 MB of rows it wrote."""
+    if sum(size for _, _, size in jobs) < _SHARED:
+        return _parsed(new, jobs)
+    from crmbook.parallel import beside
+
+    halves: tuple[list[_Job], list[_Job]] = ([], [])
+    loads = [0, 0]
+    for job in sorted(jobs, key=lambda job: -job[2]):  # the biggest first, each to the lighter half
+        lighter = loads.index(min(loads))
+        halves[lighter].append(job)
+        loads[lighter] += job[2]
+    with beside(_parsed, new, halves[1]) as other:
+        found = _parsed(new, halves[0]) + other.result()
+    order = {name: i for i, (name, _, _) in enumerate(jobs)}
+    return sorted(found, key=lambda fault: order[fault.part])
+
+
+def _parsed(new: _Package, jobs: list[_Job]) -> list[Fault]:
+    faults = []
+    for name, texts, _ in jobs:
+        why = _fragments_well_formed(*texts) if texts is not None else _well_formed(new.read(name))
+        if why:
+            faults.append(Fault(name, why))
+    return faults
+
+
 def check_package(
     data: bytes, before: str | None = None, spliced: Mapping[str, tuple[bytes, list[bytes]]] | None = None
 ) -> list[Fault]:
@@ -202,17 +236,14 @@ def _faults(
         a, b = new.infos[name], old.infos[name]
         return a.CRC == b.CRC and a.file_size == b.file_size
 
-    faults: list[Fault] = []
-    changed = [name for name in new.infos if not unchanged(name)]
-    for name in changed:
+    # What to parse: the texts spliced into a part whose previous version is there, or the part whole.
+    jobs: list[_Job] = []
+    for name in (name for name in new.infos if not unchanged(name)):
         if name in spliced and old is not None and name in old.infos:
-            why = _fragments_well_formed(*spliced[name])
-            if why:
-                faults.append(Fault(name, why))
+            jobs.append((name, spliced[name], sum(map(len, spliced[name][1]))))
         elif name.casefold().endswith(_XML_SUFFIXES):
-            why = _well_formed(new.read(name))
-            if why:
-                faults.append(Fault(name, why))
+            jobs.append((name, None, new.infos[name].file_size))
+    faults = _parse_faults(new, jobs)
     rels_parts = [n for n in new.infos if n.endswith(".rels")]
     dangling = new.dangling(rels_parts)
     if old is not None and dangling:
