@@ -69,10 +69,30 @@ class _Rows:
     position: dict[int, int] = field(default_factory=dict)  # row number -> offset of its <row> tag
 
 
+@dataclass(frozen=True)
+class SheetShape:
+    """What locating a worksheet part found: its prefix, root and ``sheetData``. Given back to
+    :class:`SheetXml` with the same bytes, it locates them without looking again (the bytes may have
+    been located in another process: see crmbook.parallel)."""
+
+    prefix: bytes
+    root: Element
+    sheet_data: Element
+
+
 class SheetXml:
     """A worksheet part located for patching: its prefix, ``sheetData`` and row starts."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, shape: SheetShape | None = None) -> None:
+        self._rows: _Rows | None = None
+        if shape is not None:  # these bytes were located before
+            self.data, self.prefix, self.root, self.sheet_data = (
+                data,
+                shape.prefix,
+                shape.root,
+                shape.sheet_data,
+            )
+            return
         if _declares(data):
             if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
                 raise SheetXmlError("declares a DTD or entities, which crmbook refuses")
@@ -102,7 +122,10 @@ class SheetXml:
         self.sheet_data = Element(
             "sheetData", open_data.start(), open_data.end(), data_end, open_data.group(1)
         )
-        self._rows: _Rows | None = None
+
+    @property
+    def shape(self) -> SheetShape:
+        return SheetShape(self.prefix, self.root, self.sheet_data)
 
     @property
     def sheet_data_close(self) -> int:
@@ -219,10 +242,11 @@ class SheetXml:
 
 @dataclass
 class CellPatch:
-    """The outcome of patching cells into one sheet."""
+    """The outcome of patching cells into one sheet (and the shape of the sheet it was worked out on)."""
 
     edits: list[Edit]
     formulas_removed: bool = False
+    shape: SheetShape | None = None
 
 
 @dataclass
@@ -531,4 +555,4 @@ def patch_cells(
     dimension = sheet.dimension_edit(list(writes))
     if dimension is not None:
         edits.append(dimension)
-    return CellPatch(edits, writer.formulas_removed)
+    return CellPatch(edits, writer.formulas_removed, sheet.shape)

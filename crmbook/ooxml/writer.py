@@ -491,7 +491,11 @@ class _Build:
                 self.formulas_removed |= patch.formulas_removed
             if sheet in clear:
                 try:
-                    edits += highlight_edits(located or SheetXml(data), marks.get(sheet, {}), self.styles.dxf)
+                    # A sheet whose cell edits were worked out ahead is not located again.
+                    shape = patch.shape if patch is not None else None
+                    edits += highlight_edits(
+                        located or SheetXml(data, shape), marks.get(sheet, {}), self.styles.dxf
+                    )
                 except (SheetXmlError, ValueError) as exc:
                     raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
             patched = apply_edits(data, edits)
