@@ -42,7 +42,6 @@ from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests
-from crmbook.parallel import beside
 from crmbook.refresh import HeadStart, RefreshPlan, WritePreparer, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
 from crmbook.state import State, decode_value, encode_value, working_copy
@@ -986,15 +985,14 @@ def collect(
             raise InputError(
                 f"{target}: collecting a workbook into itself; name the rep files and --into the canonical one"
             )
-    if not paths:
+    works = read_rep_files(paths, passwords, today)
+    if not works:
         raise InputError("no rep files to collect")
     with (
-        beside(read_rep_files, paths, passwords, today) as reading,  # on a second core, beside the read below
         HeadStart() as head_start,
         cyclic_gc_paused(),
         editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
     ):
-        works = reading.result()
         decisions = read_conflict_decisions(read_conflicts_grid(target, edit.book.lang))
         plan = plan_collect(
             edit.book,

@@ -19,16 +19,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
-import functools
 import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crmbook.book import Book, Settings, Table
@@ -36,7 +36,6 @@ from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError
 from crmbook.ids import IdPattern, child_sheet_ids, customer_ids_and_references
-from crmbook.parallel import beside_each
 from crmbook.schema import Lang, Rep, Schema, load_schema, normalize_label
 from crmbook.state import State, state_sheet
 from crmbook.team_state import (
@@ -210,21 +209,27 @@ def plan_split(
         k: int((~refs.isin(known_ids) & after.tables[k].data.notna().any(axis=1)).sum())
         for k, refs in child_refs.items()
     }
+    # The columns carried, taken once per sheet: each rep's rows are then a plain row selection.
+    carried = {
+        k: t.data[_carried_columns(t, redacted)]
+        for k, t in after.tables.items()
+        if k == "customers" or k in CHILD_SHEETS
+    }
     for rep in _reps_in_order(book, owners[owners != ""]):
         mine = owners == rep
         ids_of_rep = set(cids[mine])
-        frames = {"customers": customers.data.loc[mine, _carried_columns(customers, redacted)]}
+        frames = {"customers": carried["customers"][mine.to_numpy()]}
         extra = {"customers": list(customers.extra_columns)}
         for key in CHILD_SHEETS:
             table = after.tables.get(key)
             if table is None:
                 continue
             rows = (
-                child_refs[key].isin(ids_of_rep)
+                child_refs[key].isin(ids_of_rep).to_numpy()
                 if key in child_refs
-                else pd.Series(False, index=table.data.index)
+                else np.zeros(len(table.data), dtype=bool)
             )
-            frames[key] = table.data.loc[rows, _carried_columns(table, redacted)]
+            frames[key] = carried[key][rows]
             extra[key] = list(table.extra_columns)
         parts.append(RepPart(rep, frames, extra))
     state.extra.setdefault(SPLIT_SECTION, {})[split_id] = {
@@ -559,36 +564,6 @@ def _write_records(source: Path, draft: Path, book: Book, template: RepTemplate)
     return later
 
 
-def _rep_files(
-    plan: SplitPlan,
-    template: RepTemplate,
-    parts: list[RepPart],
-    folder: Path,
-    *,
-    book_name: str,
-    macro: bool,
-    now: dt.datetime,
-    passwords: dict[str, str] | None,
-) -> Iterator[bytes]:
-    """The files of ``parts``, one after another (encrypted with their rep's password when
-    ``passwords``); ``folder`` holds the drafts. Pure: it may run in another process."""
-    from crmbook.team_crypt import encrypt
-
-    folder.mkdir(exist_ok=True)
-    for part in parts:
-        data = _rep_file_bytes(plan, part, template, folder, book_name=book_name, macro=macro, now=now)
-        yield data if passwords is None else encrypt(data, passwords[part.rep])
-
-
-def _write_rep_file(
-    part: RepPart, target: Path, data: bytes, passwords: dict[str, str] | None, force: bool
-) -> RepFileResult:
-    from crmbook.safe_save import write_new_file
-
-    write_new_file(target, data, overwrite=force)
-    return RepFileResult(part.rep, target, part.counts(), passwords is not None)
-
-
 def split(
     path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -604,6 +579,8 @@ def split(
     """Write one workbook per rep into ``out_dir`` and remember the split in the canonical workbook."""
     from crmbook.edit import editing
     from crmbook.refresh import HeadStart, cyclic_gc_paused
+    from crmbook.safe_save import write_new_file
+    from crmbook.team_crypt import encrypt
 
     started = time.perf_counter()
     if by != "owner":
@@ -639,27 +616,19 @@ def split(
             )
         backup = edit.save(plan.changeset)
     folder.mkdir(parents=True, exist_ok=True)
+    files: list[RepFileResult] = []
     template = build_template(plan)
-    written: dict[int, RepFileResult] = {}
-    # Every other rep's file is made on a second core (crmbook.parallel), the rest here; each is
-    # written as soon as it is there.
-    mine, theirs = list(range(0, len(plan.parts), 2)), list(range(1, len(plan.parts), 2))
     with cyclic_gc_paused(), tempfile.TemporaryDirectory(dir=folder, prefix=".crmbook-split-") as tmp:
-        making = functools.partial(
-            _rep_files,
-            plan,
-            template,
-            book_name=Path(spath).name,
-            macro=suffix == ".xlsm",
-            now=now,
-            passwords=passwords,
-        )
-        with beside_each(making, [plan.parts[i] for i in theirs], Path(tmp) / "beside") as beside:
-            for i, data in zip(mine, making([plan.parts[i] for i in mine], Path(tmp) / "here"), strict=True):
-                written[i] = _write_rep_file(plan.parts[i], targets[i], data, passwords, force)
-            for i in theirs:
-                written[i] = _write_rep_file(plan.parts[i], targets[i], beside.next(), passwords, force)
-    files = [written[i] for i in range(len(plan.parts))]
+        for part, target in zip(plan.parts, targets, strict=True):
+            data = _rep_file_bytes(
+                plan, part, template, Path(tmp), book_name=Path(spath).name, macro=suffix == ".xlsm", now=now
+            )
+            encrypted = passwords is not None
+            if encrypted:
+                assert passwords is not None
+                data = encrypt(data, passwords[part.rep])
+            write_new_file(target, data, overwrite=force)
+            files.append(RepFileResult(part.rep, target, part.counts(), encrypted))
     return SplitResult(
         spath,
         plan.split_id,

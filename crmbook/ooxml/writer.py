@@ -186,9 +186,6 @@ class SplicedPackage(bytes):
         made.spliced = spliced
         return made
 
-    def __reduce__(self) -> tuple[type[SplicedPackage], tuple[bytes, dict[str, tuple[bytes, list[bytes]]]]]:
-        return SplicedPackage, (bytes(self), self.spliced)  # for crmbook.parallel: made in a child process
-
 
 # Cell edits worked out ahead, per sheet: the writes they make and the patch (see Patcher.ahead).
 PreparedCells = dict[str, tuple[dict[tuple[int, int], CellValue], CellPatch]]

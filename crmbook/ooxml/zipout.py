@@ -52,16 +52,6 @@ def _deflating(data: bytes) -> Future[tuple[int, bytes]]:
     return _pool.submit(_deflate, data)
 
 
-def _forget_pool() -> None:
-    """A forked child (crmbook.parallel) has none of the pool's threads: it starts a pool of its own."""
-    global _pool
-    _pool = None
-
-
-if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
 def _dos_time(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
     year, month, day, hour, minute, second = date_time
     year = min(max(year, 1980), 2107)
