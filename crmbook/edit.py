@@ -117,6 +117,8 @@ class Editing:
         """The edits of ``cell_writes`` as plain data, for :meth:`adopt`; may run in another process."""
         from crmbook.ooxml import Patcher
 
+        if not cell_writes:
+            return {}
         try:
             with Patcher(self.path, lang=self.book.lang, inflated=self.inflated) as patcher:
                 return patcher.ahead(cell_writes)

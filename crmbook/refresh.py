@@ -324,7 +324,7 @@ def _beside_steps(
     if ahead is not None:
         customers_sheet = book.tables["customers"].sheet_name if "customers" in book.tables else None
         final = [w for w in _id_cell_writes(book, customer_ids) if w.sheet != customers_sheet] + id_writes
-        yield ahead(final) if final else {}
+        yield ahead(final)
 
 
 def _parse_phones(table: Table) -> None:

@@ -37,12 +37,12 @@ import pandas as pd
 
 from crmbook.book import Book, Table
 from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet
-from crmbook.changeset import CellWrite, Changeset, SheetCell
+from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests
-from crmbook.refresh import HeadStart, RefreshPlan, cyclic_gc_paused, plan_refresh
+from crmbook.refresh import HeadStart, RefreshPlan, WritePreparer, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
 from crmbook.state import State, decode_value, encode_value, working_copy
 from crmbook.team_conflicts import (
@@ -627,11 +627,14 @@ def plan_collect(
     decisions: dict[str, str] | None = None,
     with_refresh: bool = True,
     customer_features: CustomerFeatures | None = None,
+    preparer: WritePreparer | None = None,
 ) -> CollectPlan:
     """Everything collecting ``works`` into ``book`` would do; touches no file.
 
     ``customer_features``: the duplicate search's reading of ``book``'s customers, when already worked
-    out (see :class:`crmbook.refresh.HeadStart`): the rows the collect changes are read again."""
+    out (see :class:`crmbook.refresh.HeadStart`): the rows the collect changes are read again.
+    ``preparer``: the file engine's head start (see :class:`crmbook.refresh.WritePreparer`), given
+    the writes of the merge and of the refresh that follows it as soon as they are final."""
     now = now or dt.datetime.now()
     lang = book.lang
     state = working_copy(book.state)
@@ -712,11 +715,42 @@ def plan_collect(
         features = None
         if customer_features is not None and "customers" in after.tables:
             features = _features_after(customer_features, after.tables["customers"], merger)
-        refresh = plan_refresh(after, now=now, customer_features=features)
+        customers = after.tables["customers"].sheet_name if "customers" in after.tables else None
+        ahead = None if preparer is None else _AfterMerge(preparer, merger.writes, customers, lang)
+        refresh = plan_refresh(after, now=now, customer_features=features, preparer=ahead)
         _combine(changeset, refresh.changeset)
         _attribute_changes(changeset, refresh, book, merger.logged, lang, now)
         changeset.owned_sheets.append(conflicts_sheet(state, decisions or {}, lang))
     return CollectPlan(collect_id, changeset, outcomes, refresh, lang, after)
+
+
+class _AfterMerge:
+    """The file engine's head start (:class:`crmbook.refresh.WritePreparer`) for the refresh that
+    follows the merge. The collect's changeset holds the merge's writes, then the refresh's: each sheet's
+    are prepared as the merge's followed by the refresh's, once the refresh's are final (the customers
+    sheet's in :meth:`prepare`, every other sheet's, which get only IDs from the refresh, in
+    :meth:`ahead`). The Change log is not rendered ahead: the collect marks its entries afterwards
+    (:func:`_attribute_changes`)."""
+
+    def __init__(
+        self, preparer: WritePreparer, merged: list[CellWrite], customers: str | None, lang: Lang
+    ) -> None:
+        self.preparer = preparer
+        self.merged = merged
+        self.customers = customers  # the customers sheet's name
+        self.changelog = load_schema().owned_sheet_name("changelog", lang)
+
+    def ahead(self, writes: list[CellWrite]) -> Any:
+        return self.preparer.ahead([w for w in self.merged if w.sheet != self.customers] + writes)
+
+    def adopt(self, prepared: Any) -> None:
+        self.preparer.adopt(prepared)
+
+    def prepare(self, writes: list[CellWrite]) -> None:
+        self.preparer.prepare([w for w in self.merged if w.sheet == self.customers] + writes)
+
+    def prepare_owned(self, owned_sheets: list[OwnedSheet]) -> None:
+        self.preparer.prepare_owned([s for s in owned_sheets if s.name != self.changelog])
 
 
 MATCHED_FIELDS = ("name", "phone", "email", "address")  # what CustomerFeatures reads
@@ -967,6 +1001,7 @@ def collect(
             decisions=decisions,
             with_refresh=not dry_run,
             customer_features=head_start.customer_features(),
+            preparer=None if dry_run else edit,
         )
         written = not dry_run and plan.changed
         backup = edit.save(plan.changeset) if written else None

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crmbook.book import Book, Settings, Table
@@ -208,21 +209,27 @@ def plan_split(
         k: int((~refs.isin(known_ids) & after.tables[k].data.notna().any(axis=1)).sum())
         for k, refs in child_refs.items()
     }
+    # The columns carried, taken once per sheet: each rep's rows are then a plain row selection.
+    carried = {
+        k: t.data[_carried_columns(t, redacted)]
+        for k, t in after.tables.items()
+        if k == "customers" or k in CHILD_SHEETS
+    }
     for rep in _reps_in_order(book, owners[owners != ""]):
         mine = owners == rep
         ids_of_rep = set(cids[mine])
-        frames = {"customers": customers.data.loc[mine, _carried_columns(customers, redacted)]}
+        frames = {"customers": carried["customers"][mine.to_numpy()]}
         extra = {"customers": list(customers.extra_columns)}
         for key in CHILD_SHEETS:
             table = after.tables.get(key)
             if table is None:
                 continue
             rows = (
-                child_refs[key].isin(ids_of_rep)
+                child_refs[key].isin(ids_of_rep).to_numpy()
                 if key in child_refs
-                else pd.Series(False, index=table.data.index)
+                else np.zeros(len(table.data), dtype=bool)
             )
-            frames[key] = table.data.loc[rows, _carried_columns(table, redacted)]
+            frames[key] = carried[key][rows]
             extra[key] = list(table.extra_columns)
         parts.append(RepPart(rep, frames, extra))
     state.extra.setdefault(SPLIT_SECTION, {})[split_id] = {
