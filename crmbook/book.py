@@ -105,6 +105,9 @@ class Book:
     state: State | None = None  # what earlier refreshes remembered (None: never refreshed)
     changelog: list[list[Any]] = field(default_factory=list)  # earlier change-log rows, header excluded
     duplicates_grid: list[list[Any]] = field(default_factory=list)  # the Duplicates sheet as last written
+    conflicts_grid: list[list[Any]] = field(
+        default_factory=list
+    )  # the Conflicts sheet (team collect), if any
     today: dt.date = field(default_factory=dt.date.today)
     macro_enabled: bool = False  # an .xlsm with crmbook's VBA project: the dashboard carries the buttons
 

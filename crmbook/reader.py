@@ -568,12 +568,12 @@ def _config_sheet(config_key: str, names: list[str], schema: Schema) -> str | No
 
 def sheets_of_a_book(names: list[str], schema: Schema) -> list[str]:
     """The sheets :func:`read_book_from` reads: record sheets, settings and lists, what the last
-    refresh remembered (state and snapshots), the change log and the Duplicates sheet."""
+    refresh remembered (state and snapshots), the change log and the Duplicates and Conflicts sheets."""
     lang = detect_lang(names, schema)
     records = record_sheet_names(names)
     config = [_config_sheet(key, names, schema) for key in schema.config_sheets]
     snapshots = [snapshot_sheet_name(spec.key) for spec in schema.sheets]
-    owned = [schema.owned_sheet_name(key, lang) for key in ("changelog", "duplicates")]
+    owned = [schema.owned_sheet_name(key, lang) for key in ("changelog", "duplicates", "conflicts")]
     wanted = [*records, *config, STATE_SHEET, *snapshots, *owned]
     return [n for n in wanted if n is not None and n in names]
 
@@ -617,6 +617,8 @@ def read_book_from(
     changelog = source.grid(changelog_name)[1:] if changelog_name in names else []
     duplicates_name = schema.owned_sheet_name("duplicates", lang)
     duplicates_grid = source.grid(duplicates_name) if duplicates_name in names else []
+    conflicts_name = schema.owned_sheet_name("conflicts", lang)
+    conflicts_grid = source.grid(conflicts_name) if conflicts_name in names else []
     settings, setting_issues = read_settings(settings_grid, schema, lang, settings_name or "")
 
     grids: dict[str, Grid] = {}
@@ -644,6 +646,7 @@ def read_book_from(
         state=state,
         changelog=[row for row in changelog if any(v is not None for v in row)],
         duplicates_grid=duplicates_grid,
+        conflicts_grid=conflicts_grid,
         today=today or dt.date.today(),
         macro_enabled=macro_enabled,
     )

@@ -55,7 +55,6 @@ from crmbook.team_conflicts import (
     conflicts_sheet,
     decision_of,
     read_conflict_decisions,
-    read_conflicts_grid,
 )
 from crmbook.team_state import (
     COLLECT_SECTION,
@@ -993,7 +992,7 @@ def collect(
         cyclic_gc_paused(),
         editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
     ):
-        decisions = read_conflict_decisions(read_conflicts_grid(target, edit.book.lang))
+        decisions = read_conflict_decisions(edit.book.conflicts_grid)
         plan = plan_collect(
             edit.book,
             works,
@@ -1020,7 +1019,7 @@ def resolve(
 
     target = os.fspath(into)
     with editing(target, today, lock_timeout=lock_timeout) as edit:
-        decisions = read_conflict_decisions(read_conflicts_grid(target, edit.book.lang))
+        decisions = read_conflict_decisions(edit.book.conflicts_grid)
         plan = plan_resolve(edit.book, decisions, now=now)
         written = bool(plan.applied or plan.kept)
         backup = edit.save(plan.changeset) if written else None
@@ -1040,7 +1039,7 @@ def undo_collect(
 
     target = os.fspath(into)
     with editing(target, today, lock_timeout=lock_timeout) as edit:
-        decisions = read_conflict_decisions(read_conflicts_grid(target, edit.book.lang))
+        decisions = read_conflict_decisions(edit.book.conflicts_grid)
         undo = plan_undo_collect(edit.book, collect_id, decisions, now=now)
         backup = edit.save(undo.changeset)
     return CollectResult(target, None, True, backup, undo=undo)

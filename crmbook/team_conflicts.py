@@ -29,7 +29,6 @@ __all__ = [
     "conflicts_sheet",
     "decision_of",
     "read_conflict_decisions",
-    "read_conflicts_grid",
 ]
 
 FIELD, DELETED_BY_REP, DELETED_IN_BOOK = "field", "deleted_by_rep", "deleted_in_book"
@@ -193,14 +192,3 @@ def conflicts_sheet(state: State, decisions: dict[str, str], lang: Lang) -> Owne
         tab_color="C00000",
         validations=[ListValidation(f"L2:L{last + 200}", tuple(DECISIONS[lang].values()))],
     )
-
-
-def read_conflicts_grid(path: str, lang: Lang) -> list[list[Any]] | None:
-    import python_calamine as pc
-
-    name = load_schema().owned_sheet_name("conflicts", lang)
-    wb = pc.CalamineWorkbook.from_path(path)
-    try:
-        return wb.get_sheet_by_name(name).to_python() if name in wb.sheet_names else None
-    finally:
-        wb.close()
