@@ -8,6 +8,7 @@ return issues and changesets.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from crmbook.schema import Lang, Rep, Schema, SheetSpec, load_schema
 if TYPE_CHECKING:
     from crmbook.state import State
 
-__all__ = ["Book", "Settings", "Table"]
+__all__ = ["Book", "Settings", "Table", "copy_book"]
 
 
 @dataclass
@@ -113,3 +114,14 @@ class Book:
 
     def table(self, key: str) -> Table:
         return self.tables[key]
+
+
+def copy_book(book: Book) -> Book:
+    """A copy of ``book`` whose tables' frames and user-column maps can be changed without changing
+    ``book``'s (an import, a split or a collect works out the book after it this way)."""
+    after = copy.copy(book)
+    after.tables = {k: copy.copy(t) for k, t in book.tables.items()}
+    for t in after.tables.values():
+        t.data = t.data.copy()
+        t.extra_columns = dict(t.extra_columns)
+    return after

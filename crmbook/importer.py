@@ -42,7 +42,7 @@ from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
-from crmbook.book import Book, Table
+from crmbook.book import Book, Table, copy_book
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.clean import PHONE_SEPARATOR, clean_text
 from crmbook.edit import editing
@@ -344,15 +344,6 @@ def _next_import_id(state: State, today: dt.date) -> str:
     return f"{prefix}{max(used, default=0) + 1:03d}"
 
 
-def _copy_book(book: Book) -> Book:
-    after = copy.copy(book)
-    after.tables = {k: copy.copy(t) for k, t in book.tables.items()}
-    for t in after.tables.values():
-        t.data = t.data.copy()
-        t.extra_columns = dict(t.extra_columns)
-    return after
-
-
 def plan_import(
     book: Book,
     sources: list[LegacySheet],
@@ -420,7 +411,7 @@ def plan_import(
 
     state = copy.deepcopy(book.state) if book.state is not None else State()
     import_id = _next_import_id(state, book.today)
-    after = _copy_book(book)
+    after = copy_book(book)
     writer = _Writer(after, lang)
     problems = [f"{r.where()}: {p}" for _, records in built for r in records for p in r.problems]
     if region_problem:
@@ -813,7 +804,7 @@ def plan_undo_import(
     now = now or dt.datetime.now()
     state = copy.deepcopy(book.state) if book.state is not None else State()
     record = undoable_record(state, section, what, import_id)
-    after = _copy_book(book)
+    after = copy_book(book)
     conflicts: list[str] = []
     writes: list[CellWrite] = []
     created_ids: set[str] = set()

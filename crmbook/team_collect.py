@@ -18,7 +18,6 @@ new work. :func:`plan_resolve` applies the decisions typed on the Conflicts shee
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 import hashlib
@@ -35,7 +34,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from crmbook.book import Book, Table
+from crmbook.book import Book, Table, copy_book
 from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
@@ -266,15 +265,6 @@ class CollectPlan:
     @property
     def changed(self) -> bool:
         return any(o.applied or o.created or o.conflicts or o.deleted for o in self.outcomes)
-
-
-def _copy_book(book: Book) -> Book:
-    after = copy.copy(book)
-    after.tables = {k: copy.copy(t) for k, t in book.tables.items()}
-    for t in after.tables.values():
-        t.data = t.data.copy()
-        t.extra_columns = dict(t.extra_columns)
-    return after
 
 
 class _Merger:
@@ -655,7 +645,7 @@ def plan_collect(
             )
         seen_paths[key] = work.path
     collect_id = next_id(state, COLLECT_SECTION, "G", book.today)
-    after = _copy_book(book)
+    after = copy_book(book)
     merger = _Merger(after, state, collect_id, now)
     outcomes: list[RepOutcome] = []
     team: dict[str, Any] = {}
@@ -850,7 +840,7 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
     lang = book.lang
     state = working_copy(book.state)
     resolved = state.extra.setdefault(RESOLVE_SECTION, {})
-    after = _copy_book(book)
+    after = copy_book(book)
     writes: list[CellWrite] = []
     applied = kept = pending = 0
     refused: list[str] = []

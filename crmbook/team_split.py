@@ -16,7 +16,6 @@ still empty: collect matches records by ID, so every record needs one before it 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 import os
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crmbook.book import Book, Settings, Table
+from crmbook.book import Book, Settings, Table, copy_book
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError
@@ -111,14 +110,6 @@ def redacted_fields(book: Book, schema: Schema | None = None) -> list[str]:
     return out
 
 
-def _copy_book(book: Book) -> Book:
-    after = copy.copy(book)
-    after.tables = {k: copy.copy(t) for k, t in book.tables.items()}
-    for t in after.tables.values():
-        t.data = t.data.copy()
-    return after
-
-
 def _carried_columns(table: Table, redacted: list[str]) -> list[str]:
     """The frame columns a rep file carries for ``table``: its schema fields (not crmbook's derived
     ones, not redacted ones) and the user's columns, ID first."""
@@ -181,7 +172,7 @@ def plan_split(
     schema = load_schema()
     redacted = redacted_fields(book, schema) if redact else []
     state = _state_to_change(book.state)
-    after = _copy_book(book)
+    after = copy_book(book)
     first = customer_ids_and_references(after, state.high_water, book.today)
     rest = child_sheet_ids(after, first.high_water, book.today)
     ids = first.followed_by(rest)
