@@ -33,17 +33,32 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, BinaryIO, Generic, TypeVar
 
-__all__ = ["Beside", "beside", "beside_each", "forking_allowed"]
+__all__ = ["Beside", "beside", "beside_each", "forking_allowed", "in_place"]
 
 T = TypeVar("T")
 _FRAME = struct.Struct("<QQ")  # where each pickled result the child wrote lies: offset and size
 
 
+_in_place = 0  # how many in_place() blocks this process is in
+
+
 def forking_allowed() -> bool:
     """Whether :func:`beside` uses a child process here."""
-    if os.environ.get("CRMBOOK_WORKERS", "").strip() == "1":
+    if _in_place or os.environ.get("CRMBOOK_WORKERS", "").strip() == "1":
         return False
     return sys.platform == "linux" and hasattr(os, "fork") and (os.cpu_count() or 1) > 1
+
+
+@contextlib.contextmanager
+def in_place() -> Iterator[None]:
+    """Within the block, steps started with :func:`beside` run in this process: for work that is
+    already spread over the cores (a child of its own per step would only compete with it)."""
+    global _in_place
+    _in_place += 1
+    try:
+        yield
+    finally:
+        _in_place -= 1
 
 
 class Beside(Generic[T]):

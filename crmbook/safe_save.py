@@ -333,14 +333,18 @@ def save_workbook_bytes(
     return SaveResult(target, backup, len(data), Fingerprint.of_bytes(target, data))
 
 
-def write_new_file(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
-    """Write a file crmbook creates (a report, a new workbook) atomically."""
+def write_new_file(
+    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False, checked: bool = False
+) -> Path:
+    """Write a file crmbook creates (a report, a new workbook) atomically. ``checked``: the caller
+    ran :func:`self_check` on the workbook already (before encrypting it, say)."""
     target = Path(path)
     if target.exists() and not overwrite:
         raise WorkbookFileError(target, "already exists; choose another name or delete it first")
     if excel_lock_file(target) is not None:
         raise WorkbookLockedError(target, "is open in Excel or LibreOffice. Close it and run again.")
-    self_check(target, data, replaces=False)
+    if not checked:
+        self_check(target, data, replaces=False)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _write_temp(target.parent, target.name, data)
     try:

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -289,3 +290,31 @@ def test_a_child_deflates_in_the_background_after_its_parent_did() -> None:
     with beside(_deflated_size, data) as step:
         whose, size = step.result()
     assert whose != os.getpid() and size == here
+
+
+@needs_fork
+def test_steps_started_in_place_run_in_this_process() -> None:
+    from crmbook.parallel import in_place
+
+    with in_place():
+        assert not forking_allowed()
+        with beside(_whose_pid) as step:
+            assert step.result() == os.getpid()
+    assert forking_allowed()
+
+
+@needs_fork
+def test_a_spliced_package_comes_back_from_a_child_as_its_bytes() -> None:
+    # A result that does not unpickle makes the parent do the step again itself: it must unpickle.
+    from crmbook.ooxml.writer import SplicedPackage
+
+    def spliced() -> bytes:
+        return SplicedPackage(b"PK package", {"xl/worksheets/sheet1.xml": (b"<worksheet>", [b"<c/>"])})
+
+    with beside(_pid_and, spliced) as step:
+        whose, data = step.result()
+    assert whose != os.getpid() and data == b"PK package"
+
+
+def _pid_and(make: Any) -> tuple[int, Any]:
+    return os.getpid(), make()

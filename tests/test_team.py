@@ -519,3 +519,26 @@ def test_cli_summary_and_refusal_to_overwrite_rep_files(sample_book: Path, tmp_p
     assert out.exit_code == 0 and "nothing new to collect" in out.output
     out = runner.invoke(cli, ["collect", "--undo", str(sample_book), "G20261122-009"])
     assert out.exit_code == 2 and "no collect 'G20261122-009'" in out.output
+
+
+def test_rep_files_are_the_same_made_in_one_process_or_two(
+    sample_book: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every other rep file is made in a second process where there is one; the files are the same.
+    made = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("CRMBOOK_WORKERS", workers)
+        book = tmp_path / workers / "crm.xlsx"
+        book.parent.mkdir()
+        shutil.copyfile(sample_book, book)
+        split(book, tmp_path / f"team-{workers}", today=TODAY, now=NOW)
+        made[workers] = {
+            p.name: {
+                n: zipfile.ZipFile(p).read(n)
+                for n in zipfile.ZipFile(p).namelist()
+                if n != "docProps/core.xml"
+            }
+            for p in sorted((tmp_path / f"team-{workers}").glob("*.xlsx"))
+        }
+    assert len(made["1"]) >= 3
+    assert made["1"] == made["2"]

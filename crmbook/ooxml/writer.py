@@ -186,6 +186,11 @@ class SplicedPackage(bytes):
         made.spliced = spliced
         return made
 
+    def __reduce__(self) -> tuple[type[bytes], tuple[bytes]]:
+        # Sent to another process (crmbook.parallel) as plain bytes: what was spliced is only for the
+        # self-check, in the process that patched it.
+        return bytes, (bytes(self),)
+
 
 # Cell edits worked out ahead, per sheet: the writes they make and the patch (see Patcher.ahead).
 PreparedCells = dict[str, tuple[dict[tuple[int, int], CellValue], CellPatch]]
