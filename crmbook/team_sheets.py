@@ -60,6 +60,49 @@ def _text_cell(ref: str, s: str, text: str, style: int) -> str:
     return cell_xml(ref, text, style)
 
 
+def _plain_texts(texts: list[str]) -> list[str] | None:
+    """``texts`` escaped for ``<t>`` at once, when every one can be written as it is (printable, not
+    too long, not reading like an escape, no spaces around it); None when some cannot."""
+    if not texts or max(map(len, texts)) > MAX_TEXT or not "".join(texts).isprintable():
+        return None
+    joined = "\n".join(texts)  # printable texts hold no line break: it only separates them here
+    if "_x" in joined or joined[:1] == " " or joined[-1:] == " " or " \n" in joined or "\n " in joined:
+        return None
+    return escape_text(joined).split("\n")
+
+
+def _column_cells(
+    letter: str, style: int, rows: list[int], values: list[object], date_columns: bool, date1904: bool
+) -> tuple[list[str], list[tuple[int, object]]]:
+    """The ``<c>`` of each value of one column (an empty string for no cell); and the (row, value)
+    of each date the column's format does not show (left to the writer)."""
+    s = f' s="{style}"' if style else ""
+    kinds = set(map(type, values))
+    if kinds <= {str, type(None)}:  # a text column: its texts checked and escaped in one go
+        escaped = _plain_texts([v for v in values if v is not None])  # type: ignore[misc]
+        if escaped is not None or str not in kinds:
+            texts = iter(escaped or ())
+            return [
+                (f'<c r="{letter}{row}"{s}/>' if style else "")
+                if value is None
+                else f'<c r="{letter}{row}"{s} t="inlineStr"><is><t>{next(texts)}</t></is></c>'
+                for row, value in zip(rows, values, strict=True)
+            ], []
+    cells: list[str] = []
+    later: list[tuple[int, object]] = []
+    for row, value in zip(rows, values, strict=True):
+        if value is None:
+            cells.append(f'<c r="{letter}{row}"{s}/>' if style else "")
+        elif type(value) is str:
+            cells.append(_text_cell(f"{letter}{row}", s, value, style))
+        elif isinstance(value, dt.date) and not date_columns:
+            later.append((row, value))
+            cells.append("")
+        else:
+            cells.append(cell_xml(f"{letter}{row}", value, style, date1904=date1904))
+    return cells, later
+
+
 def render_records(
     template: SheetTemplate, table: Table, skip: set[str], date_columns: set[int], *, date1904: bool = False
 ) -> tuple[bytes, list[CellWrite]]:
@@ -76,21 +119,12 @@ def render_records(
     last_col = max((c for _, c in placed), default=1)
     for name, col in placed:
         letter = col_letter(col)
-        style = template.styles.get(letter, 0)
-        s = f' s="{style}"' if style else ""
         values = data[name].tolist() if name in data.columns and name not in skip else [None] * n
-        cells: list[str] = []
-        for row, value in zip(rows, values, strict=True):
-            if value is None:
-                cells.append(f'<c r="{letter}{row}"{s}/>' if style else "")
-            elif type(value) is str:
-                cells.append(_text_cell(f"{letter}{row}", s, value, style))
-            elif isinstance(value, dt.date) and col not in date_columns:
-                later.append(CellWrite(table.sheet_name, row, col, value))
-                cells.append("")
-            else:
-                cells.append(cell_xml(f"{letter}{row}", value, style, date1904=date1904))
+        cells, dates = _column_cells(
+            letter, template.styles.get(letter, 0), rows, values, col in date_columns, date1904
+        )
         columns.append(cells)
+        later += [CellWrite(table.sheet_name, row, col, value) for row, value in dates]
     body = "".join(
         f'<row r="{r}">{"".join(cells)}</row>'
         for r, cells in zip(rows, zip(*columns, strict=True), strict=True)
