@@ -109,6 +109,17 @@ class IdPattern:
     def scope(self, date: dt.date, customer_id: str | None = None) -> str:
         return self._render(date, "#", customer_id)
 
+    def scope_customer(self, scope: str) -> str | None:
+        """The customer ID in ``scope`` (as :meth:`scope` writes it), or None when the pattern has none."""
+        if not self.needs_customer:
+            return None
+        pieces = self._regex_pieces()
+        pieces[self._seq_index] = "#"
+        at = next(i for i, (kind, _) in enumerate(self.parts) if kind == "customer_id")
+        pieces[at] = "(?P<customer>.+)"
+        found = re.fullmatch("".join(pieces), scope)
+        return None if found is None else found.group("customer")
+
     def regex(self) -> re.Pattern[str]:
         return _compiled(self)
 

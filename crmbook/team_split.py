@@ -363,9 +363,26 @@ def rep_book(plan: SplitPlan, part: RepPart, template: RepTemplate, path: str) -
         settings=Settings(values=dict(book.settings.values), reps=[mine]),
         lists={k: list(v) for k, v in book.lists.items()},
         sheet_names=list(template.sheet_names),
-        state=State(high_water=dict(plan.state.high_water)),
+        state=State(high_water=rep_high_water(book, plan.state.high_water, part)),
         today=book.today,
     )
+
+
+def rep_high_water(book: Book, high_water: dict[str, int], part: RepPart) -> dict[str, int]:
+    """The ID sequences a rep file goes on from: every one, but of those counted per customer
+    (``FLLW{customer_id}{seq:4}``) only the rep's customers'. The rep's refresh numbers nothing
+    under another customer, and their IDs are provisional anyway (collect gives the final ones)."""
+    customers = part.frames.get("customers")
+    mine = set() if customers is None else {id_text(v) for v in customers["customer_id"].tolist()}
+    patterns = {key: IdPattern.parse(book.settings.id_pattern(key)) for key in book.tables}
+    out = {}
+    for hw_key, seq in high_water.items():
+        sheet_key, _, scope = hw_key.partition(":")
+        pattern = patterns.get(sheet_key)
+        if pattern is not None and pattern.needs_customer and pattern.scope_customer(scope) not in mine:
+            continue
+        out[hw_key] = seq
+    return out
 
 
 def _owned_cell(value: Any) -> SheetCell:

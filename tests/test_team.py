@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from crmbook.changeset import CellWrite, Changeset
 from crmbook.cli import cli
 from crmbook.errors import CrmbookError, WorkbookFileError
+from crmbook.ids import IdPattern
 from crmbook.measures import Period, compute_measures
 from crmbook.ooxml import apply_changeset
 from crmbook.reader import read_book
@@ -542,3 +543,28 @@ def test_rep_files_are_the_same_made_in_one_process_or_two(
         }
     assert len(made["1"]) >= 3
     assert made["1"] == made["2"]
+
+
+def test_a_rep_file_goes_on_from_the_sequences_of_its_own_customers(team: tuple[Path, Path]) -> None:
+    book, folder = team
+    canonical, _ = read_book(book, today=TODAY)
+    pattern = canonical.settings.id_pattern("followups")
+    assert "{customer_id}" in pattern  # counted per customer
+    per_customer = {k for k in canonical.state.high_water if k.startswith("followups:")}
+    carried: set[str] = set()
+    for path in sorted(folder.glob("*.xlsx")):
+        rep, _ = read_book(path, today=TODAY)
+        mine = set(rep.tables["customers"].data["customer_id"])
+        keys = set(rep.state.high_water)
+        theirs = {k for k in keys if k.startswith("followups:")}
+        assert theirs and all(any(cid in k for cid in mine) for k in theirs)
+        assert {k: rep.state.high_water[k] for k in theirs} == {
+            k: canonical.state.high_water[k] for k in theirs
+        }
+        # the sequences counted per year or day go on from the canonical workbook's everywhere
+        others = {k for k in canonical.state.high_water if not k.startswith("followups:")}
+        assert others <= keys
+        carried |= theirs
+    owned = {str(c) for c, o in canonical.tables["customers"].data[["customer_id", "owner"]].values if o}
+    scoped = IdPattern.parse(pattern)
+    assert carried == {k for k in per_customer if scoped.scope_customer(k.partition(":")[2]) in owned}

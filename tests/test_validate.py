@@ -139,6 +139,7 @@ def test_user_list_additions_count() -> None:
         ("CRM{yyyymmdd}{seq:3}", dt.date(2024, 5, 1), 1, None, "CRM20240501001"),
         ("FLLW{customer_id}{seq:4}", dt.date(2024, 5, 1), 1, "C2024001", "FLLWC20240010001"),
         ("O{yyyymmdd}{seq:3}", dt.date(2026, 11, 22), 7, None, "O20261122007"),
+        ("F-{customer_id}-{yyyy}{seq:3}", dt.date(2026, 1, 2), 12, "C-2026-7", "F-C-2026-7-2026012"),
     ],
 )
 def test_id_patterns_render_and_match(
@@ -147,6 +148,7 @@ def test_id_patterns_render_and_match(
     p = IdPattern.parse(pattern)
     assert p.render(date, seq, cid) == expected
     assert p.match(expected) == (p.scope(date, cid), seq)
+    assert p.scope_customer(p.scope(date, cid)) == cid
 
 
 @pytest.mark.parametrize("pattern", ["C{yyyy}{seq:6}", "FLLW{customer_id}{seq:4}", "{seq:3}-X{yy}"])
