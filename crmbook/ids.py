@@ -113,12 +113,15 @@ class IdPattern:
         """The customer ID in ``scope`` (as :meth:`scope` writes it), or None when the pattern has none."""
         if not self.needs_customer:
             return None
+        found = _compiled_scope(self).fullmatch(scope)
+        return None if found is None else found.group("customer")
+
+    def _scope_regex_text(self) -> str:
         pieces = self._regex_pieces()
         pieces[self._seq_index] = "#"
         at = next(i for i, (kind, _) in enumerate(self.parts) if kind == "customer_id")
         pieces[at] = "(?P<customer>.+)"
-        found = re.fullmatch("".join(pieces), scope)
-        return None if found is None else found.group("customer")
+        return "".join(pieces)
 
     def regex(self) -> re.Pattern[str]:
         return _compiled(self)
@@ -199,6 +202,11 @@ class IdPattern:
 @lru_cache(maxsize=64)
 def _compiled(pattern: IdPattern) -> re.Pattern[str]:
     return re.compile(pattern._regex_text())
+
+
+@lru_cache(maxsize=64)
+def _compiled_scope(pattern: IdPattern) -> re.Pattern[str]:
+    return re.compile(pattern._scope_regex_text())
 
 
 @lru_cache(maxsize=64)

@@ -22,10 +22,11 @@ import os
 import re
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,9 @@ from crmbook.team_state import (
     memo_rows,
     next_id,
 )
+
+if TYPE_CHECKING:
+    from crmbook.team_sheets import SheetTemplate
 
 __all__ = ["RepPart", "SplitPlan", "SplitResult", "plan_split", "redacted_fields", "rep_file_name", "split"]
 
@@ -77,6 +81,7 @@ class SplitPlan:
     state: State
     book: Book = field(repr=False)
     customer_features: CustomerFeatures | None = field(default=None, repr=False)  # of the book's customers
+    customer_scopes: dict[str, str] = field(default_factory=dict, repr=False)  # see customer_scopes()
 
 
 def redacted_fields(book: Book, schema: Schema | None = None) -> list[str]:
@@ -241,6 +246,7 @@ def plan_split(
         state,
         after,
         customer_features,
+        customer_scopes(after, state.high_water),
     )
 
 
@@ -363,26 +369,33 @@ def rep_book(plan: SplitPlan, part: RepPart, template: RepTemplate, path: str) -
         settings=Settings(values=dict(book.settings.values), reps=[mine]),
         lists={k: list(v) for k, v in book.lists.items()},
         sheet_names=list(template.sheet_names),
-        state=State(high_water=rep_high_water(book, plan.state.high_water, part)),
+        state=State(high_water=rep_high_water(plan, part)),
         today=book.today,
     )
 
 
-def rep_high_water(book: Book, high_water: dict[str, int], part: RepPart) -> dict[str, int]:
-    """The ID sequences a rep file goes on from: every one, but of those counted per customer
-    (``FLLW{customer_id}{seq:4}``) only the rep's customers'. The rep's refresh numbers nothing
-    under another customer, and their IDs are provisional anyway (collect gives the final ones)."""
-    customers = part.frames.get("customers")
-    mine = set() if customers is None else {id_text(v) for v in customers["customer_id"].tolist()}
+def customer_scopes(book: Book, high_water: dict[str, int]) -> dict[str, str]:
+    """The customer ID of each ID sequence of ``high_water`` counted per customer
+    (``FLLW{customer_id}{seq:4}``), by its key."""
     patterns = {key: IdPattern.parse(book.settings.id_pattern(key)) for key in book.tables}
     out = {}
-    for hw_key, seq in high_water.items():
+    for hw_key in high_water:
         sheet_key, _, scope = hw_key.partition(":")
         pattern = patterns.get(sheet_key)
-        if pattern is not None and pattern.needs_customer and pattern.scope_customer(scope) not in mine:
-            continue
-        out[hw_key] = seq
+        customer = None if pattern is None else pattern.scope_customer(scope)
+        if customer is not None:
+            out[hw_key] = customer
     return out
+
+
+def rep_high_water(plan: SplitPlan, part: RepPart) -> dict[str, int]:
+    """The ID sequences a rep file goes on from: every one, but of those counted per customer only
+    the rep's customers'. The rep's refresh numbers nothing under another customer, and their IDs
+    are provisional anyway (collect gives the final ones)."""
+    customers = part.frames.get("customers")
+    mine = set() if customers is None else {id_text(v) for v in customers["customer_id"].tolist()}
+    scoped = plan.customer_scopes
+    return {k: seq for k, seq in plan.state.high_water.items() if k not in scoped or scoped[k] in mine}
 
 
 def _owned_cell(value: Any) -> SheetCell:
@@ -512,6 +525,7 @@ def _rep_file_bytes(
     part: RepPart,
     template: RepTemplate,
     source: Path,
+    sheets: RecordSheets,
     work: Path,
     *,
     book_name: str,
@@ -525,7 +539,7 @@ def _rep_file_bytes(
 
     book = rep_book(plan, part, template, str(source))
     draft = work / "records.xlsx"
-    later = _write_records(source, draft, book, template)
+    later = _write_records(sheets, draft, book)
     changeset = rep_changeset(plan, part, template, book, book_name, now, records=False)
     changeset.cell_writes[:0] = later
     data = apply_changeset(draft, changeset, lang=book.lang)
@@ -546,6 +560,7 @@ class RepFileJob:
     plan: SplitPlan
     template: RepTemplate
     source: Path  # the template, written
+    sheets: RecordSheets  # the template's parts, read
     book_name: str  # the canonical workbook's file name (remembered in each rep file)
     macro: bool
     now: dt.datetime
@@ -570,6 +585,7 @@ def rep_files(job: RepFileJob, parts: list[RepPart], targets: list[Path], work: 
                 part,
                 job.template,
                 job.source,
+                job.sheets,
                 work,
                 book_name=job.book_name,
                 macro=job.macro,
@@ -583,31 +599,47 @@ def _owned(table: Table) -> set[str]:
     return {c.key for c in table.spec.columns if c.owned} - {table.spec.id_column}
 
 
-def _write_records(source: Path, draft: Path, book: Book, template: RepTemplate) -> list[CellWrite]:
-    """``draft``: the template at ``source`` with ``book``'s records in its record sheets (written
-    whole, see :mod:`crmbook.team_sheets`); the cell writes left to the surgical writer."""
-    from crmbook.ooxml.package import open_package
+@dataclass(frozen=True)
+class RecordSheets:
+    """The template package as every rep file's records go into it (read once for all of them): each
+    record sheet cut up for :func:`crmbook.team_sheets.render_records`, every other part as stored."""
+
+    sheets: dict[str, tuple[str, SheetTemplate]]  # sheet name -> (part name, its template)
+    stored: list[tuple[str, zipfile.ZipInfo, bytes]]  # (part name, entry, compressed bytes), in order
+
+    @classmethod
+    def of(cls, source: Path, sheet_names: Iterable[str]) -> RecordSheets:
+        from crmbook.ooxml.package import open_package
+        from crmbook.team_sheets import sheet_template
+
+        with open_package(source) as pkg:
+            parts = pkg.sheet_parts()
+            sheets = {name: (parts[name], sheet_template(pkg.read(parts[name]))) for name in sheet_names}
+            stored = [(name, *pkg.raw(name)) for name in pkg.names]
+        return cls(sheets, stored)
+
+
+def _write_records(sheets: RecordSheets, draft: Path, book: Book) -> list[CellWrite]:
+    """``draft``: the template with ``book``'s records in its record sheets (written whole, see
+    :mod:`crmbook.team_sheets`); the cell writes left to the surgical writer."""
     from crmbook.ooxml.zipout import ZipAssembler
-    from crmbook.team_sheets import render_records, sheet_template
+    from crmbook.team_sheets import render_records
 
     later: list[CellWrite] = []
-    with open_package(source) as pkg:
-        parts = pkg.sheet_parts()
-        replaced: dict[str, bytes] = {}
-        for table in book.tables.values():
-            part = parts[table.sheet_name]
-            dates = {c for k, c in table.columns.items() if table.spec.column(k).type in ("date", "datetime")}
-            xml, left = render_records(sheet_template(pkg.read(part)), table, _owned(table), dates)
-            replaced[part] = xml
-            later += left
-        out = ZipAssembler()
-        for name in pkg.names:
-            if name in replaced:
-                out.add(name, replaced[name], pkg.infos[name].date_time)
-            else:
-                info, raw = pkg.raw(name)
-                out.copy(info, raw)
-        draft.write_bytes(out.finish())
+    replaced: dict[str, bytes] = {}
+    for table in book.tables.values():
+        part, template = sheets.sheets[table.sheet_name]
+        dates = {c for k, c in table.columns.items() if table.spec.column(k).type in ("date", "datetime")}
+        xml, left = render_records(template, table, _owned(table), dates)
+        replaced[part] = xml
+        later += left
+    out = ZipAssembler()
+    for name, info, raw in sheets.stored:
+        if name in replaced:
+            out.add(name, replaced[name], info.date_time)
+        else:
+            out.copy(info, raw)
+    draft.write_bytes(out.finish())
     return later
 
 
@@ -668,7 +700,8 @@ def split(
     with cyclic_gc_paused(), tempfile.TemporaryDirectory(dir=folder, prefix=".crmbook-split-") as tmp:
         source = Path(tmp) / "template.xlsx"
         source.write_bytes(template.data)
-        job = RepFileJob(plan, template, source, Path(spath).name, suffix == ".xlsm", now, passwords)
+        sheets = RecordSheets.of(source, [spec.label(plan.book.lang) for spec in template.schema.sheets])
+        job = RepFileJob(plan, template, source, sheets, Path(spath).name, suffix == ".xlsm", now, passwords)
         # Every other rep file is made beside (on a second core), the others here, in order.
         odd = slice(1, None, 2)
         with beside_each(rep_files, job, plan.parts[odd], targets[odd], Path(tmp) / "beside") as beside:
