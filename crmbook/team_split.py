@@ -136,13 +136,17 @@ def _held_ids_high_water(book: Book, high_water: dict[str, int]) -> dict[str, in
         if id_col not in table.data.columns:
             continue
         pattern = IdPattern.parse(book.settings.id_pattern(key))
-        for text in {id_text(v) for v in table.data[id_col].tolist()} - {""}:
-            found = pattern.match(text)
-            if found is not None:
-                scope, seq = found
-                hw_key = f"{key}:{scope}"
-                if seq > out.get(hw_key, 0):
-                    out[hw_key] = seq
+        held = list({id_text(v) for v in table.data[id_col].tolist()} - {""})
+        top = pattern.highest(held)  # one search, when every ID is the pattern's (usual)
+        if top is None:
+            matched = (pattern.match(text) for text in held)
+            top = {}
+            for scope, seq in filter(None, matched):
+                top[scope] = max(top.get(scope, 0), seq)
+        for scope, seq in top.items():
+            hw_key = f"{key}:{scope}"
+            if seq > out.get(hw_key, 0):
+                out[hw_key] = seq
     return out
 
 
