@@ -661,7 +661,7 @@ def split(
 ) -> SplitResult:
     """Write one workbook per rep into ``out_dir`` and remember the split in the canonical workbook."""
     from crmbook.edit import editing
-    from crmbook.parallel import beside_each
+    from crmbook.parallel import beside_each, in_place
     from crmbook.refresh import HeadStart, cyclic_gc_paused
     from crmbook.safe_save import write_new_file
 
@@ -697,23 +697,27 @@ def split(
                 f"{', '.join(existing[:5])}{' …' if len(existing) > 5 else ''} already exist: collect them "
                 "first (crmbook collect), or use --force to replace them"
             )
-        backup = edit.save(plan.changeset)
-    folder.mkdir(parents=True, exist_ok=True)
-    files: list[RepFileResult] = []
-    template = build_template(plan)
-    with cyclic_gc_paused(), tempfile.TemporaryDirectory(dir=folder, prefix=".crmbook-split-") as tmp:
-        source = Path(tmp) / "template.xlsx"
-        source.write_bytes(template.data)
-        sheets = RecordSheets.of(source, [spec.label(plan.book.lang) for spec in template.schema.sheets])
-        job = RepFileJob(plan, template, source, sheets, Path(spath).name, suffix == ".xlsm", now, passwords)
-        # Every other rep file is made beside (on a second core), the others here, in order.
-        odd = slice(1, None, 2)
-        with beside_each(rep_files, job, plan.parts[odd], targets[odd], Path(tmp) / "beside") as beside:
-            mine = rep_files(job, plan.parts[::2], targets[::2], Path(tmp) / "here")
-            for n, (part, target) in enumerate(zip(plan.parts, targets, strict=True)):
-                data = beside.next() if n % 2 else next(mine)
-                write_new_file(target, data, overwrite=force, checked=True)
-                files.append(RepFileResult(part.rep, target, part.counts(), passwords is not None))
+        folder.mkdir(parents=True, exist_ok=True)
+        template = build_template(plan)
+        files: list[RepFileResult] = []
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".crmbook-split-") as tmp:
+            source = Path(tmp) / "template.xlsx"
+            source.write_bytes(template.data)
+            sheets = RecordSheets.of(source, [spec.label(plan.book.lang) for spec in template.schema.sheets])
+            job = RepFileJob(
+                plan, template, source, sheets, Path(spath).name, suffix == ".xlsm", now, passwords
+            )
+            # Every other rep file is made beside (on a second core) from now on, the others here once
+            # the canonical workbook remembers the split; they are written in order.
+            odd = slice(1, None, 2)
+            with beside_each(rep_files, job, plan.parts[odd], targets[odd], Path(tmp) / "beside") as beside:
+                with in_place():
+                    backup = edit.save(plan.changeset)
+                mine = rep_files(job, plan.parts[::2], targets[::2], Path(tmp) / "here")
+                for n, (part, target) in enumerate(zip(plan.parts, targets, strict=True)):
+                    data = beside.next() if n % 2 else next(mine)
+                    write_new_file(target, data, overwrite=force, checked=True)
+                    files.append(RepFileResult(part.rep, target, part.counts(), passwords is not None))
     return SplitResult(
         spath,
         plan.split_id,
