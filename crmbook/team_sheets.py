@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from crmbook.book import Table
 from crmbook.changeset import CellWrite
-from crmbook.ooxml.cells import MAX_TEXT, cell_xml, col_letter
+from crmbook.ooxml.cells import MAX_TEXT, cell_xml, col_letter, serial_text
 from crmbook.ooxml.xmltext import escape_text
 
 __all__ = ["SheetTemplate", "render_records", "sheet_template"]
@@ -86,6 +86,15 @@ def _column_cells(
                 (f'<c r="{letter}{row}"{s}/>' if style else "")
                 if value is None
                 else f'<c r="{letter}{row}"{s} t="inlineStr"><is><t>{next(texts)}</t></is></c>'
+                for row, value in zip(rows, values, strict=True)
+            ], []
+    if date_columns and kinds <= {dt.datetime, dt.date, type(None)}:  # each day or time worked out once
+        serials = {v: serial_text(v, date1904) for v in set(values) - {None}}  # type: ignore[arg-type]
+        if None not in serials.values():
+            return [
+                (f'<c r="{letter}{row}"{s}/>' if style else "")
+                if value is None
+                else f'<c r="{letter}{row}"{s}><v>{serials[value]}</v></c>'
                 for row, value in zip(rows, values, strict=True)
             ], []
     cells: list[str] = []

@@ -25,6 +25,7 @@ __all__ = [
     "col_number",
     "excel_serial",
     "is_date_value",
+    "serial_text",
     "split_ref",
 ]
 
@@ -92,6 +93,12 @@ def excel_serial(value: dt.date | dt.datetime, date1904: bool = False) -> float 
     return int(serial) if serial.is_integer() else serial
 
 
+def serial_text(value: dt.date | dt.datetime, date1904: bool = False) -> str | None:
+    """The ``<v>`` text of a date cell (as :func:`cell_xml` writes it), or None when Excel cannot show it."""
+    serial = excel_serial(value, date1904)
+    return None if serial is None else _number(serial)
+
+
 def _xml_string(text: str) -> str:
     """Text for a ``<t>`` element: escaped, with XML-illegal characters as Excel's _xHHHH_ escapes."""
     # The common case, checked in C first: every character printable (no control characters) and no
@@ -139,10 +146,10 @@ def cell_xml(ref: str, value: CellValue, style: int, *, date1904: bool = False) 
             return cell_xml(ref, str(value), style, date1904=date1904)
         return f'<c r="{ref}"{s}><v>{_number(value)}</v></c>'
     if isinstance(value, dt.date):
-        serial = excel_serial(value, date1904)
+        serial = serial_text(value, date1904)
         if serial is None:
             return cell_xml(ref, value.isoformat(), style, date1904=date1904)
-        return f'<c r="{ref}"{s}><v>{_number(serial)}</v></c>'
+        return f'<c r="{ref}"{s}><v>{serial}</v></c>'
     text = str(value)
     if len(text) > MAX_TEXT:
         raise ValueError(f"text for {ref} is longer than Excel's {MAX_TEXT} characters")
