@@ -223,6 +223,9 @@ class IdAssignment:
     high_water: dict[str, int] = field(default_factory=dict)
     ids_assigned: int = 0
     refs_filled: int = 0
+    # The highest sequence in each scope among the IDs the sheets hold, new ones included (by
+    # high-water key, as ``high_water``): the state remembers only the scopes it numbered in.
+    held: dict[str, int] = field(default_factory=dict)
 
     def followed_by(self, rest: IdAssignment) -> IdAssignment:
         """This assignment and ``rest`` (numbered on from this one's high water) as one."""
@@ -232,6 +235,7 @@ class IdAssignment:
             high_water=rest.high_water,
             ids_assigned=self.ids_assigned + rest.ids_assigned,
             refs_filled=self.refs_filled + rest.refs_filled,
+            held={**self.held, **rest.held},
         )
 
     def cell_writes(self, book: Book) -> list[tuple[str, int, int, str]]:
@@ -365,6 +369,7 @@ def _assign_sheet(book: Book, key: str, result: IdAssignment, today: dt.date) ->
         result.ids_assigned += 1
     if new_ids:
         _fill(table, id_col, new_ids)
+    result.held.update((f"{key}:{scope}", seq) for scope, seq in top.items())
 
 
 def _fill(table: Table, key: str, values: dict[int, str]) -> None:

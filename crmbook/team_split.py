@@ -35,7 +35,7 @@ from crmbook.book import Book, Settings, Table, copy_book
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError
-from crmbook.ids import IdPattern, child_sheet_ids, customer_ids_and_references
+from crmbook.ids import IdAssignment, IdPattern, child_sheet_ids, customer_ids_and_references
 from crmbook.schema import Lang, Rep, Schema, load_schema, normalize_label
 from crmbook.state import State, state_sheet
 from crmbook.team_state import (
@@ -127,26 +127,13 @@ def _carried_columns(table: Table, redacted: list[str]) -> list[str]:
     return keys + list(table.extra_columns)
 
 
-def _held_ids_high_water(book: Book, high_water: dict[str, int]) -> dict[str, int]:
-    """``high_water`` raised to every ID the book holds: a number a rep file carries is never given
-    again by the canonical workbook, even when the lead deletes that record meanwhile."""
-    out = dict(high_water)
-    for key, table in book.tables.items():
-        id_col = table.spec.id_column
-        if id_col not in table.data.columns:
-            continue
-        pattern = IdPattern.parse(book.settings.id_pattern(key))
-        held = list({id_text(v) for v in table.data[id_col].tolist()} - {""})
-        top = pattern.highest(held)  # one search, when every ID is the pattern's (usual)
-        if top is None:
-            matched = (pattern.match(text) for text in held)
-            top = {}
-            for scope, seq in filter(None, matched):
-                top[scope] = max(top.get(scope, 0), seq)
-        for scope, seq in top.items():
-            hw_key = f"{key}:{scope}"
-            if seq > out.get(hw_key, 0):
-                out[hw_key] = seq
+def _held_ids_high_water(ids: IdAssignment) -> dict[str, int]:
+    """The high water after ``ids``, raised to every ID the book holds: a number a rep file carries
+    is never given again by the canonical workbook, even when the lead deletes that record meanwhile."""
+    out = dict(ids.high_water)
+    for hw_key, seq in ids.held.items():
+        if seq > out.get(hw_key, 0):
+            out[hw_key] = seq
     return out
 
 
@@ -185,7 +172,7 @@ def plan_split(
     first = customer_ids_and_references(after, state.high_water, book.today)
     rest = child_sheet_ids(after, first.high_water, book.today)
     ids = first.followed_by(rest)
-    state.high_water = _held_ids_high_water(after, ids.high_water)
+    state.high_water = _held_ids_high_water(ids)
     writes = [
         CellWrite(after.tables[k].sheet_name, row, col, value)
         for k, row, col, value in ids.cell_writes(after)
