@@ -356,12 +356,13 @@ class _RowWriter:
                 text = text[: f.start()] + plain + text[f.end() :]
         return text
 
-    def rebuild(self, row: int, at: int) -> Edit:
-        """The edit replacing existing row ``row`` (its element starting at offset ``at``).
+    def rebuild(self, row: int, at: int) -> list[Edit]:
+        """The edits writing into existing row ``row`` (its element starting at offset ``at``).
 
-        Cells are copied as slices; only written cells, the cell right after an inserted one
-        (which needs an explicit ``r`` if it had none) and orphaned shared formulas are rebuilt.
-        Scanning stops once every write is placed.
+        Usually only the written cells are replaced or put in (see :meth:`_spliced`); else the
+        row is replaced: cells are copied as slices; only written cells, the cell right after an
+        inserted one (which needs an explicit ``r`` if it had none) and orphaned shared formulas
+        are rebuilt. Scanning stops once every write is placed.
         """
         sheet, data = self.sheet, self.sheet.data
         start, end = sheet.row_span(at, row)
@@ -411,7 +412,7 @@ class _RowWriter:
         else:
             rest = data[pos:end]
         tag = _widen_spans(tag, inserted)
-        return Edit(start, end, tag + b"".join(parts) + rest)
+        return [Edit(start, end, tag + b"".join(parts) + rest)]
 
     def _last_column(self, start: int, end: int) -> int:
         """The column of the last cell between ``start`` and ``end``; a huge number when unknown."""
@@ -439,47 +440,59 @@ class _RowWriter:
         tag: bytes,
         row_attrs: bytes,
         pending: dict[int, CellValue],
-    ) -> Edit | None:
-        """The row's edit when every write replaces a cell found by its reference, goes right before
+    ) -> list[Edit] | None:
+        """The row's edits when every write replaces a cell found by its reference, goes right before
         the next cell (a missing ID cell in column A) or lies right of the row's last cell: the other
-        cells are not scanned. None when the row must be taken apart.
+        cells are not scanned, nor copied (edits of neighbouring cells are one edit; the row's start
+        tag, when its ``spans`` go, one of its own). None when the row must be taken apart.
         """
         start, tag_end, end = span
         data, p = self.sheet.data, self.sheet.prefix
         close = end - len(b"</" + p + b"row>")
         opening = b"<" + p + b"c"
-        parts: list[bytes] = []
+        edits: list[Edit] = []
+        run: list[bytes] = []  # the text of the edit being made, from run_start to after_cell
+        run_start = -1
         appended: list[int] = []
         inserted: list[int] = []
         formulas = False
-        pos = after_cell = tag_end
+        after_cell = tag_end
         for col, value in pending.items():  # in column order, so each cell lies after the one before
             ref = opening + b' r="' + cell_ref(row, col).encode() + b'"'
             at = data.find(ref, after_cell, close)
             m = self.cell_re.match(data, at) if at >= 0 else None
             if m is not None:
                 formulas |= self.formula_re.search(m.group(2) or b"") is not None
-                parts += [data[pos : m.start()], self.new_cell(row, col, value, _style_of(m.group(1)))]
-                pos = after_cell = m.end()
+                if m.start() != after_cell and run:
+                    edits.append(Edit(run_start, after_cell, b"".join(run)))
+                    run = []
+                if not run:
+                    run_start = m.start()
+                run.append(self.new_cell(row, col, value, _style_of(m.group(1))))
+                after_cell = m.end()
             elif after_cell > tag_end and data.find(ref, tag_end, after_cell) >= 0:
                 return None  # there, but not after the cells before it: cells out of order
             elif self._next_column(after_cell, close) > col:
-                parts += [
-                    data[pos:after_cell],
-                    self.new_cell(row, col, value, self.base_style(row_attrs, col)),
-                ]
-                pos = after_cell
+                if not run:
+                    run_start = after_cell
+                run.append(self.new_cell(row, col, value, self.base_style(row_attrs, col)))
                 inserted.append(col)
             elif col > self._last_column(tag_end, close):
                 appended.append(col)
             else:
                 return None
-        parts.insert(0, _widen_spans(tag, inserted + appended))
-        parts.append(data[pos:close])
-        parts += [self.new_cell(row, col, pending[col], self.base_style(row_attrs, col)) for col in appended]
-        parts.append(data[close:end])
+        if run:
+            edits.append(Edit(run_start, after_cell, b"".join(run)))
+        if appended:
+            cells = [
+                self.new_cell(row, col, pending[col], self.base_style(row_attrs, col)) for col in appended
+            ]
+            edits.append(Edit(close, close, b"".join(cells)))
+        widened = _widen_spans(tag, inserted + appended)
+        if widened != tag:
+            edits.insert(0, Edit(start, tag_end, widened))
         self.formulas_removed |= formulas
-        return Edit(start, end, b"".join(parts))
+        return edits
 
     def new_row(self, row: int) -> bytes:
         cells = b"".join(
@@ -534,7 +547,7 @@ def patch_cells(
     touched = {r for r in by_row if r in rows.position}
     for group in writer.shared.values():
         touched.update(r for r in rows.position if group.first_row <= r <= group.last_row)
-    edits = [writer.rebuild(row, rows.position[row]) for row in sorted(touched)]
+    edits = [edit for row in sorted(touched) for edit in writer.rebuild(row, rows.position[row])]
     inserts: dict[int, list[bytes]] = {}
     for row in sorted(r for r in by_row if r not in rows.position):
         after = bisect.bisect_right(rows.numbers, row)
