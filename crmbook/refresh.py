@@ -124,14 +124,15 @@ def plan_refresh(
     *,
     now: dt.datetime | None = None,
     preparer: WritePreparer | None = None,
-    customer_features: CustomerFeatures | None = None,
+    customer_features: CustomerFeatures | Callable[[], CustomerFeatures | None] | None = None,
 ) -> RefreshPlan:
     """Compute a refresh of ``book`` without touching any file.
 
     The book's frames are not modified (the plan works on a copy). ``preparer``, when given, is
     handed each sheet's cell writes as soon as they are final, so the file engine can start patching
     while the plan goes on (see :class:`WritePreparer`). ``customer_features``: the duplicate
-    search's reading of the customers sheet, when already worked out (see :class:`HeadStart`).
+    search's reading of the customers sheet, when already worked out, or what gives it once it is
+    (:meth:`HeadStart.customer_features`), asked only when the duplicate search starts.
     """
     now = now or dt.datetime.now()
     schema = load_schema()
@@ -159,9 +160,8 @@ def plan_refresh(
     beside_args = (book, id_step, state.snapshots, None if preparer is None else preparer.ahead)
     with beside_each(_beside_steps, *beside_args) as rest:
         # 3. Duplicates (decisions the user already typed survive the rebuild).
-        dups = find_duplicates(
-            book, not_duplicates=frozenset(state.not_duplicates), features=customer_features
-        )
+        features = customer_features() if callable(customer_features) else customer_features
+        dups = find_duplicates(book, not_duplicates=frozenset(state.not_duplicates), features=features)
         duplicates_sheet = build_duplicates_sheet(book, dups, previous_decisions=decisions)
         # 2a for the customers sheet (the other sheets' is beside), on the cells as people typed them.
         customer_cell_issues = validate_cells(book, {"customers"})
@@ -445,7 +445,7 @@ def refresh(
             edit.structural,
             now=now,
             preparer=None if dry_run else edit,
-            customer_features=head_start.customer_features(),
+            customer_features=head_start.customer_features,  # waited for once the second core works
         )
         backup = None if dry_run else edit.save(plan.changeset)
     return RefreshResult(edit.path, plan, not dry_run, time.perf_counter() - started, backup)
