@@ -254,9 +254,12 @@ def plan_refresh(
 
 # The text columns the steps calculate with (roll-ups, reminders, the dashboard, rules on typed values):
 # the others need no typed view.
-CALCULATED_TEXTS = frozenset(
-    {"customer_id", "name", "owner", "lost_reason", "win_loss_reason", "contract_no"}
-)
+CALCULATED_TEXTS = {
+    "customers": frozenset({"customer_id", "name", "owner", "lost_reason"}),
+    "contacts": frozenset({"customer_id"}),
+    "followups": frozenset({"customer_id", "owner", "contract_no"}),
+    "opportunities": frozenset({"customer_id", "win_loss_reason"}),
+}
 
 # Step 5 for these sheets runs beside the plan's own steps (it may, for any sheet but customers: only
 # the customers sheet gets writes after the IDs); for the other sheets the child numbers, it runs here

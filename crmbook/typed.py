@@ -11,7 +11,7 @@ is where they are reported.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -86,14 +86,13 @@ def to_number(series: pd.Series) -> pd.Series:
 
 def _list_keys(series: pd.Series, spec: ListSpec) -> pd.Series:
     lookup = spec.lookup()
+    values = series.tolist()
     keys: dict[Any, Any] = {None: None}
-    out = []
-    for v in series.tolist():
-        if v not in keys:  # few distinct values: fold each once
+    for v in dict.fromkeys(values):  # few distinct values, in order of appearance: fold each once
+        if v not in keys:
             text = str(v).strip()
             keys[v] = lookup.get(normalize_label(text), text)
-        out.append(keys[v])
-    return _objects(out, series.index)
+    return _objects(list(map(keys.__getitem__, values)), series.index)
 
 
 def _objects(values: list[Any], index: pd.Index) -> pd.Series:
@@ -150,6 +149,9 @@ def _is_text(col_type: str, list_name: str | None) -> bool:
     )
 
 
-def typed_tables(book: Book, texts: Collection[str] | None = None) -> dict[str, pd.DataFrame]:
-    """Every record table of ``book``, typed (see :func:`typed_table`; ``texts`` too)."""
-    return {key: typed_table(t, texts) for key, t in book.tables.items()}
+def typed_tables(book: Book, texts: Mapping[str, Collection[str]] | None = None) -> dict[str, pd.DataFrame]:
+    """Every record table of ``book``, typed (see :func:`typed_table`); ``texts``, when given: the
+    text columns to type, by sheet key."""
+    return {
+        key: typed_table(t, None if texts is None else texts.get(key, ())) for key, t in book.tables.items()
+    }
