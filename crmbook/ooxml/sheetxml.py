@@ -194,14 +194,19 @@ class SheetXml:
 
     def row_span(self, start: int, row: int) -> tuple[int, int]:
         """(start, end) of the element of row ``row`` starting at ``start``."""
+        return start, self.row_bounds(start, row)[1]
+
+    def row_bounds(self, start: int, row: int) -> tuple[int, int, bool]:
+        """(offset after the start tag, offset after the element, whether it is an empty element) of
+        row ``row`` starting at ``start``."""
         tag_end, empty = self.row_tag(start, row)
         if empty:
-            return start, tag_end
+            return tag_end, tag_end, True
         close = b"</" + self._tag("row") + b">"
         end = self.data.find(close, tag_end, self.sheet_data_close)
         if end < 0:
             raise SheetXmlError(f"row {row} is not closed")
-        return start, end + len(close)
+        return tag_end, end + len(close), False
 
     def column_styles(self) -> list[tuple[int, int, int]]:
         """(first col, last col, style) for each ``<col>`` with a style."""
@@ -326,8 +331,9 @@ class _RowWriter:
                 cell_ref(row, col), unescape(f.group(2)), corners[0][0], corners[-1][0]
             )
 
-    def new_cell(self, row: int, col: int, value: CellValue, style: int) -> bytes:
-        ref, style = cell_ref(row, col), self.resolve(value, style)
+    def new_cell(self, row: int, col: int, value: CellValue, style: int, ref: str = "") -> bytes:
+        """The XML of cell (``row``, ``col``) (its reference ``ref``, when already written out)."""
+        ref, style = ref or cell_ref(row, col), self.resolve(value, style)
         tail = self.tails.get((value.__class__, value, style))
         if tail is None:  # the cell's XML after its reference, the same for the same value and format
             xml = with_prefix(cell_xml(ref, value, style, date1904=self.date1904), self.sheet.prefix)
@@ -365,8 +371,8 @@ class _RowWriter:
         are rebuilt. Scanning stops once every write is placed.
         """
         sheet, data = self.sheet, self.sheet.data
-        start, end = sheet.row_span(at, row)
-        tag_end, empty = sheet.row_tag(at, row)
+        start = at
+        tag_end, end, empty = sheet.row_bounds(at, row)
         tag = data[start:tag_end]
         row_attrs = tag[len(b"<" + sheet.prefix + b"row") : -1].rstrip(b"/")
         pending = dict(sorted(self.writes.get(row, {}).items()))
@@ -458,7 +464,8 @@ class _RowWriter:
         formulas = False
         after_cell = tag_end
         for col, value in pending.items():  # in column order, so each cell lies after the one before
-            ref = opening + b' r="' + cell_ref(row, col).encode() + b'"'
+            name = cell_ref(row, col)
+            ref = opening + b' r="' + name.encode() + b'"'
             at = data.find(ref, after_cell, close)
             m = self.cell_re.match(data, at) if at >= 0 else None
             if m is not None:
@@ -468,14 +475,14 @@ class _RowWriter:
                     run = []
                 if not run:
                     run_start = m.start()
-                run.append(self.new_cell(row, col, value, _style_of(m.group(1))))
+                run.append(self.new_cell(row, col, value, _style_of(m.group(1)), name))
                 after_cell = m.end()
             elif after_cell > tag_end and data.find(ref, tag_end, after_cell) >= 0:
                 return None  # there, but not after the cells before it: cells out of order
             elif self._next_column(after_cell, close) > col:
                 if not run:
                     run_start = after_cell
-                run.append(self.new_cell(row, col, value, self.base_style(row_attrs, col)))
+                run.append(self.new_cell(row, col, value, self.base_style(row_attrs, col), name))
                 inserted.append(col)
             elif col > self._last_column(tag_end, close):
                 appended.append(col)
