@@ -1,10 +1,12 @@
 """Writing cells into a user's worksheet part by splicing only the rows touched.
 
 A data sheet can be 100k rows and 40 MB of XML. :class:`SheetXml` finds row
-boundaries with one regular-expression pass over the raw bytes; only the
-``<row>`` elements that gain a value are taken apart and rebuilt, cell by
-cell, keeping every other cell's bytes as they were. Rows are never
-renumbered, so tables, validations and names that point at them stay valid.
+boundaries with one regular-expression pass over the raw bytes; in the
+``<row>`` elements that gain a value only the written cells are replaced or put
+in (a row whose cells are out of order, or hold shared formulas, is taken apart
+and rebuilt, cell by cell), keeping every other cell's bytes as they were. Rows
+are never renumbered, so tables, validations and names that point at them stay
+valid.
 """
 
 from __future__ import annotations
