@@ -124,14 +124,15 @@ def plan_refresh(
     *,
     now: dt.datetime | None = None,
     preparer: WritePreparer | None = None,
-    customer_features: CustomerFeatures | None = None,
+    customer_features: CustomerFeatures | Callable[[], CustomerFeatures | None] | None = None,
 ) -> RefreshPlan:
     """Compute a refresh of ``book`` without touching any file.
 
     The book's frames are not modified (the plan works on a copy). ``preparer``, when given, is
     handed each sheet's cell writes as soon as they are final, so the file engine can start patching
     while the plan goes on (see :class:`WritePreparer`). ``customer_features``: the duplicate
-    search's reading of the customers sheet, when already worked out (see :class:`HeadStart`).
+    search's reading of the customers sheet, when already worked out, or what gives it once it is
+    (:meth:`HeadStart.customer_features`), asked only when the duplicate search starts.
     """
     now = now or dt.datetime.now()
     schema = load_schema()
@@ -143,37 +144,30 @@ def plan_refresh(
     changeset = Changeset()
 
     # 1 for the other sheets (their own IDs, which no step here needs), 2a, 3 and 5 for every sheet but
-    # customers need only the records with their customers' IDs: they run beside 1, 2b, 4 and 5 for
-    # customers (on a second core). The customers' IDs and references are worked out on both.
+    # customers need only the records with their customers' IDs: they run beside 2b, 4 and 5 for
+    # customers (on a second core), once the customers' IDs and references are there.
     decisions = read_decisions(book.duplicates_grid, lang) if book.duplicates_grid else {}
     for group, decision in decisions.items():
         if decision == "not_duplicate":
             state.not_duplicates.update(tuple(sorted(p)) for p in itertools.combinations(sorted(group), 2))
     # Only the customers sheet gets more writes here (derived columns, updated dates).
     customers_sheet = book.tables["customers"].sheet_name if "customers" in book.tables else None
-    beside_args = (
-        book,
-        dict(state.high_water),
-        state.snapshots,
-        None if preparer is None else preparer.ahead,
-    )
+    # 1. IDs and customer references: customers first, then references.
+    id_step = customer_ids_and_references(book, state.high_water, book.today)  # into the frames too
+    id_writes = _id_cell_writes(book, id_step)
+    changeset.cell_writes.extend(id_writes)
+    report.extend(id_step.issues)
+    beside_args = (book, id_step, state.snapshots, None if preparer is None else preparer.ahead)
     with beside_each(_beside_steps, *beside_args) as rest:
-        # 1. IDs and customer references: customers first, then references.
-        id_step = customer_ids_and_references(book, state.high_water, book.today)  # into the frames too
-        id_writes = _id_cell_writes(book, id_step)
-        changeset.cell_writes.extend(id_writes)
-        report.extend(id_step.issues)
-
         # 3. Duplicates (decisions the user already typed survive the rebuild).
-        dups = find_duplicates(
-            book, not_duplicates=frozenset(state.not_duplicates), features=customer_features
-        )
+        features = customer_features() if callable(customer_features) else customer_features
+        dups = find_duplicates(book, not_duplicates=frozenset(state.not_duplicates), features=features)
         duplicates_sheet = build_duplicates_sheet(book, dups, previous_decisions=decisions)
         # 2a for the customers sheet (the other sheets' is beside), on the cells as people typed them.
         customer_cell_issues = validate_cells(book, {"customers"})
 
         # 2b. Validation of typed values, on the values as they will be after this refresh.
-        typed = typed_tables(book)
+        typed = typed_tables(book, CALCULATED_TEXTS)
         typed_issues = validate_typed(book, typed)
 
         # 4. Roll-ups into the derived customer columns.
@@ -184,10 +178,11 @@ def plan_refresh(
 
         # 5. What people changed since the last refresh (derived columns are not in snapshots): the
         # customers whose content changed get today's updated date.
+        refreshed_before = book.state is not None
         remembered = {
-            key: remember(table, state.snapshots, book.state is not None)
+            key: remember(table, state.snapshots, refreshed_before)
             for key, table in book.tables.items()
-            if key not in REMEMBERED_BESIDE
+            if key not in CHILD_SHEETS
         }
         if "customers" in remembered:
             updated = updated_writes(book, remembered["customers"].changes, book.today)
@@ -203,6 +198,12 @@ def plan_refresh(
         report.extend(found.ids.issues)
         report.extend(in_sheet_order(book, {**found.cell_issues, **customer_cell_issues}, typed_issues))
         remembered.update(found.remembered)
+        # 5 for the other sheets the child numbered, now that their IDs are here.
+        later = {t.sheet_name: key for key, t in book.tables.items() if key not in remembered}
+        _apply_to_frames(book, [w for w in found.id_writes if w.sheet in later])
+        remembered.update(
+            {key: remember(book.tables[key], state.snapshots, refreshed_before) for key in later.values()}
+        )
         changes = [c for key in book.tables for c in remembered[key].changes]
         snapshots = [remembered[key].sheet for key in book.tables if remembered[key].sheet is not None]
 
@@ -251,9 +252,19 @@ def plan_refresh(
     )
 
 
+# The text columns the steps calculate with (roll-ups, reminders, the dashboard, rules on typed values):
+# the others need no typed view.
+CALCULATED_TEXTS = {
+    "customers": frozenset({"customer_id", "name", "owner", "lost_reason"}),
+    "contacts": frozenset({"customer_id"}),
+    "followups": frozenset({"customer_id", "owner", "contract_no"}),
+    "opportunities": frozenset({"customer_id", "win_loss_reason"}),
+}
+
 # Step 5 for these sheets runs beside the plan's own steps (it may, for any sheet but customers: only
-# the customers sheet gets writes after the IDs).
-REMEMBERED_BESIDE = frozenset(CHILD_SHEETS)  # the sheets the child numbers
+# the customers sheet gets writes after the IDs); for the other sheets the child numbers, it runs here
+# once their IDs are back, while the child works out the cell edits (the plan's steps keep both busy).
+REMEMBERED_BESIDE = frozenset({"followups"})
 
 
 @dataclass(frozen=True)
@@ -292,12 +303,12 @@ class BesideSteps:
 
 def _beside_steps(
     book: Book,
-    high_water: dict[str, int],
+    customer_ids: IdAssignment,
     previous: dict[str, Snapshot],
     ahead: Callable[[list[CellWrite]], Any] | None,
 ) -> Iterator[Any]:
-    """1. IDs: customers and references (as the plan's own steps work them out), then the other
-    sheets (on frames of its own: ``book``'s are not written to).
+    """1. IDs of the other sheets, after the customers' and references (``customer_ids``, already in
+    ``book``'s frames), on frames of its own: ``book``'s are not written to.
 
     2a. Validation of the cells as people typed them, on every sheet but customers.
 
@@ -310,7 +321,6 @@ def _beside_steps(
     process, at once, or after those steps.
     """
     book = _own_frames(book)
-    customer_ids = customer_ids_and_references(book, high_water, book.today)  # into the frames too
     ids = child_sheet_ids(book, customer_ids.high_water, book.today)
     id_writes = _id_cell_writes(book, ids)
     issues = validate_cells(book, book.tables.keys() - {"customers"})
@@ -438,7 +448,7 @@ def refresh(
             edit.structural,
             now=now,
             preparer=None if dry_run else edit,
-            customer_features=head_start.customer_features(),
+            customer_features=head_start.customer_features,  # waited for once the second core works
         )
         backup = None if dry_run else edit.save(plan.changeset)
     return RefreshResult(edit.path, plan, not dry_run, time.perf_counter() - started, backup)

@@ -11,6 +11,7 @@ is where they are reported.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -85,14 +86,13 @@ def to_number(series: pd.Series) -> pd.Series:
 
 def _list_keys(series: pd.Series, spec: ListSpec) -> pd.Series:
     lookup = spec.lookup()
+    values = series.tolist()
     keys: dict[Any, Any] = {None: None}
-    out = []
-    for v in series.tolist():
-        if v not in keys:  # few distinct values: fold each once
+    for v in dict.fromkeys(values):  # few distinct values, in order of appearance: fold each once
+        if v not in keys:
             text = str(v).strip()
             keys[v] = lookup.get(normalize_label(text), text)
-        out.append(keys[v])
-    return _objects(out, series.index)
+    return _objects(list(map(keys.__getitem__, values)), series.index)
 
 
 def _objects(values: list[Any], index: pd.Index) -> pd.Series:
@@ -111,11 +111,15 @@ def _texts(values: list[object]) -> list[str | None]:
     ]
 
 
-def typed_table(table: Table) -> pd.DataFrame:
-    """One table with schema columns typed; user columns are left out."""
+def typed_table(table: Table, texts: Collection[str] | None = None) -> pd.DataFrame:
+    """One table with schema columns typed; user columns are left out, and so are the text columns
+    not in ``texts``, when given (typed text is only stripped text: a caller that calculates with
+    few text columns need not pay for the others)."""
     schema = load_schema()
     out: dict[str, pd.Series] = {}
     for col in table.spec.columns:
+        if texts is not None and _is_text(col.type, col.list) and col.key not in texts:
+            continue
         if col.key not in table.data.columns:
             out[col.key] = pd.Series([None] * len(table.data), index=table.data.index, dtype=object)
             if col.type in ("date", "datetime"):
@@ -136,6 +140,18 @@ def typed_table(table: Table) -> pd.DataFrame:
     return pd.DataFrame(out, index=table.data.index, copy=False)  # the columns are new: no copy needed
 
 
-def typed_tables(book: Book) -> dict[str, pd.DataFrame]:
-    """Every record table of ``book``, typed (see :func:`typed_table`)."""
-    return {key: typed_table(t) for key, t in book.tables.items()}
+def _is_text(col_type: str, list_name: str | None) -> bool:
+    """Whether :func:`typed_table` types a column of this type as plain text."""
+    return not (
+        col_type in ("date", "datetime")
+        or col_type in _NUMERIC_TYPES
+        or (col_type in ("list", "yesno") and list_name)
+    )
+
+
+def typed_tables(book: Book, texts: Mapping[str, Collection[str]] | None = None) -> dict[str, pd.DataFrame]:
+    """Every record table of ``book``, typed (see :func:`typed_table`); ``texts``, when given: the
+    text columns to type, by sheet key."""
+    return {
+        key: typed_table(t, None if texts is None else texts.get(key, ())) for key, t in book.tables.items()
+    }

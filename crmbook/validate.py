@@ -259,11 +259,16 @@ def rule_lists(table: Table, ctx: Context) -> Iterator[Issue]:
         spec = ctx.schema.lists[col.list]
         allowed = {str(v).strip() for v in ctx.book.lists.get(col.list, spec.labels(ctx.lang))}
         lookup = spec.lookup()
-        values = _present(table, col.key).dropna()
-        distinct = set(values.tolist())
+        column = _present(table, col.key)
+        distinct = set(column.tolist())
+        distinct.discard(None)
         if all(type(v) is str for v in distinct):  # few distinct texts: each checked once
-            fine = {v for v in distinct if v.strip() in allowed or is_excel_error(v)}
-            values = values[~values.isin(fine)]
+            wrong = {v for v in distinct if not (v.strip() in allowed or is_excel_error(v))}
+            if not wrong:
+                continue
+            values = column[column.isin(wrong)]
+        else:
+            values = column.dropna()
         for row, v in values.items():
             text = str(v).strip()
             if text in allowed or is_excel_error(v):

@@ -1,10 +1,12 @@
 """Writing cells into a user's worksheet part by splicing only the rows touched.
 
 A data sheet can be 100k rows and 40 MB of XML. :class:`SheetXml` finds row
-boundaries with one regular-expression pass over the raw bytes; only the
-``<row>`` elements that gain a value are taken apart and rebuilt, cell by
-cell, keeping every other cell's bytes as they were. Rows are never
-renumbered, so tables, validations and names that point at them stay valid.
+boundaries with one regular-expression pass over the raw bytes; in the
+``<row>`` elements that gain a value only the written cells are replaced or put
+in (a row whose cells are out of order, or hold shared formulas, is taken apart
+and rebuilt, cell by cell), keeping every other cell's bytes as they were. Rows
+are never renumbered, so tables, validations and names that point at them stay
+valid.
 """
 
 from __future__ import annotations
@@ -194,14 +196,19 @@ class SheetXml:
 
     def row_span(self, start: int, row: int) -> tuple[int, int]:
         """(start, end) of the element of row ``row`` starting at ``start``."""
+        return start, self.row_bounds(start, row)[1]
+
+    def row_bounds(self, start: int, row: int) -> tuple[int, int, bool]:
+        """(offset after the start tag, offset after the element, whether it is an empty element) of
+        row ``row`` starting at ``start``."""
         tag_end, empty = self.row_tag(start, row)
         if empty:
-            return start, tag_end
+            return tag_end, tag_end, True
         close = b"</" + self._tag("row") + b">"
         end = self.data.find(close, tag_end, self.sheet_data_close)
         if end < 0:
             raise SheetXmlError(f"row {row} is not closed")
-        return start, end + len(close)
+        return tag_end, end + len(close), False
 
     def column_styles(self) -> list[tuple[int, int, int]]:
         """(first col, last col, style) for each ``<col>`` with a style."""
@@ -326,8 +333,9 @@ class _RowWriter:
                 cell_ref(row, col), unescape(f.group(2)), corners[0][0], corners[-1][0]
             )
 
-    def new_cell(self, row: int, col: int, value: CellValue, style: int) -> bytes:
-        ref, style = cell_ref(row, col), self.resolve(value, style)
+    def new_cell(self, row: int, col: int, value: CellValue, style: int, ref: str = "") -> bytes:
+        """The XML of cell (``row``, ``col``) (its reference ``ref``, when already written out)."""
+        ref, style = ref or cell_ref(row, col), self.resolve(value, style)
         tail = self.tails.get((value.__class__, value, style))
         if tail is None:  # the cell's XML after its reference, the same for the same value and format
             xml = with_prefix(cell_xml(ref, value, style, date1904=self.date1904), self.sheet.prefix)
@@ -356,16 +364,17 @@ class _RowWriter:
                 text = text[: f.start()] + plain + text[f.end() :]
         return text
 
-    def rebuild(self, row: int, at: int) -> Edit:
-        """The edit replacing existing row ``row`` (its element starting at offset ``at``).
+    def rebuild(self, row: int, at: int) -> list[Edit]:
+        """The edits writing into existing row ``row`` (its element starting at offset ``at``).
 
-        Cells are copied as slices; only written cells, the cell right after an inserted one
-        (which needs an explicit ``r`` if it had none) and orphaned shared formulas are rebuilt.
-        Scanning stops once every write is placed.
+        Usually only the written cells are replaced or put in (see :meth:`_spliced`); else the
+        row is replaced: cells are copied as slices; only written cells, the cell right after an
+        inserted one (which needs an explicit ``r`` if it had none) and orphaned shared formulas
+        are rebuilt. Scanning stops once every write is placed.
         """
         sheet, data = self.sheet, self.sheet.data
-        start, end = sheet.row_span(at, row)
-        tag_end, empty = sheet.row_tag(at, row)
+        start = at
+        tag_end, end, empty = sheet.row_bounds(at, row)
         tag = data[start:tag_end]
         row_attrs = tag[len(b"<" + sheet.prefix + b"row") : -1].rstrip(b"/")
         pending = dict(sorted(self.writes.get(row, {}).items()))
@@ -411,7 +420,7 @@ class _RowWriter:
         else:
             rest = data[pos:end]
         tag = _widen_spans(tag, inserted)
-        return Edit(start, end, tag + b"".join(parts) + rest)
+        return [Edit(start, end, tag + b"".join(parts) + rest)]
 
     def _last_column(self, start: int, end: int) -> int:
         """The column of the last cell between ``start`` and ``end``; a huge number when unknown."""
@@ -439,47 +448,60 @@ class _RowWriter:
         tag: bytes,
         row_attrs: bytes,
         pending: dict[int, CellValue],
-    ) -> Edit | None:
-        """The row's edit when every write replaces a cell found by its reference, goes right before
+    ) -> list[Edit] | None:
+        """The row's edits when every write replaces a cell found by its reference, goes right before
         the next cell (a missing ID cell in column A) or lies right of the row's last cell: the other
-        cells are not scanned. None when the row must be taken apart.
+        cells are not scanned, nor copied (edits of neighbouring cells are one edit; the row's start
+        tag, when its ``spans`` go, one of its own). None when the row must be taken apart.
         """
         start, tag_end, end = span
         data, p = self.sheet.data, self.sheet.prefix
         close = end - len(b"</" + p + b"row>")
         opening = b"<" + p + b"c"
-        parts: list[bytes] = []
+        edits: list[Edit] = []
+        run: list[bytes] = []  # the text of the edit being made, from run_start to after_cell
+        run_start = -1
         appended: list[int] = []
         inserted: list[int] = []
         formulas = False
-        pos = after_cell = tag_end
+        after_cell = tag_end
         for col, value in pending.items():  # in column order, so each cell lies after the one before
-            ref = opening + b' r="' + cell_ref(row, col).encode() + b'"'
+            name = cell_ref(row, col)
+            ref = opening + b' r="' + name.encode() + b'"'
             at = data.find(ref, after_cell, close)
             m = self.cell_re.match(data, at) if at >= 0 else None
             if m is not None:
                 formulas |= self.formula_re.search(m.group(2) or b"") is not None
-                parts += [data[pos : m.start()], self.new_cell(row, col, value, _style_of(m.group(1)))]
-                pos = after_cell = m.end()
+                if m.start() != after_cell and run:
+                    edits.append(Edit(run_start, after_cell, b"".join(run)))
+                    run = []
+                if not run:
+                    run_start = m.start()
+                run.append(self.new_cell(row, col, value, _style_of(m.group(1)), name))
+                after_cell = m.end()
             elif after_cell > tag_end and data.find(ref, tag_end, after_cell) >= 0:
                 return None  # there, but not after the cells before it: cells out of order
             elif self._next_column(after_cell, close) > col:
-                parts += [
-                    data[pos:after_cell],
-                    self.new_cell(row, col, value, self.base_style(row_attrs, col)),
-                ]
-                pos = after_cell
+                if not run:
+                    run_start = after_cell
+                run.append(self.new_cell(row, col, value, self.base_style(row_attrs, col), name))
                 inserted.append(col)
             elif col > self._last_column(tag_end, close):
                 appended.append(col)
             else:
                 return None
-        parts.insert(0, _widen_spans(tag, inserted + appended))
-        parts.append(data[pos:close])
-        parts += [self.new_cell(row, col, pending[col], self.base_style(row_attrs, col)) for col in appended]
-        parts.append(data[close:end])
+        if run:
+            edits.append(Edit(run_start, after_cell, b"".join(run)))
+        if appended:
+            cells = [
+                self.new_cell(row, col, pending[col], self.base_style(row_attrs, col)) for col in appended
+            ]
+            edits.append(Edit(close, close, b"".join(cells)))
+        widened = _widen_spans(tag, inserted + appended)
+        if widened != tag:
+            edits.insert(0, Edit(start, tag_end, widened))
         self.formulas_removed |= formulas
-        return Edit(start, end, b"".join(parts))
+        return edits
 
     def new_row(self, row: int) -> bytes:
         cells = b"".join(
@@ -534,7 +556,7 @@ def patch_cells(
     touched = {r for r in by_row if r in rows.position}
     for group in writer.shared.values():
         touched.update(r for r in rows.position if group.first_row <= r <= group.last_row)
-    edits = [writer.rebuild(row, rows.position[row]) for row in sorted(touched)]
+    edits = [edit for row in sorted(touched) for edit in writer.rebuild(row, rows.position[row])]
     inserts: dict[int, list[bytes]] = {}
     for row in sorted(r for r in by_row if r not in rows.position):
         after = bisect.bisect_right(rows.numbers, row)

@@ -4,8 +4,8 @@ The new package is the old one with as few bytes changed as possible:
 
 * every part crmbook does not change is copied as stored (same compressed
   bytes, CRC and position in the zip);
-* a user sheet that gains values or highlights gets only its touched
-  ``<row>`` elements and its conditional formatting rewritten;
+* a user sheet that gains values or highlights gets only its written cells
+  (in the ``<row>`` elements touched) and its conditional formatting rewritten;
 * crmbook-owned sheets are generated, replacing the previous version (and
   its drawing and chart parts) in place or added at the end;
 * ``workbook.xml``, its relationships, ``[Content_Types].xml`` and
@@ -194,6 +194,11 @@ class SplicedPackage(bytes):
 
 # Cell edits worked out ahead, per sheet: the writes they make and the patch (see Patcher.ahead).
 PreparedCells = dict[str, tuple[dict[tuple[int, int], CellValue], CellPatch]]
+
+
+def _by_cell(cell_writes: Iterable[CellWrite]) -> dict[tuple[int, int], CellValue]:
+    """The values ``cell_writes`` (of one sheet) leave in each cell: the last write to a cell wins."""
+    return {(w.row, w.col): w.value for w in cell_writes}
 
 
 class Patcher:
@@ -409,17 +414,21 @@ class _Build:
         for w in cell_writes:
             writes[w.sheet][(w.row, w.col)] = w.value
         for sheet, cells in writes.items():  # checked sheet by sheet: a big changeset has few sheets
-            if not all(1 <= row <= MAX_ROW and 1 <= col <= MAX_COL for row, col in cells):
-                row, col = next((r, c) for r, c in cells if not (1 <= r <= MAX_ROW and 1 <= c <= MAX_COL))
-                self._check_cell(sheet, row, col)
-            long = [v for v in cells.values() if isinstance(v, str) and len(v) > MAX_TEXT]
-            if long:
-                row, _ = next(cell for cell, v in cells.items() if v is long[0])
-                raise self.fail(
-                    f"“{sheet}”第 {row} 行的文本超过 Excel 的 {MAX_TEXT} 个字符上限",
-                    f"text for {sheet!r} row {row} is longer than Excel's {MAX_TEXT} characters",
-                )
+            self._check_writes(sheet, cells)
         return writes
+
+    def _check_writes(self, sheet: str, cells: dict[tuple[int, int], CellValue]) -> None:
+        """Raise when a write of ``sheet`` (cell -> value) lies outside the sheet or is too long."""
+        if not all(1 <= row <= MAX_ROW and 1 <= col <= MAX_COL for row, col in cells):
+            row, col = next((r, c) for r, c in cells if not (1 <= r <= MAX_ROW and 1 <= c <= MAX_COL))
+            self._check_cell(sheet, row, col)
+        long = [v for v in cells.values() if isinstance(v, str) and len(v) > MAX_TEXT]
+        if long:
+            row, _ = next(cell for cell, v in cells.items() if v is long[0])
+            raise self.fail(
+                f"“{sheet}”第 {row} 行的文本超过 Excel 的 {MAX_TEXT} 个字符上限",
+                f"text for {sheet!r} row {row} is longer than Excel's {MAX_TEXT} characters",
+            )
 
     def _patched_cells(
         self, sheet: str, part: str, data: bytes, writes: dict[tuple[int, int], CellValue]
@@ -481,10 +490,12 @@ class _Build:
             prepared = self.prepared.get(sheet) if data is original else None
             edits: list[Edit] = []
             # A sheet's writes by cell are only held while it is patched (a big import's take the most room).
-            sheet_writes = self._writes_by_sheet(writes.pop(sheet))[sheet] if sheet in writes else None
+            sheet_writes = _by_cell(writes.pop(sheet)) if sheet in writes else None
             if prepared is not None and sheet_writes is not None and prepared[0] == sheet_writes:
-                located, patch = None, prepared[1]
+                located, patch = None, prepared[1]  # its writes were checked when it was prepared
             else:
+                if sheet_writes is not None:
+                    self._check_writes(sheet, sheet_writes)
                 located, patch = (
                     self._patched_cells(sheet, part, data, sheet_writes)
                     if sheet_writes is not None
