@@ -800,10 +800,16 @@ def _attribute_changes(
     if sheet is None or not logged:
         return
 
+    kinds: dict[tuple[str, str], SheetCell] = {}  # one cell for each kind and rep file (cells are immutable)
+
     def kind(change_kind: str, who: str) -> SheetCell:
-        if lang == "zh":
-            return SheetCell(f"{KINDS[lang][change_kind]}（收集：{who}）")
-        return SheetCell(f"{KINDS[lang][change_kind]} (collected: {who})")
+        cell = kinds.get((change_kind, who))
+        if cell is None:
+            text = KINDS[lang][change_kind]
+            cell = kinds[(change_kind, who)] = SheetCell(
+                f"{text}（收集：{who}）" if lang == "zh" else f"{text} (collected: {who})"
+            )
+        return cell
 
     theirs = refresh.changes
     seen: set[tuple[str, str, str]] = set()
