@@ -195,13 +195,15 @@ class SheetXml:
     def row_span(self, start: int, row: int) -> tuple[int, int]:
         """(start, end) of the element of row ``row`` starting at ``start``."""
         tag_end, empty = self.row_tag(start, row)
-        if empty:
-            return start, tag_end
+        return start, tag_end if empty else self.row_end(tag_end, row)
+
+    def row_end(self, tag_end: int, row: int) -> int:
+        """The end of the element of row ``row`` (not an empty element) whose start tag ends at ``tag_end``."""
         close = b"</" + self._tag("row") + b">"
         end = self.data.find(close, tag_end, self.sheet_data_close)
         if end < 0:
             raise SheetXmlError(f"row {row} is not closed")
-        return start, end + len(close)
+        return end + len(close)
 
     def column_styles(self) -> list[tuple[int, int, int]]:
         """(first col, last col, style) for each ``<col>`` with a style."""
@@ -364,8 +366,8 @@ class _RowWriter:
         Scanning stops once every write is placed.
         """
         sheet, data = self.sheet, self.sheet.data
-        start, end = sheet.row_span(at, row)
         tag_end, empty = sheet.row_tag(at, row)
+        start, end = at, tag_end if empty else sheet.row_end(tag_end, row)
         tag = data[start:tag_end]
         row_attrs = tag[len(b"<" + sheet.prefix + b"row") : -1].rstrip(b"/")
         pending = dict(sorted(self.writes.get(row, {}).items()))
@@ -496,8 +498,10 @@ def _escape(text: str) -> bytes:
 
 def _widen_spans(tag: bytes, inserted: list[int]) -> bytes:
     """Drop the optional ``spans`` hint when a new cell falls outside it."""
+    if not inserted:
+        return tag
     spans = attr(tag, "spans")
-    if not spans or not inserted:
+    if not spans:
         return tag
     covered = []
     for part in spans.split():
