@@ -323,7 +323,8 @@ class _Merger:
             at = table.data.index.get_indexer(list(values))
             assert (at >= 0).all(), "a value written to a row the frame does not have"
             column[at] = list(values.values())
-            table.data[name] = column
+            # as a Series of objects: a bare array of datetimes would become datetime64 (Timestamps)
+            table.data[name] = pd.Series(column, index=table.data.index, dtype=object)
             del self._pending[(sheet_key, name)]
         new = self._new.pop(table.key, {})
         if new:
@@ -996,26 +997,26 @@ def collect(
             raise InputError(
                 f"{target}: collecting a workbook into itself; name the rep files and --into the canonical one"
             )
-    works = read_rep_files(paths, passwords, today)
-    if not works:
-        raise InputError("no rep files to collect")
     with (
+        cyclic_gc_paused(),  # the rep files' reading too
         HeadStart() as head_start,
-        cyclic_gc_paused(),
-        editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
     ):
-        decisions = read_conflict_decisions(edit.book.conflicts_grid)
-        plan = plan_collect(
-            edit.book,
-            works,
-            now=now,
-            decisions=decisions,
-            with_refresh=not dry_run,
-            customer_features=head_start.customer_features(),
-            preparer=None if dry_run else edit,
-        )
-        written = not dry_run and plan.changed
-        backup = edit.save(plan.changeset) if written else None
+        works = read_rep_files(paths, passwords, today)
+        if not works:
+            raise InputError("no rep files to collect")
+        with editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit:
+            decisions = read_conflict_decisions(edit.book.conflicts_grid)
+            plan = plan_collect(
+                edit.book,
+                works,
+                now=now,
+                decisions=decisions,
+                with_refresh=not dry_run,
+                customer_features=head_start.customer_features(),
+                preparer=None if dry_run else edit,
+            )
+            written = not dry_run and plan.changed
+            backup = edit.save(plan.changeset) if written else None
     return CollectResult(target, plan, written, backup, time.perf_counter() - started)
 
 
