@@ -126,18 +126,24 @@ def build_changelog_sheet(
                 for i, v in enumerate(cells)
             ]
         )
-    stamp = when.replace(second=0, microsecond=0)
+    # The cells every entry of a sheet, field or kind shares are made once (cells are immutable).
+    stamp = SheetCell(when.replace(second=0, microsecond=0), "datetime")
+    kinds = {kind: SheetCell(text) for kind, text in KINDS[lang].items()}
+    labels: dict[tuple[str, str], tuple[SheetCell, SheetCell]] = {}
     for c in changes[-MAX_LOG_ROWS:]:
-        sheet_label, field_label = _label(c.sheet_key, c.field, lang)
+        label = labels.get((c.sheet_key, c.field))
+        if label is None:
+            sheet_label, field_label = _label(c.sheet_key, c.field, lang)
+            label = labels[(c.sheet_key, c.field)] = (SheetCell(sheet_label), SheetCell(field_label or None))
         rows.append(
             [
-                SheetCell(stamp, "datetime"),
-                SheetCell(sheet_label),
+                stamp,
+                label[0],
                 SheetCell(c.record),
-                SheetCell(field_label or None),
+                label[1],
                 SheetCell(_shown(c.old)),
                 SheetCell(_shown(c.new)),
-                SheetCell(KINDS[lang][c.kind]),
+                kinds[c.kind],
             ]
         )
     return OwnedSheet(

@@ -146,6 +146,24 @@ def working_copy(state: State | None) -> State:
         high_water=dict(state.high_water),
         not_duplicates=set(state.not_duplicates),
         last_refresh=state.last_refresh,
-        extra=copy.deepcopy(state.extra),
+        extra=_copied(state.extra),
         snapshots=dict(state.snapshots),
     )
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-like data (a collect's section holds lists of 100,000 entries): dicts and
+    lists rebuilt, plain values shared; anything else through :func:`copy.deepcopy`."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    if kind is list:
+        if all(type(v) in _SCALARS for v in value):
+            return list(value)
+        return [_copied(v) for v in value]
+    return copy.deepcopy(value)

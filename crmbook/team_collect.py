@@ -288,6 +288,7 @@ class _Merger:
         self._arrays: dict[tuple[str, str], Any] = {}  # (sheet key, field) -> the column as it was read
         self._pending: dict[tuple[str, str], dict[int, Any]] = {}  # values written, not yet in the frame
         self._new: dict[str, dict[int, dict[str, Any]]] = {}  # sheet key -> rows added, not yet in the frame
+        self._columns: dict[tuple[str, str], int] = {}  # (sheet key, field) -> column number
 
     # -- reading the canonical book as the collect changes it (dicts: a frame cell by cell is slow)
 
@@ -300,16 +301,16 @@ class _Merger:
         written = self._cells.get((table.key, name))
         if written is not None and row in written:
             return written[row]
-        if name not in table.data.columns:
-            return None
+        column = self._arrays.get((table.key, name))
+        if column is None:
+            if name not in table.data.columns:
+                return None
+            column = self._arrays[(table.key, name)] = table.data[name].to_numpy(dtype=object)
         at = self._at.get(table.key)
         if at is None:
             at = self._at[table.key] = dict(
                 zip(table.data.index.tolist(), range(len(table.data)), strict=True)
             )
-        column = self._arrays.get((table.key, name))
-        if column is None:
-            column = self._arrays[(table.key, name)] = table.data[name].to_numpy(dtype=object)
         i = at.get(row)
         return None if i is None or i >= len(column) else column[i]
 
@@ -322,7 +323,8 @@ class _Merger:
             at = table.data.index.get_indexer(list(values))
             assert (at >= 0).all(), "a value written to a row the frame does not have"
             column[at] = list(values.values())
-            table.data[name] = column
+            # as a Series of objects: a bare array of datetimes would become datetime64 (Timestamps)
+            table.data[name] = pd.Series(column, index=table.data.index, dtype=object)
             del self._pending[(sheet_key, name)]
         new = self._new.pop(table.key, {})
         if new:
@@ -335,20 +337,23 @@ class _Merger:
     # -- cells
 
     def column(self, table: Table, name: str) -> int:
-        col = table.col(name) if name in table.columns else table.extra_columns.get(name)
+        col = self._columns.get((table.key, name))
         if col is not None:
             return col
-        used = [*table.columns.values(), *table.extra_columns.values()]
-        col = max(used, default=0) + 1
-        table.extra_columns[name] = col
-        table.data[name] = pd.Series([None] * len(table.data), index=table.data.index, dtype=object)
-        self.writes.append(CellWrite(table.sheet_name, table.header_row, col, name))
-        self.new_columns.setdefault(table.key, []).append([col, name])
+        col = table.col(name) if name in table.columns else table.extra_columns.get(name)
+        if col is None:
+            used = [*table.columns.values(), *table.extra_columns.values()]
+            col = max(used, default=0) + 1
+            table.extra_columns[name] = col
+            table.data[name] = pd.Series([None] * len(table.data), index=table.data.index, dtype=object)
+            self.writes.append(CellWrite(table.sheet_name, table.header_row, col, name))
+            self.new_columns.setdefault(table.key, []).append([col, name])
+        self._columns[(table.key, name)] = col
         return col
 
-    def set(self, table: Table, row: int, name: str, value: Any, record: str, who: str) -> None:
+    def set(self, table: Table, row: int, name: str, value: Any, record: str, who: str, old: Any) -> None:
+        """Write ``value`` over ``old`` (the cell's :meth:`current` value)."""
         col = self.column(table, name)
-        old = self.current(table, row, name)
         self.writes.append(CellWrite(table.sheet_name, row, col, value))
         self._cells.setdefault((table.key, name), {})[row] = value
         self._pending.setdefault((table.key, name), {})[row] = value
@@ -452,7 +457,8 @@ def _merge_rep(
         rep: Any,
         rows: dict[str, int],
     ) -> None:
-        if same_value(base, rep):
+        base_seen, rep_seen = _norm(base), _norm(rep)  # each value normalised once (same_value)
+        if base_seen == rep_seen:
             return
         seen[cell_key(sheet_key, rep_id, name)] = encode_value(_plain(rep))
         row = rows.get(book_id)
@@ -461,10 +467,11 @@ def _merge_rep(
             outcome.conflicts += 1
             return
         current = m.current(table, row, name)
-        if same_value(current, rep):
+        current_seen = _norm(current)
+        if current_seen == rep_seen:
             outcome.same += 1
-        elif same_value(current, base):
-            m.set(table, row, name, rep, book_id, who)
+        elif current_seen == base_seen:
+            m.set(table, row, name, rep, book_id, who, current)
             outcome.applied += 1
         else:
             m.conflict(FIELD, sheet_key, book_id, name, base, rep, current, work)
@@ -505,23 +512,32 @@ def _merge_rep(
         rows = m.rows(table)
 
         # 1. The records as split.
-        present = [rid for rid in base.index if rid in rep_rows]
-        if present and fields:
-            rep_values = rep_data.loc[[rep_rows[r] for r in present], fields]
-            base_values = base.loc[present, fields]
-            r, b = rep_values.to_numpy(dtype=object), base_values.to_numpy(dtype=object)
+        in_rep = np.fromiter((rid in rep_rows for rid in base.index), dtype=bool, count=len(base))
+        present = base.index[in_rep].tolist()
+        if present and fields:  # rep and split values of the same record and field side by side
+            rep_at = rep_data.index.get_indexer([rep_rows[rid] for rid in present])
+            r = rep_data[fields].to_numpy(dtype=object)[rep_at]
+            b = base[fields].to_numpy(dtype=object)[in_rep]
             differs = ~((r == b) | (pd.isna(r) & pd.isna(b)))
-            candidates = set(zip(*np.nonzero(differs), strict=True))
-            index = {rid: i for i, rid in enumerate(present)}
-            columns = {f: j for j, f in enumerate(fields)}
-            for ck in history.seen:
-                sk, rid, name = ck.split("\t", 2)
-                if sk == key and rid in index and name in columns:
-                    candidates.add((index[rid], columns[name]))
-            for i, j in sorted(candidates):
+            at_i, at_j = np.nonzero(differs)  # row by row, each row's columns in order
+            if history.seen:
+                candidates = set(zip(at_i.tolist(), at_j.tolist(), strict=True))
+                index = {rid: i for i, rid in enumerate(present)}
+                columns = {f: j for j, f in enumerate(fields)}
+                for ck in history.seen:
+                    sk, rid, name = ck.split("\t", 2)
+                    if sk == key and rid in index and name in columns:
+                        candidates.add((index[rid], columns[name]))
+                ordered = sorted(candidates)
+                at_i = np.array([i for i, _ in ordered], dtype=np.intp)
+                at_j = np.array([j for _, j in ordered], dtype=np.intp)
+            for i, j, split_value, rep_value in zip(
+                at_i.tolist(), at_j.tolist(), b[at_i, at_j].tolist(), r[at_i, at_j].tolist(), strict=True
+            ):
                 rid, name = present[i], fields[j]
-                base_value = history.base_value(key, rid, name, b[i, j])
-                three_way(table, key, rid, rid, name, base_value, r[i, j], rows)
+                if history.seen:
+                    split_value = history.base_value(key, rid, name, split_value)
+                three_way(table, key, rid, rid, name, split_value, rep_value, rows)
         for name in new_user_columns:
             for rid in present:
                 value = rep_data.at[rep_rows[rid], name]
@@ -553,8 +569,9 @@ def _merge_rep(
         # 3. New records: their IDs are provisional.
         carried = [c for c in rep_data.columns if c != id_col and c not in owned]
         added: list[tuple[str, int]] = []
+        split_ids = set(base.index)
         for rid, row, dup in zip(rep_ids, rep_data.index, duplicate, strict=True):
-            if rid and not dup and (rid in base.index or rid in earlier):
+            if rid and not dup and (rid in split_ids or rid in earlier):
                 continue
             values = {c: _plain(rep_data.at[row, c]) for c in carried}
             values = {c: v for c, v in values.items() if not _blank(v)}
@@ -784,10 +801,16 @@ def _attribute_changes(
     if sheet is None or not logged:
         return
 
+    kinds: dict[tuple[str, str], SheetCell] = {}  # one cell for each kind and rep file (cells are immutable)
+
     def kind(change_kind: str, who: str) -> SheetCell:
-        if lang == "zh":
-            return SheetCell(f"{KINDS[lang][change_kind]}（收集：{who}）")
-        return SheetCell(f"{KINDS[lang][change_kind]} (collected: {who})")
+        cell = kinds.get((change_kind, who))
+        if cell is None:
+            text = KINDS[lang][change_kind]
+            cell = kinds[(change_kind, who)] = SheetCell(
+                f"{text}（收集：{who}）" if lang == "zh" else f"{text} (collected: {who})"
+            )
+        return cell
 
     theirs = refresh.changes
     seen: set[tuple[str, str, str]] = set()
@@ -974,26 +997,26 @@ def collect(
             raise InputError(
                 f"{target}: collecting a workbook into itself; name the rep files and --into the canonical one"
             )
-    works = read_rep_files(paths, passwords, today)
-    if not works:
-        raise InputError("no rep files to collect")
     with (
+        cyclic_gc_paused(),  # the rep files' reading too
         HeadStart() as head_start,
-        cyclic_gc_paused(),
-        editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
     ):
-        decisions = read_conflict_decisions(edit.book.conflicts_grid)
-        plan = plan_collect(
-            edit.book,
-            works,
-            now=now,
-            decisions=decisions,
-            with_refresh=not dry_run,
-            customer_features=head_start.customer_features(),
-            preparer=None if dry_run else edit,
-        )
-        written = not dry_run and plan.changed
-        backup = edit.save(plan.changeset) if written else None
+        works = read_rep_files(paths, passwords, today)
+        if not works:
+            raise InputError("no rep files to collect")
+        with editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit:
+            decisions = read_conflict_decisions(edit.book.conflicts_grid)
+            plan = plan_collect(
+                edit.book,
+                works,
+                now=now,
+                decisions=decisions,
+                with_refresh=not dry_run,
+                customer_features=head_start.customer_features(),
+                preparer=None if dry_run else edit,
+            )
+            written = not dry_run and plan.changed
+            backup = edit.save(plan.changeset) if written else None
     return CollectResult(target, plan, written, backup, time.perf_counter() - started)
 
 

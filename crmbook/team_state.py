@@ -140,15 +140,18 @@ def _base_frame(grid: list[list[Any]]) -> pd.DataFrame | None:
             part = int(row[1]) if row[1] is not None else 0
             parts.setdefault(str(row[0]), []).append((part, str(row[2] or "")))
         for name, chunks in parts.items():
-            values = orjson.loads("".join(text for _, text in sorted(chunks)))
-            columns[name] = [decode_value(v) if isinstance(v, dict) else v for v in values]
+            text = "".join(chunk for _, chunk in sorted(chunks))
+            values = orjson.loads(text)
+            if not isinstance(values, list):
+                return None
+            if "{" in text:  # dates are {"date": ...} objects; a list without "{" holds none
+                values = [decode_value(v) if isinstance(v, dict) else v for v in values]
+            columns[name] = values
     except (orjson.JSONDecodeError, ValueError, TypeError):
         return None
     if not columns or len({len(v) for v in columns.values()}) != 1:
         return None
-    names = list(columns)
-    frame = pd.DataFrame(columns, columns=names, dtype=object)
-    return frame.where(frame.notna(), None)
+    return pd.DataFrame(columns, columns=list(columns), dtype=object)  # JSON has no NaN: blanks are None
 
 
 def read_memo(

@@ -518,8 +518,10 @@ def _escape(text: str) -> bytes:
 
 def _widen_spans(tag: bytes, inserted: list[int]) -> bytes:
     """Drop the optional ``spans`` hint when a new cell falls outside it."""
+    if not inserted:
+        return tag
     spans = attr(tag, "spans")
-    if not spans or not inserted:
+    if not spans:
         return tag
     covered = []
     for part in spans.split():
