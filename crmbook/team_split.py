@@ -511,39 +511,6 @@ class SplitResult:
     seconds: float = 0.0
 
 
-def _rep_file_bytes(
-    plan: SplitPlan,
-    part: RepPart,
-    template: RepTemplate,
-    source: Path,
-    sheets: RecordSheets,
-    work: Path,
-    *,
-    book_name: str,
-    macro: bool,
-    now: dt.datetime,
-) -> bytes:
-    """The rep's workbook: the template (written at ``source``) patched by the surgical writer (with
-    the buttons when ``macro``); ``work``: a folder for the drafts."""
-    from crmbook.buttons import install_buttons
-    from crmbook.ooxml import apply_changeset
-
-    book = rep_book(plan, part, template, str(source))
-    draft = work / "records.xlsx"
-    later = _write_records(sheets, draft, book)
-    changeset = rep_changeset(plan, part, template, book, book_name, now, records=False)
-    changeset.cell_writes[:0] = later
-    data = apply_changeset(draft, changeset, lang=book.lang)
-    if not macro:
-        return data
-    draft = work / "rep.xlsx"
-    draft.write_bytes(data)
-    target = work / "rep.xlsm"
-    target.unlink(missing_ok=True)
-    install_buttons(draft, target, today=book.today)
-    return target.read_bytes()
-
-
 @dataclass(frozen=True)
 class RepFileJob:
     """What every rep file of one split is made from (see :func:`rep_files`)."""
@@ -571,19 +538,31 @@ def rep_files(job: RepFileJob, parts: list[RepPart], targets: list[Path], work: 
     work.mkdir(exist_ok=True)
     with in_place():  # the two processes already keep both cores busy
         for part, target in zip(parts, targets, strict=True):
-            data = _rep_file_bytes(
-                job.plan,
-                part,
-                job.template,
-                job.source,
-                job.sheets,
-                work,
-                book_name=job.book_name,
-                macro=job.macro,
-                now=job.now,
-            )
+            data = _rep_file_bytes(job, part, work)
             self_check(target, data, replaces=False)
             yield data if job.passwords is None else encrypt(data, job.passwords[part.rep])
+
+
+def _rep_file_bytes(job: RepFileJob, part: RepPart, work: Path) -> bytes:
+    """The rep's workbook: the template patched by the surgical writer (with the buttons when the
+    canonical workbook has macros); ``work``: a folder for the drafts."""
+    from crmbook.buttons import install_buttons
+    from crmbook.ooxml import apply_changeset
+
+    book = rep_book(job.plan, part, job.template, str(job.source))
+    draft = work / "records.xlsx"
+    later = _write_records(job.sheets, draft, book)
+    changeset = rep_changeset(job.plan, part, job.template, book, job.book_name, job.now, records=False)
+    changeset.cell_writes[:0] = later
+    data = apply_changeset(draft, changeset, lang=book.lang)
+    if not job.macro:
+        return data
+    draft = work / "rep.xlsx"
+    draft.write_bytes(data)
+    target = work / "rep.xlsm"
+    target.unlink(missing_ok=True)
+    install_buttons(draft, target, today=book.today)
+    return target.read_bytes()
 
 
 def _owned(table: Table) -> set[str]:
