@@ -205,6 +205,72 @@ _ALREADY_TYPED = {
 _CHECKED_TYPES = {"date", "datetime", "amount", "percent", "email", "url", "phone"}
 
 
+Fault = tuple[str, dict[str, Any]]  # an issue code and its message's parameters
+
+
+def _date_fault(v: Any) -> Fault | None:
+    if isinstance(v, dt.date) or is_excel_error(v):
+        return None
+    parsed = parse_datetime(v)
+    if parsed.ok:
+        return None
+    return ("date-no-year" if parsed.problem == "no year" else "bad-date"), {}
+
+
+def _amount_fault(v: Any) -> Fault | None:
+    if (isinstance(v, int | float) and not isinstance(v, bool)) or is_excel_error(v):
+        return None
+    return None if parse_amount(v).ok else ("bad-number", {})
+
+
+def _percent_fault(v: Any) -> Fault | None:
+    return None if is_excel_error(v) or parse_percent(v).ok else ("bad-percent", {})
+
+
+def _email_fault(v: Any) -> Fault | None:
+    return None if _EMAIL.match(str(v).strip()) else ("bad-email", {})
+
+
+def _url_fault(v: Any) -> Fault | None:
+    return None if _URL.match(str(v).strip()) else ("bad-url", {})
+
+
+def _phone_fault(v: Any) -> Fault | None:
+    if is_excel_error(v):
+        return None
+    cell = parse_phone_cell(v)
+    if cell.numbers and not cell.unparsed:
+        return None
+    return "bad-phone", {"fragment": " ".join(cell.unparsed) or str(v)}
+
+
+# What is wrong with one cell of a column of each checked type (None: nothing).
+_FAULT_OF: dict[str, Callable[[Any], Fault | None]] = {
+    "date": _date_fault,
+    "datetime": _date_fault,
+    "amount": _amount_fault,
+    "percent": _percent_fault,
+    "email": _email_fault,
+    "url": _url_fault,
+    "phone": _phone_fault,
+}
+
+
+def _faults(values: pd.Series, fault_of: Callable[[Any], Fault | None]) -> Iterator[tuple[int, Any, Fault]]:
+    """(row, value, fault) of each cell of ``values`` with a fault, in order; a value that repeats
+    down the column (of the same type) is looked at once."""
+    seen: dict[tuple[type, Any], Fault | None] = {}
+    for row, v in zip(values.index.tolist(), values.tolist(), strict=True):
+        try:
+            fault = seen[(v.__class__, v)]
+        except KeyError:
+            fault = seen[(v.__class__, v)] = fault_of(v)
+        except TypeError:  # an unhashable value
+            fault = fault_of(v)
+        if fault is not None:
+            yield row, v, fault
+
+
 def rule_types(table: Table, ctx: Context) -> Iterator[Issue]:
     for col in table.spec.columns:
         if not table.has(col.key) or col.owned or col.type not in _CHECKED_TYPES:
@@ -213,43 +279,8 @@ def rule_types(table: Table, ctx: Context) -> Iterator[Issue]:
         typed_as = _ALREADY_TYPED.get(col.type)
         if typed_as and set(map(type, values.tolist())) <= set(typed_as):  # every cell a real date/number
             continue
-        if col.type in ("date", "datetime"):
-            for row, v in values.items():
-                if isinstance(v, dt.date) or is_excel_error(v):
-                    continue
-                parsed = parse_datetime(v)
-                if not parsed.ok:
-                    code = "date-no-year" if parsed.problem == "no year" else "bad-date"
-                    yield _issue(table, code, row, col.key, v, ctx)
-        elif col.type == "amount":
-            for row, v in values.items():
-                if (isinstance(v, int | float) and not isinstance(v, bool)) or is_excel_error(v):
-                    continue
-                if not parse_amount(v).ok:
-                    yield _issue(table, "bad-number", row, col.key, v, ctx)
-        elif col.type == "percent":
-            for row, v in values.items():
-                if is_excel_error(v):
-                    continue
-                if not parse_percent(v).ok:
-                    yield _issue(table, "bad-percent", row, col.key, v, ctx)
-        elif col.type == "email":
-            for row, v in values.items():
-                if not _EMAIL.match(str(v).strip()):
-                    yield _issue(table, "bad-email", row, col.key, v, ctx)
-        elif col.type == "url":
-            for row, v in values.items():
-                if not _URL.match(str(v).strip()):
-                    yield _issue(table, "bad-url", row, col.key, v, ctx)
-        elif col.type == "phone":
-            for row, v in values.items():
-                if is_excel_error(v):
-                    continue
-                cell = parse_phone_cell(v)
-                if not cell.numbers or cell.unparsed:
-                    yield _issue(
-                        table, "bad-phone", row, col.key, v, ctx, fragment=" ".join(cell.unparsed) or str(v)
-                    )
+        for row, v, (code, params) in _faults(values, _FAULT_OF[col.type]):
+            yield _issue(table, code, row, col.key, v, ctx, **params)
 
 
 def rule_lists(table: Table, ctx: Context) -> Iterator[Issue]:
