@@ -14,7 +14,7 @@ in rounds (every task once per round, each in a fresh interpreter, so peak memor
     python benchmarks/team.py                  # M, 3 runs
     python benchmarks/team.py --sizes S --runs 1
 
-Prints the median wall time and the peak memory of each task and the ratios split / refresh and
+Prints the median wall time, CPU time and the peak memory of each task and the ratios split / refresh and
 collect / refresh (medians of the rounds' own ratios).
 """
 
@@ -129,8 +129,9 @@ def prepare(size: str, folder: Path) -> tuple[Path, Path, list[Path]]:
     return base, canonical, [f.path for f in result.files]
 
 
-def run_task(task: str, book: Path, folder: Path, rep_files: list[Path]) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one run in a fresh interpreter, on a copy of ``book``."""
+def run_task(task: str, book: Path, folder: Path, rep_files: list[Path]) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MiB, CPU seconds) of one run in a fresh interpreter, on a copy of ``book``
+    (the CPU time counts the processes it forks too: less sensitive to other jobs than wall time)."""
     target = folder / f"run-{task}.xlsx"
     shutil.copyfile(book, target)
     out = folder / f"out-{task}"
@@ -151,7 +152,8 @@ def run_task(task: str, book: Path, folder: Path, rep_files: list[Path]) -> tupl
     target.unlink(missing_ok=True)
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(folder / ".crmbook-backups", ignore_errors=True)
-    return float(stdout.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return float(stdout.strip().splitlines()[-1]), usage.ru_maxrss / 1024, cpu
 
 
 def main() -> None:
@@ -167,15 +169,17 @@ def main() -> None:
             base, canonical, rep_files = prepare(size, folder)
             books = {"refresh": base, "split": base, "collect": canonical}
             print(f"\n== {size}: {REPS} reps, {base.stat().st_size / 2**20:.1f} MiB canonical workbook ==")
-            runs: dict[str, list[tuple[float, float]]] = {t: [] for t in TASKS}
+            runs: dict[str, list[tuple[float, float, float]]] = {t: [] for t in TASKS}
             for _ in range(args.runs):
                 for task in TASKS:
                     runs[task].append(run_task(task, books[task], folder, rep_files))
             for task, results in runs.items():
                 secs = statistics.median(r[0] for r in results)
                 rss = max(r[1] for r in results)
+                cpu = statistics.median(r[2] for r in results)
                 print(
                     f"{task:>8}: median {secs:8.2f} s   peak {rss:7.0f} MiB   runs {[round(r[0], 2) for r in results]}"
+                    f"   CPU {cpu:.2f} s (whole run, interpreter start included)"
                 )
             for task in ("split", "collect"):
                 ratios = [a[0] / b[0] for a, b in zip(runs[task], runs["refresh"], strict=True)]
