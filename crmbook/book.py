@@ -53,6 +53,14 @@ class Table:
     def has(self, key: str) -> bool:
         return key in self.columns
 
+    def add_extra_column(self, name: str) -> int:
+        """A new user column ``name`` after the last one (empty in every record); its column number.
+        The caller writes its header."""
+        col = max([*self.columns.values(), *self.extra_columns.values()], default=0) + 1
+        self.extra_columns[name] = col
+        self.data[name] = pd.Series([None] * len(self.data), index=self.data.index, dtype=object)
+        return col
+
 
 @dataclass
 class Settings:

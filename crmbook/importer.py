@@ -242,10 +242,7 @@ class _Writer:
             return col
         col = table.extra_columns.get(name)
         if col is None:
-            used = [*table.columns.values(), *table.extra_columns.values()]
-            col = max(used, default=0) + 1
-            table.extra_columns[name] = col
-            table.data[name] = pd.Series([None] * len(table.data), index=table.data.index, dtype=object)
+            col = table.add_extra_column(name)
             self.writes.append(CellWrite(table.sheet_name, table.header_row, col, name))
             self.new_columns[table.key].append([col, name])
         return col
