@@ -44,6 +44,7 @@ from crmbook.team_state import (
     SplitMemo,
     base_sheet_name,
     id_text,
+    id_texts,
     memo_rows,
     next_id,
 )
@@ -137,6 +138,14 @@ def _held_ids_high_water(ids: IdAssignment) -> dict[str, int]:
     return out
 
 
+def _positions_by(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The positions of each label, in order."""
+    codes, uniques = pd.factorize(labels)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {str(u): order[bounds[i] : bounds[i + 1]] for i, u in enumerate(uniques)}
+
+
 def _reps_in_order(book: Book, owners: Iterable[str]) -> list[str]:
     present = set(owners)
     known = [r.name for r in book.settings.reps if r.name in present]
@@ -180,43 +189,45 @@ def plan_split(
     customers = after.tables["customers"]
     if "owner" not in customers.data.columns:
         raise InputError(f"{book.path}: the {customers.sheet_name} sheet has no owner column to split by")
-    owners = customers.data["owner"].map(id_text)
-    cids = customers.data["customer_id"].map(id_text) if "customer_id" in customers.data else owners.map(str)
-    has_content = customers.data.notna().any(axis=1)
-    unowned = int(((owners == "") & has_content).sum())
+    owners = id_texts(customers.data["owner"])
+    cids = id_texts(customers.data["customer_id"]) if "customer_id" in customers.data else owners.map(str)
+    no_owner = (owners == "").to_numpy()
+    unowned = int(customers.data[no_owner].notna().any(axis=1).sum())
     split_id = next_id(state, SPLIT_SECTION, "S", book.today)
-    parts: list[RepPart] = []
     child_refs = {
-        k: after.tables[k].data["customer_id"].map(id_text)
+        k: id_texts(after.tables[k].data["customer_id"])
         for k in CHILD_SHEETS
         if k in after.tables and "customer_id" in after.tables[k].data.columns
     }
     known_ids = set(cids[cids != ""])
-    orphans = {
-        k: int((~refs.isin(known_ids) & after.tables[k].data.notna().any(axis=1)).sum())
-        for k, refs in child_refs.items()
-    }
+    owned = ~no_owner & (cids != "").to_numpy()
+    owner_of = pd.DataFrame({"id": cids[owned], "rep": owners[owned]}).drop_duplicates()
+    # Each sheet's rows grouped by rep in one pass: a record goes to its customer's owner.
+    rows_of: dict[str, dict[str, np.ndarray]] = {"customers": _positions_by(owners.to_numpy(dtype=object))}
+    orphans: dict[str, int] = {}
+    for key, refs in child_refs.items():
+        records = pd.DataFrame({"id": refs.to_numpy(dtype=object), "at": np.arange(len(refs))})
+        placed = records.merge(owner_of, on="id", how="inner", sort=False)  # keeps the records' order
+        by_rep = _positions_by(placed["rep"].to_numpy(dtype=object))
+        rows_of[key] = {rep: placed["at"].to_numpy()[at] for rep, at in by_rep.items()}
+        unknown = (~refs.isin(known_ids)).to_numpy()
+        orphans[key] = int(after.tables[key].data[unknown].notna().any(axis=1).sum())
     # The columns carried, taken once per sheet: each rep's rows are then a plain row selection.
     carried = {
         k: t.data[_carried_columns(t, redacted)]
         for k, t in after.tables.items()
         if k == "customers" or k in CHILD_SHEETS
     }
+    empty = np.zeros(0, dtype=np.intp)
+    parts: list[RepPart] = []
     for rep in _reps_in_order(book, owners[owners != ""]):
-        mine = owners == rep
-        ids_of_rep = set(cids[mine])
-        frames = {"customers": carried["customers"][mine.to_numpy()]}
+        frames = {"customers": carried["customers"].take(rows_of["customers"][rep])}
         extra = {"customers": list(customers.extra_columns)}
         for key in CHILD_SHEETS:
             table = after.tables.get(key)
             if table is None:
                 continue
-            rows = (
-                child_refs[key].isin(ids_of_rep).to_numpy()
-                if key in child_refs
-                else np.zeros(len(table.data), dtype=bool)
-            )
-            frames[key] = carried[key][rows]
+            frames[key] = carried[key].take(rows_of.get(key, {}).get(rep, empty))
             extra[key] = list(table.extra_columns)
         parts.append(RepPart(rep, frames, extra))
     state.extra.setdefault(SPLIT_SECTION, {})[split_id] = {

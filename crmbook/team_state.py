@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -38,6 +39,7 @@ __all__ = [
     "SplitMemo",
     "base_sheet_name",
     "history_of",
+    "id_texts",
     "memo_rows",
     "next_id",
     "read_memo",
@@ -119,6 +121,13 @@ def id_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+def id_texts(column: pd.Series) -> pd.Series:
+    """:func:`id_text` of every cell of ``column`` (worked out once per distinct value)."""
+    codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    texts = np.array([id_text(v) for v in distinct], dtype=object)
+    return pd.Series(texts[codes], index=column.index, dtype=object)
 
 
 def _text(value: Any) -> str:
