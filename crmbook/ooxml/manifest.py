@@ -8,9 +8,11 @@ calculation settings and extension data survive untouched.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
-from crmbook.ooxml.nsscan import Node, attribute_prefix, element_prefix, scan
+from crmbook.ooxml import nsscan
+from crmbook.ooxml.nsscan import Node, attribute_prefix, element_prefix
 from crmbook.ooxml.xmltext import (
     MAIN_NS,
     REL_NS,
@@ -66,12 +68,20 @@ class CT:
     STYLES = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
 
 
+@functools.lru_cache(maxsize=16)
+def scan(data: bytes) -> tuple[Node, ...]:
+    """:func:`crmbook.ooxml.nsscan.scan` of a bookkeeping part, remembered for the last few parts: a
+    workbook gets many entries added one after another, each edit looking at the part as the last one
+    left it (the nodes are only read, never changed)."""
+    return tuple(nsscan.scan(data))
+
+
 def _nodes(data: bytes, uri: str, name: str) -> list[Node]:
     """Every element ``name`` of namespace ``uri`` in ``data``, whatever prefix names it."""
     return [n for n in scan(data) if n.local == name and n.uri == uri]
 
 
-def _one(nodes: list[Node], uri: str, name: str) -> Node:
+def _one(nodes: Iterable[Node], uri: str, name: str) -> Node:
     found = next((n for n in nodes if n.local == name and n.uri == uri), None)
     if found is None:
         raise ValueError(f"no <{name}> element")
