@@ -4,7 +4,11 @@ What refresh must remember between runs lives in very hidden sheets of the
 workbook itself, so it travels with the file when it is emailed:
 
 * ``_crmbook``: rows of (section, key, value-as-JSON) — ID sequence high-water
-  marks, pairs confirmed as "not a duplicate", the time of the last refresh.
+  marks, pairs confirmed as "not a duplicate", the time of the last refresh, and
+  the sections other modules own (what a merge, an import or a collect did, for
+  undo). A value longer than one cell holds is stored packed: ``zlib:`` and its
+  JSON text compressed and base64-encoded (what a collect of a whole team
+  remembers is some 16 MB of JSON, 2 MB packed), cut into cells like any long value.
 * ``_crmbook_snap_<sheet>``: the snapshot of what people typed, which the
   change log compares with (see :mod:`crmbook.snapshot`).
 
@@ -13,11 +17,15 @@ This module converts between those grids and plain Python data; it does no I/O.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from isal import isal_zlib
 
 from crmbook.changeset import OwnedSheet, SheetCell
 from crmbook.snapshot import Snapshot, decode_snapshot
@@ -28,6 +36,29 @@ STATE_SHEET = "_crmbook"
 FORMAT_VERSION = 1
 CHUNK_CHARS = 30_000  # a cell holds at most 32,767 characters; longer values continue on more rows
 CONTINUED = "…+"  # key suffix of a continuation row: "<key>…+1", "<key>…+2", …
+PACKED = "zlib:"  # a packed value's prefix (no JSON text starts so)
+MAX_UNPACKED = 1 << 30  # a packed value never legitimately inflates past 1 GiB
+
+
+def pack(text: str) -> str:
+    """A JSON text longer than a cell, packed (see the module's docstring); a shorter one as it is."""
+    if len(text) <= CHUNK_CHARS:
+        return text
+    return PACKED + base64.b64encode(isal_zlib.compress(text.encode("utf-8"), 1)).decode("ascii")
+
+
+def unpack(text: str) -> str:
+    """The JSON text of a stored value; ValueError when a packed one is damaged."""
+    if not text.startswith(PACKED):
+        return text
+    try:
+        inflater = isal_zlib.decompressobj()
+        raw = inflater.decompress(base64.b64decode(text[len(PACKED) :], validate=True), MAX_UNPACKED)
+    except (binascii.Error, isal_zlib.error) as exc:
+        raise ValueError(f"damaged packed value: {exc}") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise ValueError("damaged packed value")
+    return raw.decode("utf-8")
 
 
 @dataclass
@@ -57,7 +88,7 @@ class State:
                 texts[(section, key)] = [str(cells[2])]
         for (section, key), parts in texts.items():
             try:
-                value = json.loads("".join(parts))
+                value = json.loads(unpack("".join(parts)))
             except ValueError:
                 continue
             if section == "high_water" and isinstance(value, int | float):
@@ -88,7 +119,7 @@ class State:
         ]
         for section in sorted(self.extra):
             for key, value in sorted(self.extra[section].items()):
-                text = json.dumps(value, ensure_ascii=False, default=str)
+                text = pack(json.dumps(value, ensure_ascii=False, default=str))
                 chunks = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [text]
                 out.append([section, key, chunks[0]])
                 out += [[section, f"{key}{CONTINUED}{n}", chunk] for n, chunk in enumerate(chunks[1:], 1)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import pandas as pd
 
@@ -79,6 +80,36 @@ def test_state_round_trip_through_grids() -> None:
     assert back.last_refresh == state.last_refresh
     assert back.extra == state.extra
     assert back.snapshots["customers"] == take_snapshot(t)
+
+
+def test_long_state_values_are_packed_and_read_back() -> None:
+    from crmbook.state import CHUNK_CHARS, PACKED
+
+    updated = [["customers", row, "name", f"旧名称{row}", f"新名称{row}"] for row in range(2, 20_000)]
+    state = State(high_water={"customers:C2026": 12})
+    state.extra["collect"] = {"G20261122-001": {"updated": updated, "undone": None}}
+    state.extra["imports"] = {"IMP1": {"created": ["C3"]}}
+    rows = state.rows()
+    collect_rows = [r for r in rows if r[0] == "collect"]
+    assert collect_rows[0][2].startswith(PACKED)  # long: packed, cut into cells
+    assert all(len(r[2]) <= CHUNK_CHARS for r in rows)
+    assert sum(len(r[2]) for r in collect_rows) < len(json.dumps(updated, ensure_ascii=False)) / 4
+    assert next(r for r in rows if r[0] == "imports")[2] == '{"created": ["C3"]}'  # short: readable JSON
+    back = State.from_grids([["section", "key", "value"], *rows], {})
+    assert back.extra == state.extra
+
+
+def test_a_damaged_packed_state_value_is_skipped() -> None:
+    from crmbook.state import PACKED
+
+    grid = [
+        ["section", "key", "value"],
+        ["collect", "G1", PACKED + "not base64!"],
+        ["collect", "G2", PACKED + "eJzLSM3JyQcABiwCFQ=="],  # valid zlib, not JSON
+        ["imports", "IMP1", '{"created": ["C3"]}'],
+    ]
+    back = State.from_grids(grid, {})
+    assert back.extra == {"imports": {"IMP1": {"created": ["C3"]}}}
 
 
 def test_changelog_keeps_earlier_entries() -> None:
