@@ -30,6 +30,7 @@ from crmbook.values import EXCEL_ERRORS, is_excel_error, parse_amount, parse_dat
 
 __all__ = [
     "CELL_RULES",
+    "NOT_IN_FUTURE",
     "RULES",
     "TYPED_RULES",
     "Context",
