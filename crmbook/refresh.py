@@ -190,8 +190,11 @@ def plan_refresh(
             _apply_to_frames(book, updated)
 
         reminders = build_reminders(book, typed, rollup)
+        # Owned sheets already final, rendered while the child may still be at work.
+        final_owned = [reminders, duplicates_sheet]
         if preparer is not None:  # every cell write is known: nothing below adds one
             preparer.prepare([w for w in changeset.cell_writes if w.sheet == customers_sheet])
+            preparer.prepare_owned(final_owned)
         found: BesideSteps = rest.next()
         changeset.cell_writes[len(id_writes) : len(id_writes)] = found.id_writes  # in the ID step's order
         state.high_water = dict(found.ids.high_water)
@@ -236,7 +239,9 @@ def plan_refresh(
         ]
         if preparer is not None:
             # Rendered while the child still works out the other sheets' cell edits (its last step).
-            preparer.prepare_owned(changeset.owned_sheets)
+            preparer.prepare_owned(
+                [s for s in changeset.owned_sheets if all(s is not f for f in final_owned)]
+            )
             preparer.adopt(rest.next())
     return RefreshPlan(
         changeset=changeset,
