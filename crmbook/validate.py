@@ -263,7 +263,7 @@ def _faults(values: pd.Series, fault_of: Callable[[Any], Fault | None]) -> Itera
     when some value has a fault."""
     cells = values.tolist()
     try:
-        distinct = set(zip(map(type, cells), cells, strict=True))
+        distinct = dict.fromkeys(zip(map(type, cells), cells, strict=True))  # in order: memory-friendly
     except TypeError:  # an unhashable value: every cell is looked at
         found = ((row, v, fault_of(v)) for row, v in zip(values.index.tolist(), cells, strict=True))
         yield from ((row, v, fault) for row, v, fault in found if fault is not None)
