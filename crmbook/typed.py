@@ -109,7 +109,7 @@ def _texts(values: list[object]) -> list[str | None]:
     distinct = dict.fromkeys(values)
     if all(type(v) is str or v is None for v in distinct):  # no 1 and 1.0 that a dict would take as one
         for v in distinct:
-            distinct[v] = v.strip() or None if v is not None else None
+            distinct[v] = (v.strip() or None) if v is not None else None
         return list(map(distinct.__getitem__, values))
     return [
         (v.strip() or None) if type(v) is str else None if v is None else (str(v).strip() or None)

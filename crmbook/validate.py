@@ -263,7 +263,8 @@ def _faults(values: pd.Series, fault_of: Callable[[Any], Fault | None]) -> Itera
     when some value has a fault."""
     cells = values.tolist()
     try:
-        distinct = dict.fromkeys(zip(map(type, cells), cells, strict=True))  # in order: memory-friendly
+        # In the order they come, which is about the order they lie in memory: quicker to go through.
+        distinct = dict.fromkeys(zip(map(type, cells), cells, strict=True))
     except TypeError:  # an unhashable value: every cell is looked at
         found = ((row, v, fault_of(v)) for row, v in zip(values.index.tolist(), cells, strict=True))
         yield from ((row, v, fault) for row, v, fault in found if fault is not None)
