@@ -148,10 +148,15 @@ class IdPattern:
 
     def _lines_regex_text(self) -> str:
         """Whole lines in four groups: the text before the sequence, the digits a grown sequence has
-        beyond its width (usually none), the sequence's last ``width`` digits, the text after."""
+        beyond its width (usually none), the sequence's last ``width`` digits, the text after.
+
+        Right after a customer ID (which matches as much as it can) the grown digits are always
+        none: they are left out of the expression rather than tried at every split of the line."""
         pieces = self._regex_pieces()
         at = self._seq_index
-        seq = rf"(\d*)(\d{{{self.width}}})"
+        after_customer = at > 0 and self.parts[at - 1][0] == "customer_id"
+        grown = "" if after_customer else r"\d*"
+        seq = rf"({grown})(\d{{{self.width}}})"
         return "^(" + "".join(pieces[:at]) + f"){seq}(" + "".join(pieces[at + 1 :]) + ")$"
 
     @property

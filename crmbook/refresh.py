@@ -41,7 +41,7 @@ from crmbook.schema import Lang, load_schema
 from crmbook.snapshot import Snapshot, same, snapshot_sheet, take_snapshot
 from crmbook.state import state_sheet, working_copy
 from crmbook.typed import typed_tables
-from crmbook.validate import IssuesBySheet, in_sheet_order, validate_cells, validate_typed
+from crmbook.validate import NOT_IN_FUTURE, IssuesBySheet, in_sheet_order, validate_cells, validate_typed
 
 __all__ = ["HeadStart", "RefreshPlan", "RefreshResult", "WritePreparer", "plan_refresh", "refresh"]
 
@@ -167,7 +167,7 @@ def plan_refresh(
         customer_cell_issues = validate_cells(book, {"customers"})
 
         # 2b. Validation of typed values, on the values as they will be after this refresh.
-        typed = typed_tables(book, CALCULATED_TEXTS)
+        typed = typed_tables(book, CALCULATED)
         typed_issues = validate_typed(book, typed)
 
         # 4. Roll-ups into the derived customer columns.
@@ -190,8 +190,11 @@ def plan_refresh(
             _apply_to_frames(book, updated)
 
         reminders = build_reminders(book, typed, rollup)
+        # Owned sheets already final, rendered while the child may still be at work.
+        final_owned = [reminders, duplicates_sheet]
         if preparer is not None:  # every cell write is known: nothing below adds one
             preparer.prepare([w for w in changeset.cell_writes if w.sheet == customers_sheet])
+            preparer.prepare_owned(final_owned)
         found: BesideSteps = rest.next()
         changeset.cell_writes[len(id_writes) : len(id_writes)] = found.id_writes  # in the ID step's order
         state.high_water = dict(found.ids.high_water)
@@ -236,7 +239,9 @@ def plan_refresh(
         ]
         if preparer is not None:
             # Rendered while the child still works out the other sheets' cell edits (its last step).
-            preparer.prepare_owned(changeset.owned_sheets)
+            preparer.prepare_owned(
+                [s for s in changeset.owned_sheets if all(s is not f for f in final_owned)]
+            )
             preparer.adopt(rest.next())
     return RefreshPlan(
         changeset=changeset,
@@ -252,13 +257,23 @@ def plan_refresh(
     )
 
 
-# The text columns the steps calculate with (roll-ups, reminders, the dashboard, rules on typed values):
-# the others need no typed view.
-CALCULATED_TEXTS = {
-    "customers": frozenset({"customer_id", "name", "owner", "lost_reason"}),
-    "contacts": frozenset({"customer_id"}),
-    "followups": frozenset({"customer_id", "owner", "contract_no"}),
-    "opportunities": frozenset({"customer_id", "win_loss_reason"}),
+# The columns the steps calculate with (roll-ups, reminders, the dashboard, rules on typed values,
+# the dates that cannot lie in the future among them): the others need no typed view.
+CALCULATED = {
+    sheet: frozenset(keys) | NOT_IN_FUTURE
+    for sheet, keys in {
+        "customers": {"customer_id", "name", "owner", "lost_reason", "level", "status", "source", "industry"},
+        "contacts": {"customer_id", "primary"},
+        "followups": {"customer_id", "owner", "contract_no", "done", "deal_closed", "next_date"},
+        "opportunities": {
+            "customer_id",
+            "win_loss_reason",
+            "stage",
+            "probability",
+            "expected_amount",
+            "actual_amount",
+        },
+    }.items()
 }
 
 # Step 5 for these sheets runs beside the plan's own steps (it may, for any sheet but customers: only

@@ -104,21 +104,27 @@ def _objects(values: list[Any], index: pd.Index) -> pd.Series:
 
 
 def _texts(values: list[object]) -> list[str | None]:
-    """Cells as stripped text, blanks as None."""
+    """Cells as stripped text, blanks as None. A column of texts only (the common case) is stripped
+    once per distinct text: names, owners and references repeat down a column."""
+    distinct = dict.fromkeys(values)
+    if all(type(v) is str or v is None for v in distinct):  # no 1 and 1.0 that a dict would take as one
+        for v in distinct:
+            distinct[v] = (v.strip() or None) if v is not None else None
+        return list(map(distinct.__getitem__, values))
     return [
         (v.strip() or None) if type(v) is str else None if v is None else (str(v).strip() or None)
         for v in values
     ]
 
 
-def typed_table(table: Table, texts: Collection[str] | None = None) -> pd.DataFrame:
-    """One table with schema columns typed; user columns are left out, and so are the text columns
-    not in ``texts``, when given (typed text is only stripped text: a caller that calculates with
-    few text columns need not pay for the others)."""
+def typed_table(table: Table, columns: Collection[str] | None = None) -> pd.DataFrame:
+    """One table with schema columns typed; user columns are left out, and so are the schema
+    columns not in ``columns``, when given (a caller that calculates with few columns need not pay
+    for the others)."""
     schema = load_schema()
     out: dict[str, pd.Series] = {}
     for col in table.spec.columns:
-        if texts is not None and _is_text(col.type, col.list) and col.key not in texts:
+        if columns is not None and col.key not in columns:
             continue
         if col.key not in table.data.columns:
             out[col.key] = pd.Series([None] * len(table.data), index=table.data.index, dtype=object)
@@ -140,18 +146,10 @@ def typed_table(table: Table, texts: Collection[str] | None = None) -> pd.DataFr
     return pd.DataFrame(out, index=table.data.index, copy=False)  # the columns are new: no copy needed
 
 
-def _is_text(col_type: str, list_name: str | None) -> bool:
-    """Whether :func:`typed_table` types a column of this type as plain text."""
-    return not (
-        col_type in ("date", "datetime")
-        or col_type in _NUMERIC_TYPES
-        or (col_type in ("list", "yesno") and list_name)
-    )
-
-
-def typed_tables(book: Book, texts: Mapping[str, Collection[str]] | None = None) -> dict[str, pd.DataFrame]:
-    """Every record table of ``book``, typed (see :func:`typed_table`); ``texts``, when given: the
-    text columns to type, by sheet key."""
+def typed_tables(book: Book, columns: Mapping[str, Collection[str]] | None = None) -> dict[str, pd.DataFrame]:
+    """Every record table of ``book``, typed (see :func:`typed_table`); ``columns``, when given: the
+    columns to type, by sheet key."""
     return {
-        key: typed_table(t, None if texts is None else texts.get(key, ())) for key, t in book.tables.items()
+        key: typed_table(t, None if columns is None else columns.get(key, ()))
+        for key, t in book.tables.items()
     }
