@@ -303,8 +303,9 @@ def _cell_array(body: Grid, positions: list[int]) -> np.ndarray:
     a row's end is a missing cell (None)."""
     width = len(body[0]) if body else 0
     if body and all(len(row) == width for row in body):  # a rectangular grid (any reader's): one pass
-        cells = np.empty((len(body), width), dtype=object)
-        cells[:] = body
+        cells = np.fromiter(  # quicker than filling an array from the lists (no shape to work out)
+            itertools.chain.from_iterable(body), dtype=object, count=len(body) * width
+        ).reshape(len(body), width)
         if positions == list(range(width)):
             return cells
         inside = [j for j, p in enumerate(positions) if p < width]

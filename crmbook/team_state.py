@@ -165,7 +165,7 @@ def _base_frame(grid: list[list[Any]]) -> pd.DataFrame | None:
     cells = np.empty((lengths.pop(), len(columns)), dtype=object)
     for j, values in enumerate(columns.values()):
         cells[:, j] = np.fromiter(values, dtype=object, count=len(values))
-    return pd.DataFrame(cells, columns=list(columns), copy=False)
+    return pd.DataFrame(cells, columns=list(columns), dtype=object, copy=False)
 
 
 def read_memo(
