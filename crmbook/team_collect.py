@@ -136,6 +136,11 @@ class RepWork:
     digest: str  # of the workbook package (decrypted)
     when: dt.datetime  # when the file was last saved
 
+    def release(self) -> None:
+        """Let go of the file's records and split values (what the merge reads); the rest stays."""
+        self.book.tables = {}
+        self.memo.base = {}
+
 
 def read_rep_file(
     path: str | os.PathLike[str], passwords: dict[str, str] | None = None, today: dt.date | None = None
@@ -661,13 +666,17 @@ def plan_collect(
     with_refresh: bool = True,
     customer_features: CustomerFeatures | None = None,
     preparer: WritePreparer | None = None,
+    release_works: bool = False,
 ) -> CollectPlan:
     """Everything collecting ``works`` into ``book`` would do; touches no file.
 
     ``customer_features``: the duplicate search's reading of ``book``'s customers, when already worked
     out (see :class:`crmbook.refresh.HeadStart`): the rows the collect changes are read again.
     ``preparer``: the file engine's head start (see :class:`crmbook.refresh.WritePreparer`), given
-    the writes of the merge and of the refresh that follows it as soon as they are final."""
+    the writes of the merge and of the refresh that follows it as soon as they are final.
+    ``release_works``: let go of each rep file's records once merged (:meth:`RepWork.release`), as
+    :func:`collect` does: the refresh then starts from a smaller process (a few hundred MiB less at
+    the peak for 20 rep files of the M book)."""
     now = now or dt.datetime.now()
     lang = book.lang
     state = working_copy(book.state)
@@ -712,6 +721,8 @@ def plan_collect(
             continue
         team[rep_key(memo.split_id, memo.rep)] = _merge_rep(merger, work, outcome, history, lang)
         outcomes.append(outcome)
+        if release_works:
+            work.release()
     for table in after.tables.values():
         merger.flush(table)
     record = {
@@ -1041,6 +1052,7 @@ def collect(
                 with_refresh=not dry_run,
                 customer_features=head_start.customer_features(),
                 preparer=None if dry_run else edit,
+                release_works=True,
             )
             written = not dry_run and plan.changed
             backup = edit.save(plan.changeset) if written else None
