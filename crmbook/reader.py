@@ -135,10 +135,16 @@ def _label_index(spec: SheetSpec) -> dict[str, str]:
     return index
 
 
-def match_header_row(spec: SheetSpec, cells: Sequence[Any]) -> HeaderMatch:
-    """Map the cells of one header row to schema keys."""
-    index = _label_index(spec)
-    exact = {normalize_label(t): c.key for c in spec.columns for t in (c.zh, c.en, c.key)}
+def _exact_labels(spec: SheetSpec) -> dict[str, str]:
+    return {normalize_label(t): c.key for c in spec.columns for t in (c.zh, c.en, c.key)}
+
+
+def match_header_row(
+    spec: SheetSpec, cells: Sequence[Any], labels: tuple[dict[str, str], dict[str, str]] | None = None
+) -> HeaderMatch:
+    """Map the cells of one header row to schema keys (``labels``: :func:`_label_index` and
+    :func:`_exact_labels` of ``spec``, when worked out already)."""
+    index, exact = labels or (_label_index(spec), _exact_labels(spec))
     columns: dict[str, int] = {}
     via_alias: dict[str, int] = {}
     extra: dict[str, int] = {}
@@ -168,8 +174,9 @@ def match_header_row(spec: SheetSpec, cells: Sequence[Any]) -> HeaderMatch:
 def find_header(spec: SheetSpec, grid: Grid) -> HeaderMatch | None:
     """The row among the first rows that names the most schema columns."""
     best: HeaderMatch | None = None
+    labels = (_label_index(spec), _exact_labels(spec))  # once for all the rows scanned
     for r, cells in enumerate(grid[:HEADER_SCAN_ROWS], start=1):
-        m = match_header_row(spec, cells)
+        m = match_header_row(spec, cells, labels)
         if len(m.columns) >= 2 and (best is None or len(m.columns) > len(best.columns)):
             m.row = r
             best = m
@@ -296,8 +303,9 @@ def _cell_array(body: Grid, positions: list[int]) -> np.ndarray:
     a row's end is a missing cell (None)."""
     width = len(body[0]) if body else 0
     if body and all(len(row) == width for row in body):  # a rectangular grid (any reader's): one pass
-        cells = np.empty((len(body), width), dtype=object)
-        cells[:] = body
+        cells = np.fromiter(  # quicker than filling an array from the lists (no shape to work out)
+            itertools.chain.from_iterable(body), dtype=object, count=len(body) * width
+        ).reshape(len(body), width)
         if positions == list(range(width)):
             return cells
         inside = [j for j, p in enumerate(positions) if p < width]

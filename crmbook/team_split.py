@@ -44,7 +44,7 @@ from crmbook.team_state import (
     SplitMemo,
     base_sheet_name,
     id_text,
-    id_texts,
+    id_text_column,
     memo_rows,
     next_id,
 )
@@ -189,13 +189,15 @@ def plan_split(
     customers = after.tables["customers"]
     if "owner" not in customers.data.columns:
         raise InputError(f"{book.path}: the {customers.sheet_name} sheet has no owner column to split by")
-    owners = id_texts(customers.data["owner"])
-    cids = id_texts(customers.data["customer_id"]) if "customer_id" in customers.data else owners.map(str)
+    owners = id_text_column(customers.data["owner"])
+    cids = (
+        id_text_column(customers.data["customer_id"]) if "customer_id" in customers.data else owners.map(str)
+    )
     no_owner = (owners == "").to_numpy()
     unowned = int(customers.data[no_owner].notna().any(axis=1).sum())
     split_id = next_id(state, SPLIT_SECTION, "S", book.today)
     child_refs = {
-        k: id_texts(after.tables[k].data["customer_id"])
+        k: id_text_column(after.tables[k].data["customer_id"])
         for k in CHILD_SHEETS
         if k in after.tables and "customer_id" in after.tables[k].data.columns
     }
