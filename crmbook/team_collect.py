@@ -362,9 +362,7 @@ class _Merger:
         """Write ``value`` (``encoded``: :func:`_encoded`) over ``old`` (the cell's :meth:`current` value)."""
         sheet_key = table.key
         where = (sheet_key, name)
-        col = self._columns.get(where)
-        if col is None:
-            col = self.column(table, name)
+        col = self.column(table, name)
         self.writes.append(CellWrite(table.sheet_name, row, col, value))
         written = self._cells.get(where)
         if written is None:

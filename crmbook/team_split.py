@@ -44,7 +44,7 @@ from crmbook.team_state import (
     SplitMemo,
     base_sheet_name,
     id_text,
-    id_text_column,
+    id_texts,
     memo_rows,
     next_id,
 )
@@ -138,6 +138,10 @@ def _held_ids_high_water(ids: IdAssignment) -> dict[str, int]:
     return out
 
 
+def _id_column(column: pd.Series) -> pd.Series:
+    return pd.Series(id_texts(column.tolist()), index=column.index, dtype=object)
+
+
 def _positions_by(labels: np.ndarray) -> dict[str, np.ndarray]:
     """The positions of each label, in order."""
     codes, uniques = pd.factorize(labels)
@@ -189,15 +193,13 @@ def plan_split(
     customers = after.tables["customers"]
     if "owner" not in customers.data.columns:
         raise InputError(f"{book.path}: the {customers.sheet_name} sheet has no owner column to split by")
-    owners = id_text_column(customers.data["owner"])
-    cids = (
-        id_text_column(customers.data["customer_id"]) if "customer_id" in customers.data else owners.map(str)
-    )
+    owners = _id_column(customers.data["owner"])
+    cids = _id_column(customers.data["customer_id"]) if "customer_id" in customers.data else owners.map(str)
     no_owner = (owners == "").to_numpy()
     unowned = int(customers.data[no_owner].notna().any(axis=1).sum())
     split_id = next_id(state, SPLIT_SECTION, "S", book.today)
     child_refs = {
-        k: id_text_column(after.tables[k].data["customer_id"])
+        k: _id_column(after.tables[k].data["customer_id"])
         for k in CHILD_SHEETS
         if k in after.tables and "customer_id" in after.tables[k].data.columns
     }

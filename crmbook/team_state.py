@@ -40,7 +40,6 @@ __all__ = [
     "base_sheet_name",
     "history_of",
     "id_text",
-    "id_text_column",
     "id_texts",
     "memo_rows",
     "next_id",
@@ -123,13 +122,6 @@ def id_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
-
-
-def id_text_column(column: pd.Series) -> pd.Series:
-    """:func:`id_text` of every cell of ``column`` (worked out once per distinct value)."""
-    codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
-    texts = np.array([id_text(v) for v in distinct], dtype=object)
-    return pd.Series(texts[codes], index=column.index, dtype=object)
 
 
 def id_texts(values: list[Any]) -> list[str]:
