@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from crmbook.book import Book, Table
 from crmbook.changeset import CellWrite, OwnedSheet, SheetCell
@@ -39,8 +38,7 @@ KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):  # a tuple: a collect of a team makes 100,000 of them
     sheet_key: str
     record: str
     field: str  # schema key or user column header; "" for a whole record

@@ -643,7 +643,7 @@ def read_book_from(
     structure = inspect_structure(source, path, schema, grids, on_header=build)
     tables = {key: built[key] for key in structure.headers}
     if state is not None:  # what was remembered of a sheet that is gone (or lost its header) is not used
-        state.snapshots = {key: s for key, s in state.snapshots.items() if key in tables}
+        state.snapshots = state.snapshots.only(tables.keys())
     book = Book(
         path=path,
         lang=lang,

@@ -23,10 +23,11 @@ import datetime as dt
 import hashlib
 import json
 import math
+import operator
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -39,6 +40,7 @@ from crmbook.changeset import OwnedSheet, SheetCell
 __all__ = [
     "SNAPSHOT_PREFIX",
     "Snapshot",
+    "Snapshots",
     "decode_snapshot",
     "encode_snapshot",
     "record_keys",
@@ -70,6 +72,67 @@ class Snapshot:
     def value(self, index: int, field: str) -> Any:
         column = self.columns.get(field)
         return None if column is None else column[index]
+
+
+class Snapshots(MutableMapping[str, Snapshot]):
+    """Sheet key -> the snapshot the last refresh left, each decoded from its sheet's cells
+    (:func:`decode_snapshot`) the first time it is asked for, in the process that asks: a refresh
+    compares the follow-ups' (the biggest) in its second process, which then works on objects of
+    its own instead of copying the pages of the parent's one by one as it reads them."""
+
+    def __init__(
+        self,
+        snapshots: Mapping[str, Snapshot] | None = None,
+        grids: Mapping[str, list[list[Any]]] | None = None,
+    ) -> None:
+        self._decoded: dict[str, Snapshot] = dict(snapshots or {})
+        self._grids: dict[str, list[list[Any]]] = dict(grids or {})  # not decoded yet
+
+    @classmethod
+    def of(cls, snapshots: Mapping[str, Snapshot]) -> Snapshots:
+        """A copy of ``snapshots`` (what is not decoded yet stays so)."""
+        if isinstance(snapshots, Snapshots):
+            return cls(snapshots._decoded, snapshots._grids)
+        return cls(snapshots)
+
+    def _decode(self, key: str) -> None:
+        grid = self._grids.pop(key, None)
+        if grid is not None:
+            snapshot = decode_snapshot(grid)
+            if snapshot is not None:  # a damaged one: as if there were none
+                self._decoded[key] = snapshot
+
+    def only(self, keys: Collection[str]) -> Snapshots:
+        """The snapshots of ``keys`` alone, none decoded for it."""
+        return Snapshots(
+            {k: v for k, v in self._decoded.items() if k in keys},
+            {k: v for k, v in self._grids.items() if k in keys},
+        )
+
+    def __getitem__(self, key: str) -> Snapshot:
+        self._decode(key)
+        return self._decoded[key]
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self._decode(key)
+        return key in self._decoded
+
+    def __setitem__(self, key: str, snapshot: Snapshot) -> None:
+        self._grids.pop(key, None)
+        self._decoded[key] = snapshot
+
+    def __delitem__(self, key: str) -> None:
+        self._decode(key)
+        del self._decoded[key]
+
+    def __iter__(self) -> Iterator[str]:
+        for key in list(self._grids):
+            self._decode(key)
+        return iter(self._decoded)
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
 
 
 # ------------------------------------------------------------------ from a table
@@ -179,8 +242,7 @@ def take_snapshot(table: Table) -> Snapshot:
 # ------------------------------------------------------------------ comparing
 
 
-@dataclass(frozen=True)
-class FieldChange:
+class FieldChange(NamedTuple):
     index: int  # position in the newer snapshot
     field: str
     old: Any
@@ -209,47 +271,72 @@ def _aligned(column: list[Any] | None, positions: np.ndarray) -> np.ndarray:
     return padded[positions]
 
 
+def _picked(column: list[Any], positions: list[int]) -> np.ndarray:
+    return np.fromiter(map(column.__getitem__, positions), dtype=object, count=len(positions))
+
+
 def compare(old: Snapshot, new: Snapshot) -> SnapshotDiff:
-    """What changed from ``old`` to ``new``, field by field, without a Python loop per cell."""
+    """What changed from ``old`` to ``new``, field by field, without a Python loop per cell.
+
+    In the everyday case every record the two have in common sits at the same position in both (the
+    same records in the same order, some added at the end, some that got their ID since): a column
+    nobody edited is then found equal in one comparison of lists."""
     if new.keys[: len(old.keys)] == old.keys and len(set(old.keys)) == len(old.keys):
-        return _compare_grown(old, new)
-    index = pd.Index(old.keys, dtype=object)
-    if index.has_duplicates:  # duplicated IDs: compare with the last record holding that key
-        last = {k: i for i, k in enumerate(old.keys)}
-        positions = np.array([last.get(k, -1) for k in new.keys], dtype=np.int64)
+        positions = np.arange(len(new.keys))  # the common case: no lookup of keys
+        positions[len(old.keys) :] = -1
+        deleted: list[str] = []
     else:
-        positions = index.get_indexer(pd.Index(new.keys, dtype=object))
+        index = pd.Index(old.keys, dtype=object)
+        if index.has_duplicates:  # duplicated IDs: compare with the last record holding that key
+            last = {k: i for i, k in enumerate(old.keys)}
+            positions = np.array([last.get(k, -1) for k in new.keys], dtype=np.int64)
+        else:
+            positions = index.get_indexer(pd.Index(new.keys, dtype=object))
+        deleted = sorted(set(old.keys) - set(new.keys))
     known = positions >= 0
+    at = np.flatnonzero(known)
+    in_place = bool(np.array_equal(positions[at], at))  # each record known to both at the same position
     added = [int(i) for i in np.flatnonzero(~known)]
-    deleted = sorted(set(old.keys) - set(new.keys))
-    changed: list[FieldChange] = []
-    for field in sorted(set(old.columns) | set(new.columns)):
-        before = _aligned(old.columns.get(field), positions)
-        now = _aligned(new.columns.get(field), np.arange(len(new.keys)))
-        differs = (before != now) & known
-        for i in np.flatnonzero(differs):
-            changed.append(FieldChange(int(i), field, before[i], now[i]))
-    changed.sort(key=lambda c: (c.index, c.field))
-    return SnapshotDiff(added, deleted, changed)
-
-
-def _compare_grown(old: Snapshot, new: Snapshot) -> SnapshotDiff:
-    """:func:`compare` for the everyday case: the same records in the same order, maybe some added
-    at the end. A column nobody edited is found equal in one comparison of lists."""
-    size = len(old.keys)
-    changed: list[FieldChange] = []
-    for field in sorted(set(old.columns) | set(new.columns)):
-        before, now = old.columns.get(field), new.columns.get(field)
-        if before is not None and now is not None and before == now[:size]:
+    rows: list[np.ndarray] = []  # per field (in sorted order), the positions whose value changed
+    fields = sorted(set(old.columns) | set(new.columns))
+    cells: list[tuple[np.ndarray, np.ndarray]] = []
+    for field in fields:
+        before_list, now_list = old.columns.get(field), new.columns.get(field)
+        if in_place and before_list is not None and now_list is not None:
+            if before_list == now_list[: len(before_list)]:  # every known record: the same value
+                rows.append(at[:0])
+                cells.append((at[:0], at[:0]))
+                continue
+            size = min(len(before_list), len(now_list))
+            differs = np.fromiter(map(operator.ne, before_list, now_list), dtype=bool, count=size)
+            where = np.flatnonzero(differs & known[:size])
+            rows.append(where)
+            picked = where.tolist()
+            cells.append((_picked(before_list, picked), _picked(now_list, picked)))
             continue
-        before_cells = (
-            np.full(size, None, dtype=object) if before is None else _aligned(before, np.arange(size))
-        )
-        now_cells = np.full(size, None, dtype=object) if now is None else _aligned(now, np.arange(size))
-        for i in np.flatnonzero(before_cells != now_cells):
-            changed.append(FieldChange(int(i), field, before_cells[i], now_cells[i]))
-    changed.sort(key=lambda c: (c.index, c.field))
-    return SnapshotDiff(list(range(size, len(new.keys))), [], changed)
+        before = _aligned(before_list, positions[at])
+        now = _aligned(now_list, at)
+        differs = np.flatnonzero(before != now)
+        rows.append(at[differs])
+        cells.append((before[differs], now[differs]))
+    changed: list[FieldChange] = []
+    if any(len(r) for r in rows):
+        positions_changed = np.concatenate(rows)
+        field_numbers = np.concatenate([np.full(len(r), n) for n, r in enumerate(rows)])
+        old_values = np.concatenate([b for b, _ in cells]) if cells else np.array([], dtype=object)
+        new_values = np.concatenate([n for _, n in cells]) if cells else np.array([], dtype=object)
+        order = np.lexsort((field_numbers, positions_changed))  # by position, then field
+        changed = [
+            FieldChange(i, fields[f], b, n)
+            for i, f, b, n in zip(
+                positions_changed[order].tolist(),
+                field_numbers[order].tolist(),
+                old_values[order].tolist(),
+                new_values[order].tolist(),
+                strict=True,
+            )
+        ]
+    return SnapshotDiff(added, deleted, changed)
 
 
 def same(a: Snapshot | None, b: Snapshot) -> bool:

@@ -94,7 +94,7 @@ def test_long_state_values_are_packed_and_read_back() -> None:
     assert collect_rows[0][2].startswith(PACKED)  # long: packed, cut into cells
     assert all(len(r[2]) <= CHUNK_CHARS for r in rows)
     assert sum(len(r[2]) for r in collect_rows) < len(json.dumps(updated, ensure_ascii=False)) / 4
-    assert next(r for r in rows if r[0] == "imports")[2] == '{"created": ["C3"]}'  # short: readable JSON
+    assert next(r for r in rows if r[0] == "imports")[2] == '{"created":["C3"]}'  # short: readable JSON
     back = State.from_grids([["section", "key", "value"], *rows], {})
     assert back.extra == state.extra
 
