@@ -80,3 +80,34 @@ def test_internal_links_need_no_relationship_and_web_links_get_one() -> None:
     assert rendered.relationships[0][2:] == ("https://example.com/?a=1&b=2", True)
     children = [el.tag.removeprefix(M) for el in root]
     assert children.index("hyperlinks") < children.index("pageMargins") < children.index("drawing")
+
+
+def test_rows_rendered_in_pieces_join_into_the_sheet_one_rendering_gives() -> None:
+    from crmbook.ooxml.owned import RenderedRows, render_rows
+
+    rows: list[list[SheetCell | None]] = [[SheetCell("编号", "header"), SheetCell("时间", "header")]]
+    rows += [
+        [
+            SheetCell(f"R{n}", link=f"'客户'!A{n}" if n % 3 == 0 else None),
+            SheetCell(dt.date(2026, 1, 1 + n % 28)),
+        ]
+        for n in range(1, 40)
+    ]
+    sheet = OwnedSheet("s", rows, autofilter="A1:B40")
+    whole = render_owned_sheet(sheet, styler)
+    for cut in (0, 1, 17, 40):
+        pieces = [render_rows(sheet, styler, 0, cut), render_rows(sheet, styler, cut)]
+        assert render_owned_sheet(sheet, styler, rows=RenderedRows.joined(pieces)).xml == whole.xml
+
+
+def test_style_keys_ask_what_one_rendering_asks_in_its_order() -> None:
+    from crmbook.ooxml.owned import StandInStyles, style_keys
+
+    rows: list[list[SheetCell | None]] = [
+        [SheetCell("a", "header"), None, SheetCell(dt.datetime(2026, 1, 1, 9, 30), "date")],
+        [SheetCell(dt.date(2026, 1, 1), "date"), SheetCell(3, "integer"), SheetCell(dt.datetime(2026, 1, 2))],
+        [SheetCell("b", "header"), SheetCell(dt.datetime(2026, 1, 2), "date")],
+    ]
+    asked = StandInStyles()
+    render_owned_sheet(OwnedSheet("s", rows), asked)
+    assert [(s, k) for s, k, _ in style_keys(OwnedSheet("s", rows))] == list(asked._asked)

@@ -386,3 +386,33 @@ def test_owned_sheets_rendered_ahead_give_the_same_workbook(tmp_path: Path) -> N
     with Patcher(book) as patcher:  # rendered ahead, then the changeset holds other sheets: not used
         patcher.prepare_owned([dashboard(), listing])
         assert patcher.apply(changeset) == expected
+
+
+@pytest.mark.parametrize("workers", ["1", ""])
+def test_a_big_owned_sheet_is_written_the_same_in_one_process_or_two(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """Its first rows are rendered in a second process (where the system allows one) while the user
+    sheets are patched; its cell formats are settled first, in either case: the same bytes."""
+    from crmbook.ooxml import writer
+
+    monkeypatch.setattr(writer, "ROWS_BESIDE", 50)
+    book = make_book(tmp_path / "b.xlsx")
+    log = OwnedSheet(
+        "变更日志",
+        [[SheetCell("时间", "header"), SheetCell("记录", "header")]]
+        + [
+            [SheetCell(dt.datetime(2026, 11, 1 + n % 20, n % 24, 30), "datetime"), SheetCell(f"C{n}")]
+            for n in range(200)
+        ],
+    )
+    changeset = Changeset(
+        cell_writes=[CellWrite("客户", 2, 5, dt.date(2026, 11, 22))], owned_sheets=[dashboard(), log]
+    )
+    monkeypatch.setenv("CRMBOOK_WORKERS", "1")
+    expected = apply_changeset(book, changeset)
+    monkeypatch.setenv("CRMBOOK_WORKERS", workers)
+    assert apply_changeset(book, changeset) == expected
+    sheet = openpyxl.load_workbook(io.BytesIO(expected))["变更日志"]
+    assert sheet["A201"].value == dt.datetime(2026, 11, 20, 7, 30) and sheet["B201"].value == "C199"
+    assert sheet["A2"].number_format != sheet["B2"].number_format  # a date-time format

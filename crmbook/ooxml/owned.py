@@ -19,7 +19,14 @@ from crmbook.ooxml.cells import cell_ref, cell_xml, col_letter, split_ref
 from crmbook.ooxml.manifest import RT
 from crmbook.ooxml.xmltext import MAIN_NS, REL_NS, escape_attr, escape_text
 
-__all__ = ["RenderedSheet", "SheetStyler", "StandInStyles", "render_owned_sheet"]
+__all__ = [
+    "RenderedRows",
+    "RenderedSheet",
+    "SheetStyler",
+    "StandInStyles",
+    "render_owned_sheet",
+    "render_rows",
+]
 
 # (crmbook style name, value) -> cell format index; for a value that is not a date the index depends
 # on the style name only (dates pick a date or date-time variant), so it is asked once per name.
@@ -44,10 +51,7 @@ class StandInStyles:
         self._asked: dict[tuple[str, bool | None], int] = {}  # (style, with time / None: not a date)
 
     def __call__(self, style: str, value: CellValue) -> int:
-        kind = None
-        if isinstance(value, dt.date):
-            kind = isinstance(value, dt.datetime) and value.time() != dt.time(0)
-        return self._asked.setdefault((style, kind), self.FIRST + len(self._asked))
+        return self._asked.setdefault((style, _kind(value)), self.FIRST + len(self._asked))
 
     def settle(self, xml: bytes, styler: SheetStyler) -> bytes:
         """``xml`` rendered with these stand-ins, with the indices ``styler`` gives instead."""
@@ -59,6 +63,40 @@ class StandInStyles:
         parts = self._IN_CELL.split(xml)  # text, cell start, stand-in, text, ...: no call per cell
         parts[2::3] = [real[stand_in] for stand_in in parts[2::3]]
         return b"".join(parts)
+
+
+def _kind(value: CellValue) -> bool | None:
+    """What a cell format depends on besides its style name: None for a value that is not a date,
+    else whether it shows a time of day."""
+    if isinstance(value, dt.date):
+        return isinstance(value, dt.datetime) and value.time() != dt.time(0)
+    return None
+
+
+def style_keys(sheet: OwnedSheet) -> list[tuple[str, bool | None, CellValue]]:
+    """Each (style name, kind of value, a value of that kind) the cells of ``sheet`` ask for, in the order
+    they first do: a :data:`SheetStyler` asked for each in turn leaves the cell formats one rendering of
+    the sheet would."""
+    seen: dict[tuple[str, bool | None], CellValue] = {}
+    for row in sheet.rows:
+        for cell in row:
+            if cell is not None:
+                value = cell.value
+                key = (cell.style, None if type(value) is str else _kind(value))  # most cells hold text
+                if key not in seen:
+                    seen[key] = value
+    return [(style, kind, value) for (style, kind), value in seen.items()]
+
+
+class KnownStyles:
+    """A :data:`SheetStyler` that only looks up formats already settled (:func:`style_keys`): one a
+    second process can use."""
+
+    def __init__(self, formats: dict[tuple[str, bool | None], int]) -> None:
+        self.formats = formats
+
+    def __call__(self, style: str, value: CellValue) -> int:
+        return self.formats[(style, _kind(value))]
 
 
 @dataclass
@@ -86,25 +124,41 @@ def _row_xml(number: int, cells: list[str]) -> str:
     return f'<row r="{number}">{"".join(cells)}</row>' if cells else ""
 
 
-def render_owned_sheet(
-    sheet: OwnedSheet,
-    styler: SheetStyler,
-    *,
-    drawing_rid: str | None = None,
-    legacy_rid: str | None = None,
-    date1904: bool = False,
-) -> RenderedSheet:
-    """The worksheet XML for ``sheet``; ``drawing_rid`` links its charts' drawing part."""
-    relationships: list[tuple[str, str, str, bool]] = []
-    taken = {r for r in (drawing_rid, legacy_rid) if r}
+@dataclass
+class RenderedRows:
+    """Some rows of an owned sheet as XML (``<row>`` elements), with the links of their cells
+    (reference, target, shown value) and the last row and column that hold a cell."""
+
+    xml: bytes
+    links: list[tuple[str, str, CellValue]] = field(default_factory=list)
+    max_row: int = 0
+    max_col: int = 0
+
+    @staticmethod
+    def joined(pieces: list[RenderedRows]) -> RenderedRows:
+        """Pieces rendered apart (rows in order), as one."""
+        return RenderedRows(
+            b"".join(p.xml for p in pieces),
+            [link for p in pieces for link in p.links],
+            max((p.max_row for p in pieces), default=0),
+            max((p.max_col for p in pieces), default=0),
+        )
+
+
+def render_rows(
+    sheet: OwnedSheet, styler: SheetStyler, start: int = 0, stop: int | None = None, *, date1904: bool = False
+) -> RenderedRows:
+    """Rows ``start`` to ``stop`` (positions in ``sheet.rows``, the first row is 0) as XML: rendered apart
+    and joined (:meth:`RenderedRows.joined`), pieces give the bytes one rendering of all rows gives."""
     rows_xml: list[bytes] = []  # each row encoded at once: a 100k-row sheet is never held as one str
-    links: list[str] = []
+    links: list[tuple[str, str, CellValue]] = []
     max_row = max_col = 0
-    letters = [""] + [col_letter(c) for c in range(1, max(map(len, sheet.rows), default=0) + 1)]
+    rows = sheet.rows[start:stop]
+    letters = [""] + [col_letter(c) for c in range(1, max(map(len, rows), default=0) + 1)]
     named: dict[str, int] = {}  # style name -> index, for values that are not dates
     # A cell's XML after its reference, by (type, value, format): report sheets repeat many values.
     tails: dict[tuple[type, CellValue, int], str] = {}
-    for r, row in enumerate(sheet.rows, start=1):
+    for r, row in enumerate(rows, start=start + 1):
         cells = []
         for c, cell in enumerate(row, start=1):
             if cell is None:
@@ -124,10 +178,30 @@ def render_owned_sheet(
             cells.append(f'<c r="{ref}{tail}')
             max_col = max(max_col, c)
             if cell.link:
-                links.append(_hyperlink(ref, cell.link, value, relationships, taken))
+                links.append((ref, cell.link, value))
         if cells:
             max_row = r
             rows_xml.append(_row_xml(r, cells).encode())
+    return RenderedRows(b"".join(rows_xml), links, max_row, max_col)
+
+
+def render_owned_sheet(
+    sheet: OwnedSheet,
+    styler: SheetStyler,
+    *,
+    drawing_rid: str | None = None,
+    legacy_rid: str | None = None,
+    date1904: bool = False,
+    rows: RenderedRows | None = None,
+) -> RenderedSheet:
+    """The worksheet XML for ``sheet``; ``drawing_rid`` links its charts' drawing part. ``rows``: its
+    rows already rendered (:func:`render_rows`), with the cell formats ``styler`` gives."""
+    relationships: list[tuple[str, str, str, bool]] = []
+    taken = {r for r in (drawing_rid, legacy_rid) if r}
+    if rows is None:
+        rows = render_rows(sheet, styler, date1904=date1904)
+    max_row, max_col = rows.max_row, rows.max_col
+    links = [_hyperlink(ref, link, value, relationships, taken) for ref, link, value in rows.links]
 
     parts = [
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
@@ -174,8 +248,7 @@ def render_owned_sheet(
         parts.append(f'<legacyDrawing r:id="{legacy_rid}"/>')  # the VML part holding the buttons
     parts.append("</worksheet>")
     tail = "".join(parts).encode()
-    xml = b"".join([head, *rows_xml, tail])
-    return RenderedSheet(xml, relationships)
+    return RenderedSheet(b"".join([head, rows.xml, tail]), relationships)
 
 
 def _header_footer_xml(header: tuple[str, str, str] | None, footer: tuple[str, str, str] | None) -> str:

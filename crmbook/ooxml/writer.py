@@ -17,6 +17,7 @@ The caller writes the returned bytes to disk (see ``crmbook.safe_save``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import posixpath
 import re
@@ -33,17 +34,32 @@ from crmbook.ooxml.cells import MAX_COL, MAX_ROW, MAX_TEXT, col_letter, split_re
 from crmbook.ooxml.charts import chart_xml, drawing_xml
 from crmbook.ooxml.highlights import SEVERITY_ORDER, highlight_edits
 from crmbook.ooxml.manifest import CT, RT
-from crmbook.ooxml.owned import RenderedSheet, StandInStyles, render_owned_sheet
+from crmbook.ooxml.owned import (
+    KnownStyles,
+    RenderedRows,
+    RenderedSheet,
+    StandInStyles,
+    render_owned_sheet,
+    render_rows,
+    style_keys,
+)
 from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
 from crmbook.ooxml.sheetxml import CellPatch, SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
 from crmbook.ooxml.xmltext import MAIN_NS, TAG_RE, Edit, apply_edits, attr, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
+from crmbook.parallel import Beside, beside, forking_allowed
 from crmbook.schema import Lang
 
 __all__ = ["Patcher", "PreparedCells", "SplicedPackage", "apply_changeset", "inflate_sheets"]
 
 _BAD_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+# An owned sheet of more rows than this that was not rendered ahead has its first rows rendered in a
+# second process (when the system allows one) while this one patches the user sheets and renders
+# the rest: the change log a team's collect writes holds some 100,000 rows, rendered in a second.
+ROWS_BESIDE = 20_000
+SHARE_BESIDE = 0.6  # of its rows: this process also has the user sheets to patch meanwhile
 
 
 def _say(lang: Lang, zh: str, en: str) -> str:
@@ -346,6 +362,9 @@ class _Build:
         self.rendered: dict[
             int, tuple[OwnedSheet, tuple[str | None, str | None], RenderedSheet, StandInStyles]
         ] = {}
+        # id(owned sheet) -> (the sheet, how many of its first rows, their rendering in a second
+        # process): see start_rendering_beside
+        self.beside_rows: dict[int, tuple[OwnedSheet, int, Beside[RenderedRows]]] = {}
 
     # -- checks ---------------------------------------------------------------------------
     def fail(self, zh: str, en: str) -> InputError:
@@ -612,6 +631,32 @@ class _Build:
                 continue  # write_owned_sheet reports it
             self.rendered[id(owned)] = (owned, rids, rendered, styles)
 
+    def start_rendering_beside(self, owned_sheets: Iterable[OwnedSheet]) -> None:
+        """For each big owned sheet not rendered ahead (see :data:`ROWS_BESIDE`): settle the cell formats
+        it needs now, first (in every process and on every system: the same styles part), and start
+        rendering its first rows in a second process where the system allows one;
+        :meth:`write_owned_sheet` renders the rest and joins them."""
+        for owned in owned_sheets:
+            if len(owned.rows) <= ROWS_BESIDE or id(owned) in self.rendered:
+                continue
+            formats = {(style, kind): self._styler(style, value) for style, kind, value in style_keys(owned)}
+            if forking_allowed():
+                first = int(len(owned.rows) * SHARE_BESIDE)
+                rows = functools.partial(render_rows, date1904=self.date1904)
+                handle = beside(rows, owned, KnownStyles(formats), 0, first)
+                self.beside_rows[id(owned)] = (owned, first, handle)
+
+    def stop_rendering_beside(self) -> None:
+        for _, _, handle in self.beside_rows.values():
+            handle.__exit__(None, None, None)
+        self.beside_rows.clear()
+
+    def _rows_joined(self, owned: OwnedSheet, first: int, handle: Beside[RenderedRows]) -> RenderedRows:
+        """All rows of ``owned``: the first ``first`` from the second process, the rest rendered here."""
+        rest = render_rows(owned, self._styler, first, date1904=self.date1904)
+        with handle:
+            return RenderedRows.joined([handle.result(), rest])
+
     def _styler(self, style: str, value: CellValue) -> int:
         return self._resolve_style(value, self.styles.named(style))
 
@@ -645,15 +690,20 @@ class _Build:
             vml = self._add_buttons(owned)
             legacy_rid = "rId2" if vml else None
             ahead = self.rendered.pop(id(owned), None)
+            beside_rows = self.beside_rows.pop(id(owned), None)
             if ahead is not None and ahead[0] is owned and ahead[1] == (drawing_rid, legacy_rid):
                 rendered = RenderedSheet(ahead[3].settle(ahead[2].xml, self._styler), ahead[2].relationships)
             else:
+                rows = None
+                if beside_rows is not None and beside_rows[0] is owned:
+                    rows = self._rows_joined(owned, beside_rows[1], beside_rows[2])
                 rendered = render_owned_sheet(
                     owned,
                     self._styler,
                     drawing_rid=drawing_rid,
                     legacy_rid=legacy_rid,
                     date1904=self.date1904,
+                    rows=rows,
                 )
         except ValueError as exc:
             raise self.fail(f"无法生成工作表“{name}”：{exc}", f"cannot build sheet {name!r}: {exc}") from exc
@@ -780,10 +830,14 @@ class _Build:
         user_sheets = {w.sheet for w in changeset.cell_writes} | {h.sheet for h in changeset.highlights}
         user_sheets |= set(changeset.highlight_sheets)
         self._check_owned(changeset.owned_sheets, user_sheets)
-        self.move_totals(changeset.table_rows)
-        self.patch_user_sheets(changeset)
-        self.grow_tables(changeset.table_rows)
-        for owned in changeset.owned_sheets:
-            self.write_owned_sheet(owned)
+        self.start_rendering_beside(changeset.owned_sheets)
+        try:
+            self.move_totals(changeset.table_rows)
+            self.patch_user_sheets(changeset)
+            self.grow_tables(changeset.table_rows)
+            for owned in changeset.owned_sheets:
+                self.write_owned_sheet(owned)
+        finally:
+            self.stop_rendering_beside()
         self.finish_bookkeeping()
         return SplicedPackage(self.assemble(), self.spliced)
