@@ -487,7 +487,10 @@ class CalamineSource:
         if len(todo) < 2 or cores < 2 or not os.path.isfile(self.path):
             return
         sizes = _sheet_sizes(self.path)
-        todo.sort(key=lambda n: -sizes.get(n, 0))  # the biggest starts first, the small ones share a core
+        # The biggest starts first, on a core of its own; the others share the second core, the smallest
+        # first: settings, lists and the customers are worked on while the biggest is still being read.
+        todo.sort(key=lambda n: sizes.get(n, 0))
+        todo.insert(0, todo.pop())
 
         def read(name: str) -> Grid:
             wb = open_calamine(self.path)
