@@ -104,7 +104,17 @@ def _encoded(values: list[Any]) -> list[Any]:
     """``values`` ready for JSON (:func:`crmbook.state.encode_value`); a column of plain values as it is."""
     if set(map(type, values)) <= _AS_IS:
         return values
-    return [encode_value(_plain(v)) for v in values]
+    done: dict[Any, Any] = {}  # each distinct value (a column of dates repeats them) encoded once
+    out = []
+    for v in values:
+        key = (v.__class__, v)  # True, 1 and 1.0 are equal keys, and encoded apart
+        try:
+            out.append(done[key])
+        except KeyError:
+            out.append(done.setdefault(key, encode_value(_plain(v))))
+        except TypeError:  # unhashable
+            out.append(encode_value(_plain(v)))
+    return out
 
 
 def _plain(value: Any) -> Any:
