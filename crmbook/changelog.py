@@ -14,7 +14,7 @@ import re
 from typing import Any, NamedTuple
 
 from crmbook.book import Book, Table
-from crmbook.changeset import CellWrite, OwnedSheet, SheetCell
+from crmbook.changeset import CellWrite, KeptRows, OwnedSheet, SheetCell
 from crmbook.schema import Lang, load_schema
 from crmbook.snapshot import Snapshot, compare
 
@@ -110,20 +110,24 @@ def _shown(value: Any) -> str | None:
     return f"{m[1]} {m[2]}{m[3] or ''}" if m else text
 
 
+def _kept_cell(column: int, value: Any) -> SheetCell:
+    """A cell of an earlier entry, as :func:`build_changelog_sheet` writes it."""
+    return SheetCell(value, "datetime" if column == 0 and isinstance(value, dt.datetime) else "text")
+
+
 def build_changelog_sheet(
     name: str, previous_rows: list[list[Any]], changes: list[Change], lang: Lang, when: dt.datetime
 ) -> OwnedSheet:
-    """Earlier entries followed by this refresh's; the oldest dropped past MAX_LOG_ROWS."""
+    """Earlier entries followed by this refresh's; the oldest dropped past MAX_LOG_ROWS.
+
+    While none is dropped, the earlier entries are kept as the workbook holds them (:class:`KeptRows`):
+    the sheet only grows by this run's entries."""
     rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in HEADERS[lang]]]
     kept = previous_rows[-(MAX_LOG_ROWS - len(changes)) :] if len(changes) < MAX_LOG_ROWS else []
-    for old in kept:
-        cells = [*old[:7], *([None] * (7 - len(old[:7])))]
-        rows.append(
-            [
-                SheetCell(v, "datetime" if i == 0 and isinstance(v, dt.datetime) else "text")
-                for i, v in enumerate(cells)
-            ]
-        )
+    earlier = [[*old[:7], *([None] * (7 - len(old[:7])))] for old in kept]
+    grows = bool(earlier) and len(kept) == len(previous_rows)
+    if not grows:
+        rows += KeptRows(earlier, _kept_cell).cells()
     # The cells every entry of a sheet, field or kind shares are made once (cells are immutable).
     stamp = SheetCell(when.replace(second=0, microsecond=0), "datetime")
     kinds = {kind: SheetCell(text) for kind, text in KINDS[lang].items()}
@@ -144,11 +148,13 @@ def build_changelog_sheet(
                 kinds[c.kind],
             ]
         )
+    total = len(rows) + (len(earlier) if grows else 0)
     return OwnedSheet(
         name=name,
         rows=rows,
         widths={1: 17, 2: 12, 3: 22, 4: 16, 5: 28, 6: 28, 7: 8},
         freeze="A2",
-        autofilter=f"A1:G{len(rows)}",
+        autofilter=f"A1:G{total}",
         tab_color="7F7F7F",
+        kept=KeptRows(earlier, _kept_cell) if grows else None,
     )

@@ -12,6 +12,7 @@ the workbook.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -142,12 +143,33 @@ class Button:
     rows: int = 2
 
 
+@dataclass(frozen=True)
+class KeptRows:
+    """The rows an owned sheet already holds under its header, from an earlier run, kept as they are:
+    the sheet only grows (a change log of 100,000 entries is not written again on every refresh)."""
+
+    values: list[list[CellValue]]  # as the workbook holds them, one list per row
+    cell: Callable[[int, CellValue], SheetCell]  # (column index, value) -> the cell it is written as
+
+    @property
+    def count(self) -> int:
+        return len(self.values)
+
+    def cells(self) -> list[list[SheetCell | None]]:
+        cell = self.cell
+        return [[cell(i, v) for i, v in enumerate(row)] for row in self.values]
+
+
 @dataclass
 class OwnedSheet:
     """A sheet crmbook rebuilds from scratch on every run.
 
     ``rows`` is a grid; ``None`` entries are empty cells. The sheet is placed
     after ``after`` (a sheet name) when it does not exist yet.
+
+    With ``kept``, the sheet grows instead: ``rows`` holds its header and the rows that follow the kept
+    ones. An engine adds them under the rows the workbook's sheet holds when those are the kept ones
+    (as many, crmbook's own), and otherwise writes it whole (:meth:`whole_rows`).
     """
 
     name: str
@@ -165,6 +187,13 @@ class OwnedSheet:
     row_breaks: tuple[int, ...] = ()
     header: tuple[str, str, str] | None = None
     footer: tuple[str, str, str] | None = None
+    kept: KeptRows | None = None
+
+    def whole_rows(self) -> list[list[SheetCell | None]]:
+        """Every row of the sheet, the kept ones included."""
+        if self.kept is None:
+            return self.rows
+        return [*self.rows[:1], *self.kept.cells(), *self.rows[1:]]
 
 
 @dataclass

@@ -12,6 +12,10 @@ reads; the pipe only carries where each one lies, so the child never waits for t
 result before going on with the next step (a pipe holds 64 KiB: a result of several megabytes would
 keep the child waiting until the parent asks for it).
 
+A process with threads of its own at work must not start a child: a lock such a thread holds at that
+moment (an import, a library loading its data) stays held in the child, which waits for it forever.
+Callers start one only while their other threads are idle or done.
+
 Nothing depends on the child: it runs a pure function, and when it cannot start,
 fails, or dies, the parent computes the same function itself. Elsewhere (Windows,
 where Excel runs the Refresh button, and macOS, where forking a process that has

@@ -132,12 +132,12 @@ def plan_refresh(
     handed each sheet's cell writes as soon as they are final, so the file engine can start patching
     while the plan goes on (see :class:`WritePreparer`). ``customer_features``: the duplicate
     search's reading of the customers sheet, when already worked out, or what gives it once it is
-    (:meth:`HeadStart.customer_features`), asked only when the duplicate search starts.
+    (:meth:`HeadStart.customer_features`), asked before the second process starts.
     """
     now = now or dt.datetime.now()
     schema = load_schema()
     book = _own_frames(book)
-    state = working_copy(book.state)
+    state = working_copy(book.state, sections=False)  # a refresh changes no module's section
     lang = book.lang
     report = Report()
     report.extend(list(structural or []))
@@ -157,10 +157,12 @@ def plan_refresh(
     id_writes = _id_cell_writes(book, id_step)
     changeset.cell_writes.extend(id_writes)
     report.extend(id_step.issues)
+    # The head start's thread is done before the second process starts: a lock a working thread holds
+    # at the fork (phonenumbers loads a region's metadata under one) would stay held in the child.
+    features = customer_features() if callable(customer_features) else customer_features
     beside_args = (book, id_step, state.snapshots, None if preparer is None else preparer.ahead)
     with beside_each(_beside_steps, *beside_args) as rest:
         # 3. Duplicates (decisions the user already typed survive the rebuild).
-        features = customer_features() if callable(customer_features) else customer_features
         dups = find_duplicates(book, not_duplicates=frozenset(state.not_duplicates), features=features)
         duplicates_sheet = build_duplicates_sheet(book, dups, previous_decisions=decisions)
         # 2a for the customers sheet (the other sheets' is beside), on the cells as people typed them.
@@ -463,7 +465,7 @@ def refresh(
             edit.structural,
             now=now,
             preparer=None if dry_run else edit,
-            customer_features=head_start.customer_features,  # waited for once the second core works
+            customer_features=head_start.customer_features,  # waited for after the ID step
         )
         backup = None if dry_run else edit.save(plan.changeset)
     return RefreshResult(edit.path, plan, not dry_run, time.perf_counter() - started, backup)

@@ -183,16 +183,17 @@ def undoable_record(state: State, section: str, what: str, record_id: str) -> di
     return record  # type: ignore[no-any-return]
 
 
-def working_copy(state: State | None) -> State:
+def working_copy(state: State | None, *, sections: bool = True) -> State:
     """A copy of ``state`` a run may change: its sections copied, its snapshots shared (they are only
-    ever replaced, never changed in place)."""
+    ever replaced, never changed in place). ``sections=False``: the other modules' sections shared too,
+    for a run that only reads them (a refresh: a collect's section holds lists of 100,000 entries)."""
     if state is None:
         return State()
     return State(
         high_water=dict(state.high_water),
         not_duplicates=set(state.not_duplicates),
         last_refresh=state.last_refresh,
-        extra=_copied(state.extra),
+        extra=_copied(state.extra) if sections else state.extra,
         snapshots=Snapshots.of(state.snapshots),
     )
 

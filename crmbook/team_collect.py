@@ -867,8 +867,12 @@ def _attribute_changes(
     for cells, change, (_, (_, _, _, who)) in zip(rows, ours, missing, strict=True):
         cells[6] = kind(change.kind, who)
         cells[4], cells[5] = SheetCell(_shown(change.old)), SheetCell(_shown(change.new))
+    kept = sheet.kept.count if sheet.kept is not None else 0
+    if kept + len(sheet.rows) - 1 + len(rows) > MAX_LOG_ROWS:  # the oldest entries go: written whole
+        sheet.rows, sheet.kept = sheet.whole_rows(), None
+        kept = 0
     sheet.rows = sheet.rows[:1] + (sheet.rows[1:] + rows)[-MAX_LOG_ROWS:]
-    sheet.autofilter = f"A1:G{len(sheet.rows)}"
+    sheet.autofilter = f"A1:G{kept + len(sheet.rows)}"
 
 
 def _shown(value: Any) -> str | None:

@@ -175,13 +175,14 @@ def _owned_sheet(xbook: Any, owned: OwnedSheet) -> int:
     else:
         sheet = xbook.sheets.add(owned.name, after=xbook.sheets[len(xbook.sheets) - 1])
     calls += 1
-    width = max((len(r) for r in owned.rows), default=0)
-    if owned.rows and width:
-        grid = [[_shown(c) for c in row] + [None] * (width - len(row)) for row in owned.rows]
+    whole = owned.whole_rows()  # written whole through Excel
+    width = max((len(r) for r in whole), default=0)
+    if whole and width:
+        grid = [[_shown(c) for c in row] + [None] * (width - len(row)) for row in whole]
         sheet.range((1, 1), (len(grid), width)).value = grid
         calls += 1
     styles: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for r, row in enumerate(owned.rows, start=1):
+    for r, row in enumerate(whole, start=1):
         for c, cell in enumerate(row, start=1):
             if cell is not None and cell.style in NUMBER_FORMATS:
                 styles[(c, cell.style)].append(r)

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 import pandas as pd
+import pytest
 
 from crmbook.book import Table
 from crmbook.changelog import build_changelog_sheet, diff_table
@@ -118,11 +119,31 @@ def test_changelog_keeps_earlier_entries() -> None:
     changes = diff_table(t, snap, take_snapshot(t))
     earlier = [[dt.datetime(2026, 11, 1, 9, 0), "客户", "C9", "客户名称", "a", "b", "修改"]]
     sheet = build_changelog_sheet("变更记录", earlier, changes, "zh", dt.datetime(2026, 11, 22, 10, 30, 15))
-    values = [[c.value if c else None for c in row] for row in sheet.rows]
+    values = [[c.value if c else None for c in row] for row in sheet.whole_rows()]
     assert values[0][0] == "时间"
     assert values[1][2] == "C9"
     assert values[2][1:] == ["客户", "C1", "客户名称", "甲", "甲公司", "修改"]
     assert values[2][0] == dt.datetime(2026, 11, 22, 10, 30)
+    # the earlier entry is kept as the workbook holds it: the sheet grows by this run's entries
+    assert sheet.kept is not None and sheet.kept.count == 1 and len(sheet.rows) == 2
+    assert sheet.autofilter == "A1:G3"
+
+
+def test_a_changelog_past_its_limit_drops_the_oldest_and_is_written_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import crmbook.changelog as changelog
+
+    monkeypatch.setattr(changelog, "MAX_LOG_ROWS", 3)
+    t = _table({2: {"customer_id": "C1", "name": "甲公司"}})
+    changes = diff_table(t, Snapshot(["C1"], {"customer_id": ["C1"], "name": ["甲"]}), take_snapshot(t))
+    earlier = [
+        [dt.datetime(2026, 11, n, 9, 0), "客户", f"C{n}", "客户名称", "a", "b", "修改"] for n in (1, 2, 3)
+    ]
+    sheet = build_changelog_sheet("变更记录", earlier, changes, "zh", dt.datetime(2026, 11, 22, 10, 30))
+    assert sheet.kept is None
+    assert [row[2].value for row in sheet.rows[1:]] == ["C2", "C3", "C1"]  # type: ignore[union-attr]
+    assert sheet.autofilter == "A1:G4"
 
 
 def test_snapshot_is_compact_chunked_and_survives_damage() -> None:

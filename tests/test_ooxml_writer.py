@@ -416,3 +416,48 @@ def test_a_big_owned_sheet_is_written_the_same_in_one_process_or_two(
     sheet = openpyxl.load_workbook(io.BytesIO(expected))["变更日志"]
     assert sheet["A201"].value == dt.datetime(2026, 11, 20, 7, 30) and sheet["B201"].value == "C199"
     assert sheet["A2"].number_format != sheet["B2"].number_format  # a date-time format
+
+
+def test_an_owned_sheet_with_kept_rows_grows_under_them(tmp_path: Path) -> None:
+    """The rows it already holds stay byte for byte; only the new ones are written (and the sheet's
+    dimension and filter grow). When the sheet does not end with the kept rows it is written whole."""
+    from crmbook.changeset import KeptRows
+
+    book = make_book(tmp_path / "b.xlsx")
+
+    def log(rows: list[list[object]], kept: list[list[object]] | None = None) -> OwnedSheet:
+        header = [SheetCell("时间", "header"), SheetCell("记录", "header")]
+        cells = [[SheetCell(v, "datetime" if i == 0 else "text") for i, v in enumerate(r)] for r in rows]
+        total = 1 + len(rows) + len(kept or [])
+        return OwnedSheet(
+            "变更日志",
+            [header, *cells],
+            autofilter=f"A1:B{total}",
+            kept=None
+            if kept is None
+            else KeptRows(kept, lambda i, v: SheetCell(v, "datetime" if i == 0 else "text")),  # type: ignore[arg-type]
+        )
+
+    first = [[dt.datetime(2026, 11, 1, 9, 30), f"C{n}"] for n in range(3)]
+    then = [[dt.datetime(2026, 11, 2, 10, 0), "C7"], [dt.datetime(2026, 11, 2, 10, 0), "C8 & <co>"]]
+    written = apply(book, Changeset(owned_sheets=[log(first)]), tmp_path / "1.xlsx")
+    grown = apply(written, Changeset(owned_sheets=[log(then, kept=first)]), tmp_path / "2.xlsx")
+    whole = apply(written, Changeset(owned_sheets=[log(first + then)]), tmp_path / "3.xlsx")
+
+    def sheet_xml(path: Path) -> bytes:
+        with open_package(path) as pkg:
+            return pkg.read(pkg.sheet_parts()["变更日志"])
+
+    before, after = sheet_xml(written), sheet_xml(grown)
+    close = before.index(b"</sheetData>")
+    assert after.startswith(before[:close].replace(b'ref="A1:B4"', b'ref="A1:B6"'))
+    values = [[c.value for c in row] for row in openpyxl.load_workbook(grown)["变更日志"].iter_rows()]
+    assert values == [[c.value for c in row] for row in openpyxl.load_workbook(whole)["变更日志"].iter_rows()]
+    assert values[-1] == [dt.datetime(2026, 11, 2, 10, 0), "C8 & <co>"]
+    assert b'<autoFilter ref="A1:B6"/>' in after
+    # kept rows the sheet does not end with (someone deleted one): written whole, nothing lost
+    again = apply(
+        written, Changeset(owned_sheets=[log(then, kept=[*first, [None, "C9"]])]), tmp_path / "4.xlsx"
+    )
+    values = [[c.value for c in row] for row in openpyxl.load_workbook(again)["变更日志"].iter_rows()]
+    assert [v[1] for v in values] == ["记录", "C0", "C1", "C2", "C9", "C7", "C8 & <co>"]

@@ -318,3 +318,28 @@ def test_a_spliced_package_comes_back_from_a_child_as_its_bytes() -> None:
 
 def _pid_and(make: Any) -> tuple[int, Any]:
     return os.getpid(), make()
+
+
+def test_the_second_process_starts_once_the_head_start_thread_is_done(
+    sample_book: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread still at work when the process forks may hold a lock the child then waits for forever
+    (phonenumbers loads a region's metadata under one): a refresh hung so. The plan asks for the head
+    start's result, which waits for its thread, before it starts the second process."""
+    import importlib
+
+    refresh_module = importlib.import_module("crmbook.refresh")  # the package names a function refresh
+    events: list[str] = []
+    started = refresh_module.beside_each
+
+    def beside_each(*args: Any) -> Any:
+        events.append("fork")
+        return started(*args)
+
+    def features() -> None:
+        events.append("head start done")
+
+    monkeypatch.setattr(refresh_module, "beside_each", beside_each)
+    book, structural = read_book(sample_book, today=dt.date(2026, 11, 22))
+    plan_refresh(book, structural, customer_features=features)
+    assert events == ["head start done", "fork"]

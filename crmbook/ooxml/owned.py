@@ -146,10 +146,17 @@ class RenderedRows:
 
 
 def render_rows(
-    sheet: OwnedSheet, styler: SheetStyler, start: int = 0, stop: int | None = None, *, date1904: bool = False
+    sheet: OwnedSheet,
+    styler: SheetStyler,
+    start: int = 0,
+    stop: int | None = None,
+    *,
+    date1904: bool = False,
+    first_number: int | None = None,
 ) -> RenderedRows:
     """Rows ``start`` to ``stop`` (positions in ``sheet.rows``, the first row is 0) as XML: rendered apart
-    and joined (:meth:`RenderedRows.joined`), pieces give the bytes one rendering of all rows gives."""
+    and joined (:meth:`RenderedRows.joined`), pieces give the bytes one rendering of all rows gives.
+    ``first_number``: the row number of the first of them (``start + 1`` unless given)."""
     rows_xml: list[bytes] = []  # each row encoded at once: a 100k-row sheet is never held as one str
     links: list[tuple[str, str, CellValue]] = []
     max_row = max_col = 0
@@ -158,7 +165,7 @@ def render_rows(
     named: dict[str, int] = {}  # style name -> index, for values that are not dates
     # A cell's XML after its reference, by (type, value, format): report sheets repeat many values.
     tails: dict[tuple[type, CellValue, int], str] = {}
-    for r, row in enumerate(rows, start=start + 1):
+    for r, row in enumerate(rows, start=start + 1 if first_number is None else first_number):
         cells = []
         for c, cell in enumerate(row, start=1):
             if cell is None:

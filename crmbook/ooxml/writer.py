@@ -16,6 +16,7 @@ The caller writes the returned bytes to disk (see ``crmbook.safe_save``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -46,13 +47,14 @@ from crmbook.ooxml.owned import (
 from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
 from crmbook.ooxml.sheetxml import CellPatch, SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
-from crmbook.ooxml.xmltext import MAIN_NS, TAG_RE, Edit, apply_edits, attr, set_attr
+from crmbook.ooxml.xmltext import MAIN_NS, TAG_RE, Edit, apply_edits, attr, find_element, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
 from crmbook.parallel import Beside, beside, forking_allowed
 from crmbook.schema import Lang
 
 __all__ = ["Patcher", "PreparedCells", "SplicedPackage", "apply_changeset", "inflate_sheets"]
 
+_LAST_ROW = re.compile(rb'\s*r="(\d+)"')  # right after "<row" in the rows crmbook writes
 _BAD_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 # An owned sheet of more rows than this that was not rendered ahead has its first rows rendered in a
@@ -354,6 +356,7 @@ class _Build:
             self.styles = Styles(minimal_styles(), "xl/styles.xml", pkg.path)
         self.formulas_removed = False
         self.spliced: dict[str, tuple[bytes, list[bytes]]] = {}  # see SplicedPackage
+        self.appended: dict[str, tuple[bytes, list[bytes]]] = {}  # owned sheets grown (the same form)
         self.moved: dict[str, bytes] = {}  # sheet -> its XML with table totals rows moved (move_totals)
         self.new_types: dict[str, str] = {}  # part -> content type, registered at the end
         self.prepared: PreparedCells = {}  # sheet -> its cell writes and their edits, worked out ahead
@@ -633,6 +636,8 @@ class _Build:
         """Render ``owned_sheets`` now, with stand-in cell formats (see :class:`StandInStyles`);
         :meth:`write_owned_sheet` settles them. A sheet that cannot be rendered is left for it."""
         for owned in owned_sheets:
+            if owned.kept is not None:  # grows: its new rows are rendered when it is written
+                continue
             rids = ("rId1" if owned.charts else None, "rId2" if owned.buttons else None)
             styles = StandInStyles()
             try:
@@ -649,7 +654,7 @@ class _Build:
         rendering its first rows in a second process where the system allows one;
         :meth:`write_owned_sheet` renders the rest and joins them."""
         for owned in owned_sheets:
-            if len(owned.rows) <= ROWS_BESIDE or id(owned) in self.rendered:
+            if len(owned.rows) <= ROWS_BESIDE or id(owned) in self.rendered or owned.kept is not None:
                 continue
             formats = {(style, kind): self._styler(style, value) for style, kind, value in style_keys(owned)}
             if forking_allowed():
@@ -672,7 +677,54 @@ class _Build:
     def _styler(self, style: str, value: CellValue) -> int:
         return self._resolve_style(value, self.styles.named(style))
 
+    def _append_owned(self, owned: OwnedSheet) -> bool:
+        """Add the rows of ``owned`` that follow its kept ones (:class:`KeptRows`) under those the
+        workbook's sheet holds; False, changing nothing, when that sheet does not end with them."""
+        kept = owned.kept
+        name = {n.casefold(): n for n in self.sheets}.get(owned.name.casefold())
+        if kept is None or name is None or owned.charts or owned.buttons or owned.validations:
+            return False
+        part = self._worksheet_part(name)
+        if part in self.outputs or self.states[name] != (owned.hidden or "visible"):
+            return False
+        data = self.pkg.read(part)
+        try:
+            sheet = SheetXml(data)
+        except SheetXmlError:
+            return False
+        close = sheet.sheet_data_close
+        last = data.rfind(b"<" + sheet.prefix + b"row ", sheet.sheet_data.tag_end, close)
+        number = _LAST_ROW.match(data, last + len(sheet.prefix) + 4) if last >= 0 else None
+        if number is None or int(number.group(1)) != kept.count + 1:  # the header and the kept rows
+            return False
+        added = render_rows(owned, self._styler, 1, date1904=self.date1904, first_number=kept.count + 2)
+        if added.links:  # would need the sheet's hyperlinks element: written whole instead
+            return False
+        edits = [Edit(close, close, added.xml)]
+        grown = sheet.dimension_edit([(added.max_row, added.max_col)]) if added.max_row else None
+        if grown is not None:
+            edits.append(grown)
+        if owned.autofilter:
+            found = find_element(data, sheet.prefix, "autoFilter", close, len(data))
+            if found is None:
+                return False
+            tag = data[found.start : found.tag_end]
+            edits.append(Edit(found.start, found.tag_end, set_attr(tag, "ref", owned.autofilter)))
+        self.workbook = manifest.set_filter_range(
+            self.workbook, list(self.sheets).index(name), _filter_formula(name, owned.autofilter)
+        )
+        grown_data = apply_edits(data, edits)
+        self.outputs[part] = grown_data
+        root = TAG_RE.search(data)
+        self.appended[part] = (root.group(0) if root else b"", [e.text for e in edits if e.text])
+        self.zip.deflate_ahead(grown_data)
+        return True
+
     def write_owned_sheet(self, owned: OwnedSheet) -> None:
+        if owned.kept is not None:
+            if self._append_owned(owned):
+                return
+            owned = dataclasses.replace(owned, rows=owned.whole_rows(), kept=None)
         existing = {name.casefold(): name for name in self.sheets}
         state = owned.hidden or "visible"
         name = existing.get(owned.name.casefold())
@@ -852,4 +904,4 @@ class _Build:
         finally:
             self.stop_rendering_beside()
         self.finish_bookkeeping()
-        return SplicedPackage(self.assemble(), self.spliced)
+        return SplicedPackage(self.assemble(), {**self.spliced, **self.appended})
