@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,26 @@ class Settings:
 
 
 @dataclass
+class EarlierRows:
+    """The rows a sheet crmbook keeps holds under its header (the change log's earlier entries): how
+    many (the last row's number, less the header's), and their values, read only when asked for (the
+    change log of a team's workbook holds 100,000 entries, which a run that only adds to it never reads)."""
+
+    count: int
+    read: Callable[[], list[list[Any]]] = field(repr=False)  # the rows with a value, in order
+    _values: list[list[Any]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, rows: list[list[Any]]) -> EarlierRows:
+        return cls(len(rows), list, rows)
+
+    def values(self) -> list[list[Any]]:
+        if self._values is None:
+            self._values = self.read()
+        return self._values
+
+
+@dataclass
 class Book:
     """A workbook as crmbook read it."""
 
@@ -112,7 +133,7 @@ class Book:
     lists: dict[str, list[str]]  # list key -> labels in the Lists sheet (user additions included)
     sheet_names: list[str]
     state: State | None = None  # what earlier refreshes remembered (None: never refreshed)
-    changelog: list[list[Any]] = field(default_factory=list)  # earlier change-log rows, header excluded
+    changelog: EarlierRows = field(default_factory=lambda: EarlierRows.of([]))  # earlier change-log entries
     duplicates_grid: list[list[Any]] = field(default_factory=list)  # the Duplicates sheet as last written
     conflicts_grid: list[list[Any]] = field(
         default_factory=list

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from crmbook.book import Book, Table
+from crmbook.book import Book, EarlierRows, Table
 from crmbook.changeset import CellWrite, KeptRows, OwnedSheet, SheetCell
 from crmbook.schema import Lang, load_schema
 from crmbook.snapshot import Snapshot, compare
@@ -116,18 +117,24 @@ def _kept_cell(column: int, value: Any) -> SheetCell:
 
 
 def build_changelog_sheet(
-    name: str, previous_rows: list[list[Any]], changes: list[Change], lang: Lang, when: dt.datetime
+    name: str,
+    previous_rows: EarlierRows | list[list[Any]],
+    changes: list[Change],
+    lang: Lang,
+    when: dt.datetime,
 ) -> OwnedSheet:
     """Earlier entries followed by this refresh's; the oldest dropped past MAX_LOG_ROWS.
 
-    While none is dropped, the earlier entries are kept as the workbook holds them (:class:`KeptRows`):
-    the sheet only grows by this run's entries."""
+    While none is dropped, the earlier entries are kept as the workbook holds them (:class:`KeptRows`,
+    not even read): the sheet only grows by this run's entries."""
+    previous = previous_rows if isinstance(previous_rows, EarlierRows) else EarlierRows.of(previous_rows)
     rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in HEADERS[lang]]]
-    kept = previous_rows[-(MAX_LOG_ROWS - len(changes)) :] if len(changes) < MAX_LOG_ROWS else []
-    earlier = [[*old[:7], *([None] * (7 - len(old[:7])))] for old in kept]
-    grows = bool(earlier) and len(kept) == len(previous_rows)
-    if not grows:
-        rows += KeptRows(earlier, _kept_cell).cells()
+    new_count = min(len(changes), MAX_LOG_ROWS)
+    grows = previous.count > 0 and previous.count + new_count <= MAX_LOG_ROWS
+    kept = KeptRows(previous.count, _PaddedValues(previous), _kept_cell) if grows else None
+    if not grows and previous.count and new_count < MAX_LOG_ROWS:  # the oldest go: written whole
+        earlier = _padded(previous.values()[-(MAX_LOG_ROWS - new_count) :])
+        rows += [[_kept_cell(i, v) for i, v in enumerate(row)] for row in earlier]
     # The cells every entry of a sheet, field or kind shares are made once (cells are immutable).
     stamp = SheetCell(when.replace(second=0, microsecond=0), "datetime")
     kinds = {kind: SheetCell(text) for kind, text in KINDS[lang].items()}
@@ -148,7 +155,7 @@ def build_changelog_sheet(
                 kinds[c.kind],
             ]
         )
-    total = len(rows) + (len(earlier) if grows else 0)
+    total = len(rows) + (kept.count if kept is not None else 0)
     return OwnedSheet(
         name=name,
         rows=rows,
@@ -156,5 +163,19 @@ def build_changelog_sheet(
         freeze="A2",
         autofilter=f"A1:G{total}",
         tab_color="7F7F7F",
-        kept=KeptRows(earlier, _kept_cell) if grows else None,
+        kept=kept,
     )
+
+
+def _padded(rows: list[list[Any]]) -> list[list[Any]]:
+    return [[*old[:7], *([None] * (7 - len(old[:7])))] for old in rows]
+
+
+@dataclass(frozen=True)
+class _PaddedValues:
+    """The values of the earlier entries, seven to a row (a class: picklable)."""
+
+    previous: EarlierRows
+
+    def __call__(self) -> list[list[Any]]:
+        return _padded(self.previous.values())

@@ -148,16 +148,13 @@ class KeptRows:
     """The rows an owned sheet already holds under its header, from an earlier run, kept as they are:
     the sheet only grows (a change log of 100,000 entries is not written again on every refresh)."""
 
-    values: list[list[CellValue]]  # as the workbook holds them, one list per row
+    count: int  # rows under the header (the last one's number, less the header's)
+    values: Callable[[], list[list[CellValue]]]  # those with a value, as the workbook holds them
     cell: Callable[[int, CellValue], SheetCell]  # (column index, value) -> the cell it is written as
-
-    @property
-    def count(self) -> int:
-        return len(self.values)
 
     def cells(self) -> list[list[SheetCell | None]]:
         cell = self.cell
-        return [[cell(i, v) for i, v in enumerate(row)] for row in self.values]
+        return [[cell(i, v) for i, v in enumerate(row)] for row in self.values()]
 
 
 @dataclass

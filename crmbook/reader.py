@@ -14,6 +14,7 @@ import datetime as dt
 import itertools
 import math
 import os
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 import python_calamine as calamine
 
-from crmbook.book import Book, Settings, Table
+from crmbook.book import Book, EarlierRows, Settings, Table
 from crmbook.errors import WorkbookFileError
 from crmbook.issues import Issue, column_letter
 from crmbook.schema import Lang, Rep, Schema, SheetSpec, load_schema, normalize_label
@@ -431,6 +432,28 @@ def read_lists(grid: Grid | None, schema: Schema, lang: Lang) -> dict[str, list[
     return lists
 
 
+_ROW_NUMBER_ATTR = re.compile(rb'\s+r="(\d+)"')  # right after "<row", as crmbook and Excel write it
+
+
+def _rows_with_values(grid: Grid) -> list[list[Any]]:
+    return [row for row in grid if any(v is not None for v in row)]
+
+
+@dataclass(frozen=True)
+class _SheetRows:
+    """The rows with a value under the header of sheet ``name`` of the file at ``path``, read anew."""
+
+    path: str
+    name: str
+
+    def __call__(self) -> list[list[Any]]:
+        wb = open_calamine(self.path)
+        try:
+            return _rows_with_values(read_grid(wb, self.name, self.path)[1:])
+        finally:
+            wb.close()
+
+
 class GridSource(Protocol):
     """Where a book's sheets come from: a file (python-calamine) or a workbook open in Excel (xlwings)."""
 
@@ -465,6 +488,27 @@ class CalamineSource:
             return read_grid(self.wb, name, self.path, raw=raw)
         rows = reading.result()
         return rows if raw else [[None if v == "" else v for v in row] for row in rows]
+
+    def earlier_rows(self, name: str) -> EarlierRows | None:
+        """The rows of sheet ``name`` under its header, counted from the file's XML (the last row's
+        number) and read when asked for; None when the sheet cannot be counted so."""
+        from crmbook.ooxml.package import open_package
+        from crmbook.ooxml.sheetxml import SheetXml, SheetXmlError
+
+        try:
+            with open_package(self.path) as pkg:
+                data = pkg.read(pkg.sheet_parts()[name])
+            sheet = SheetXml(data)
+        except (WorkbookFileError, OSError, KeyError, ValueError, SheetXmlError):
+            return None
+        close = sheet.sheet_data_close
+        last = data.rfind(b"<" + sheet.prefix + b"row", sheet.sheet_data.tag_end, close)
+        if last < 0:
+            return EarlierRows.of([])
+        number = _ROW_NUMBER_ATTR.match(data, last + len(sheet.prefix) + 4)
+        if number is None:
+            return None
+        return EarlierRows(max(0, int(number.group(1)) - 1), _SheetRows(self.path, name))
 
     def as_ready(self, names: list[str]) -> Iterator[str]:
         """``names`` in the order :meth:`grid` can give them: those not being read ahead first, then
@@ -579,12 +623,13 @@ def _config_sheet(config_key: str, names: list[str], schema: Schema) -> str | No
 
 def sheets_of_a_book(names: list[str], schema: Schema) -> list[str]:
     """The sheets :func:`read_book_from` reads: record sheets, settings and lists, what the last
-    refresh remembered (state and snapshots), the change log and the Duplicates and Conflicts sheets."""
+    refresh remembered (state and snapshots) and the Duplicates and Conflicts sheets (the change log
+    is counted, its entries read only when needed: :meth:`CalamineSource.earlier_rows`)."""
     lang = detect_lang(names, schema)
     records = record_sheet_names(names)
     config = [_config_sheet(key, names, schema) for key in schema.config_sheets]
     snapshots = [snapshot_sheet_name(spec.key) for spec in schema.sheets]
-    owned = [schema.owned_sheet_name(key, lang) for key in ("changelog", "duplicates", "conflicts")]
+    owned = [schema.owned_sheet_name(key, lang) for key in ("duplicates", "conflicts")]  # not the change log
     wanted = [*records, *config, STATE_SHEET, *snapshots, *owned]
     return [n for n in wanted if n is not None and n in names]
 
@@ -624,8 +669,6 @@ def read_book_from(
             if snapshot_sheet_name(spec.key) in names
         }
         state = State.from_grids(source.grid(STATE_SHEET), snapshot_grids)
-    changelog_name = schema.owned_sheet_name("changelog", lang)
-    changelog = source.grid(changelog_name)[1:] if changelog_name in names else []
     duplicates_name = schema.owned_sheet_name("duplicates", lang)
     duplicates_grid = source.grid(duplicates_name) if duplicates_name in names else []
     conflicts_name = schema.owned_sheet_name("conflicts", lang)
@@ -644,6 +687,11 @@ def read_book_from(
             on_table(built[spec.key])
 
     structure = inspect_structure(source, path, schema, grids, on_header=build)
+    changelog_name = schema.owned_sheet_name("changelog", lang)
+    changelog = EarlierRows.of([])
+    if changelog_name in names:  # only counted where it can be (its entries are read when needed)
+        counted = source.earlier_rows(changelog_name) if isinstance(source, CalamineSource) else None
+        changelog = counted or EarlierRows.of(_rows_with_values(source.grid(changelog_name)[1:]))
     tables = {key: built[key] for key in structure.headers}
     if state is not None:  # what was remembered of a sheet that is gone (or lost its header) is not used
         state.snapshots = state.snapshots.only(tables.keys())
@@ -655,7 +703,7 @@ def read_book_from(
         lists=read_lists(lists_grid, schema, lang),
         sheet_names=names,
         state=state,
-        changelog=[row for row in changelog if any(v is not None for v in row)],
+        changelog=changelog,
         duplicates_grid=duplicates_grid,
         conflicts_grid=conflicts_grid,
         today=today or dt.date.today(),

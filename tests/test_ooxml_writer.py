@@ -435,7 +435,11 @@ def test_an_owned_sheet_with_kept_rows_grows_under_them(tmp_path: Path) -> None:
             autofilter=f"A1:B{total}",
             kept=None
             if kept is None
-            else KeptRows(kept, lambda i, v: SheetCell(v, "datetime" if i == 0 else "text")),  # type: ignore[arg-type]
+            else KeptRows(
+                len(kept),
+                lambda: kept,  # type: ignore[arg-type,return-value]
+                lambda i, v: SheetCell(v, "datetime" if i == 0 else "text"),
+            ),
         )
 
     first = [[dt.datetime(2026, 11, 1, 9, 30), f"C{n}"] for n in range(3)]

@@ -114,6 +114,35 @@ def test_user_edit_goes_to_the_change_log_and_updates_the_date(sample_book: Path
     assert updated in (TODAY, dt.datetime(2026, 11, 22))
 
 
+def test_the_change_log_grows_without_its_entries_being_read(
+    sample_book: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each refresh adds its entries under the earlier ones, which stay as the workbook holds them:
+    they are counted, not read (a team's change log holds 100,000 entries)."""
+    from crmbook import reader
+
+    refresh(sample_book, today=TODAY, now=NOW)
+    book, _ = read_book(sample_book, today=TODAY)
+    customers = book.tables["customers"]
+    rows = [int(r) for r in customers.data.index[3:5]]
+    col = customers.col("notes")
+
+    def never(self: object) -> list[list[object]]:
+        raise AssertionError("the change log's entries were read")
+
+    for n, row in enumerate(rows, start=1):
+        wb = openpyxl.load_workbook(sample_book)
+        wb["客户"].cell(row, col, f"第{n}次修改")
+        wb.save(sample_book)
+        monkeypatch.setattr(reader._SheetRows, "__call__", never)
+        before = _grid(sample_book, "变更记录")
+        refresh(sample_book, today=TODAY, now=NOW + dt.timedelta(hours=n))
+        log = _grid(sample_book, "变更记录")
+        assert log[: len(before)] == before
+        assert [entry[5] for entry in log[len(before) :]] == [f"第{n}次修改"]
+    assert [entry[5] for entry in log[-2:]] == ["第1次修改", "第2次修改"]
+
+
 def test_dry_run_writes_nothing(sample_book: Path) -> None:
     digest = _sha(sample_book)
     result = refresh(sample_book, today=TODAY, now=NOW, dry_run=True)
