@@ -14,7 +14,6 @@ import datetime as dt
 import itertools
 import math
 import os
-import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -432,9 +431,6 @@ def read_lists(grid: Grid | None, schema: Schema, lang: Lang) -> dict[str, list[
     return lists
 
 
-_ROW_NUMBER_ATTR = re.compile(rb'\s+r="(\d+)"')  # right after "<row", as crmbook and Excel write it
-
-
 def _rows_with_values(grid: Grid) -> list[list[Any]]:
     return [row for row in grid if any(v is not None for v in row)]
 
@@ -501,14 +497,10 @@ class CalamineSource:
             sheet = SheetXml(data)
         except (WorkbookFileError, OSError, KeyError, ValueError, SheetXmlError):
             return None
-        close = sheet.sheet_data_close
-        last = data.rfind(b"<" + sheet.prefix + b"row", sheet.sheet_data.tag_end, close)
-        if last < 0:
-            return EarlierRows.of([])
-        number = _ROW_NUMBER_ATTR.match(data, last + len(sheet.prefix) + 4)
-        if number is None:
+        last = sheet.last_row_number()
+        if last is None:
             return None
-        return EarlierRows(max(0, int(number.group(1)) - 1), _SheetRows(self.path, name))
+        return EarlierRows(max(0, last - 1), _SheetRows(self.path, name)) if last else EarlierRows.of([])
 
     def as_ready(self, names: list[str]) -> Iterator[str]:
         """``names`` in the order :meth:`grid` can give them: those not being read ahead first, then

@@ -297,38 +297,33 @@ def compare(old: Snapshot, new: Snapshot) -> SnapshotDiff:
     at = np.flatnonzero(known)
     in_place = bool(np.array_equal(positions[at], at))  # each record known to both at the same position
     added = [int(i) for i in np.flatnonzero(~known)]
-    rows: list[np.ndarray] = []  # per field (in sorted order), the positions whose value changed
     fields = sorted(set(old.columns) | set(new.columns))
-    cells: list[tuple[np.ndarray, np.ndarray]] = []
-    for field in fields:
+    found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # field, positions, old, new values
+    for n, field in enumerate(fields):
         before_list, now_list = old.columns.get(field), new.columns.get(field)
         if in_place and before_list is not None and now_list is not None:
             if before_list == now_list[: len(before_list)]:  # every known record: the same value
-                rows.append(at[:0])
-                cells.append((at[:0], at[:0]))
                 continue
             size = min(len(before_list), len(now_list))
             differs = np.fromiter(map(operator.ne, before_list, now_list), dtype=bool, count=size)
             where = np.flatnonzero(differs & known[:size])
-            rows.append(where)
             picked = where.tolist()
-            cells.append((_picked(before_list, picked), _picked(now_list, picked)))
+            found.append((n, where, _picked(before_list, picked), _picked(now_list, picked)))
             continue
         before = _aligned(before_list, positions[at])
         now = _aligned(now_list, at)
         differs = np.flatnonzero(before != now)
-        rows.append(at[differs])
-        cells.append((before[differs], now[differs]))
+        found.append((n, at[differs], before[differs], now[differs]))
     changed: list[FieldChange] = []
-    if any(len(r) for r in rows):
-        positions_changed = np.concatenate(rows)
-        field_numbers = np.concatenate([np.full(len(r), n) for n, r in enumerate(rows)])
-        old_values = np.concatenate([b for b, _ in cells]) if cells else np.array([], dtype=object)
-        new_values = np.concatenate([n for _, n in cells]) if cells else np.array([], dtype=object)
+    if any(len(where) for _, where, _, _ in found):
+        positions_changed = np.concatenate([where for _, where, _, _ in found])
+        field_numbers = np.concatenate([np.full(len(where), n) for n, where, _, _ in found])
+        old_values = np.concatenate([b for _, _, b, _ in found])
+        new_values = np.concatenate([v for _, _, _, v in found])
         order = np.lexsort((field_numbers, positions_changed))  # by position, then field
         changed = [
-            FieldChange(i, fields[f], b, n)
-            for i, f, b, n in zip(
+            FieldChange(i, fields[f], b, v)
+            for i, f, b, v in zip(
                 positions_changed[order].tolist(),
                 field_numbers[order].tolist(),
                 old_values[order].tolist(),

@@ -82,6 +82,9 @@ class SheetShape:
     sheet_data: Element
 
 
+_LEADING_R = re.compile(rb'\s+r="(\d+)"')  # a row's number, right after "<row"
+
+
 class SheetXml:
     """A worksheet part located for patching: its prefix, ``sheetData`` and row starts."""
 
@@ -135,6 +138,16 @@ class SheetXml:
         if self.sheet_data.empty:
             return self.sheet_data.start
         return self.sheet_data.end - len(b"</" + self.prefix + b"sheetData>")
+
+    def last_row_number(self) -> int | None:
+        """The number of the last row in ``sheetData`` (0 when it holds none); None when that row's
+        start tag does not begin with its number (``<row r="N"``, as crmbook, Excel and LibreOffice
+        write it)."""
+        last = self.data.rfind(b"<" + self._tag("row") + b" ", self.sheet_data.tag_end, self.sheet_data_close)
+        if last < 0:
+            return 0
+        number = _LEADING_R.match(self.data, last + len(self.prefix) + 4)
+        return int(number.group(1)) if number else None
 
     def _tag(self, name: str) -> bytes:
         return self.prefix + name.encode()

@@ -54,7 +54,6 @@ from crmbook.schema import Lang
 
 __all__ = ["Patcher", "PreparedCells", "SplicedPackage", "apply_changeset", "inflate_sheets"]
 
-_LAST_ROW = re.compile(rb'\s*r="(\d+)"')  # right after "<row" in the rows crmbook writes
 _BAD_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 # An owned sheet of more rows than this that was not rendered ahead has its first rows rendered in a
@@ -693,9 +692,7 @@ class _Build:
         except SheetXmlError:
             return False
         close = sheet.sheet_data_close
-        last = data.rfind(b"<" + sheet.prefix + b"row ", sheet.sheet_data.tag_end, close)
-        number = _LAST_ROW.match(data, last + len(sheet.prefix) + 4) if last >= 0 else None
-        if number is None or int(number.group(1)) != kept.count + 1:  # the header and the kept rows
+        if sheet.last_row_number() != kept.count + 1:  # the header and the kept rows
             return False
         added = render_rows(owned, self._styler, 1, date1904=self.date1904, first_number=kept.count + 2)
         if added.links:  # would need the sheet's hyperlinks element: written whole instead
