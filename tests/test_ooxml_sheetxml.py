@@ -289,21 +289,43 @@ def test_exclamation_marks_in_text_are_not_declarations() -> None:
         SheetXml(sheet(shouting + "<!-- late -->"))
 
 
-def test_rows_spliced_or_taken_apart_come_out_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("prefix", ["", "x"])
+def test_rows_spliced_or_taken_apart_come_out_the_same(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    """Writes into cells that are there, between cells (a gap in the middle of a row), left and right of
+    every cell, next to rich text (whose ``<color>`` and ``<charset>`` start like a cell), empty cells
+    and cells without a reference: splicing gives the bytes taking the row apart gives."""
     import random
 
     from crmbook.ooxml import sheetxml
 
+    p = f"{prefix}:" if prefix else ""
+    rich = (
+        f'<{p}is><{p}r><{p}rPr><{p}color rgb="FFFF0000"/><{p}charset val="134"/></{p}rPr>'
+        f"<{p}t>红</{p}t></{p}r></{p}is>"
+    )
+
+    def cell(r: int, c: int) -> str:
+        kind = rng.random()
+        if kind < 0.15:
+            return f'<{p}c r="{cell_ref(r, c)}" s="{c}" t="inlineStr">{rich}</{p}c>'
+        if kind < 0.25:
+            return f'<{p}c r="{cell_ref(r, c)}" s="{c}"/>'
+        if kind < 0.28:
+            return f"<{p}c><{p}v>{c}</{p}v></{p}c>"  # no reference: the row is taken apart
+        return f'<{p}c r="{cell_ref(r, c)}" s="{c}"><{p}v>{c}</{p}v></{p}c>'
+
     rng = random.Random(3)
     rows, writes = [], {}
-    for r in range(1, 300):
-        cols = sorted(rng.sample(range(1, 9), rng.randint(0, 5)))
-        cells = "".join(f'<c r="{cell_ref(r, c)}" s="{c}"><v>{c}</v></c>' for c in cols)
+    for r in range(1, 400):
+        cols = sorted(rng.sample(range(1, 9), rng.randint(0, 6)))
+        cells = "".join(cell(r, c) for c in cols)
         spans = ' spans="2:5"' if rng.random() < 0.3 else ""
-        rows.append(f'<row r="{r}"{spans}>{cells}</row>' if cols or rng.random() < 0.5 else f'<row r="{r}"/>')
-        for c in rng.sample(range(1, 10), rng.randint(0, 3)):
+        rows.append(
+            f'<{p}row r="{r}"{spans}>{cells}</{p}row>' if cols or rng.random() < 0.5 else f'<{p}row r="{r}"/>'
+        )
+        for c in rng.sample(range(1, 10), rng.randint(0, 4)):
             writes[(r, c)] = rng.choice(["text", 7, dt.date(2026, 1, 2), None])
-    xml = sheet("".join(rows))
+    xml = sheet("".join(rows), prefix=prefix)
     spliced = patch(xml, writes)
     monkeypatch.setattr(sheetxml._RowWriter, "_spliced", lambda *args: None)
     assert spliced == patch(xml, writes)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from crmbook.changeset import CellValue
-from crmbook.ooxml.cells import MAX_COL, cell_ref, cell_xml, col_number, split_ref
+from crmbook.ooxml.cells import MAX_COL, cell_ref, cell_xml, col_letter, col_number, split_ref
 from crmbook.ooxml.xmltext import (
     TAG_RE,
     Edit,
@@ -40,6 +40,7 @@ StyleResolver = Callable[[CellValue, int], int]
 _R_ATTR = re.compile(rb"(?:^|\s)r\s*=\s*[\"'](\d+)[\"']")
 _ROW_TAG = re.compile(rb"<[^>]*?(/?)>")
 _CELL_COLUMN = re.compile(rb"(?:^|\s)r\s*=\s*[\"'](?:\$?)([A-Za-z]{1,3})\$?\d+[\"']")
+_SPACE = (b" ", b"\t", b"\n", b"\r")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -306,6 +307,8 @@ class _RowWriter:
         self.shared: dict[str, _SharedGroup] = {}
         self.formulas_removed = False
         self.cell_open = b"<" + sheet.prefix + b'c r="'
+        self.cell_tag = b"<" + sheet.prefix + b"c"
+        self.ref_opens: dict[int, bytes] = {}
         self.tails: dict[tuple[type, CellValue, int], bytes] = {}
 
     def base_style(self, row_attrs: bytes, col: int) -> int:
@@ -346,14 +349,27 @@ class _RowWriter:
                 cell_ref(row, col), unescape(f.group(2)), corners[0][0], corners[-1][0]
             )
 
-    def new_cell(self, row: int, col: int, value: CellValue, style: int, ref: str = "") -> bytes:
-        """The XML of cell (``row``, ``col``) (its reference ``ref``, when already written out)."""
-        ref, style = ref or cell_ref(row, col), self.resolve(value, style)
-        tail = self.tails.get((value.__class__, value, style))
+    def ref_open(self, col: int) -> bytes:
+        """``<c r="`` and the letters of column ``col``."""
+        opening = self.ref_opens.get(col)
+        if opening is None:
+            opening = self.ref_opens[col] = self.cell_open + col_letter(col).encode()
+        return opening
+
+    def new_cell(self, row: int, col: int, value: CellValue, style: int) -> bytes:
+        """The XML of cell (``row``, ``col``)."""
+        return self.cell_bytes(self.ref_open(col) + b"%d" % row, col, value, style)
+
+    def cell_bytes(self, ref: bytes, col: int, value: CellValue, style: int) -> bytes:
+        """The XML of the cell ``ref`` (``<c r="`` and its reference) of column ``col``."""
+        style = self.resolve(value, style)
+        key = (value.__class__, value, style)
+        tail = self.tails.get(key)
         if tail is None:  # the cell's XML after its reference, the same for the same value and format
-            xml = with_prefix(cell_xml(ref, value, style, date1904=self.date1904), self.sheet.prefix)
-            tail = self.tails[(value.__class__, value, style)] = xml[len(self.cell_open) + len(ref) :]
-        return self.cell_open + ref.encode() + tail
+            name = col_letter(col) + "1"
+            xml = with_prefix(cell_xml(name, value, style, date1904=self.date1904), self.sheet.prefix)
+            tail = self.tails[key] = xml[len(self.cell_open) + len(name) :]
+        return ref + tail
 
     def _dependent(self, row: int, col: int, m: re.Match[bytes], explicit: bool) -> bytes:
         """A cell kept as it is, except an explicit ``r`` and orphaned shared formulas made plain."""
@@ -446,13 +462,28 @@ class _RowWriter:
                 return _column(ref.group(1))
         return MAX_COL + 1
 
-    def _next_column(self, at: int, end: int) -> int:
-        """The column of the cell starting right at ``at`` when its reference is written; else 0."""
-        opening = b"<" + self.sheet.prefix + b'c r="'
-        if not self.sheet.data.startswith(opening, at):
-            return 0
-        ref = _CELL_COLUMN.search(self.sheet.data, at, self.sheet.data.find(b">", at, end))
-        return _column(ref.group(1)) if ref else 0
+    def _cell_after(self, at: int, end: int, col: int) -> int | None:
+        """Where the first cell right of column ``col`` starts, from ``at`` on (``end`` when there is
+        none); None when a cell on the way has no reference or is column ``col`` itself."""
+        data, opening = self.sheet.data, self.cell_tag
+        find, size = data.find, len(opening)
+        while (at := find(opening, at, end)) >= 0:
+            after = data[at + size : at + size + 1]
+            if after not in _SPACE:  # <color> and <charset> in rich text; a cell without attributes
+                if after in (b">", b"/"):
+                    return None
+                at += size
+                continue
+            ref = _CELL_COLUMN.search(data, at + size, find(b">", at, end))
+            if ref is None:
+                return None
+            found = _column(ref.group(1))
+            if found > col:
+                return at
+            if found == col:
+                return None
+            at += size
+        return end
 
     def _spliced(
         self,
@@ -462,15 +493,17 @@ class _RowWriter:
         row_attrs: bytes,
         pending: dict[int, CellValue],
     ) -> list[Edit] | None:
-        """The row's edits when every write replaces a cell found by its reference, goes right before
-        the next cell (a missing ID cell in column A) or lies right of the row's last cell: the other
-        cells are not scanned, nor copied (edits of neighbouring cells are one edit; the row's start
-        tag, when its ``spans`` go, one of its own). None when the row must be taken apart.
+        """The row's edits when every write replaces a cell found by its reference or goes in before
+        the first cell right of it (the other cells are not scanned past, nor copied: edits of
+        neighbouring cells are one edit; the row's start tag, when its ``spans`` go, one of its
+        own). None when the row must be taken apart (cells out of order or without references).
         """
         start, tag_end, end = span
         data, p = self.sheet.data, self.sheet.prefix
+        find = data.find
         close = end - len(b"</" + p + b"row>")
-        opening = b"<" + p + b"c"
+        cell_close = b"</" + p + b"c>"
+        formula_open = b"<" + p + b"f"
         edits: list[Edit] = []
         run: list[bytes] = []  # the text of the edit being made, from run_start to after_cell
         run_start = -1
@@ -478,31 +511,48 @@ class _RowWriter:
         inserted: list[int] = []
         formulas = False
         after_cell = tag_end
+        number = b"%d" % row
         for col, value in pending.items():  # in column order, so each cell lies after the one before
-            name = cell_ref(row, col)
-            ref = opening + b' r="' + name.encode() + b'"'
-            at = data.find(ref, after_cell, close)
-            m = self.cell_re.match(data, at) if at >= 0 else None
-            if m is not None:
-                formulas |= self.formula_re.search(m.group(2) or b"") is not None
-                if m.start() != after_cell and run:
+            ref = self.ref_open(col) + number
+            at = find(ref + b'"', after_cell, close)
+            if at >= 0:
+                tag_close = find(b">", at, close)
+                if tag_close < 0:
+                    return None
+                if data[tag_close - 1] == 47:  # "/>": an empty cell
+                    cell_end = tag_close + 1
+                else:
+                    content_end = find(cell_close, tag_close, close)
+                    if content_end < 0:
+                        return None
+                    cell_end = content_end + len(cell_close)
+                    if find(formula_open, tag_close, content_end) >= 0:
+                        formulas |= self.formula_re.search(data, tag_close, content_end) is not None
+                if at != after_cell and run:
                     edits.append(Edit(run_start, after_cell, b"".join(run)))
                     run = []
                 if not run:
-                    run_start = m.start()
-                run.append(self.new_cell(row, col, value, _style_of(m.group(1)), name))
-                after_cell = m.end()
-            elif after_cell > tag_end and data.find(ref, tag_end, after_cell) >= 0:
+                    run_start = at
+                run.append(self.cell_bytes(ref, col, value, _style_of(data[at + len(ref) : tag_close])))
+                after_cell = cell_end
+                continue
+            if after_cell > tag_end and find(ref + b'"', tag_end, after_cell) >= 0:
                 return None  # there, but not after the cells before it: cells out of order
-            elif self._next_column(after_cell, close) > col:
-                if not run:
-                    run_start = after_cell
-                run.append(self.new_cell(row, col, value, self.base_style(row_attrs, col), name))
-                inserted.append(col)
-            elif col > self._last_column(tag_end, close):
-                appended.append(col)
-            else:
+            at = self._cell_after(after_cell, close, col)
+            if at is None:
                 return None
+            if at == close:
+                if col <= self._last_column(tag_end, close):
+                    return None
+                appended.append(col)
+                continue
+            if at != after_cell and run:
+                edits.append(Edit(run_start, after_cell, b"".join(run)))
+                run = []
+            if not run:
+                run_start = after_cell = at
+            run.append(self.cell_bytes(ref, col, value, self.base_style(row_attrs, col)))
+            inserted.append(col)
         if run:
             edits.append(Edit(run_start, after_cell, b"".join(run)))
         if appended:
