@@ -77,9 +77,13 @@ def _open(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
     return open_calamine(path)
 
 
-def open_calamine(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
-    """Open any spreadsheet calamine reads (.xlsx, .xlsm, .xls), with clear errors."""
+def open_calamine(path: str | os.PathLike[str], *, known_xlsx: bool = False) -> calamine.CalamineWorkbook:
+    """Open any spreadsheet calamine reads (.xlsx, .xlsm, .xls), with clear errors. ``known_xlsx``: the
+    file is known to be an .xlsx or .xlsm package named so; calamine then reads it from its path,
+    without first copying the whole file into memory (each sheet read ahead opens the file anew)."""
     try:
+        if known_xlsx and os.fspath(path).lower().endswith((".xlsx", ".xlsm")):
+            return calamine.CalamineWorkbook.from_path(os.fspath(path))
         # From a file object, so the format is read from the content whatever the extension says.
         with open(path, "rb") as fh:
             return calamine.CalamineWorkbook.from_filelike(fh)
@@ -529,7 +533,7 @@ class CalamineSource:
         todo.insert(0, todo.pop())
 
         def read(name: str) -> Grid:
-            wb = open_calamine(self.path)
+            wb = open_calamine(self.path, known_xlsx=bool(sizes))
             try:
                 return read_grid(wb, name, self.path, raw=True)
             finally:

@@ -21,6 +21,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -234,17 +235,55 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _write_temp(folder: Path, name: str, data: bytes) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name}.", suffix=TEMP_SUFFIX, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
+    writing = _TempFile(folder, name, data)
+    writing.write()
+    return writing.done()
+
+
+class _TempFile:
+    """A new version of a workbook written to a temporary file in its folder and fsynced, on the
+    caller's thread (:meth:`write`) or on one of its own while the caller checks the package
+    (:meth:`start`). That thread only makes system calls (``os.write``, ``os.fsync``), holding no
+    Python lock, so the package check may start a second process meanwhile (crmbook.parallel)."""
+
+    def __init__(self, folder: Path, name: str, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name}.", suffix=TEMP_SUFFIX, dir=folder)
+        self.path = Path(tmp)
+        self._fd = fd
+        self._data = data
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> _TempFile:
+        self._thread = threading.Thread(target=self.write, name="crmbook-save", daemon=True)
+        self._thread.start()
+        return self
+
+    def write(self) -> None:
+        try:
+            view = memoryview(self._data)
+            while view:
+                view = view[os.write(self._fd, view[: 1 << 24]) :]
+            os.fsync(self._fd)
+        except BaseException as exc:  # given to the caller by done()
+            self._error = exc
+        finally:
+            os.close(self._fd)
+
+    def done(self) -> Path:
+        """The written file's path, once written; raises what writing it raised (and removes it)."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            self.discard()
+            raise self._error
+        return self.path
+
+    def discard(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return Path(tmp)
+            self.path.unlink()
 
 
 def _backup(path: Path, backup_dir: str | os.PathLike[str], keep: int) -> Path:
@@ -318,9 +357,16 @@ def save_workbook_bytes(
             ensure_unchanged(target, expected)
 
     check_unchanged()
-    self_check(target, data)
     cleanup_stale_temp_files(target)
-    tmp = _write_temp(target.parent, target.name, data)
+    # The new version goes to disk while it is checked (the check works, the writing mostly waits for
+    # the disk); it replaces the workbook only once both are done.
+    writing = _TempFile(target.parent, target.name, data).start()
+    try:
+        self_check(target, data)
+        tmp = writing.done()
+    except BaseException:
+        writing.discard()
+        raise
     try:
         backup = _backup(target, backup_dir, keep) if (backup_dir is not None and target.exists()) else None
         check_unchanged()

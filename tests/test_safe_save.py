@@ -89,6 +89,37 @@ def test_failure_during_replace_leaves_the_original(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.broken_workbooks  # writes a workbook broken on purpose
+def test_a_faulty_package_or_a_failed_write_leaves_the_original_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new version is written while it is checked: either failing removes what was written."""
+    from crmbook import safe_save
+    from crmbook.errors import FaultyOutputError
+
+    path = _book(tmp_path)
+
+    def faulty(target: object, data: bytes, **_: object) -> None:
+        time.sleep(0.05)  # the writing thread is at work meanwhile
+        raise FaultyOutputError(path, "faulty")
+
+    with monkeypatch.context() as m:
+        m.setattr(safe_save, "self_check", faulty)
+        with pytest.raises(FaultyOutputError):
+            save_workbook_bytes(path, b"new" * 100_000, expected=Fingerprint.of(path))
+    assert path.read_bytes() == b"old"
+    assert not list(tmp_path.glob(".~crmbook-*"))
+
+    def full_disk(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_workbook_bytes(path, b"new", expected=Fingerprint.of(path))
+    assert path.read_bytes() == b"old"
+    assert not list(tmp_path.glob(".~crmbook-*"))
+
+
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_stale_temp_files_removed(tmp_path: Path) -> None:
     path = _book(tmp_path)
     stale = tmp_path / ".~crmbook-crm.xlsx.abc.tmp"
