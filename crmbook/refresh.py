@@ -281,7 +281,7 @@ CALCULATED = {
 # Step 5 for these sheets runs beside the plan's own steps (it may, for any sheet but customers: only
 # the customers sheet gets writes after the IDs); for the other sheets the child numbers, it runs here
 # once their IDs are back, while the child works out the cell edits (the plan's steps keep both busy).
-REMEMBERED_BESIDE = frozenset({"followups"})
+REMEMBERED_BESIDE = frozenset({"followups", "opportunities"})
 
 
 @dataclass(frozen=True)

@@ -312,8 +312,11 @@ def test_unusable_values_are_input_errors_not_crashes(tmp_path: Path) -> None:
         apply_changeset(src, Changeset(owned_sheets=[bad_chart]), lang="en")
 
 
-def test_sheets_inflated_ahead_give_the_same_workbook(sample_book: Path) -> None:
-    from crmbook.ooxml import inflate_sheets
+def test_sheets_inflated_ahead_give_the_same_workbook(
+    sample_book: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read and located ahead: the writer looks through none of them again, and writes the same bytes."""
+    from crmbook.ooxml import inflate_sheets, sheetxml
     from crmbook.reader import read_book, record_sheet_names
     from crmbook.refresh import plan_refresh
 
@@ -323,8 +326,14 @@ def test_sheets_inflated_ahead_give_the_same_workbook(sample_book: Path) -> None
     with open_package(sample_book) as pkg:
         parts = pkg.sheet_parts()
         assert inflated == {parts[t.sheet_name]: pkg.read(parts[t.sheet_name]) for t in book.tables.values()}
+    assert set(inflated.shapes) == set(inflated)
+    located: list[bytes] = []
+    real_prefix = sheetxml.main_prefix
+    monkeypatch.setattr(sheetxml, "main_prefix", lambda data: located.append(data) or real_prefix(data))
     ahead = apply_changeset(sample_book, plan.changeset, inflated=inflated)
+    assert located == []  # no record sheet located again
     assert ahead == apply_changeset(sample_book, plan.changeset)
+    assert len(located) == len(inflated)  # without them, each record sheet is located
     assert inflate_sheets(sample_book, record_sheet_names, at_most=1000) == {}  # too big to hold: not read
     assert inflate_sheets(sample_book.with_name("missing.xlsx"), record_sheet_names) == {}
 

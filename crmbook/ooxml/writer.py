@@ -45,7 +45,7 @@ from crmbook.ooxml.owned import (
     style_keys,
 )
 from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
-from crmbook.ooxml.sheetxml import CellPatch, SheetXml, SheetXmlError, patch_cells
+from crmbook.ooxml.sheetxml import CellPatch, SheetShape, SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
 from crmbook.ooxml.xmltext import MAIN_NS, TAG_RE, Edit, apply_edits, attr, find_element, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
@@ -296,25 +296,40 @@ class Patcher:
         self.close()
 
 
+class InflatedSheets(dict[str, bytes]):
+    """Worksheet parts read ahead (part -> XML) and where each one's rows are (part -> its
+    :class:`SheetShape`, for those crmbook can patch)."""
+
+    def __init__(self, parts: Mapping[str, bytes] | None = None) -> None:
+        super().__init__(parts or {})
+        self.shapes: dict[str, SheetShape] = {}
+        for part, data in self.items():
+            try:
+                self.shapes[part] = SheetXml(data).shape
+            except SheetXmlError:
+                continue  # patching it reports what is wrong
+
+
 def inflate_sheets(
     src: str | os.PathLike[str], pick: Callable[[list[str]], list[str]], *, at_most: int = 512 * MiB
-) -> dict[str, bytes]:
-    """The worksheet parts of the sheets ``pick`` chooses among ``src``'s sheet names (part -> XML).
+) -> InflatedSheets:
+    """The worksheet parts of the sheets ``pick`` chooses among ``src``'s sheet names, located.
 
     For :func:`apply_changeset`: reading them while something else runs (a refresh reads them
     beside its calamine read, zlib inflating without the interpreter lock) takes them off the
-    writer's path. Empty when they would hold more than ``at_most`` bytes in all, or cannot be
-    read (the writer then reads them itself and reports what is wrong).
+    writer's path, and so does locating them (a look at every byte of a big sheet, done once).
+    Empty when they would hold more than ``at_most`` bytes in all, or cannot be read (the writer
+    then reads them itself and reports what is wrong).
     """
     try:
         with open_package(src) as pkg:
             parts = pkg.sheet_parts()
             found = [parts[name] for name in pick(list(parts)) if name in parts and parts[name] in pkg]
             if sum(pkg.inflated_size(part) for part in found) > at_most:
-                return {}
-            return {part: pkg.read(part) for part in found}
+                return InflatedSheets()
+            return InflatedSheets({part: pkg.read(part) for part in found})
     except (WorkbookFileError, OSError, ValueError):
-        return {}
+        return InflatedSheets()
 
 
 class _Build:
@@ -324,6 +339,7 @@ class _Build:
         self.pkg = pkg
         self.lang = lang
         self.inflated = inflated
+        self.shapes = inflated.shapes if isinstance(inflated, InflatedSheets) else {}
         self.outputs: dict[str, bytes] = {}
         self.zip = ZipAssembler()  # deflates finished parts in the background while the rest is built
         self.deleted: set[str] = set()
@@ -455,10 +471,14 @@ class _Build:
         self, sheet: str, part: str, data: bytes, writes: dict[tuple[int, int], CellValue]
     ) -> tuple[SheetXml, CellPatch]:
         try:
-            located = SheetXml(data)
+            located = self._located(part, data)
             return located, patch_cells(located, writes, self._resolve_style, date1904=self.date1904)
         except (SheetXmlError, ValueError) as exc:
             raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
+
+    def _located(self, part: str, data: bytes) -> SheetXml:
+        """``data`` (the XML of ``part``) located, without a second look when it was read ahead."""
+        return SheetXml(data, self.shapes.get(part) if data is self.inflated.get(part) else None)
 
     def _sheet_size(self, sheet: str) -> int:
         return self.pkg.inflated_size(self._worksheet_part(sheet))
@@ -490,7 +510,7 @@ class _Build:
         for sheet, part in self.sheets.items():
             if sheet not in found and part in self.inflated:
                 try:
-                    found[sheet] = ({}, CellPatch([], shape=SheetXml(self.inflated[part]).shape))
+                    found[sheet] = ({}, CellPatch([], shape=self._located(part, self.inflated[part]).shape))
                 except SheetXmlError:
                     continue  # patching it reports what is wrong
         return found
@@ -542,9 +562,9 @@ class _Build:
                     shape = patch.shape if patch is not None else None
                     if shape is None and prepared is not None and not prepared[0]:
                         shape = prepared[1].shape
-                    edits += highlight_edits(
-                        located or SheetXml(data, shape), marks.get(sheet, {}), self.styles.dxf
-                    )
+                    if located is None:
+                        located = SheetXml(data, shape) if shape is not None else self._located(part, data)
+                    edits += highlight_edits(located, marks.get(sheet, {}), self.styles.dxf)
                 except (SheetXmlError, ValueError) as exc:
                     raise WorkbookFileError(self.pkg.path, f"sheet {sheet!r} ({part}) {exc}") from exc
             patched = apply_edits(data, edits)
