@@ -72,9 +72,9 @@ def _check_sizes(path: str | os.PathLike[str]) -> None:
 def _open(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
     from crmbook.filetype import require_workbook
 
-    require_workbook(path)
+    require_workbook(path)  # an .xlsx or .xlsm package, or a clear error
     _check_sizes(path)
-    return open_calamine(path)
+    return open_calamine(path, known_xlsx=True)
 
 
 def open_calamine(path: str | os.PathLike[str], *, known_xlsx: bool = False) -> calamine.CalamineWorkbook:
