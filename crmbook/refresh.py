@@ -10,9 +10,11 @@ workbook surgically and saves it safely. The Excel button runs the same
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import gc
 import itertools
+import operator
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -316,6 +318,44 @@ class BesideSteps:
     id_writes: list[CellWrite]
     cell_issues: IssuesBySheet
     remembered: dict[str, Remembered]  # the sheets in REMEMBERED_BESIDE
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as columns of plain values: the 100,000 changes and 30,000 issues of a refresh after
+        a team's collect unpickle several times faster as lists than object by object (the process that
+        waits for them does the unpickling)."""
+        return (
+            _steps_from_columns,
+            (
+                self.ids,
+                list(zip(*map(_WRITE_FIELDS, self.id_writes), strict=True)),
+                {
+                    key: list(zip(*map(_ISSUE_FIELDS, found), strict=True))
+                    for key, found in self.cell_issues.items()
+                },
+                {key: (list(zip(*r.changes, strict=True)), r.sheet) for key, r in self.remembered.items()},
+            ),
+        )
+
+
+_WRITE_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(CellWrite)))
+_ISSUE_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(Issue)))
+
+
+def _steps_from_columns(
+    ids: IdAssignment,
+    id_writes: list[tuple[Any, ...]],
+    cell_issues: dict[str, list[tuple[Any, ...]]],
+    remembered: dict[str, tuple[list[tuple[Any, ...]], OwnedSheet | None]],
+) -> BesideSteps:
+    def rows(make: Callable[..., Any], columns: list[tuple[Any, ...]]) -> list[Any]:
+        return list(map(make, *columns)) if columns else []
+
+    return BesideSteps(
+        ids,
+        rows(CellWrite, id_writes),
+        {key: rows(Issue, columns) for key, columns in cell_issues.items()},
+        {key: Remembered(rows(Change, columns), sheet) for key, (columns, sheet) in remembered.items()},
+    )
 
 
 def _beside_steps(

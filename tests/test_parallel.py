@@ -343,3 +343,37 @@ def test_the_second_process_starts_once_the_head_start_thread_is_done(
     book, structural = read_book(sample_book, today=dt.date(2026, 11, 22))
     plan_refresh(book, structural, customer_features=features)
     assert events == ["head start done", "fork"]
+
+
+def test_what_the_second_process_finds_comes_back_as_it_was(sample_book: Path) -> None:
+    """The child's findings travel as columns (BesideSteps.__reduce__): IDs and their writes, issues
+    and the changes people made come back equal, in order."""
+    import pickle
+
+    from crmbook.changeset import CellWrite, Changeset
+    from crmbook.ids import customer_ids_and_references
+    from crmbook.ooxml import apply_changeset
+    from crmbook.refresh import _beside_steps, _own_frames
+    from crmbook.state import working_copy
+
+    now = dt.datetime(2026, 11, 22, 9, 0)
+    refresh(sample_book, now=now)
+    book, _ = read_book(sample_book, today=now.date())
+    followups = book.tables["followups"]
+    subject, contact_id = followups.col("subject"), book.tables["contacts"].col("contact_id")
+    assert subject is not None and contact_id is not None
+    edits = [
+        CellWrite(followups.sheet_name, int(row), subject, f"改 {n}")
+        for n, row in enumerate(followups.data.index[:40])
+    ]
+    contacts = book.tables["contacts"]
+    edits.append(CellWrite(contacts.sheet_name, int(contacts.data.index[0]), contact_id, None))
+    sample_book.write_bytes(apply_changeset(sample_book, Changeset(cell_writes=edits), lang=book.lang))
+    book, _ = read_book(sample_book, today=now.date())
+    own = _own_frames(book)
+    state = working_copy(own.state, sections=False)
+    first = customer_ids_and_references(own, state.high_water, own.today)
+    found = next(_beside_steps(own, first, state.snapshots, None))
+    assert found.id_writes and any(found.cell_issues.values())
+    assert len(found.remembered["followups"].changes) >= 40
+    assert pickle.loads(pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)) == found
