@@ -673,13 +673,16 @@ class _Build:
         rendering its first rows in a second process where the system allows one;
         :meth:`write_owned_sheet` renders the rest and joins them."""
         for owned in owned_sheets:
-            if len(owned.rows) <= ROWS_BESIDE or id(owned) in self.rendered or owned.kept is not None:
+            if len(owned.rows) <= ROWS_BESIDE or id(owned) in self.rendered:
                 continue
             formats = {(style, kind): self._styler(style, value) for style, kind, value in style_keys(owned)}
             if forking_allowed():
-                first = int(len(owned.rows) * SHARE_BESIDE)
-                rows = functools.partial(render_rows, date1904=self.date1904)
-                handle = beside(rows, owned, KnownStyles(formats), 0, first)
+                # A sheet that grows (KeptRows) renders only its new rows, under its kept ones; its
+                # header, row 0, is already in the workbook.
+                start, number = (0, None) if owned.kept is None else (1, owned.kept.count + 2)
+                first = start + int((len(owned.rows) - start) * SHARE_BESIDE)
+                rows = functools.partial(render_rows, date1904=self.date1904, first_number=number)
+                handle = beside(rows, owned, KnownStyles(formats), start, first)
                 self.beside_rows[id(owned)] = (owned, first, handle)
 
     def stop_rendering_beside(self) -> None:
@@ -687,9 +690,13 @@ class _Build:
             handle.__exit__(None, None, None)
         self.beside_rows.clear()
 
-    def _rows_joined(self, owned: OwnedSheet, first: int, handle: Beside[RenderedRows]) -> RenderedRows:
-        """All rows of ``owned``: the first ``first`` from the second process, the rest rendered here."""
-        rest = render_rows(owned, self._styler, first, date1904=self.date1904)
+    def _rows_joined(
+        self, owned: OwnedSheet, first: int, handle: Beside[RenderedRows], first_number: int | None = None
+    ) -> RenderedRows:
+        """The rows of ``owned`` to render: those before position ``first`` from the second process, the
+        rest rendered here (``first_number``: the row number of the first of all, for a sheet that grows)."""
+        number = None if first_number is None else first_number + first - 1
+        rest = render_rows(owned, self._styler, first, date1904=self.date1904, first_number=number)
         with handle:
             return RenderedRows.joined([handle.result(), rest])
 
@@ -714,7 +721,11 @@ class _Build:
         close = sheet.sheet_data_close
         if sheet.last_row_number() != kept.count + 1:  # the header and the kept rows
             return False
-        added = render_rows(owned, self._styler, 1, date1904=self.date1904, first_number=kept.count + 2)
+        beside_rows = self.beside_rows.pop(id(owned), None)
+        if beside_rows is not None and beside_rows[0] is owned:
+            added = self._rows_joined(owned, beside_rows[1], beside_rows[2], kept.count + 2)
+        else:
+            added = render_rows(owned, self._styler, 1, date1904=self.date1904, first_number=kept.count + 2)
         if added.links:  # would need the sheet's hyperlinks element: written whole instead
             return False
         edits = [Edit(close, close, added.xml)]
