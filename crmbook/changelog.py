@@ -130,7 +130,7 @@ def build_changelog_sheet(
     previous = previous_rows if isinstance(previous_rows, EarlierRows) else EarlierRows.of(previous_rows)
     rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in HEADERS[lang]]]
     new_count = min(len(changes), MAX_LOG_ROWS)
-    grows = previous.count > 0 and previous.count + new_count <= MAX_LOG_ROWS
+    grows = previous.count + new_count <= MAX_LOG_ROWS  # (the writer writes it whole where it cannot grow)
     kept = KeptRows(previous.count, _PaddedValues(previous), _kept_cell) if grows else None
     if not grows and previous.count and new_count < MAX_LOG_ROWS:  # the oldest go: written whole
         earlier = _padded(previous.values()[-(MAX_LOG_ROWS - new_count) :])
