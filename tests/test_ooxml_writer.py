@@ -427,30 +427,34 @@ def test_a_big_owned_sheet_is_written_the_same_in_one_process_or_two(
     assert sheet["A2"].number_format != sheet["B2"].number_format  # a date-time format
 
 
+def _change_log(rows: list[list[object]], kept: list[list[object]] | None = None) -> OwnedSheet:
+    """A two-column log sheet of ``rows``; with ``kept``, one that grows under those (KeptRows)."""
+    from crmbook.changeset import KeptRows
+
+    cells = [[SheetCell(v, "datetime" if i == 0 else "text") for i, v in enumerate(r)] for r in rows]
+    return OwnedSheet(
+        "变更日志",
+        [[SheetCell("时间", "header"), SheetCell("记录", "header")], *cells],
+        autofilter=f"A1:B{1 + len(rows) + len(kept or [])}",
+        kept=None
+        if kept is None
+        else KeptRows(
+            len(kept),
+            lambda: kept,  # type: ignore[arg-type,return-value]
+            lambda i, v: SheetCell(v, "datetime" if i == 0 else "text"),
+        ),
+    )
+
+
 @pytest.mark.parametrize("workers", ["1", ""])
 def test_the_new_rows_of_a_big_growing_sheet_are_written_the_same_in_one_process_or_two(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
 ) -> None:
     """The Change log after a collect: thousands of new rows under the kept ones, the first of them
     rendered in a second process (where the system allows one), numbered on from the kept rows."""
-    from crmbook.changeset import KeptRows
     from crmbook.ooxml import writer
 
-    def log(rows: list[list[object]], kept: list[list[object]] | None = None) -> OwnedSheet:
-        cells = [[SheetCell(v, "datetime" if i == 0 else "text") for i, v in enumerate(r)] for r in rows]
-        return OwnedSheet(
-            "变更日志",
-            [[SheetCell("时间", "header"), SheetCell("记录", "header")], *cells],
-            autofilter=f"A1:B{1 + len(rows) + len(kept or [])}",
-            kept=None
-            if kept is None
-            else KeptRows(
-                len(kept),
-                lambda: kept,  # type: ignore[arg-type,return-value]
-                lambda i, v: SheetCell(v, "datetime" if i == 0 else "text"),
-            ),
-        )
-
+    log = _change_log
     first = [[dt.datetime(2026, 11, 1, 9, 30), f"C{n}"] for n in range(3)]
     then = [[dt.datetime(2026, 11, 2, n % 24, 0), f"D{n}"] for n in range(300)]
     written = apply(make_book(tmp_path / "b.xlsx"), Changeset(owned_sheets=[log(first)]), tmp_path / "1.xlsx")
@@ -466,26 +470,8 @@ def test_the_new_rows_of_a_big_growing_sheet_are_written_the_same_in_one_process
 def test_an_owned_sheet_with_kept_rows_grows_under_them(tmp_path: Path) -> None:
     """The rows it already holds stay byte for byte; only the new ones are written (and the sheet's
     dimension and filter grow). When the sheet does not end with the kept rows it is written whole."""
-    from crmbook.changeset import KeptRows
-
     book = make_book(tmp_path / "b.xlsx")
-
-    def log(rows: list[list[object]], kept: list[list[object]] | None = None) -> OwnedSheet:
-        header = [SheetCell("时间", "header"), SheetCell("记录", "header")]
-        cells = [[SheetCell(v, "datetime" if i == 0 else "text") for i, v in enumerate(r)] for r in rows]
-        total = 1 + len(rows) + len(kept or [])
-        return OwnedSheet(
-            "变更日志",
-            [header, *cells],
-            autofilter=f"A1:B{total}",
-            kept=None
-            if kept is None
-            else KeptRows(
-                len(kept),
-                lambda: kept,  # type: ignore[arg-type,return-value]
-                lambda i, v: SheetCell(v, "datetime" if i == 0 else "text"),
-            ),
-        )
+    log = _change_log
 
     first = [[dt.datetime(2026, 11, 1, 9, 30), f"C{n}"] for n in range(3)]
     then = [[dt.datetime(2026, 11, 2, 10, 0), "C7"], [dt.datetime(2026, 11, 2, 10, 0), "C8 & <co>"]]
