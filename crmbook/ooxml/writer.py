@@ -505,21 +505,12 @@ class _Build:
             if self.styles.changed:  # its offsets and style numbers are this styles part's own
                 break
             found[sheet] = (writes, patch)
-        # The other sheets read ahead (the record sheets) located too, with no writes: their issues'
-        # highlights then need no search through a big sheet.
-        for sheet, part in self.sheets.items():
-            if sheet not in found and part in self.inflated:
-                try:
-                    found[sheet] = ({}, CellPatch([], shape=self._located(part, self.inflated[part]).shape))
-                except SheetXmlError:
-                    continue  # patching it reports what is wrong
         return found
 
     def adopt(self, prepared: PreparedCells) -> None:
         for sheet in prepared:
             self._worksheet_part(sheet)  # a sheet of this workbook
-        # A sheet only located there keeps what was prepared here (its writes and edits).
-        self.prepared.update((s, p) for s, p in prepared.items() if p[0] or s not in self.prepared)
+        self.prepared.update(prepared)
 
     def patch_user_sheets(self, changeset: Changeset) -> None:
         writes: dict[str, list[CellWrite]] = defaultdict(list)
@@ -557,11 +548,9 @@ class _Build:
                 self.formulas_removed |= patch.formulas_removed
             if sheet in clear:
                 try:
-                    # A sheet whose cell edits were worked out ahead (or that was located ahead,
-                    # for no writes) is not located again.
+                    # A sheet whose cell edits were worked out ahead, or that was read ahead, is
+                    # not located again.
                     shape = patch.shape if patch is not None else None
-                    if shape is None and prepared is not None and not prepared[0]:
-                        shape = prepared[1].shape
                     if located is None:
                         located = SheetXml(data, shape) if shape is not None else self._located(part, data)
                     edits += highlight_edits(located, marks.get(sheet, {}), self.styles.dxf)
