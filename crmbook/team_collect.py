@@ -275,6 +275,34 @@ class CollectPlan:
         return any(o.applied or o.created or o.conflicts or o.deleted for o in self.outcomes)
 
 
+class _Column:
+    """One column of a canonical sheet as the collect changes it: the values as read (an array, taken
+    when first asked for) and the values written since, by Excel row."""
+
+    __slots__ = ("at", "col", "name", "pending", "read", "table", "written")
+
+    def __init__(self, table: Table, name: str, at: dict[int, int]) -> None:
+        self.table = table
+        self.name = name
+        self.at = at  # Excel row -> position in the frame as read
+        self.read: Any = None
+        self.col: int | None = None  # the column number, once written to
+        self.written: dict[int, Any] = {}
+        self.pending: dict[int, Any] = {}  # written, not yet in the frame
+
+    def current(self, row: int) -> Any:
+        written = self.written
+        if row in written:
+            return written[row]
+        read = self.read
+        if read is None:
+            if self.name not in self.table.data.columns:
+                return None
+            read = self.read = self.table.data[self.name].to_numpy(dtype=object)
+        i = self.at.get(row)
+        return None if i is None or i >= len(read) else read[i]
+
+
 class _Merger:
     """The writes of one collect into copies of the canonical book's frames."""
 
@@ -291,12 +319,9 @@ class _Merger:
         self.logged: dict[tuple[str, str, str], tuple[str, Any, Any, str]] = {}  # -> (kind, old, new, who)
         self.table_rows: dict[str, int] = {}
         self._rows: dict[str, dict[str, int]] = {}  # sheet key -> record ID -> Excel row
-        self._cells: dict[tuple[str, str], dict[int, Any]] = {}  # (sheet key, field) -> row -> value written
         self._at: dict[str, dict[int, int]] = {}  # sheet key -> Excel row -> position in the frame
-        self._arrays: dict[tuple[str, str], Any] = {}  # (sheet key, field) -> the column as it was read
-        self._pending: dict[tuple[str, str], dict[int, Any]] = {}  # values written, not yet in the frame
+        self._columns: dict[tuple[str, str], _Column] = {}  # (sheet key, field) -> the column
         self._new: dict[str, dict[int, dict[str, Any]]] = {}  # sheet key -> rows added, not yet in the frame
-        self._columns: dict[tuple[str, str], int] = {}  # (sheet key, field) -> column number
 
     # -- reading the canonical book as the collect changes it (dicts: a frame cell by cell is slow)
 
@@ -305,27 +330,25 @@ class _Merger:
             self._rows[table.key] = _id_rows(table)
         return self._rows[table.key]
 
-    def current(self, table: Table, row: int, name: str) -> Any:
-        written = self._cells.get((table.key, name))
-        if written is not None and row in written:
-            return written[row]
-        column = self._arrays.get((table.key, name))
+    def cells(self, table: Table, name: str) -> _Column:
+        """Column ``name`` of ``table`` as the collect changes it."""
+        key = table.key
+        column = self._columns.get((key, name))
         if column is None:
-            if name not in table.data.columns:
-                return None
-            column = self._arrays[(table.key, name)] = table.data[name].to_numpy(dtype=object)
-        at = self._at.get(table.key)
-        if at is None:
-            at = self._at[table.key] = dict(
-                zip(table.data.index.tolist(), range(len(table.data)), strict=True)
-            )
-        i = at.get(row)
-        return None if i is None or i >= len(column) else column[i]
+            at = self._at.get(key)
+            if at is None:
+                at = self._at[key] = dict(zip(table.data.index.tolist(), range(len(table.data)), strict=True))
+            column = self._columns[(key, name)] = _Column(table, name, at)
+        return column
+
+    def current(self, table: Table, row: int, name: str) -> Any:
+        return self.cells(table, name).current(row)
 
     def flush(self, table: Table) -> None:
         """Put the values written and the rows added into ``table``'s frame (one step per column)."""
-        for (sheet_key, name), values in list(self._pending.items()):
-            if sheet_key != table.key:
+        for (sheet_key, name), cells in self._columns.items():
+            values = cells.pending
+            if sheet_key != table.key or not values:
                 continue
             column = table.data[name].to_numpy(dtype=object, copy=True)
             at = table.data.index.get_indexer(list(values))
@@ -333,7 +356,7 @@ class _Merger:
             column[at] = list(values.values())
             # as a Series of objects: a bare array of datetimes would become datetime64 (Timestamps)
             table.data[name] = pd.Series(column, index=table.data.index, dtype=object)
-            del self._pending[(sheet_key, name)]
+            cells.pending = {}
         new = self._new.pop(table.key, {})
         if new:
             frame = (
@@ -345,33 +368,27 @@ class _Merger:
     # -- cells
 
     def column(self, table: Table, name: str) -> int:
-        col = self._columns.get((table.key, name))
-        if col is not None:
-            return col
-        col = table.col(name) if name in table.columns else table.extra_columns.get(name)
-        if col is None:
-            col = table.add_extra_column(name)
-            self.writes.append(CellWrite(table.sheet_name, table.header_row, col, name))
-            self.new_columns.setdefault(table.key, []).append([col, name])
-        self._columns[(table.key, name)] = col
-        return col
+        cells = self.cells(table, name)
+        if cells.col is None:
+            col = table.col(name) if name in table.columns else table.extra_columns.get(name)
+            if col is None:
+                col = table.add_extra_column(name)
+                self.writes.append(CellWrite(table.sheet_name, table.header_row, col, name))
+                self.new_columns.setdefault(table.key, []).append([col, name])
+            cells.col = col
+        return cells.col
 
     def set(
-        self, table: Table, row: int, name: str, value: Any, record: str, who: str, old: Any, encoded: Any
+        self, cells: _Column, row: int, value: Any, record: str, who: str, old: Any, encoded: Any
     ) -> None:
-        """Write ``value`` (``encoded``: :func:`_encoded`) over ``old`` (the cell's :meth:`current` value)."""
+        """Write ``value`` (``encoded``: :func:`_encoded`) into ``cells`` at ``row``, over ``old`` (the
+        cell's :meth:`_Column.current` value)."""
+        table, name = cells.table, cells.name
         sheet_key = table.key
-        where = (sheet_key, name)
-        col = self.column(table, name)
+        col = cells.col if cells.col is not None else self.column(table, name)
         self.writes.append(CellWrite(table.sheet_name, row, col, value))
-        written = self._cells.get(where)
-        if written is None:
-            written = self._cells[where] = {}
-        written[row] = value
-        pending = self._pending.get(where)
-        if pending is None:
-            pending = self._pending[where] = {}
-        pending[row] = value
+        cells.written[row] = value
+        cells.pending[row] = value
         key = (sheet_key, row, name)
         before = self.updated.get(key)
         if before is None:
@@ -495,12 +512,13 @@ def _merge_rep(
             m.conflict(DELETED_IN_BOOK, sheet_key, book_id, name, base, rep, None, work)
             outcome.conflicts += 1
             return
-        current = m.current(table, row, name)
+        cells = m.cells(table, name)
+        current = cells.current(row)
         current_seen = _norm(current)
         if current_seen == rep_seen:
             outcome.same += 1
         elif current_seen == base_seen:
-            m.set(table, row, name, rep, book_id, who, current, encoded)
+            m.set(cells, row, rep, book_id, who, current, encoded)
             outcome.applied += 1
         else:
             m.conflict(FIELD, sheet_key, book_id, name, base, rep, current, work)
