@@ -52,18 +52,29 @@ def test_cells_rows_and_styles() -> None:
 def test_repeated_values_are_written_as_each_cell_alone_would_be() -> None:
     """Values equal across types (1, 1.0, True) or formats stay apart; every cell is what
     :func:`cell_xml` writes for it."""
-    from crmbook.ooxml.cells import cell_xml
+    from crmbook.ooxml.cells import cell_xml, col_letter
 
     values: list[CellValue] = [1, 1.0, True, "1", dt.date(2024, 5, 1), dt.datetime(2024, 5, 1), "a&b", None]
+    # texts the short way of writing a text cell must leave to cell_xml
+    values += [" lead", "trail ", "a\nb", "tab\t", "x_x0041_y", "\u3000全角", "", "<&>", "ctl\x01", "é"]
     rows: list[list[SheetCell | None]] = [
         [SheetCell(v, style) for v in values] for style in ("text", "date", "text")
     ]
+    shared = rows[0]  # the same cell objects in later rows too (the change log shares its labels)
+    rows += [shared, [None, *shared[1:]]]
     xml = render_owned_sheet(OwnedSheet("s", rows), styler).xml.decode()
     for r, row in enumerate(rows, start=1):
         for c, cell in enumerate(row, start=1):
-            assert cell is not None
-            ref = f"{'ABCDEFGH'[c - 1]}{r}"
+            if cell is None:
+                continue
+            ref = f"{col_letter(c)}{r}"
             assert cell_xml(ref, cell.value, styler(cell.style, cell.value)) in xml
+
+
+def test_a_text_too_long_for_excel_is_refused_naming_its_cell() -> None:
+    rows: list[list[SheetCell | None]] = [[SheetCell("ok")], [None, SheetCell("长" * 40_000)]]
+    with pytest.raises(ValueError, match="B2"):
+        render_owned_sheet(OwnedSheet("s", rows), styler)
 
 
 def test_internal_links_need_no_relationship_and_web_links_get_one() -> None:

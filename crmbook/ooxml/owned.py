@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from crmbook.changeset import CellValue, OwnedSheet
-from crmbook.ooxml.cells import cell_ref, cell_xml, col_letter, split_ref
+from crmbook.changeset import CellValue, OwnedSheet, SheetCell
+from crmbook.ooxml.cells import MAX_TEXT, cell_ref, cell_xml, col_letter, split_ref
 from crmbook.ooxml.manifest import RT
 from crmbook.ooxml.xmltext import MAIN_NS, REL_NS, escape_attr, escape_text
 
@@ -120,10 +120,6 @@ def _pane(freeze: str) -> str:
     )
 
 
-def _row_xml(number: int, cells: list[str]) -> str:
-    return f'<row r="{number}">{"".join(cells)}</row>' if cells else ""
-
-
 @dataclass
 class RenderedRows:
     """Some rows of an owned sheet as XML (``<row>`` elements), with the links of their cells
@@ -162,34 +158,68 @@ def render_rows(
     max_row = max_col = 0
     rows = sheet.rows[start:stop]
     letters = [""] + [col_letter(c) for c in range(1, max(map(len, rows), default=0) + 1)]
+    opens = [f'<c r="{letter}' for letter in letters]
     named: dict[str, int] = {}  # style name -> index, for values that are not dates
-    # A cell's XML after its reference, by (type, value, format): report sheets repeat many values.
+    # A cell's XML after its reference (the same wherever it sits), by the cell (sheets share one
+    # cell object between rows: a label, a time stamp) and by (type, value, format): report sheets
+    # repeat many values.
+    by_cell: dict[int, str] = {}  # id() of cells of ``rows``, which hold them while this runs
     tails: dict[tuple[type, CellValue, int], str] = {}
     for r, row in enumerate(rows, start=start + 1 if first_number is None else first_number):
         cells = []
+        number = str(r)
+        last = 0
         for c, cell in enumerate(row, start=1):
             if cell is None:
                 continue
-            ref = f"{letters[c]}{r}"
-            value = cell.value
-            if isinstance(value, dt.date):
-                style = styler(cell.style, value)
-            else:
-                style = named.get(cell.style, -1)
-                if style < 0:
-                    style = named[cell.style] = styler(cell.style, value)
-            tail = tails.get((value.__class__, value, style))
+            tail = by_cell.get(id(cell))
             if tail is None:
-                xml = cell_xml(ref, value, style, date1904=date1904)  # '<c r="{ref}' and the tail
-                tail = tails[(value.__class__, value, style)] = xml[6 + len(ref) :]
-            cells.append(f'<c r="{ref}{tail}')
-            max_col = max(max_col, c)
+                ref = f"{letters[c]}{r}"
+                tail = by_cell[id(cell)] = _cell_tail(cell, ref, styler, named, tails, date1904)
+            cells.append(f"{opens[c]}{number}{tail}")
+            last = c
             if cell.link:
-                links.append((ref, cell.link, value))
+                links.append((f"{letters[c]}{r}", cell.link, cell.value))
         if cells:
             max_row = r
-            rows_xml.append(_row_xml(r, cells).encode())
+            max_col = max(max_col, last)
+            rows_xml.append(f'<row r="{number}">{"".join(cells)}</row>'.encode())
     return RenderedRows(b"".join(rows_xml), links, max_row, max_col)
+
+
+def _cell_tail(
+    cell: SheetCell,
+    ref: str,
+    styler: SheetStyler,
+    named: dict[str, int],
+    tails: dict[tuple[type, CellValue, int], str],
+    date1904: bool,
+) -> str:
+    """The XML of ``cell`` (at ``ref``) after its reference: ``<c r="`` and ``ref`` left out."""
+    value = cell.value
+    if isinstance(value, dt.date):
+        style = styler(cell.style, value)
+    else:
+        style = named.get(cell.style, -1)
+        if style < 0:
+            style = named[cell.style] = styler(cell.style, value)
+    key = (value.__class__, value, style)
+    tail = tails.get(key)
+    if tail is None:
+        if (
+            value.__class__ is str
+            and len(value) <= MAX_TEXT
+            and value.isprintable()  # no line break, tab or other space than " "
+            and "_x" not in value
+            and value[:1] != " "
+            and value[-1:] != " "
+        ):  # the common case, as cell_xml writes it
+            s = f' s="{style}"' if style else ""
+            tail = f'"{s} t="inlineStr"><is><t>{escape_text(value)}</t></is></c>'
+        else:
+            tail = cell_xml(ref, value, style, date1904=date1904)[6 + len(ref) :]
+        tails[key] = tail
+    return tail
 
 
 def render_owned_sheet(
