@@ -13,6 +13,14 @@ in rounds (every task once per round, each in a fresh interpreter, so peak memor
 
     python benchmarks/team.py                  # M, 3 runs
     python benchmarks/team.py --sizes S --runs 1
+    python benchmarks/team.py --edits valid    # every edit a valid value of its column
+
+The edits (``--edits``): ``rough`` (the default, the goal's yardstick) changes each value the blunt way:
+text gets "（改）" appended (list values and phone numbers then fail validation), an empty cell gets
+"改" whatever its column, numbers grow, dates move a day; about a third of the edited cells then
+have an issue. ``valid`` edits as a careful rep would: another value of the column's list, another
+mobile number or e-mail, a date a day earlier, a number, text with "（改）" appended; customer names
+on the contacts, follow-ups and deals are left alone. Comparing the two tells what the issues cost.
 
 Prints the median wall time, CPU time and the peak memory of each task and the ratios split / refresh and
 collect / refresh (medians of the rounds' own ratios).
@@ -74,8 +82,32 @@ def _changed(value: Any, rng: random.Random) -> Any:
     return f"{value}（改）"
 
 
-def _edit(path: Path, share: float, seed: int, skip_owner: bool = True) -> int:
-    """Change ``share`` of the user cells of every record sheet of ``path`` (surgical writer); how many."""
+def _valid_change(value: Any, column: Any, lists: dict[str, list[str]], rng: random.Random) -> Any:
+    """``value`` changed into another valid value of ``column`` (a schema column; None for a user column)."""
+    kind = column.type if column is not None else "text"
+    if kind in ("list", "yesno"):
+        return rng.choice([v for v in lists.get(column.list, []) if v != value] or [value])
+    if kind == "phone":
+        return f"139{rng.randint(10**7, 10**8 - 1)}"
+    if kind == "email":
+        return f"rep{rng.randint(1, 10**6)}@example.com"
+    if kind == "url":
+        return f"https://example.com/{rng.randint(1, 999)}"
+    if kind in ("date", "datetime"):
+        if isinstance(value, dt.date):
+            return value - dt.timedelta(days=1)
+        return TODAY - dt.timedelta(days=rng.randint(20, 50))
+    if kind in ("integer", "amount"):
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+        return number + rng.randint(1, 9)
+    if kind == "percent":
+        return rng.choice([0.1, 0.3, 0.5, 0.7, 0.9])
+    return f"{value}（改）" if isinstance(value, str) and value else "改"
+
+
+def _edit(path: Path, share: float, seed: int, skip_owner: bool = True, edits: str = "rough") -> int:
+    """Change ``share`` of the user cells of every record sheet of ``path`` (surgical writer); how many.
+    ``edits``: "rough" or "valid" (see the module's docstring)."""
     from crmbook.changeset import CellWrite, Changeset
     from crmbook.ooxml import apply_changeset
     from crmbook.reader import read_book
@@ -87,19 +119,27 @@ def _edit(path: Path, share: float, seed: int, skip_owner: bool = True) -> int:
         owned = {c.key for c in table.spec.columns if c.owned} | {table.spec.id_column, "customer_id"}
         if skip_owner:
             owned.add("owner")
+        if edits == "valid":
+            owned.add("customer_name")  # a reference by name: reps do not retype it
         names = [n for n in table.data.columns if n not in owned]
         columns = {**table.columns, **table.extra_columns}
+        specs = {c.key: c for c in table.spec.columns}
         for row in table.data.index:
             for name in names:
                 if rng.random() < share:
-                    new = _changed(table.data.at[row, name], rng)
+                    value = table.data.at[row, name]
+                    if edits == "valid":
+                        new = _valid_change(value, specs.get(name), book.lists, rng)
+                    else:
+                        new = _changed(value, rng)
                     writes.append(CellWrite(table.sheet_name, int(row), columns[name], new))
     path.write_bytes(apply_changeset(path, Changeset(cell_writes=writes), lang=book.lang))
     return len(writes)
 
 
-def prepare(size: str, folder: Path) -> tuple[Path, Path, list[Path]]:
-    """The canonical workbook (20 reps, refreshed) and the rep files of a split of it, edited."""
+def prepare(size: str, folder: Path, edits: str = "rough") -> tuple[Path, Path, list[Path]]:
+    """The canonical workbook (20 reps, refreshed) and the rep files of a split of it, edited
+    (``edits``: "rough" or "valid", see the module's docstring)."""
     from crmbook.changeset import CellWrite, Changeset
     from crmbook.ooxml import apply_changeset
     from crmbook.reader import read_book
@@ -121,9 +161,12 @@ def prepare(size: str, folder: Path) -> tuple[Path, Path, list[Path]]:
     base = folder / "base.xlsx"
     shutil.copyfile(canonical, base)
     result = split(canonical, folder / "team", today=TODAY)
-    edited = sum(_edit(f.path, EDIT_SHARE, seed=n) for n, f in enumerate(result.files))
-    lead = _edit(canonical, LEAD_SHARE, seed=999)
-    print(f"# prepared: {len(result.files)} rep files, {edited:,} rep cells and {lead:,} lead cells edited")
+    edited = sum(_edit(f.path, EDIT_SHARE, seed=n, edits=edits) for n, f in enumerate(result.files))
+    lead = _edit(canonical, LEAD_SHARE, seed=999, edits=edits)
+    print(
+        f"# prepared: {len(result.files)} rep files, {edited:,} rep cells and {lead:,} lead cells edited "
+        f"({edits} edits)"
+    )
     for leftover in folder.glob(".crmbook-backups"):
         shutil.rmtree(leftover)
     return base, canonical, [f.path for f in result.files]
@@ -162,11 +205,12 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="M")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--edits", choices=("rough", "valid"), default="rough")
     args = parser.parse_args()
     for size in args.sizes.split(","):
         with tempfile.TemporaryDirectory(prefix="crmbook-team-bench-") as tmp:
             folder = Path(tmp)
-            base, canonical, rep_files = prepare(size, folder)
+            base, canonical, rep_files = prepare(size, folder, args.edits)
             books = {"refresh": base, "split": base, "collect": canonical}
             print(f"\n== {size}: {REPS} reps, {base.stat().st_size / 2**20:.1f} MiB canonical workbook ==")
             runs: dict[str, list[tuple[float, float, float]]] = {t: [] for t in TASKS}
