@@ -304,16 +304,16 @@ class RepTemplate:
     reps_rows: int  # rep rows the template wrote below it
 
 
-def build_template(plan: SplitPlan) -> RepTemplate:
-    """The template workbook (:func:`crmbook.template.build_workbook`) with the canonical workbook's
-    fields, its user columns on each record sheet, inside the sheet's Excel table."""
+def build_template(book: Book, redacted: list[str]) -> RepTemplate:
+    """The template workbook (:func:`crmbook.template.build_workbook`) with the fields of the canonical
+    workbook ``book`` but the ``redacted`` ones, its user columns on each record sheet, inside the
+    sheet's Excel table. It depends on nothing :func:`plan_split` works out."""
     from openpyxl.utils import get_column_letter
 
     from crmbook.template import FILLS, HEADER_FONT, build_workbook, workbook_bytes
 
-    book = plan.book
     lang: Lang = book.lang
-    schema = _rep_schema(load_schema(), book, plan.redacted)
+    schema = _rep_schema(load_schema(), book, redacted)
     wb = build_workbook(lang=lang, schema=schema)
     for ws in wb.worksheets:  # a list formula is stored without its "=" (Excel repairs one with it)
         for dv in ws.data_validations.dataValidation:
@@ -642,7 +642,7 @@ def split(
 ) -> SplitResult:
     """Write one workbook per rep into ``out_dir`` and remember the split in the canonical workbook."""
     from crmbook.edit import editing
-    from crmbook.parallel import beside_each, in_place
+    from crmbook.parallel import beside, beside_each, in_place
     from crmbook.refresh import HeadStart, cyclic_gc_paused
     from crmbook.safe_save import write_new_file
 
@@ -657,7 +657,11 @@ def split(
         cyclic_gc_paused(),
         editing(spath, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
     ):
-        plan = plan_split(edit.book, redact=redact, now=now, customer_features=head_start.customer_features())
+        features = head_start.customer_features()  # (its thread done before a second process starts)
+        redacted = redacted_fields(edit.book) if redact else []
+        with beside(build_template, edit.book, redacted) as making_template:  # on a second core meanwhile
+            plan = plan_split(edit.book, redact=redact, now=now, customer_features=features)
+            template = making_template.result()
         if not plan.parts:
             raise InputError(
                 f"{spath}: no customer has an owner (负责人 / Owner); fill the owners, then split"
@@ -679,7 +683,6 @@ def split(
                 "first (crmbook collect), or use --force to replace them"
             )
         folder.mkdir(parents=True, exist_ok=True)
-        template = build_template(plan)
         files: list[RepFileResult] = []
         with tempfile.TemporaryDirectory(dir=folder, prefix=".crmbook-split-") as tmp:
             source = Path(tmp) / "template.xlsx"

@@ -18,7 +18,7 @@ NOW = dt.datetime(2026, 11, 22, 17, 30)
 def test_a_reps_share_of_the_features_is_what_their_own_customers_give(sample_book: Path) -> None:
     book, _ = read_book(sample_book, today=TODAY)
     plan = plan_split(book, now=NOW, customer_features=customer_features(book.tables["customers"].data))
-    template = build_template(plan)
+    template = build_template(plan.book, plan.redacted)
     assert len(plan.parts) >= 2
     for part in plan.parts:
         mine = rep_book(plan, part, template, "rep.xlsx").tables["customers"].data
