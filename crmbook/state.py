@@ -31,7 +31,15 @@ from isal import isal_zlib
 from crmbook.changeset import OwnedSheet, SheetCell
 from crmbook.snapshot import Snapshots
 
-__all__ = ["STATE_SHEET", "State", "decode_value", "encode_value", "state_sheet", "undoable_record"]
+__all__ = [
+    "STATE_SHEET",
+    "State",
+    "decode_value",
+    "encode_value",
+    "state_sheet",
+    "undoable_record",
+    "without_line_breaks",
+]
 
 STATE_SHEET = "_crmbook"
 FORMAT_VERSION = 1
@@ -49,7 +57,12 @@ def pack(text: str) -> str:
 
 
 def unpack(text: str) -> str:
-    """The JSON text of a stored value; ValueError when a packed one is damaged."""
+    """The JSON text of a stored value; ValueError when a packed one is damaged.
+
+    Line breaks are dropped first: neither the JSON crmbook writes nor a packed value holds one, and
+    LibreOffice breaks a long text of mixed scripts into lines when it saves a workbook in its own
+    format (.ods) and back."""
+    text = without_line_breaks(text)
     if not text.startswith(PACKED):
         return text
     try:
@@ -60,6 +73,12 @@ def unpack(text: str) -> str:
     if inflater.unconsumed_tail or not inflater.eof:
         raise ValueError("damaged packed value")
     return raw.decode("utf-8")
+
+
+def without_line_breaks(text: str) -> str:
+    """``text`` without the line breaks a spreadsheet program put into a long cell of JSON or base64
+    (neither holds one of its own: a line break in a JSON string is written as ``\\n``)."""
+    return text.replace("\r", "").replace("\n", "") if "\n" in text or "\r" in text else text
 
 
 @dataclass

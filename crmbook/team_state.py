@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from crmbook.state import State, decode_value, encode_value
+from crmbook.state import State, decode_value, encode_value, without_line_breaks
 
 __all__ = [
     "COLLECT_SECTION",
@@ -158,7 +158,7 @@ def _base_frame(grid: list[list[Any]]) -> pd.DataFrame | None:
             part = int(row[1]) if row[1] is not None else 0
             parts.setdefault(str(row[0]), []).append((part, str(row[2] or "")))
         for name, chunks in parts.items():
-            text = "".join(chunk for _, chunk in sorted(chunks))
+            text = without_line_breaks("".join(chunk for _, chunk in sorted(chunks)))
             values = orjson.loads(text)
             if not isinstance(values, list):
                 return None

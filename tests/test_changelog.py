@@ -100,6 +100,24 @@ def test_long_state_values_are_packed_and_read_back() -> None:
     assert back.extra == state.extra
 
 
+def test_state_values_broken_into_lines_by_a_spreadsheet_program_read_the_same() -> None:
+    """LibreOffice, saving a workbook as .ods and back, breaks a long text of mixed scripts into lines
+    (a line break about every 16,000 characters); JSON and packed values never hold one of their own."""
+    state = State(high_water={"customers:C2026": 12})
+    state.extra["collect"] = {
+        "G1": {"updated": [["customers", r, "name", f"旧{r}", f"新{r}"] for r in range(3000)]}
+    }
+    state.extra["imports"] = {"IMP1": {"names": [f"客户{n}有限公司" for n in range(900)], "note": "a\nb"}}
+    rows = state.rows()
+    assert any(r[2].startswith("zlib:") for r in rows) and any(len(r[2]) > 16_000 for r in rows)
+    broken = [
+        [a, b, c[:7] + "\n" + c[7:9000] + "\r\n" + c[9000:]] if len(c) > 9000 else [a, b, c]
+        for a, b, c in rows
+    ]
+    back = State.from_grids([["section", "key", "value"], *broken], {})
+    assert back.extra == state.extra and back.high_water == state.high_water
+
+
 def test_a_damaged_packed_state_value_is_skipped() -> None:
     from crmbook.state import PACKED
 

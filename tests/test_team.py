@@ -568,3 +568,58 @@ def test_a_rep_file_goes_on_from_the_sequences_of_its_own_customers(team: tuple[
     owned = {str(c) for c, o in canonical.tables["customers"].data[["customer_id", "owner"]].values if o}
     scoped = IdPattern.parse(pattern)
     assert carried == {k for k in per_customer if scoped.scope_customer(k.partition(":")[2]) in owned}
+
+
+def _edit_in_libreoffice_format(ods: Path, sheet: str, old: str, new: str) -> None:
+    """Change the first cell of ``sheet`` whose whole text is ``old`` into ``new``, in LibreOffice's own
+    format (the sheet's content as LibreOffice wrote it; only that text changes)."""
+    with zipfile.ZipFile(ods) as z:
+        entries = [(info, z.read(info.filename)) for info in z.infolist()]
+    content = next(data for info, data in entries if info.filename == "content.xml").decode("utf-8")
+    start = content.index(f'<table:table table:name="{sheet}"')
+    at = content.index(f"<text:p>{old}</text:p>", start)
+    content = content[:at] + f"<text:p>{new}</text:p>" + content[at + len(f"<text:p>{old}</text:p>") :]
+    with zipfile.ZipFile(ods, "w") as z:
+        for info, data in entries:  # mimetype first and stored, as ODF wants
+            data = content.encode("utf-8") if info.filename == "content.xml" else data
+            z.writestr(
+                info, data, zipfile.ZIP_STORED if info.filename == "mimetype" else zipfile.ZIP_DEFLATED
+            )
+
+
+def test_a_rep_file_saved_by_libreoffice_in_its_own_format_and_back_collects_only_the_edit(
+    tmp_path: Path,
+) -> None:
+    """A rep works in LibreOffice: saves the file (as .xlsx), later keeps it as .ods for a while, then
+    saves it back as .xlsx. On the way LibreOffice breaks long texts of mixed scripts into lines (the
+    split values crmbook keeps in hidden cells are JSON of up to 30,000 characters); the collect still
+    reads them, and only the cell the rep changed comes back."""
+    from crmbook.template import create_workbook
+    from tests.conftest import soffice_convert
+
+    book = create_workbook(tmp_path / "crm.xlsx", sample=300, seed=11, today=TODAY)
+    customers = read_book(book, today=TODAY)[0].tables["customers"]
+    owner = customers.col("owner")
+    assert owner is not None  # one rep for all 300 customers: split values of 30,000 characters
+    everyone = [CellWrite("客户", int(r), owner, "张伟") for r in customers.data.index]
+    book.write_bytes(apply_changeset(book, Changeset(cell_writes=everyone)))
+    rep_file = split(book, tmp_path / "team", today=TODAY, now=NOW).files[0].path
+    customer, name = grid(rep_file, "客户")[1][:2]
+
+    saved = soffice_convert(rep_file, "xlsx:Calc MS Excel 2007 XML", tmp_path / "saved")
+    ods = soffice_convert(saved, "ods", tmp_path / "ods")
+    _edit_in_libreoffice_format(ods, "客户", name, f"{name}（分公司）")
+    back = soffice_convert(ods, "xlsx:Calc MS Excel 2007 XML", tmp_path / "back")
+    hidden = [
+        n for n in pc.CalamineWorkbook.from_path(str(back)).sheet_names if n.startswith("_crmbook_split_")
+    ]
+    assert any(
+        "\n" in str(cell) for n in hidden for row in grid(back, n) for cell in row
+    )  # broken into lines
+    shutil.copyfile(back, rep_file)
+
+    result = collect([rep_file], book, today=TODAY, now=NOW)
+    assert result.plan is not None
+    [outcome] = result.plan.outcomes
+    assert (outcome.applied, outcome.conflicts, outcome.deleted, outcome.created) == (1, 0, 0, {})
+    assert value(book, "客户", customer, "客户名称") == f"{name}（分公司）"
