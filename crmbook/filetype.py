@@ -1,8 +1,9 @@
 """What kind of file did the user give us? Decided by content, not by extension.
 
 An ``.xls`` renamed to ``.xlsx`` (or the reverse), a password-encrypted
-workbook (an OLE compound file holding ``EncryptionInfo``), a CSV and a
-file that is no spreadsheet at all each get a clear message.
+workbook (an OLE compound file holding ``EncryptionInfo``), a spreadsheet in
+LibreOffice's own format (OpenDocument, ``.ods``), a CSV and a file that is no
+spreadsheet at all each get a clear message.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from crmbook.ooxml.package import OLE_MAGIC, _ole_stream_names
 
 __all__ = ["FileKind", "describe_mismatch", "require_workbook", "sniff"]
 
-FileKind = Literal["xlsx", "xlsm", "xls", "csv", "encrypted", "not-workbook"]
+FileKind = Literal["xlsx", "xlsm", "xls", "ods", "csv", "encrypted", "not-workbook"]
+_ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 
 TEXT_EXTENSIONS = {".csv", ".txt", ".tsv"}
 _EXPECTED = {".xlsx": "xlsx", ".xlsm": "xlsm", ".xls": "xls", ".csv": "csv"}
@@ -48,6 +50,12 @@ def sniff(path: str | os.PathLike[str]) -> FileKind:
         try:
             with zipfile.ZipFile(p) as zf:
                 names = set(zf.namelist())
+                if (
+                    "mimetype" in names
+                    and zf.getinfo("mimetype").file_size < 100
+                    and zf.read("mimetype").strip().startswith(_ODS_MIMETYPE)  # .ods and its templates
+                ):
+                    return "ods"
         except (zipfile.BadZipFile, OSError, ValueError):
             return "not-workbook"
         if "xl/workbook.xml" not in names and not any(n.endswith("/workbook.xml") for n in names):
@@ -99,6 +107,13 @@ def require_workbook(path: str | os.PathLike[str]) -> FileKind:
         raise WorkbookFileError(
             p,
             f"{hint}. Save it as .xlsx from Excel, or bring its data in with crmbook import (which reads .xls).",
+        )
+    if kind == "ods":
+        raise WorkbookFileError(
+            p,
+            "is a spreadsheet in LibreOffice's own format (OpenDocument, .ods). Open it in LibreOffice (or "
+            'WPS) and save it as an Excel workbook (File > Save As, type "Excel 2007-365 (.xlsx)"), then '
+            "run crmbook again on the .xlsx.",
         )
     if kind == "csv":
         raise WorkbookFileError(p, "is a CSV text file, not a workbook; bring it in with crmbook import")

@@ -107,6 +107,23 @@ def test_encrypted_workbook(tmp_path: Path) -> None:
     assert code == 1 and "encrypted" in out.lower()
 
 
+@pytest.mark.broken_workbooks  # an OpenDocument file named .xlsx
+def test_a_spreadsheet_in_libreoffice_format_is_named_with_what_to_do(
+    sample_book: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import soffice_convert
+
+    ods = soffice_convert(sample_book, "ods", tmp_path / "lo")
+    renamed = tmp_path / "crm-from-libreoffice.xlsx"
+    shutil.copyfile(ods, renamed)
+    for path in (ods, renamed):
+        for args in (["check", str(path)], ["import", str(path), "--into", str(sample_book), "--dry-run"]):
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code != 0 and "Traceback" not in result.output, args
+            assert path.name in result.output and "OpenDocument" in result.output, args
+            assert "Excel 2007-365 (.xlsx)" in result.output, args
+
+
 @pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_csv_and_junk_named_xlsx(tmp_path: Path) -> None:
     csv = tmp_path / "export.xlsx"
