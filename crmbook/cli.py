@@ -814,6 +814,7 @@ def collect(
     \b
       crmbook collect team/*.xlsx --into crm.xlsx --dry-run
       crmbook collect team/*.xlsx --into crm.xlsx [--password-file reps.csv]
+      crmbook collect team --into crm.xlsx        (every workbook in the folder)
       crmbook collect --resolve crm.xlsx
       crmbook collect --undo crm.xlsx G20261201-001
     """

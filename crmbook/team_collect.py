@@ -84,6 +84,7 @@ __all__ = [
     "plan_resolve",
     "plan_undo_collect",
     "read_rep_file",
+    "rep_file_paths",
     "resolve",
     "same_value",
     "undo_collect",
@@ -1050,6 +1051,7 @@ def collect(
 
     started = time.perf_counter()
     target = os.fspath(into)
+    paths = rep_file_paths(paths, target)
     for p in paths:
         if Path(p).resolve() == Path(target).resolve():
             raise InputError(
@@ -1077,6 +1079,33 @@ def collect(
             written = not dry_run and plan.changed
             backup = edit.save(plan.changeset) if written else None
     return CollectResult(target, plan, written, backup, time.perf_counter() - started)
+
+
+def rep_file_paths(paths: Iterable[str | os.PathLike[str]], into: str | os.PathLike[str]) -> list[str]:
+    """``paths``, each folder among them replaced by the workbooks in it (.xlsx and .xlsm, in name order):
+    not the canonical workbook ``into``, nor hidden files or the lock files Excel and LibreOffice leave
+    beside an open workbook (``~$…``, ``.~lock…``)."""
+    out: list[str] = []
+    canonical = Path(into).resolve()
+    for path in map(Path, paths):
+        if not path.is_dir():
+            out.append(os.fspath(path))
+            continue
+        found = sorted(
+            f
+            for f in path.iterdir()
+            if f.suffix.lower() in (".xlsx", ".xlsm")
+            and not f.name.startswith(("~$", "."))
+            and f.is_file()
+            and f.resolve() != canonical
+        )
+        if not found:
+            raise InputError(
+                f"{path}: this folder holds no rep files (.xlsx or .xlsm); name the files, or the folder "
+                "crmbook split wrote them to"
+            )
+        out += [os.fspath(f) for f in found]
+    return out
 
 
 def resolve(

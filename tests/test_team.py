@@ -378,6 +378,26 @@ def test_a_new_split_gives_every_rep_the_merged_state(team: tuple[Path, Path], t
     assert value(book, "客户", d, "客户等级") == "D"
 
 
+def test_a_folder_collects_the_rep_files_in_it(team: tuple[Path, Path], tmp_path: Path) -> None:
+    """``crmbook collect team --into crm.xlsx``: every workbook in the folder, not the canonical one kept
+    there too, nor the lock file of a rep file open in Excel, nor other files."""
+    book, folder = team
+    reps = sorted(p.name for p in folder.glob("*.xlsx"))
+    canonical = folder / "crm.xlsx"
+    shutil.copyfile(book, canonical)
+    (folder / "~$张伟.xlsx").write_bytes(b"\x00" * 165)  # Excel's owner file beside an open workbook
+    (folder / "notes.txt").write_text("月底收齐", encoding="utf-8")
+    result = collect([folder], canonical, dry_run=True, today=TODAY, now=NOW)
+    assert result.plan is not None and len(reps) >= 2
+    assert sorted(Path(o.path).name for o in result.plan.outcomes) == reps
+    out = CliRunner().invoke(cli, ["collect", str(folder), "--into", str(canonical), "--dry-run"])
+    assert out.exit_code == 0 and f"from {len(reps)} rep files" in out.output, out.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CrmbookError, match="holds no rep files"):
+        collect([empty], canonical, today=TODAY, now=NOW)
+
+
 def test_a_file_of_another_workbook_is_refused(
     team: tuple[Path, Path], tmp_path: Path, sample_master: Path
 ) -> None:
