@@ -386,8 +386,7 @@ class _Merger:
         cell's :meth:`_Column.current` value)."""
         table, name = cells.table, cells.name
         sheet_key = table.key
-        col = cells.col if cells.col is not None else self.column(table, name)
-        self.writes.append(CellWrite(table.sheet_name, row, col, value))
+        self.writes.append(CellWrite(table.sheet_name, row, self.column(table, name), value))
         cells.written[row] = value
         cells.pending[row] = value
         key = (sheet_key, row, name)

@@ -679,11 +679,14 @@ class _Build:
             handle.__exit__(None, None, None)
         self.beside_rows.clear()
 
-    def _rows_joined(
-        self, owned: OwnedSheet, first: int, handle: Beside[RenderedRows], first_number: int | None = None
-    ) -> RenderedRows:
-        """The rows of ``owned`` to render: those before position ``first`` from the second process, the
-        rest rendered here (``first_number``: the row number of the first of all, for a sheet that grows)."""
+    def _rows_beside(self, owned: OwnedSheet, first_number: int | None = None) -> RenderedRows | None:
+        """The rows of ``owned`` to render when its first ones are being rendered in a second process
+        (:meth:`start_rendering_beside`): those from there, the rest rendered here (``first_number``: the
+        row number of the first of all, for a sheet that grows); None when none are."""
+        started = self.beside_rows.pop(id(owned), None)
+        if started is None or started[0] is not owned:
+            return None
+        _, first, handle = started
         number = None if first_number is None else first_number + first - 1
         rest = render_rows(owned, self._styler, first, date1904=self.date1904, first_number=number)
         with handle:
@@ -710,10 +713,8 @@ class _Build:
         close = sheet.sheet_data_close
         if sheet.last_row_number() != kept.count + 1:  # the header and the kept rows
             return False
-        beside_rows = self.beside_rows.pop(id(owned), None)
-        if beside_rows is not None and beside_rows[0] is owned:
-            added = self._rows_joined(owned, beside_rows[1], beside_rows[2], kept.count + 2)
-        else:
+        added = self._rows_beside(owned, kept.count + 2)
+        if added is None:
             added = render_rows(owned, self._styler, 1, date1904=self.date1904, first_number=kept.count + 2)
         if added.links:  # would need the sheet's hyperlinks element: written whole instead
             return False
@@ -771,20 +772,16 @@ class _Build:
             vml = self._add_buttons(owned)
             legacy_rid = "rId2" if vml else None
             ahead = self.rendered.pop(id(owned), None)
-            beside_rows = self.beside_rows.pop(id(owned), None)
             if ahead is not None and ahead[0] is owned and ahead[1] == (drawing_rid, legacy_rid):
                 rendered = RenderedSheet(ahead[3].settle(ahead[2].xml, self._styler), ahead[2].relationships)
             else:
-                rows = None
-                if beside_rows is not None and beside_rows[0] is owned:
-                    rows = self._rows_joined(owned, beside_rows[1], beside_rows[2])
                 rendered = render_owned_sheet(
                     owned,
                     self._styler,
                     drawing_rid=drawing_rid,
                     legacy_rid=legacy_rid,
                     date1904=self.date1904,
-                    rows=rows,
+                    rows=self._rows_beside(owned),
                 )
         except ValueError as exc:
             raise self.fail(f"无法生成工作表“{name}”：{exc}", f"cannot build sheet {name!r}: {exc}") from exc
