@@ -177,6 +177,9 @@ def _json_column(values: list[Any]) -> list[Any]:
     types = set(map(type, distinct))
     if types <= _PLAIN_TEXT and max(map(len, filter(None, distinct)), default=0) <= LONG_TEXT:
         return values  # the common case: short text and blanks, nothing to convert
+    # Equal values of other types are one distinct value (a Timestamp and the datetime it equals,
+    # True and 1): the types of every cell.
+    types = set(map(type, values))
     if types <= _DATETIMES:  # a column of date-times: converted in C in one go
         # orjson writes a date-time without time zone as ISO text, to the second with this option;
         # anything else (a time zone, a year before 1000) is longer than 19 characters or shorter.
@@ -202,10 +205,11 @@ def _json_column(values: list[Any]) -> list[Any]:
         elif type(v) is str:
             append(v if len(v) <= LONG_TEXT else _long_text(v))
         else:
+            key = (v.__class__, v)  # True and 1 are equal keys, and written apart
             try:
-                converted = cache[v]
+                converted = cache[key]
             except KeyError:
-                converted = cache[v] = _json_value(v)
+                converted = cache[key] = _json_value(v)
             except TypeError:  # unhashable: convert directly
                 converted = _json_value(v)
             append(converted)

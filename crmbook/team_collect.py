@@ -360,10 +360,11 @@ class _Merger:
             cells.pending = {}
         new = self._new.pop(table.key, {})
         if new:
-            frame = (
-                pd.DataFrame.from_dict(new, orient="index").reindex(columns=table.data.columns).astype(object)
-            )
-            frame = frame.where(frame.notna(), None)
+            # the values as they are (types inferred would turn date-times into Timestamps, whole
+            # numbers beside blanks into floats), None where a row has none
+            columns = list(table.data.columns)
+            rows = [[values.get(c) for c in columns] for values in new.values()]
+            frame = pd.DataFrame(rows, index=list(new), columns=columns, dtype=object)
             table.data = pd.concat([table.data.astype(object), frame]) if len(table.data) else frame
 
     # -- cells

@@ -66,6 +66,24 @@ def test_no_edits_no_changes() -> None:
     assert diff_table(t, take_snapshot(t), take_snapshot(t)) == []
 
 
+def test_a_snapshot_takes_equal_values_of_other_types_each_as_it_is() -> None:
+    """A Timestamp equals the datetime it stands for, and True equals 1: a column holding both
+    (pandas' Timestamp in a frame, say, beside a datetime read from the file) is remembered cell by
+    cell all the same."""
+    moment = dt.datetime(2026, 3, 25, 15, 11)
+    t = _table(
+        {
+            2: {"customer_id": "C1", "name": "甲", "phone": 1, "我的列": moment},
+            3: {"customer_id": "C2", "name": "乙", "phone": True, "我的列": pd.Timestamp(moment)},
+        }
+    )
+    snap = take_snapshot(t)
+    assert snap.columns["我的列"] == ["2026-03-25T15:11:00", "2026-03-25T15:11:00"]
+    assert snap.columns["phone"] == [1, True]
+    sheet = snapshot_sheet("customers", snap)
+    assert decode_snapshot([[c.value if c else None for c in row] for row in sheet.rows]) == snap
+
+
 def test_state_round_trip_through_grids() -> None:
     state = State(
         high_water={"customers:C2026": 12}, not_duplicates={("C1", "C2")}, last_refresh="2026-11-22T10:00:00"
