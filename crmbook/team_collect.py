@@ -136,6 +136,7 @@ class RepWork:
     book: Book
     digest: str  # of the workbook package (decrypted)
     when: dt.datetime  # when the file was last saved
+    saved: str = ""  # when the program that saved it last says it did (:func:`saved_at`)
 
     def release(self) -> None:
         """Let go of the file's records and split values (what the merge reads); the rest stays."""
@@ -179,6 +180,7 @@ def read_rep_file(
         plain.write_bytes(data)
         try:
             book, wb = _read_records(plain, today)
+            saved = saved_at(plain) or when.astimezone(dt.UTC).isoformat(timespec="seconds")
         except WorkbookFileError as exc:
             raise WorkbookFileError(spath, str(exc).split(": ", 1)[-1]) from None
         try:
@@ -199,7 +201,33 @@ def read_rep_file(
             "bring its rows in with crmbook import instead",
         )
     book.path = spath
-    return RepWork(spath, memo, book, digest, when)
+    return RepWork(spath, memo, book, digest, when, saved)
+
+
+CORE_PROPERTIES = "http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties"
+
+
+def saved_at(path: Path) -> str:
+    """When the workbook was last saved, as the program that saved it wrote it down (the package's
+    ``dcterms:modified``: Excel, WPS, LibreOffice and openpyxl write it), in UTC ISO text to the second;
+    "" when it does not say. Unlike the file's own time, a copy sent over a chat program or by e-mail
+    keeps it."""
+    from crmbook.ooxml.package import open_package
+
+    with open_package(path) as pkg:
+        parts = [target for _, kind, target, _ in pkg.rels("") if kind == CORE_PROPERTIES]
+        if not parts or parts[0] not in pkg:
+            return ""
+        found = pkg.xml(parts[0]).find("{http://purl.org/dc/terms/}modified")
+    try:
+        moment = dt.datetime.fromisoformat((found.text or "").strip()) if found is not None else None
+    except ValueError:
+        return ""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
 
 
 def _read_records(path: Path, today: dt.date | None) -> tuple[Book, Any]:
@@ -657,6 +685,7 @@ def _merge_rep(
         "rep": work.memo.rep,
         "split_id": work.memo.split_id,
         "digest": work.digest,
+        "saved": work.saved,
         "seen": orjson.dumps(seen).decode("utf-8"),  # one text: copied and saved as it is
         "created_ids": created_ids,
     }
@@ -666,6 +695,11 @@ def after_cell(book: Book, write: tuple[str, int, int, Any]) -> tuple[str, int, 
     """An ID step's write (sheet key, row, column, value) as a cell of the named sheet."""
     sheet_key, row, col, value = write
     return book.tables[sheet_key].sheet_name, row, col, value
+
+
+def _local(saved: str) -> str:
+    """A save time (UTC ISO text) as this computer's local time."""
+    return dt.datetime.fromisoformat(saved).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _latest_split(state: State, rep: str) -> str | None:
@@ -736,6 +770,14 @@ def plan_collect(
             )
             outcomes.append(outcome)
             continue
+        if history.latest is not None and work.saved and work.saved < history.latest[0]:
+            saved, name, taken_by = history.latest
+            raise InputError(
+                f"{work.path} is an older copy of {memo.rep}'s file: saved {_local(work.saved)}, before "
+                f"{name} (saved {_local(saved)}), which collect {taken_by} already took; collecting it "
+                f"would undo {memo.rep}'s later work. Collect {memo.rep}'s newest copy only; if this one "
+                "holds work the newer one lacks, type that work into the newest copy and collect it"
+            )
         team[rep_key(memo.split_id, memo.rep)] = _merge_rep(merger, work, outcome, history, lang)
         outcomes.append(outcome)
         if release_works:

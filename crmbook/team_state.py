@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -250,6 +251,8 @@ class History:
     seen: dict[str, Any] = field(default_factory=dict)  # cell key -> rep's value at the last collect
     created: dict[str, str] = field(default_factory=dict)  # "sheet\tprovisional ID" -> final ID
     digests: dict[str, str] = field(default_factory=dict)  # file content hash -> collect ID
+    # the latest save time of a file taken (UTC ISO text), that file's name and the collect that took it
+    latest: tuple[str, str, str] | None = None
 
     def base_value(self, sheet_key: str, record: str, field_name: str, split_value: Any) -> Any:
         key = cell_key(sheet_key, record, field_name)
@@ -280,4 +283,7 @@ def history_of(state: State, split_id: str, rep: str) -> History:
         out.created.update(team.get("created_ids", {}))
         if team.get("digest"):
             out.digests[team["digest"]] = collect_id
+        saved = team.get("saved") or ""
+        if saved and (out.latest is None or saved > out.latest[0]):
+            out.latest = (saved, Path(str(team.get("file", ""))).name, collect_id)
     return out

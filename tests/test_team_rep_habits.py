@@ -9,10 +9,24 @@ save), as in ``test_team.py``, whose helpers these tests share.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shutil
+import zipfile
 from pathlib import Path
 
-from crmbook.team_collect import collect
-from tests.test_team import NOW, TODAY, assert_valid_workbook, edit_in_excel, grid, team  # noqa: F401
+import pytest
+
+from crmbook.errors import InputError
+from crmbook.team_collect import collect, undo_collect
+from tests.test_team import (  # noqa: F401
+    NOW,
+    TODAY,
+    assert_valid_workbook,
+    edit_in_excel,
+    grid,
+    team,
+    value,
+)
 
 
 def _rows(path: Path, sheet: str) -> list[list[object]]:
@@ -47,3 +61,50 @@ def test_a_pasted_follow_up_at_the_time_of_another_collects(
     same_time = [r for r in after if r[time_col] == first[time_col]]
     assert sorted(r[1] for r in same_time) == sorted([first[1], other])
     assert_valid_workbook(book, baseline=sample_master)
+
+
+def _saved_as_of(path: Path, moment: str) -> None:
+    """Write ``moment`` as the time the file was last saved (``dcterms:modified``), as the program
+    that saves a workbook does."""
+    with zipfile.ZipFile(path) as zin:
+        entries = [(info, zin.read(info)) for info in zin.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info, data in entries:
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + moment.encode(), data)
+            zout.writestr(info, data)
+
+
+def test_an_older_copy_of_a_rep_file_is_refused_after_a_newer_one(
+    team: tuple[Path, Path],  # noqa: F811
+) -> None:
+    """Two copies of one rep file go round (a chat program, e-mail): the newer one is collected, then
+    the older one. Its values differ from what the newer copy gave, so it would read as the rep's
+    latest work and undo it: it is refused, naming both copies, until the newer one's collect is
+    undone."""
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    a, b = [r[0] for r in _rows(zhang, "客户")][:2]
+    older, newer = folder.parent / "张伟-旧.xlsx", folder.parent / "张伟-新.xlsx"
+    shutil.copyfile(zhang, older)
+    edit_in_excel(older, [("客户", a, "客户等级", "A"), ("客户", b, "备注", "第一版备注")])
+    _saved_as_of(older, "2026-11-20T09:00:00Z")
+    shutil.copyfile(older, newer)
+    edit_in_excel(newer, [("客户", a, "客户等级", "B"), ("客户", b, "备注", "第二版备注")])
+    _saved_as_of(newer, "2026-11-21T09:00:00Z")
+
+    first = collect([newer], book, today=TODAY, now=NOW)
+    assert first.plan is not None and first.plan.outcomes[0].applied == 2
+    taken = book.read_bytes()
+    with pytest.raises(InputError, match="older copy of 张伟's file") as refused:
+        collect([older], book, today=TODAY, now=NOW)
+    assert "张伟-新.xlsx" in str(refused.value) and first.plan.collect_id in str(refused.value)
+    with pytest.raises(InputError, match="older copy"):
+        collect([older], book, dry_run=True, today=TODAY, now=NOW)
+    assert book.read_bytes() == taken
+    assert value(book, "客户", a, "客户等级") == "B" and value(book, "客户", b, "备注") == "第二版备注"
+
+    # The newer copy's collect undone, the older one is the latest work again.
+    undo_collect(book, first.plan.collect_id, today=TODAY, now=NOW)
+    again = collect([older], book, today=TODAY, now=NOW)
+    assert again.written and value(book, "客户", a, "客户等级") == "A"
