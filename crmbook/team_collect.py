@@ -193,13 +193,26 @@ def read_rep_file(
             }
         finally:
             wb.close()
-    memo = read_memo(_nones(meta), {k: _nones(g) for k, g in grids.items()}, spath)
+    sheets = [k for k in RECORD_SHEETS if k in book.tables]
+    memo = read_memo(_nones(meta), {k: _nones(g) for k, g in grids.items()}, spath, sheets)
     if memo is None:
         raise WorkbookFileError(
             spath,
-            "was not made by crmbook split (it has no record of a split); "
-            "bring its rows in with crmbook import instead",
+            f"has no record of a split (no hidden sheet {SPLIT_SHEET}): a workbook not made by crmbook "
+            "split comes in with crmbook import; a rep file whose hidden _crmbook_split sheets were "
+            "deleted cannot be merged: ask for the file again (a copy from before they were deleted)",
         )
+    for key in sheets:
+        table = book.tables[key]
+        id_col = table.spec.id_column
+        if id_col not in table.columns and key in memo.base and len(memo.base[key]):
+            header = table.spec.column(id_col).label(book.lang)
+            raise WorkbookFileError(
+                spath,
+                f"the {table.sheet_name} sheet has no {header} column: collect matches each record by its "
+                f"ID, so without it every record would read as deleted and added again; put the column "
+                "back (Excel's Undo, or a copy of the file from before it was deleted) and collect again",
+            )
     book.path = spath
     return RepWork(spath, memo, book, digest, when, saved)
 
@@ -584,6 +597,14 @@ def _merge_rep(
             if rid and not dup
         }
         fields = [f for f in base.columns if f in rep_data.columns and f not in owned]
+        gone = [f for f in base.columns if f not in rep_data.columns and f not in owned]
+        if gone:
+            known = {c.key: c.label(lang) for c in spec.columns}
+            labels = [known.get(f, f) for f in gone]
+            outcome.notices.append(
+                f"the {rep_table.sheet_name} sheet has no {', '.join(labels)} column "
+                "(deleted in the rep file): its values were left as they are"
+            )
         new_user_columns = [c for c in rep_table.extra_columns if c not in base.columns]
         rows = m.rows(table)
 

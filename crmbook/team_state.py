@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,10 +181,16 @@ def _base_frame(grid: list[list[Any]]) -> pd.DataFrame | None:
 
 
 def read_memo(
-    meta_grid: list[list[Any]] | None, base_grids: dict[str, list[list[Any]]], path: str
+    meta_grid: list[list[Any]] | None,
+    base_grids: dict[str, list[list[Any]]],
+    path: str,
+    record_sheets: Iterable[str] = (),
 ) -> SplitMemo | None:
-    """The memo of a rep file from its hidden sheets; None when the file was not made by a split."""
+    """The memo of a rep file from its hidden sheets; None when the file was not made by a split.
+    ``record_sheets``: the keys of the record sheets the file has, each of which a split gave a hidden
+    sheet of what was split (without it, the rep's work on that sheet could not be told apart)."""
     from crmbook.errors import WorkbookFileError
+    from crmbook.schema import load_schema
 
     if not meta_grid:
         return None
@@ -194,12 +201,23 @@ def read_memo(
         redacted = [str(k) for k in json.loads(str(meta.get("redacted") or "[]"))]
     except ValueError:
         redacted = []
+    missing = [base_sheet_name(k) for k in record_sheets if k not in base_grids]
+    if missing:
+        raise WorkbookFileError(
+            path,
+            f"the hidden sheet {', '.join(missing)} (what was split) is missing: without it the rep's work "
+            "on that sheet cannot be told apart; ask for the file again (a copy from before the sheet "
+            "was deleted) or collect the rep's records by hand",
+        )
+    schema = load_schema()
     base: dict[str, pd.DataFrame] = {}
     for key, grid in base_grids.items():
         if not grid:
             continue
         frame = _base_frame(grid)
-        ids = pd.Series(id_texts(frame.iloc[:, 0].tolist())) if frame is not None else None
+        ids = None
+        if frame is not None and len(frame.columns) and frame.columns[0] == schema.sheet(key).id_column:
+            ids = pd.Series(id_texts(frame.iloc[:, 0].tolist()))
         if frame is None or ids is None or (ids == "").any() or ids.duplicated().any():
             raise WorkbookFileError(
                 path,

@@ -12,11 +12,14 @@ import datetime as dt
 import re
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
+import openpyxl
 import pytest
+from openpyxl.utils import column_index_from_string, get_column_letter
 
-from crmbook.errors import InputError
+from crmbook.errors import InputError, WorkbookFileError
 from crmbook.team_collect import collect, undo_collect
 from tests.test_team import (  # noqa: F401
     NOW,
@@ -108,3 +111,85 @@ def test_an_older_copy_of_a_rep_file_is_refused_after_a_newer_one(
     undo_collect(book, first.plan.collect_id, today=TODAY, now=NOW)
     again = collect([older], book, today=TODAY, now=NOW)
     assert again.written and value(book, "客户", a, "客户等级") == "A"
+
+
+def _delete_column(path: Path, sheet: str, header: str) -> None:
+    """The rep selects a column of the sheet and deletes it (the Excel table shrinks with it)."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb[sheet]
+    at = [c.value for c in ws[1]].index(header) + 1
+    ws.delete_cols(at)
+    table = next(iter(ws.tables.values()))
+    first, last = table.ref.split(":")
+    letters = "".join(ch for ch in last if ch.isalpha())
+    table.ref = f"{first}:{get_column_letter(column_index_from_string(letters) - 1)}{last[len(letters) :]}"
+    if table.autoFilter is not None:
+        table.autoFilter.ref = table.ref
+    table.tableColumns = [c for c in table.tableColumns if c.name != header]
+    for n, column in enumerate(table.tableColumns, start=1):
+        column.id = n
+    wb.save(path)
+
+
+def _delete_sheet(path: Path, sheet: str) -> None:
+    """The rep shows a hidden sheet (LibreOffice: Sheet › Show Sheet) and deletes it."""
+    wb = openpyxl.load_workbook(path)
+    del wb[sheet]
+    wb.save(path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: _delete_column(p, "客户", "客户编号"), "the 客户 sheet has no 客户编号 column"),
+        (
+            lambda p: _delete_sheet(p, "_crmbook_split_customers"),
+            "the hidden sheet _crmbook_split_customers .what was split. is missing",
+        ),
+    ],
+    ids=["ID column deleted", "hidden split sheet deleted"],
+)
+def test_a_rep_file_without_what_collect_matches_by_is_refused(
+    team: tuple[Path, Path],  # noqa: F811
+    damage: Callable[[Path], None],
+    message: str,
+) -> None:
+    """Without its IDs, every record of the sheet would read as deleted and added again; without the
+    split values, every edit as unchanged: either way the rep's work would be lost or doubled, so the
+    file is refused, named, with what to do."""
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    a = _rows(zhang, "客户")[0][0]
+    edit_in_excel(zhang, [("客户", a, "客户等级", "A")])
+    damage(zhang)
+    stamp = book.read_bytes()
+    with pytest.raises(WorkbookFileError, match=message) as refused:
+        collect([zhang], book, dry_run=True, today=TODAY, now=NOW)
+    assert str(zhang) in str(refused.value)
+    with pytest.raises(WorkbookFileError, match=message):
+        collect([zhang], book, today=TODAY, now=NOW)
+    assert book.read_bytes() == stamp
+
+
+def test_a_column_the_rep_deleted_is_named_and_its_values_stay(
+    team: tuple[Path, Path],  # noqa: F811
+) -> None:
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    a, b = [r[0] for r in _rows(zhang, "客户")][:2]
+    notes_before = {c: value(book, "客户", c, "备注") for c in (a, b)}
+    assert any(notes_before.values())
+    edit_in_excel(zhang, [("客户", a, "来源说明", "张伟改的来源说明")])
+    _delete_column(zhang, "客户", "备注")
+
+    result = collect([zhang], book, today=TODAY, now=NOW)
+
+    assert result.plan is not None
+    outcome = result.plan.outcomes[0]
+    assert outcome.applied == 1 and outcome.deleted == 0
+    assert (
+        "the 客户 sheet has no 备注 column (deleted in the rep file): its values were left as they are"
+        in (outcome.notices)
+    )
+    assert value(book, "客户", a, "来源说明") == "张伟改的来源说明"
+    assert {c: value(book, "客户", c, "备注") for c in (a, b)} == notes_before
