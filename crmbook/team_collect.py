@@ -39,7 +39,7 @@ from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
-from crmbook.ids import assign_sheet_ids, customer_ids_and_references
+from crmbook.ids import CHILD_SHEETS, assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests
 from crmbook.refresh import HeadStart, RefreshPlan, WritePreparer, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
@@ -364,8 +364,16 @@ class _Merger:
         self._at: dict[str, dict[int, int]] = {}  # sheet key -> Excel row -> position in the frame
         self._columns: dict[tuple[str, str], _Column] = {}  # (sheet key, field) -> the column
         self._new: dict[str, dict[int, dict[str, Any]]] = {}  # sheet key -> rows added, not yet in the frame
+        self._children: dict[str, dict[str, int]] | None = None
 
     # -- reading the canonical book as the collect changes it (dicts: a frame cell by cell is slow)
+
+    def children(self) -> dict[str, dict[str, int]]:
+        """Customer ID -> how many records of each other sheet name it (:func:`_children_of`), taken
+        once, when a rep's deletion of a customer is first listed."""
+        if self._children is None:
+            self._children = _children_of(self.after)
+        return self._children
 
     def rows(self, table: Table) -> dict[str, int]:
         if table.key not in self._rows:
@@ -501,6 +509,8 @@ def _record_text(table: Table, row: int, lang: Lang, current: Any) -> str:
         except KeyError:
             label = name
         value = _plain(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         shown = value.isoformat() if isinstance(value, dt.date) else value
         parts.append(f"{label}={shown}")
     return "｜".join(parts)
@@ -649,9 +659,11 @@ def _merge_rep(
             seen[cell_key(key, rid, "")] = "deleted"
             row = rows.get(rid)
             if row is not None:
-                m.conflict(
-                    DELETED_BY_REP, key, rid, "", None, None, _record_text(table, row, lang, m.current), work
-                )
+                text = _record_text(table, row, lang, m.current)
+                if key == "customers" and (named := m.children().get(rid)):  # shown before the lead decides
+                    listed = "、".join(f"{sheet} {n}" for sheet, n in named.items())
+                    text += f"｜{'仍关联' if lang == 'zh' else 'still named by'}：{listed}"
+                m.conflict(DELETED_BY_REP, key, rid, "", None, None, text, work)
                 outcome.deleted += 1
 
         # 2. Records an earlier collect of this file created.
@@ -977,6 +989,7 @@ class ResolvePlan:
     kept: int
     refused: list[str]
     pending: int
+    notices: list[str] = field(default_factory=list)
 
 
 def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | None = None) -> ResolvePlan:
@@ -989,6 +1002,7 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
     writes: list[CellWrite] = []
     applied = kept = pending = 0
     refused: list[str] = []
+    deleted_customers: list[str] = []
     stamp = now.isoformat(timespec="seconds")
     for _, entry in all_conflicts(state):
         number, kind, sheet_key, record, name, _base, rep, current_then, *_ = entry
@@ -1033,6 +1047,8 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
                 "old": encode_value(_plain(current)),
             }
         else:  # the rep deleted the record: empty its row, keep what it held
+            if sheet_key == "customers":
+                deleted_customers.append(record)
             values = {
                 n: encode_value(_plain(table.data.at[row, n]))
                 for n in table.data.columns
@@ -1056,7 +1072,33 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
     refresh = plan_refresh(after, now=now)
     _combine(changeset, refresh.changeset)
     changeset.owned_sheets.append(conflicts_sheet(state, decisions, lang))
-    return ResolvePlan(changeset, applied, kept, refused, pending)
+    notices = [
+        f"customer {customer} is deleted; still naming it: {named} (the refresh lists them as errors): "
+        "delete them too, or give them another customer"
+        for customer in deleted_customers
+        if (named := _still_naming(after, customer))
+    ]
+    return ResolvePlan(changeset, applied, kept, refused, pending, notices)
+
+
+def _children_of(book: Book) -> dict[str, dict[str, int]]:
+    """Customer ID -> sheet name -> how many records of that sheet name the customer."""
+    out: dict[str, dict[str, int]] = {}
+    for key in CHILD_SHEETS:
+        table = book.tables.get(key)
+        if table is None or "customer_id" not in table.data.columns:
+            continue
+        for customer in id_texts(table.data["customer_id"].tolist()):
+            if customer:
+                named = out.setdefault(customer, {})
+                named[table.sheet_name] = named.get(table.sheet_name, 0) + 1
+    return out
+
+
+def _still_naming(book: Book, customer: str) -> str:
+    """The records that name ``customer`` ("4 on 联系人, 9 on 跟进记录"), "" when none do."""
+    named = _children_of(book).get(customer, {})
+    return ", ".join(f"{n} on {sheet}" for sheet, n in named.items())
 
 
 def plan_undo_collect(
@@ -1220,6 +1262,7 @@ def format_collect_summary(result: CollectResult) -> list[str]:
     if result.resolve is not None:
         r = result.resolve
         lines += [f"  not applied: {line}" for line in r.refused]
+        lines += [f"  note: {line}" for line in r.notices]
         lines.append(
             f"{result.path}: {r.applied} decisions applied, {r.kept} canonical values kept, "
             f"{r.pending} conflicts still open"

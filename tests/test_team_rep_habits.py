@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import shutil
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,8 +20,10 @@ import openpyxl
 import pytest
 from openpyxl.utils import column_index_from_string, get_column_letter
 
+from crmbook.changeset import CellWrite, Changeset
 from crmbook.errors import InputError, WorkbookFileError
-from crmbook.team_collect import collect, undo_collect
+from crmbook.ooxml import apply_changeset
+from crmbook.team_collect import collect, resolve, undo_collect
 from tests.test_team import (  # noqa: F401
     NOW,
     TODAY,
@@ -193,3 +196,40 @@ def test_a_column_the_rep_deleted_is_named_and_its_values_stay(
     )
     assert value(book, "客户", a, "来源说明") == "张伟改的来源说明"
     assert {c: value(book, "客户", c, "备注") for c in (a, b)} == notes_before
+
+
+def test_a_customer_the_rep_deleted_shows_what_still_names_it_before_and_after_the_decision(
+    team: tuple[Path, Path],  # noqa: F811
+) -> None:
+    """A rep deletes a customer's row and leaves its contacts and follow-ups. The deletion waits on
+    冲突 with how many records still name the customer; taking the rep's side says what is left
+    naming a customer no longer there."""
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    named = {
+        sheet: Counter(str(r[1]) for r in _rows(book, sheet)) for sheet in ("联系人", "跟进记录", "销售机会")
+    }
+    customer = next(
+        c for c in (r[0] for r in _rows(zhang, "客户")) if named["联系人"][c] and named["跟进记录"][c]
+    )
+    edit_in_excel(zhang, [], delete=[("客户", customer)])
+    collected = collect([zhang], book, today=TODAY, now=NOW)
+    assert collected.plan is not None and collected.plan.outcomes[0].deleted == 1
+
+    conflicts = grid(book, "冲突")
+    header = conflicts[0]
+    row = next(r for r in conflicts[1:] if r[header.index("记录编号")] == customer)
+    listed = "、".join(f"{sheet} {n[customer]}" for sheet, n in named.items() if n[customer])
+    assert row[header.index("总表的值")].endswith(f"｜仍关联：{listed}")
+
+    decide = [CellWrite("冲突", conflicts.index(row) + 1, header.index("处理") + 1, "采用代表的值")]
+    book.write_bytes(apply_changeset(book, Changeset(cell_writes=decide)))
+    resolved = resolve(book, today=TODAY, now=NOW)
+    assert resolved.resolve is not None and resolved.resolve.applied == 1
+    still = ", ".join(f"{n[customer]} on {sheet}" for sheet, n in named.items() if n[customer])
+    assert resolved.resolve.notices == [
+        f"customer {customer} is deleted; still naming it: {still} (the refresh lists them as errors): "
+        "delete them too, or give them another customer"
+    ]
+    assert customer not in [r[0] for r in _rows(book, "客户")]
+    assert sum(1 for r in _rows(book, "跟进记录") if r[1] == customer) == named["跟进记录"][customer]
