@@ -41,6 +41,7 @@ from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import CHILD_SHEETS, assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests
+from crmbook.ooxml.cells import col_letter
 from crmbook.refresh import HeadStart, RefreshPlan, WritePreparer, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
 from crmbook.state import State, decode_value, encode_value, working_copy
@@ -617,6 +618,7 @@ def _merge_rep(
             )
         new_user_columns = [c for c in rep_table.extra_columns if c not in base.columns]
         rows = m.rows(table)
+        had_columns = set(table.extra_columns)
 
         # 1. The records as split.
         in_rep = np.fromiter((rid in rep_rows for rid in base.index), dtype=bool, count=len(base))
@@ -713,6 +715,12 @@ def _merge_rep(
                 if key == "customers" and not provisional.startswith("#") and final:
                     customer_map[provisional] = final
             outcome.created[key] = len(added)
+        for name, col in table.extra_columns.items():
+            if name not in had_columns:
+                outcome.notices.append(
+                    f"a new column {name} on the {rep_table.sheet_name} sheet (added in the rep file): "
+                    f"added to the canonical workbook's {table.sheet_name} sheet as column {col_letter(col)}"
+                )
     return {
         "file": str(work.path),
         "rep": work.memo.rep,

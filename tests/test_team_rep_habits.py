@@ -19,6 +19,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from openpyxl.utils import column_index_from_string, get_column_letter
+from openpyxl.worksheet.table import TableColumn
 
 from crmbook.changeset import CellWrite, Changeset
 from crmbook.errors import InputError, WorkbookFileError
@@ -233,3 +234,45 @@ def test_a_customer_the_rep_deleted_shows_what_still_names_it_before_and_after_t
     ]
     assert customer not in [r[0] for r in _rows(book, "客户")]
     assert sum(1 for r in _rows(book, "跟进记录") if r[1] == customer) == named["跟进记录"][customer]
+
+
+def _add_column(path: Path, sheet: str, header: str, values: dict[str, object]) -> None:
+    """The rep types a header right of the table and values under it (Excel widens the table)."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb[sheet]
+    at = len([c for c in ws[1] if c.value is not None]) + 1
+    ws.cell(1, at).value = header
+    for row in ws.iter_rows(min_row=2):
+        if row[0].value in values:
+            ws.cell(row[0].row, at).value = values[row[0].value]
+    table = next(iter(ws.tables.values()))
+    first, last = table.ref.split(":")
+    letters = "".join(ch for ch in last if ch.isalpha())
+    table.ref = f"{first}:{get_column_letter(at)}{last[len(letters) :]}"
+    if table.autoFilter is not None:
+        table.autoFilter.ref = table.ref
+    table.tableColumns.append(TableColumn(id=len(table.tableColumns) + 1, name=header))
+    wb.save(path)
+
+
+def test_a_column_the_rep_added_comes_in_and_is_named(
+    team: tuple[Path, Path],  # noqa: F811
+    sample_master: Path,
+) -> None:
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    a, b = [r[0] for r in _rows(zhang, "客户")][:2]
+    _add_column(zhang, "客户", "拜访次数", {a: 3, b: 5})
+
+    result = collect([zhang], book, today=TODAY, now=NOW)
+
+    assert result.plan is not None
+    notices = result.plan.outcomes[0].notices
+    header = grid(book, "客户")[0]
+    letter = get_column_letter(header.index("拜访次数") + 1)
+    assert notices == [
+        "a new column 拜访次数 on the 客户 sheet (added in the rep file): added to the canonical "
+        f"workbook's 客户 sheet as column {letter}"
+    ]
+    assert value(book, "客户", a, "拜访次数") == 3 and value(book, "客户", b, "拜访次数") == 5
+    assert_valid_workbook(book, baseline=sample_master)
