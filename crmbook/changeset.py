@@ -209,6 +209,10 @@ class Changeset:
     table_rows: dict[str, int] = field(
         default_factory=dict
     )  # sheet -> last row its Excel table must cover (rows appended by an import)
+    # sheet -> (column, header) of each user column an import or a collect added right of the sheet's
+    # Excel table, which the table takes in; header None: an undo removed the column, the table lets
+    # it go (see crmbook.ooxml.table_columns)
+    table_columns: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not (self.cell_writes or self.highlights or self.highlight_sheets or self.owned_sheets)

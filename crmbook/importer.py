@@ -596,6 +596,8 @@ def plan_import(
     changeset = Changeset(cell_writes=writer.writes)
     for key, rows in writer.created.items():
         changeset.table_rows[after.tables[key].sheet_name] = max(rows)
+    for key, columns in writer.new_columns.items():
+        changeset.table_columns[after.tables[key].sheet_name] = [(col, name) for col, name in columns]
     # What only the matching needed goes before the refresh, which needs the room.
     del built, histories, by_origin, by_source_key, new_customers, matched, names
     for shared in (created_rows, ids, linked_people):  # the closures above hold these: emptied instead
@@ -850,6 +852,7 @@ def plan_undo_import(
             continue
         writes.append(CellWrite(table.sheet_name, int(row), col, decode_value(old)))
         table.data.at[int(row), name] = decode_value(old)
+    columns_removed: dict[str, list[tuple[int, str | None]]] = {}  # sheet -> new columns taken away
     for key, columns in record.get("new_columns", {}).items():
         table = after.tables.get(key)
         if table is None:
@@ -859,6 +862,7 @@ def plan_undo_import(
                 writes.append(CellWrite(table.sheet_name, table.header_row, int(col), None))
                 table.data = table.data.drop(columns=[name])
                 table.extra_columns.pop(name, None)
+                columns_removed.setdefault(table.sheet_name, []).append((int(col), None))
     if conflicts:
         shown = "; ".join(conflicts[:5]) + (f"; and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
         raise InputError(
@@ -867,7 +871,7 @@ def plan_undo_import(
         )
     record["undone"] = now.isoformat(timespec="seconds")
     after.state = state
-    changeset = Changeset(cell_writes=writes)
+    changeset = Changeset(cell_writes=writes, table_columns=columns_removed)
     refresh = plan_refresh(after, now=now)
     _combine(changeset, refresh.changeset)
     changeset.owned_sheets.append(rejects_sheet(state, book.lang))

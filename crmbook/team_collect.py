@@ -854,6 +854,8 @@ def plan_collect(
     changeset = Changeset(cell_writes=list(merger.writes))
     for key, rows in merger.created.items():
         changeset.table_rows[after.tables[key].sheet_name] = max(rows)
+    for key, columns in merger.new_columns.items():
+        changeset.table_columns[after.tables[key].sheet_name] = [(col, name) for col, name in columns]
     refresh = None
     if with_refresh:
         features = None

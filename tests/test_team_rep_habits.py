@@ -15,6 +15,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -275,4 +276,20 @@ def test_a_column_the_rep_added_comes_in_and_is_named(
         f"workbook's 客户 sheet as column {letter}"
     ]
     assert value(book, "客户", a, "拜访次数") == 3 and value(book, "客户", b, "拜访次数") == 5
+    # inside the Excel table: sorting or filtering it takes the new column's values with their rows
+    table = _customers_table(book)
+    assert table.ref.split(":")[1].rstrip("0123456789") == letter
+    assert [c.name for c in table.tableColumns][-1] == "拜访次数"
     assert_valid_workbook(book, baseline=sample_master)
+
+    # Undone, the column and the table's hold on it go.
+    undo_collect(book, result.plan.collect_id, today=TODAY, now=NOW)
+    assert "拜访次数" not in grid(book, "客户")[0]
+    table = _customers_table(book)
+    assert table.ref.split(":")[1].rstrip("0123456789") == get_column_letter(header.index("拜访次数"))
+    assert "拜访次数" not in [c.name for c in table.tableColumns]
+    assert_valid_workbook(book, baseline=sample_master)
+
+
+def _customers_table(path: Path) -> Any:
+    return next(iter(openpyxl.load_workbook(path)["客户"].tables.values()))

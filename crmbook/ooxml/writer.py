@@ -47,6 +47,7 @@ from crmbook.ooxml.owned import (
 from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
 from crmbook.ooxml.sheetxml import CellPatch, SheetShape, SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
+from crmbook.ooxml.table_columns import narrowed_table_xml, widened_table_xml
 from crmbook.ooxml.xmltext import MAIN_NS, TAG_RE, Edit, apply_edits, attr, find_element, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
 from crmbook.parallel import Beside, beside, forking_allowed
@@ -892,17 +893,39 @@ class _Build:
         autofilter's; with its totals row, moved by :meth:`move_totals`, below them).
         """
         for sheet, last_row in table_rows.items():
-            part = self._worksheet_part(sheet)
-            for _, rel_type, target, mode in self.pkg.rels(part):
-                if mode == "External" or not rel_type.endswith("/table"):
-                    continue
-                table_part = self.pkg.find(target)
-                if table_part is None:
-                    continue
+            for table_part in self._table_parts(sheet):
                 data = self.outputs.get(table_part) or self.pkg.read(table_part)
                 grown = _grow_table_xml(data, last_row)
                 if grown != data:
                     self.outputs[table_part] = grown
+
+    def reshape_tables(self, table_columns: dict[str, list[tuple[int, str | None]]]) -> None:
+        """The Excel table on each sheet takes in the user columns added right of it, or lets go of
+        those an undo removed (see :mod:`crmbook.ooxml.table_columns`)."""
+        for sheet, columns in table_columns.items():
+            removing = any(header is None for _, header in columns)
+            for table_part in self._table_parts(sheet):
+                data = original = self.outputs.get(table_part) or self.pkg.read(table_part)
+                # added left to right, each right beside the table; removed right to left
+                for col, header in sorted(columns, key=lambda c: c[0], reverse=removing):
+                    data = (
+                        narrowed_table_xml(data, col)
+                        if header is None
+                        else widened_table_xml(data, col, header)
+                    )
+                if data != original:
+                    self.outputs[table_part] = data
+
+    def _table_parts(self, sheet: str) -> list[str]:
+        """The table parts of worksheet ``sheet``."""
+        out = []
+        for _, rel_type, target, mode in self.pkg.rels(self._worksheet_part(sheet)):
+            if mode == "External" or not rel_type.endswith("/table"):
+                continue
+            table_part = self.pkg.find(target)
+            if table_part is not None:
+                out.append(table_part)
+        return out
 
     def run(self, changeset: Changeset) -> bytes:
         user_sheets = {w.sheet for w in changeset.cell_writes} | {h.sheet for h in changeset.highlights}
@@ -913,6 +936,7 @@ class _Build:
             self.move_totals(changeset.table_rows)
             self.patch_user_sheets(changeset)
             self.grow_tables(changeset.table_rows)
+            self.reshape_tables(changeset.table_columns)
             for owned in changeset.owned_sheets:
                 self.write_owned_sheet(owned)
         finally:
