@@ -3,7 +3,8 @@
 Each command calls one library function, prints a short summary, and maps
 :class:`~crmbook.errors.CrmbookError` to a one-line message. Exit codes:
 0 success, 1 the workbook has problems (errors found), 2 the command could
-not run (bad file, bad option, workbook locked or changed).
+not run (bad file, bad option, workbook locked or changed), 3 crmbook itself
+failed (a bug: one line, and the details in a crash report to send).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from crmbook.schema import Lang
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_FAILED = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_FAILED, EXIT_BUG = 0, 1, 2, 3
 
 
 def _count(n: int, noun: str) -> str:
@@ -45,8 +46,34 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("crmbook: interrupted; the workbook was not changed", err=True)
             sys.exit(130)
+        except Exception as exc:  # a bug in crmbook, not something the user did: say so, keep the details
+            report = _crash_report(exc)
+            click.echo(
+                f"crmbook: internal error ({type(exc).__name__}: {exc}); this is a fault in crmbook, not in "
+                "your files. crmbook writes a workbook all at once, so it is as it was before this run or "
+                f"as this run left it. Please send the crash report {report} to whoever looks after crmbook",
+                err=True,
+            )
+            sys.exit(EXIT_BUG)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _crash_report(exc: BaseException) -> str:
+    """The traceback of ``exc`` with the command and the versions, in a file of its own (its path)."""
+    import platform
+    import tempfile
+    import traceback
+
+    text = (
+        f"crmbook {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
+        f"command: {' '.join(sys.argv)}\n\n" + "".join(traceback.format_exception(exc))
+    )
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", prefix="crmbook-crash-", suffix=".txt", delete=False
+    ) as fh:
+        fh.write(text)
+    return fh.name
 
 
 def format_issue(issue: Issue, lang: Lang) -> str:

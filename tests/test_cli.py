@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,29 @@ def test_check_json(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0
     data = json.loads(result.output)
     assert data["counts"]["error"] == 0
+
+
+def test_a_fault_in_crmbook_is_one_line_exit_3_and_a_crash_report(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (here: a check that fails in a way crmbook did not plan) is not the user's doing: it is
+    named as crmbook's fault, with exit code 3 (not 1, "the workbook has problems"), and the details
+    go to a crash report instead of a traceback on the screen."""
+    book = tmp_path / "crm.xlsx"
+    assert runner.invoke(cli, ["new", str(book)]).exit_code == 0
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the crash report goes
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("Type is not JSON serializable: Timestamp")
+
+    monkeypatch.setattr("crmbook.check.check_workbook", broken)
+    result = runner.invoke(cli, ["check", str(book)])
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "crmbook: internal error (TypeError: Type is not JSON serializable: Timestamp); this is a fault in crmbook"
+    )
+    report = Path(lines[0].split("crash report ", 1)[1].split(" ", 1)[0])
+    assert report.parent == tmp_path and "TypeError" in report.read_text("utf-8")
+    assert "command: " in report.read_text("utf-8")
