@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -240,6 +241,28 @@ def _write_temp(folder: Path, name: str, data: bytes) -> Path:
     return writing.done()
 
 
+def _mode_for(target: Path) -> int:
+    """The permissions a file written at ``target`` gets: those of the file it replaces (a workbook in a
+    shared folder stays readable by the colleagues who could read it), else those of any new file
+    (0666 less the umask)."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:  # Linux says it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting it, and put back at once
+    os.umask(mask)
+    return mask
+
+
 class _TempFile:
     """A new version of a workbook written to a temporary file in its folder and fsynced, on the
     caller's thread (:meth:`write`) or on one of its own while the caller checks the package
@@ -249,6 +272,12 @@ class _TempFile:
     def __init__(self, folder: Path, name: str, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name}.", suffix=TEMP_SUFFIX, dir=folder)
         self.path = Path(tmp)
+        try:  # mkstemp makes a file only its owner may read: give it the permissions it is due
+            os.chmod(self.path, _mode_for(folder / name))
+        except BaseException:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+            raise
         self._fd = fd
         self._data = data
         self._error: BaseException | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -222,3 +223,27 @@ def test_sniffing_by_content(tmp_path: Path, sample_master: Path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(WorkbookFileError, match="empty"):
         require_workbook(empty)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_a_written_workbook_keeps_its_permissions_and_a_new_one_follows_the_umask(tmp_path: Path) -> None:
+    """A workbook in a shared folder (group-writable, say) is still open to the group after crmbook
+    replaced it; a file crmbook creates gets what any new file gets. A temporary file alone would be
+    its owner's only."""
+    from click.testing import CliRunner
+
+    from crmbook.cli import cli
+
+    old_mask = os.umask(0o002)
+    try:
+        book = tmp_path / "crm.xlsx"
+        assert CliRunner().invoke(cli, ["new", str(book), "--sample", "20"]).exit_code == 0
+        assert stat.S_IMODE(book.stat().st_mode) == 0o664
+        book.chmod(0o640)
+        assert CliRunner().invoke(cli, ["refresh", str(book)]).exit_code in (0, 1)
+        assert stat.S_IMODE(book.stat().st_mode) == 0o640
+        report = tmp_path / "report.xlsx"
+        assert CliRunner().invoke(cli, ["report", str(book), "-o", str(report)]).exit_code == 0
+        assert stat.S_IMODE(report.stat().st_mode) == 0o664
+    finally:
+        os.umask(old_mask)
