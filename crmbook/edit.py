@@ -153,11 +153,13 @@ def editing(
 
     ``on_table`` is called with each record table as soon as it is read (see
     :func:`crmbook.reader.read_book`)."""
+    from crmbook.filetype import require_workbook
     from crmbook.ooxml import inflate_sheets
     from crmbook.reader import record_sheet_names
     from crmbook.safe_save import Fingerprint, run_lock
 
     spath = os.fspath(path)
+    require_workbook(spath)  # a wrong name is told as such before a lock is taken beside it
     with run_lock(spath, timeout=lock_timeout):
         before = Fingerprint.of(spath)
         # The record sheets' XML, which the writer will patch, is inflated while calamine reads the

@@ -102,3 +102,28 @@ def test_a_fault_in_crmbook_is_one_line_exit_3_and_a_crash_report(
     report = Path(lines[0].split("crash report ", 1)[1].split(" ", 1)[0])
     assert report.parent == tmp_path and "TypeError" in report.read_text("utf-8")
     assert "command: " in report.read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["refresh", "{missing}"],
+        ["refresh", "--dry-run", "{missing}"],
+        ["dedupe", "{missing}"],
+        ["merge", "--dry-run", "{missing}"],
+        ["split", "{missing}", "-o", "{folder}"],
+        ["report", "{missing}", "-o", "{folder}/r.xlsx"],
+        ["export", "{missing}", "-o", "{folder}/x.csv"],
+        ["import", "--undo", "{missing}", "I20261130-001"],
+        ["collect", "--resolve", "{missing}"],
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_a_workbook_name_that_does_not_exist_is_one_line(
+    runner: CliRunner, tmp_path: Path, command: list[str]
+) -> None:
+    missing = tmp_path / "no-such" / "crm.xlsx"
+    args = [a.format(missing=missing, folder=tmp_path) for a in command]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"crmbook: error: {missing}: no such file; check the name and folder"
