@@ -19,7 +19,7 @@ from typing import Any
 
 import python_calamine as calamine
 
-from crmbook.errors import InputError
+from crmbook.errors import InputError, WorkbookFileError
 from crmbook.filetype import sniff
 from crmbook.import_headers import concept_of, fold_header, known_headers, looks_like_value
 from crmbook.schema import load_schema, normalize_label
@@ -92,17 +92,22 @@ def _read_csv(path: str) -> tuple[list[list[Any]], str]:
 def _read_workbook(
     path: str,
 ) -> list[tuple[str, list[list[Any]], list[tuple[tuple[int, int], tuple[int, int]]]]]:
-    from crmbook.reader import open_calamine
+    from crmbook.filetype import sniff
+    from crmbook.reader import check_sizes, open_calamine, read_grid
 
+    if sniff(path) in ("xlsx", "xlsm"):
+        check_sizes(path)  # a zip bomb is refused before anything inflates it
     wb = open_calamine(path)
     out = []
     try:
         for meta in wb.sheets_metadata:
             if str(meta.typ) != str(calamine.SheetTypeEnum.WorkSheet):
                 continue
-            sheet = wb.get_sheet_by_name(meta.name)
-            grid = [[None if v == "" else v for v in row] for row in sheet.to_python(skip_empty_area=False)]
-            merged = list(sheet.merged_cell_ranges or [])
+            grid = read_grid(wb, meta.name, path)  # an XML bomb or a damaged sheet: a clear error
+            try:
+                merged = list(wb.get_sheet_by_name(meta.name).merged_cell_ranges or [])
+            except (calamine.CalamineError, calamine.XmlError, ValueError) as exc:
+                raise WorkbookFileError(path, f"sheet '{meta.name}' cannot be read ({exc})") from exc
             out.append((meta.name, grid, merged))
     finally:
         wb.close()

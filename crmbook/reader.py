@@ -47,7 +47,7 @@ MAX_TOTAL_BYTES = 8 * 2**30
 MAX_RATIO = 250
 
 
-def _check_sizes(path: str | os.PathLike[str]) -> None:
+def check_sizes(path: str | os.PathLike[str]) -> None:
     """Refuse zip bombs before anything inflates them (declared sizes and compression ratios)."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -73,7 +73,7 @@ def _open(path: str | os.PathLike[str]) -> calamine.CalamineWorkbook:
     from crmbook.filetype import require_workbook
 
     require_workbook(path)  # an .xlsx or .xlsm package, or a clear error
-    _check_sizes(path)
+    check_sizes(path)
     return open_calamine(path, known_xlsx=True)
 
 
@@ -102,6 +102,12 @@ def read_grid(wb: calamine.CalamineWorkbook, sheet_name: str, path: str = "", *,
     try:
         rows = wb.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
     except (calamine.CalamineError, calamine.XmlError, ValueError) as exc:
+        if "entity" in str(exc):
+            raise WorkbookFileError(
+                path,
+                f"sheet '{sheet_name}' uses XML entities of its own, which crmbook never expands (an XML "
+                "bomb?); refused. If the file is genuine, open it and save it again in Excel",
+            ) from exc
         raise WorkbookFileError(path, f"sheet '{sheet_name}' cannot be read ({exc})") from exc
     if raw:
         return rows

@@ -63,6 +63,29 @@ def test_zip_bomb_is_refused_before_inflating(sample_book: Path, tmp_path: Path)
 
 
 @pytest.mark.broken_workbooks  # writes a workbook broken on purpose
+def test_bombs_given_to_import_are_refused_in_one_line(sample_book: Path, tmp_path: Path) -> None:
+    """The legacy file of an import is as untrusted as a workbook: an XML bomb in a sheet and a part
+    inflating to 600 MiB are refused before anything expands, with one line naming the file."""
+    xml_bomb = _rewrite_part(
+        sample_book,
+        tmp_path / "bomb.xlsx",
+        "xl/worksheets/sheet1.xml",
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        b'<row r="1"><c r="A1" t="inlineStr"><is><t>&lol2;</t></is></c></row></sheetData></worksheet>',
+    )
+    zip_bomb = _rewrite_part(
+        sample_book, tmp_path / "zipbomb.xlsx", "xl/worksheets/sheet1.xml", b"<x/>" + b" " * (600 * 2**20)
+    )
+    into = sample_book
+    for bad, says in [(xml_bomb, "uses XML entities of its own"), (zip_bomb, "refusing (zip bomb?)")]:
+        result = CliRunner().invoke(cli, ["import", str(bad), "--into", str(into), "--dry-run"])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"crmbook: error: {bad}") and says in lines[0]
+
+
+@pytest.mark.broken_workbooks  # writes a workbook broken on purpose
 def test_truncated_zip(sample_book: Path, tmp_path: Path) -> None:
     bad = tmp_path / "cut.xlsx"
     bad.write_bytes(sample_book.read_bytes()[:5000])
