@@ -33,6 +33,7 @@ from typing import Any
 
 from crmbook.changeset import CellValue, Changeset, Formula, OwnedSheet
 from crmbook.errors import CrmbookError
+from crmbook.ooxml.cells import clip_text
 
 __all__ = ["LiveResult", "XlwingsSource", "apply_live", "dedupe", "monthly_report", "refresh"]
 
@@ -178,7 +179,9 @@ def _owned_sheet(xbook: Any, owned: OwnedSheet) -> int:
     whole = owned.whole_rows()  # written whole through Excel
     width = max((len(r) for r in whole), default=0)
     if whole and width:
-        grid = [[_shown(c) for c in row] + [None] * (width - len(row)) for row in whole]
+        # a sheet people read shows an overlong text cut (crmbook's hidden data is never too long)
+        shown = _shown if owned.hidden else lambda c: clip_text(_shown(c))
+        grid = [[shown(c) for c in row] + [None] * (width - len(row)) for row in whole]
         sheet.range((1, 1), (len(grid), width)).value = grid
         calls += 1
     styles: dict[tuple[int, str], list[int]] = defaultdict(list)

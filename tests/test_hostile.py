@@ -175,6 +175,33 @@ def test_long_cells_formulas_errors_and_merged_data(sample_book: Path) -> None:
     assert after.tables["customers"].data.at[3, "notes"] is None
 
 
+@pytest.mark.parametrize("header", ["邮箱", "主联系电话", "所属行业"])
+def test_a_cell_as_long_as_excel_allows_in_a_checked_column_is_an_issue_not_a_failure(
+    sample_book: Path, header: str
+) -> None:
+    """A 32,767-character e-mail, phone or industry is a problem of that cell: the refresh names it, and
+    the Issues sheet and the Dashboard, which quote it, show it cut instead of failing to be written."""
+    wb = openpyxl.load_workbook(sample_book)
+    ws = wb["客户"]
+    col = next(c.column for c in ws[1] if c.value == header)
+    ws.cell(5, col, "甲" * 32767)
+    wb.save(sample_book)
+    result = refresh(sample_book, today=TODAY)
+    assert result.written
+    mine = [i for i in result.plan.report.issues if i.sheet == "客户" and i.row == 5 and i.col == col]
+    assert mine, [(i.code, i.col) for i in result.plan.report.issues if i.row == 5]
+    wb = openpyxl.load_workbook(sample_book, read_only=True)
+    for sheet in ("问题清单", "看板"):
+        longest = max(
+            (len(str(v)) for row in wb[sheet].iter_rows(values_only=True) for v in row if v), default=0
+        )
+        assert longest <= 32767
+    quoted = [
+        v for row in wb["问题清单"].iter_rows(values_only=True) for v in row if v and len(str(v)) > 30000
+    ]
+    assert quoted and all(str(v).endswith("…") for v in quoted)
+
+
 def test_duplicate_and_blank_headers(tmp_path: Path) -> None:
     from crmbook.schema import load_schema
 

@@ -151,6 +151,7 @@ def test_live_refresh_equals_the_file_refresh_on_hostile_cells(tmp_path: Path) -
     wb = openpyxl.load_workbook(book)
     ws = wb["客户"]
     ws.cell(2, 18).value = "长" * 32767
+    ws.cell(3, 14).value = "邮" * 32767  # not an e-mail: the Issues sheet quotes it, cut
     ws.cell(3, 18).value = "#N/A"
     ws.cell(4, 18).value = "=1+1 不是公式"
     ws.cell(5, 13).value = "+86 138 0013 8000 / 021-6123 4567 转 8"

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_TEXT",
     "cell_ref",
     "cell_xml",
+    "clip_text",
     "col_letter",
     "col_number",
     "excel_serial",
@@ -73,6 +74,14 @@ def split_ref(ref: str) -> tuple[int, int]:
     if m is None:
         raise ValueError(f"not a cell reference: {ref!r}")
     return int(m.group(2)), col_number(m.group(1))
+
+
+def clip_text(value: CellValue) -> CellValue:
+    """``value`` as a visible sheet of crmbook's shows it: a text longer than a cell holds (a report
+    quoting a user's overlong cell: an issue's value, a dashboard label) cut, "…" marking the cut."""
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return value[: MAX_TEXT - 1] + "…"
+    return value
 
 
 def is_date_value(value: object) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from crmbook.changeset import CellValue, OwnedSheet, SheetCell
-from crmbook.ooxml.cells import MAX_TEXT, cell_ref, cell_xml, col_letter, split_ref
+from crmbook.ooxml.cells import MAX_TEXT, cell_ref, cell_xml, clip_text, col_letter, split_ref
 from crmbook.ooxml.manifest import RT
 from crmbook.ooxml.xmltext import MAIN_NS, REL_NS, escape_attr, escape_text
 
@@ -165,6 +165,7 @@ def render_rows(
     # repeat many values.
     by_cell: dict[int, str] = {}  # id() of cells of ``rows``, which hold them while this runs
     tails: dict[tuple[type, CellValue, int], str] = {}
+    clip = not sheet.hidden  # a sheet people read shows an overlong text cut; crmbook's data never is
     for r, row in enumerate(rows, start=start + 1 if first_number is None else first_number):
         cells = []
         number = str(r)
@@ -175,7 +176,7 @@ def render_rows(
             tail = by_cell.get(id(cell))
             if tail is None:
                 ref = f"{letters[c]}{r}"
-                tail = by_cell[id(cell)] = _cell_tail(cell, ref, styler, named, tails, date1904)
+                tail = by_cell[id(cell)] = _cell_tail(cell, ref, styler, named, tails, date1904, clip)
             cells.append(f"{opens[c]}{number}{tail}")
             last = c
             if cell.link:
@@ -194,8 +195,10 @@ def _cell_tail(
     named: dict[str, int],
     tails: dict[tuple[type, CellValue, int], str],
     date1904: bool,
+    clip: bool = False,
 ) -> str:
-    """The XML of ``cell`` (at ``ref``) after its reference: ``<c r="`` and ``ref`` left out."""
+    """The XML of ``cell`` (at ``ref``) after its reference: ``<c r="`` and ``ref`` left out; with
+    ``clip``, a text too long for a cell cut (:func:`crmbook.ooxml.cells.clip_text`)."""
     value = cell.value
     if isinstance(value, dt.date):
         style = styler(cell.style, value)
@@ -217,7 +220,8 @@ def _cell_tail(
             s = f' s="{style}"' if style else ""
             tail = f'"{s} t="inlineStr"><is><t>{escape_text(value)}</t></is></c>'
         else:
-            tail = cell_xml(ref, value, style, date1904=date1904)[6 + len(ref) :]
+            shown = clip_text(value) if clip else value
+            tail = cell_xml(ref, shown, style, date1904=date1904)[6 + len(ref) :]
         tails[key] = tail
     return tail
 
