@@ -71,10 +71,13 @@ def test_repeated_values_are_written_as_each_cell_alone_would_be() -> None:
             assert cell_xml(ref, cell.value, styler(cell.style, cell.value)) in xml
 
 
-def test_a_text_too_long_for_excel_is_refused_naming_its_cell() -> None:
+def test_a_text_too_long_for_excel_is_cut_on_a_sheet_people_read_and_refused_in_crmbook_s_data() -> None:
     rows: list[list[SheetCell | None]] = [[SheetCell("ok")], [None, SheetCell("长" * 40_000)]]
-    with pytest.raises(ValueError, match="B2"):
-        render_owned_sheet(OwnedSheet("s", rows), styler)
+    with pytest.raises(ValueError, match="B2"):  # a hidden sheet holds crmbook's data: never cut
+        render_owned_sheet(OwnedSheet("s", rows, hidden="veryHidden"), styler)
+    shown = ET.fromstring(render_owned_sheet(OwnedSheet("s", rows), styler).xml)
+    text = shown.find(f"{M}sheetData/{M}row[2]/{M}c/{M}is/{M}t")
+    assert text is not None and text.text == "长" * 32_766 + "…"
 
 
 def test_internal_links_need_no_relationship_and_web_links_get_one() -> None:
