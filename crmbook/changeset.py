@@ -213,6 +213,21 @@ class Changeset:
     # Excel table, which the table takes in; header None: an undo removed the column, the table lets
     # it go (see crmbook.ooxml.table_columns)
     table_columns: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
+    # sheet -> "veryHidden" (or another state) for sheets whose visibility is set without rewriting
+    # them: crmbook's hidden data that a spreadsheet program showed (Gnumeric shows every sheet)
+    sheet_states: dict[str, str] = field(default_factory=dict)
+
+    def add(self, other: Changeset) -> None:
+        """What ``other`` changes too, after this changeset's own (a refresh run after an import)."""
+        self.cell_writes += other.cell_writes
+        self.highlights += other.highlights
+        self.highlight_sheets |= other.highlight_sheets
+        self.owned_sheets += other.owned_sheets
+        for sheet, row in other.table_rows.items():
+            self.table_rows[sheet] = max(row, self.table_rows.get(sheet, row))
+        for sheet, columns in other.table_columns.items():
+            self.table_columns.setdefault(sheet, []).extend(columns)
+        self.sheet_states.update(other.sheet_states)
 
     def is_empty(self) -> bool:
         return not (self.cell_writes or self.highlights or self.highlight_sheets or self.owned_sheets)

@@ -613,7 +613,7 @@ def plan_import(
     refresh = None
     if with_refresh:
         refresh = plan_refresh(after, now=now)
-        _combine(changeset, refresh.changeset)
+        changeset.add(refresh.changeset)
         changeset.owned_sheets.append(rejects_sheet(state, lang))
     return ImportPlan(
         import_id, changeset, dict(outcomes), rejects, problems, not_imported, refresh, lang, source_rows
@@ -731,13 +731,6 @@ class _Lazy(Generic[T]):
         if self.value is None:
             self.value = self.make()
         return self.value
-
-
-def _combine(into: Changeset, other: Changeset) -> None:
-    into.cell_writes += other.cell_writes
-    into.highlights += other.highlights
-    into.highlight_sheets |= other.highlight_sheets
-    into.owned_sheets += other.owned_sheets
 
 
 # ------------------------------------------------------------------ the rejects sheet
@@ -873,7 +866,7 @@ def plan_undo_import(
     after.state = state
     changeset = Changeset(cell_writes=writes, table_columns=columns_removed)
     refresh = plan_refresh(after, now=now)
-    _combine(changeset, refresh.changeset)
+    changeset.add(refresh.changeset)
     changeset.owned_sheets.append(rejects_sheet(state, book.lang))
     removed = sum(len(v) for v in created_rows.values())
     return UndoImportPlan(changeset, import_id, removed, len(record["updated"]))

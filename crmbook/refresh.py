@@ -41,7 +41,7 @@ from crmbook.reminders import build_reminders
 from crmbook.rollup import customer_rollup, derived_writes
 from crmbook.schema import Lang, load_schema
 from crmbook.snapshot import Snapshot, same, snapshot_sheet, take_snapshot
-from crmbook.state import state_sheet, working_copy
+from crmbook.state import is_data_sheet, state_sheet, working_copy
 from crmbook.typed import typed_tables
 from crmbook.validate import NOT_IN_FUTURE, IssuesBySheet, in_sheet_order, validate_cells, validate_typed
 
@@ -220,6 +220,9 @@ def plan_refresh(
         issue_summary = summarize(issue_list, book.sheet_names, lang)
         changeset.highlights.extend(highlights_for(issue_list))
         changeset.highlight_sheets.update(t.sheet_name for t in book.tables.values())
+        # crmbook's data sheets a spreadsheet program showed (Gnumeric shows them all) are hidden again,
+        # the ones not rewritten here too
+        changeset.sheet_states.update({n: "veryHidden" for n in book.sheet_names if is_data_sheet(n)})
         changeset.owned_sheets += [
             build_dashboard(
                 book,

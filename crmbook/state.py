@@ -42,6 +42,14 @@ __all__ = [
 ]
 
 STATE_SHEET = "_crmbook"
+
+
+def is_data_sheet(name: str) -> bool:
+    """Whether sheet ``name`` holds crmbook's own data (state, snapshots, what a split gave): very
+    hidden, never for people to edit."""
+    return name.casefold().startswith(STATE_SHEET)
+
+
 FORMAT_VERSION = 1
 CHUNK_CHARS = 30_000  # a cell holds at most 32,767 characters; longer values continue on more rows
 CONTINUED = "…+"  # key suffix of a continuation row: "<key>…+1", "<key>…+2", …

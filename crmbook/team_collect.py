@@ -864,7 +864,7 @@ def plan_collect(
         customers = after.tables["customers"].sheet_name if "customers" in after.tables else None
         ahead = None if preparer is None else _AfterMerge(preparer, merger.writes, customers, lang)
         refresh = plan_refresh(after, now=now, customer_features=features, preparer=ahead)
-        _combine(changeset, refresh.changeset)
+        changeset.add(refresh.changeset)
         _attribute_changes(changeset, refresh, book, merger.logged, lang, now)
         changeset.owned_sheets.append(conflicts_sheet(state, decisions or {}, lang))
     return CollectPlan(collect_id, changeset, outcomes, refresh, lang, after)
@@ -916,13 +916,6 @@ def _features_after(features: CustomerFeatures, table: Table, merger: _Merger) -
     return CustomerFeatures(
         rows=rows, **{name: {**getattr(features, name), **getattr(again, name)} for name in per_row}
     )
-
-
-def _combine(into: Changeset, other: Changeset) -> None:
-    into.cell_writes += other.cell_writes
-    into.highlights += other.highlights
-    into.highlight_sheets |= other.highlight_sheets
-    into.owned_sheets += other.owned_sheets
 
 
 def _attribute_changes(
@@ -1080,7 +1073,7 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
     after.state = state
     changeset = Changeset(cell_writes=writes)
     refresh = plan_refresh(after, now=now)
-    _combine(changeset, refresh.changeset)
+    changeset.add(refresh.changeset)
     changeset.owned_sheets.append(conflicts_sheet(state, decisions, lang))
     notices = [
         f"customer {customer} is deleted; still naming it: {named} (the refresh lists them as errors): "

@@ -477,10 +477,7 @@ def rep_changeset(
                 _hidden(base_sheet_name(spec.key), memo_rows(frame, spec.id_column))
             )
     refresh = plan_refresh(book, now=now, customer_features=rep_features(plan, part))
-    changeset.cell_writes += refresh.changeset.cell_writes
-    changeset.highlights += refresh.changeset.highlights
-    changeset.highlight_sheets |= refresh.changeset.highlight_sheets
-    changeset.owned_sheets += refresh.changeset.owned_sheets
+    changeset.add(refresh.changeset)
     return changeset
 
 

@@ -263,6 +263,11 @@ def apply_live(
     calls += _highlight(xbook, changeset, previous_marks or {})
     for owned in changeset.owned_sheets:
         calls += _owned_sheet(xbook, owned)
+    shown = {s.name.casefold(): s for s in xbook.sheets}
+    for name, state in changeset.sheet_states.items():
+        sheet = shown.get(name.casefold())
+        if sheet is not None and state != "visible":
+            calls += _optional(lambda sheet=sheet: setattr(sheet, "visible", False))
     return calls
 
 

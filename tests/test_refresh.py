@@ -89,6 +89,35 @@ def test_second_refresh_changes_nothing_the_user_wrote(sample_book: Path) -> Non
     assert second.plan.changes == []
 
 
+def _sheet_states(path: Path) -> dict[str, str]:
+    names = {"Visible": "visible", "Hidden": "hidden", "VeryHidden": "veryHidden"}
+    wb = pc.CalamineWorkbook.from_path(str(path))
+    try:
+        return {m.name: names[str(m.visible).rsplit(".", 1)[-1]] for m in wb.sheets_metadata}
+    finally:
+        wb.close()
+
+
+@pytest.mark.parametrize("program", ["gnumeric", "libreoffice"])
+def test_crmbook_data_sheets_a_spreadsheet_program_showed_are_hidden_again(
+    sample_book: Path, tmp_path: Path, program: str
+) -> None:
+    """Gnumeric shows every very hidden sheet, LibreOffice makes them merely hidden: the next refresh
+    hides crmbook's data sheets again, the ones it does not rewrite (snapshots of sheets nobody
+    changed) too."""
+    from tests.producers import gnumeric_resave, libreoffice_resave
+
+    refresh(sample_book, today=TODAY)
+    resave = gnumeric_resave if program == "gnumeric" else libreoffice_resave
+    saved = resave(sample_book, tmp_path / f"{program}.xlsx")
+    shown = {n: s for n, s in _sheet_states(saved).items() if n.startswith("_crmbook")}
+    assert shown and any(s != "veryHidden" for s in shown.values())
+    refresh(saved, today=TODAY)
+    after = _sheet_states(saved)
+    assert {n: after[n] for n in shown} == dict.fromkeys(shown, "veryHidden")
+    assert all(s == "visible" for n, s in after.items() if not n.startswith("_crmbook"))
+
+
 def test_user_edit_goes_to_the_change_log_and_updates_the_date(sample_book: Path) -> None:
     refresh(sample_book, today=TODAY, now=NOW)
     book, _ = read_book(sample_book, today=TODAY)

@@ -916,6 +916,15 @@ class _Build:
                 if data != original:
                     self.outputs[table_part] = data
 
+    def set_sheet_states(self, states: dict[str, str]) -> None:
+        """Show or hide sheets the changeset does not rewrite (a name the workbook lacks is passed over)."""
+        existing = {name.casefold(): name for name in self.sheets}
+        for wanted, state in states.items():
+            name = existing.get(wanted.casefold())
+            if name is not None and self.states[name] != state:
+                self.workbook = manifest.set_sheet_state(self.workbook, name, state)
+                self.states[name] = state
+
     def _table_parts(self, sheet: str) -> list[str]:
         """The table parts of worksheet ``sheet``."""
         out = []
@@ -939,6 +948,7 @@ class _Build:
             self.reshape_tables(changeset.table_columns)
             for owned in changeset.owned_sheets:
                 self.write_owned_sheet(owned)
+            self.set_sheet_states(changeset.sheet_states)
         finally:
             self.stop_rendering_beside()
         self.finish_bookkeeping()
