@@ -645,8 +645,8 @@ def import_(
         errors = plan.refresh.report.counts()["error"]
         if not as_json:
             click.echo(
-                f"{result.path}: the refreshed workbook has {errors} errors (listed on the Issues sheet; "
-                f"crmbook check {result.path} prints them)"
+                f"{result.path}: the refreshed workbook has {_count(errors, 'error')} (listed on the Issues "
+                f"sheet; crmbook refresh --dry-run {result.path} prints them)"
             )
         sys.exit(EXIT_PROBLEMS)
 

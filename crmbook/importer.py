@@ -991,21 +991,25 @@ def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> lis
         lines.append(f"  not imported: sheet {name!r} (no table for it in the mapping)")
     lines = _mapping_lines(result) + lines
     n = plan.source_rows
+    rows = f"{n} source row{'' if n == 1 else 's'}"
+    nothing = "would import nothing" if result.dry_run else "nothing imported"
     if result.written:
         lines.append(
-            f"{result.path}: imported {n} source rows ({len(plan.rejects)} rejected"
+            f"{result.path}: imported {rows} ({len(plan.rejects)} rejected"
             + (", listed on the Import rejects sheet" if plan.rejects else "")
             + f") in {result.seconds:.1f} s; undo with: crmbook import --undo {result.path} {plan.import_id}"
         )
+    elif n == 0:
+        lines.append(f"{result.path}: {nothing}: the file has headers but no rows of data under them")
     elif plan.all_rejected:
-        verb = "would import nothing" if result.dry_run else "nothing imported"
-        lines.append(f"{result.path}: {verb}: all {n} source rows rejected; {plan.main_reason()}")
-    elif result.dry_run:
-        lines.append(f"{result.path}: would import {n} source rows ({len(plan.rejects)} rejected)")
+        lines.append(f"{result.path}: {nothing}: all {rows} rejected; {plan.main_reason()}")
+    elif result.dry_run and plan.changed:
+        lines.append(f"{result.path}: would import {rows} ({len(plan.rejects)} rejected)")
     else:
-        lines.append(
-            f"{result.path}: nothing imported: the {n} source rows are already in the workbook as they are"
+        already = (
+            "is already in the workbook as it is" if n == 1 else "are already in the workbook as they are"
         )
+        lines.append(f"{result.path}: {nothing}: the {rows} {already}")
     return lines
 
 

@@ -347,11 +347,21 @@ def test_reimporting_an_unchanged_file_says_nothing_was_imported(tmp_path: Path)
     book = Path(create_workbook(tmp_path / "crm.xlsx"))
     source = _csv(tmp_path / "list.csv", "公司名称,联系电话\n上海华信科技有限公司,13812345678\n")
     first = _crmbook("import", str(source), "--into", str(book), cwd=tmp_path)
-    assert first.returncode == 0 and ": imported 1 source rows" in first.stdout
+    assert first.returncode == 0 and ": imported 1 source row (" in first.stdout
+    preview = _crmbook("import", str(source), "--into", str(book), "--dry-run", cwd=tmp_path)
+    assert preview.returncode == 0
+    assert "would import nothing: the 1 source row is already in the workbook as it is" in preview.stdout
     again = _crmbook("import", str(source), "--into", str(book), cwd=tmp_path)
     assert again.returncode == 0
-    assert "nothing imported: the 1 source rows are already in the workbook" in again.stdout
+    assert "nothing imported: the 1 source row is already in the workbook" in again.stdout
     assert "would import" not in again.stdout
+
+
+def test_a_file_with_headers_and_no_rows_says_so(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    source = _csv(tmp_path / "empty.csv", "公司名称,联系电话\n")
+    done = _crmbook("import", str(source), "--into", str(book), cwd=tmp_path)
+    assert "nothing imported: the file has headers but no rows of data under them" in done.stdout
 
 
 def test_a_missing_sheet_and_a_sheet_without_a_header_say_different_things(tmp_path: Path) -> None:
