@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmbook.issues import Issue, Severity
+from crmbook.issues import Issue, Severity, quoted
 from crmbook.schema import Lang, load_schema
 
 __all__ = ["VALUES_PER_COLUMN", "VALUE_CODES", "SummaryLine", "summarize"]
@@ -66,7 +66,8 @@ class SummaryLine:
         if self.other_values:
             return f"另外 {self.other_values} 个值" if zh else f"{self.other_values} other values"
         if self.value is not None:
-            return f"“{self.value}”" if zh else f"'{self.value}'"
+            value = quoted(self.value)
+            return f"“{value}”" if zh else f"'{value}'"
         return _TITLES.get(self.code, {}).get(lang) or self.code
 
     @property
@@ -95,7 +96,7 @@ class SummaryLine:
         if template is None:
             return first.message(lang)
         try:
-            return template.format(**self._fields(lang))
+            return template.format(**{k: quoted(v) for k, v in self._fields(lang).items()})
         except (KeyError, IndexError):  # a field the issue did not carry
             return first.message(lang)
 

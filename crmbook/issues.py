@@ -18,7 +18,7 @@ from crmbook.schema import Lang
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 
-__all__ = ["CATALOG", "SEVERITIES", "Issue", "Report", "message"]
+__all__ = ["CATALOG", "QUOTED_CHARS", "SEVERITIES", "Issue", "Report", "message", "quoted"]
 
 # code -> (severity, Chinese template, English template). Templates use
 # str.format fields taken from Issue.params (plus {value}).
@@ -233,12 +233,23 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
 }
 
 
+QUOTED_CHARS = 200  # a value a message quotes is cut after this many characters ("…" marks the cut)
+
+
+def quoted(value: Any) -> Any:
+    """``value`` as a message quotes it: a text longer than QUOTED_CHARS cut ("…" marks the cut)."""
+    if isinstance(value, str) and len(value) > QUOTED_CHARS:
+        return value[:QUOTED_CHARS] + "…"
+    return value
+
+
 def message(code: str, lang: Lang, params: dict[str, Any]) -> str:
-    """The message for ``code`` in ``lang``, filled from ``params``."""
+    """The message for ``code`` in ``lang``, filled from ``params`` (a long value quoted in part: a
+    message names the cell, it need not repeat a whole note)."""
     _, zh, en = CATALOG[code]
     template = zh if lang == "zh" else en
     try:
-        return template.format(**params)
+        return template.format(**{k: quoted(v) for k, v in params.items()})
     except (KeyError, IndexError):  # a template field the caller did not give
         return template
 
