@@ -135,6 +135,11 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
         "“{column_label}”不是金额：{value}。请填写数字（单位：元），如 125000 或 12.5万。",
         "'{column_label}' is not an amount: {value}. Type a number in yuan, e.g. 125000.",
     ),
+    "negative-amount": (
+        "warning",
+        "“{column_label}”是负数：{value}。金额应为 0 或正数；退款或折让请另行记录。",
+        "'{column_label}' is negative: {value}. An amount is 0 or more; record a refund or discount apart.",
+    ),
     "bad-percent": (
         "error",
         "“{column_label}”应为 0 到 100 之间的百分比：{value}。",

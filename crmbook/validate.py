@@ -376,6 +376,17 @@ def rule_primary_contact(table: Table, ctx: Context) -> Iterator[Issue]:
         )
 
 
+def rule_negative_amounts(table: Table, ctx: Context) -> Iterator[Issue]:
+    """An amount below zero (a minus typed by mistake: it would lower the pipeline and the sales)."""
+    typed = ctx.typed[table.key]
+    for col in table.spec.columns:
+        if col.type != "amount" or col.owned or col.key not in typed.columns:
+            continue
+        amounts = pd.to_numeric(typed[col.key], errors="coerce")
+        for row in typed.index[amounts < 0]:
+            yield _issue(table, "negative-amount", row, col.key, table.data.at[row, col.key], ctx)
+
+
 def rule_status(table: Table, ctx: Context) -> Iterator[Issue]:
     typed = ctx.typed[table.key]
     if table.key == "customers" and table.has("status"):
@@ -481,7 +492,7 @@ CELL_RULES: list[Rule] = [
     rule_sensitive,
 ]
 # Rules on typed values (dates, numbers, list keys): they need crmbook.typed's view of each table.
-TYPED_RULES: list[Rule] = [rule_primary_contact, rule_status, rule_future_dates]
+TYPED_RULES: list[Rule] = [rule_primary_contact, rule_status, rule_negative_amounts, rule_future_dates]
 RULES: list[Rule] = CELL_RULES + TYPED_RULES
 
 IssuesBySheet = dict[str, list[Issue]]  # record sheet key -> its issues, in rule order

@@ -93,6 +93,22 @@ def test_deal_rules() -> None:
         opportunities=[won, {**won, "opportunity_id": "O2", "stage": "初步接洽", "probability": 95}],
     )
     assert codes(book, "won-without-amount") == [(2, "actual_amount")]
+    assert codes(book, "negative-amount") == []
+    minus = make_book(
+        customers=[OK_CUSTOMER],
+        opportunities=[
+            {**won, "actual_amount": -5000, "close_date": dt.date(2026, 11, 1), "win_loss_reason": "价格"},
+            {
+                **won,
+                "opportunity_id": "O2",
+                "stage": "初步接洽",
+                "probability": 10,
+                "expected_amount": "-1.2万",
+            },
+            {**won, "opportunity_id": "O3", "stage": "初步接洽", "probability": 10, "expected_amount": 0},
+        ],
+    )
+    assert sorted(codes(minus, "negative-amount")) == [(2, "actual_amount"), (3, "expected_amount")]
     assert codes(book, "closed-without-date") == [(2, "close_date")]
     assert codes(book, "probability-stage-mismatch") == [(3, "probability")]
     fine = {**won, "actual_amount": 1000, "close_date": dt.date(2026, 11, 1), "win_loss_reason": "价格"}
