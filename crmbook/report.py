@@ -42,6 +42,7 @@ from crmbook.report_charts import (
     funnel_chart,
     legend_below,
     style_chart,
+    whole_steps,
 )
 from crmbook.report_pages import (
     POINTS_PER_CM,
@@ -643,6 +644,8 @@ def _trend(wb: Workbook, ctx: Context) -> _Trend:
     line.y_axis.delete = False
     line.y_axis.majorGridlines = None
     line.y_axis.scaling.min = 0  # from zero, like the bars: a small wobble is not a swing
+    whole_steps(chart.y_axis, float(max(t["new_customers"].max(), t["wins"].max()) or 0))
+    whole_steps(line.y_axis, float(t["followups"].max() or 0))
     chart += line
     chart.legend = legend_below()
     s.beside(

@@ -23,6 +23,7 @@ __all__ = [
     "label_values",
     "legend_below",
     "style_chart",
+    "whole_steps",
 ]
 
 
@@ -60,6 +61,17 @@ def label_values(series: Any, fmt: str | None = None, position: str | None = Non
 def amount_axis(axis: Any, top: float) -> None:
     axis.number_format = '¥#,##0.0,,"M"' if top >= 1_000_000 else "¥#,##0"
     axis.numFmt.sourceLinked = False
+    if top <= 0:  # nothing in the period: one step from ¥0, not fractions shown as ¥0 ¥0 ¥1 ¥1
+        whole_steps(axis, 0)
+
+
+def whole_steps(axis: Any, top: float) -> None:
+    """An axis of small counts (a quiet month) in steps of one from zero: a spreadsheet's own scale
+    would step by fractions, each shown rounded (1, 1, 0)."""
+    if top < 5:
+        axis.scaling.min = 0
+        axis.scaling.max = max(1, int(top))
+        axis.majorUnit = 1
 
 
 def bar_chart(
