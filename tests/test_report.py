@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -111,6 +112,12 @@ def test_empty_period_is_a_valid_report(tmp_path: Path, sample_master: Path) -> 
         c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)
     ]
     assert "本期无数据" in texts
+    # Its charts of twelve empty months step by one from zero: a spreadsheet's own scale would step by
+    # fractions, each shown rounded (¥0 ¥0 ¥1 ¥1).
+    with zipfile.ZipFile(out.out_path) as z:
+        charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
+    stepped = [c for c in charts if 'majorUnit val="1"' in c]
+    assert len(stepped) >= 2 and all('<max val="1"' in c for c in stepped)
 
 
 def test_report_workbook_sheets_charts_formats_and_source_untouched(
