@@ -118,18 +118,25 @@ def test_an_older_copy_of_a_rep_file_is_refused_after_a_newer_one(
     assert again.written and value(book, "客户", a, "客户等级") == "A"
 
 
+def _table_to_column(ws: Any, last_column: Callable[[int], int]) -> Any:
+    """The sheet's Excel table (and its autofilter) made to end at ``last_column(its last column)``."""
+    table = next(iter(ws.tables.values()))
+    first, last = table.ref.split(":")
+    letters = "".join(ch for ch in last if ch.isalpha())
+    end = get_column_letter(last_column(column_index_from_string(letters)))
+    table.ref = f"{first}:{end}{last[len(letters) :]}"
+    if table.autoFilter is not None:
+        table.autoFilter.ref = table.ref
+    return table
+
+
 def _delete_column(path: Path, sheet: str, header: str) -> None:
     """The rep selects a column of the sheet and deletes it (the Excel table shrinks with it)."""
     wb = openpyxl.load_workbook(path)
     ws = wb[sheet]
     at = [c.value for c in ws[1]].index(header) + 1
     ws.delete_cols(at)
-    table = next(iter(ws.tables.values()))
-    first, last = table.ref.split(":")
-    letters = "".join(ch for ch in last if ch.isalpha())
-    table.ref = f"{first}:{get_column_letter(column_index_from_string(letters) - 1)}{last[len(letters) :]}"
-    if table.autoFilter is not None:
-        table.autoFilter.ref = table.ref
+    table = _table_to_column(ws, lambda last: last - 1)
     table.tableColumns = [c for c in table.tableColumns if c.name != header]
     for n, column in enumerate(table.tableColumns, start=1):
         column.id = n
@@ -246,12 +253,7 @@ def _add_column(path: Path, sheet: str, header: str, values: dict[str, object]) 
     for row in ws.iter_rows(min_row=2):
         if row[0].value in values:
             ws.cell(row[0].row, at).value = values[row[0].value]
-    table = next(iter(ws.tables.values()))
-    first, last = table.ref.split(":")
-    letters = "".join(ch for ch in last if ch.isalpha())
-    table.ref = f"{first}:{get_column_letter(at)}{last[len(letters) :]}"
-    if table.autoFilter is not None:
-        table.autoFilter.ref = table.ref
+    table = _table_to_column(ws, lambda last: at)
     table.tableColumns.append(TableColumn(id=len(table.tableColumns) + 1, name=header))
     wb.save(path)
 
