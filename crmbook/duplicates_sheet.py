@@ -102,7 +102,29 @@ def _evidence(evidence: dict[str, Any], lang: Lang) -> str:
 
 
 def _text(v: Any) -> str | None:
-    return None if v is None else str(v)
+    """A cell as the sheet shows it: a whole number without ".0" (a phone typed as a number)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def shown_as(value: Any) -> str:
+    """``value`` compared as the Duplicates sheet shows it (blank for none, whole numbers without ".0")."""
+    text = (_text(value) or "").strip()
+    return text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
+
+
+def read_members(grid: list[list[Any]]) -> dict[str, tuple[str, str]]:
+    """Customer ID -> (name, phone) as the Duplicates sheet showed them when the groups were found."""
+    out: dict[str, tuple[str, str]] = {}
+    for cells in grid[3:]:
+        cells = [*cells, *([None] * (DECISION_COLUMN - len(cells)))]
+        customer = str(cells[2]).strip() if cells[2] is not None else ""
+        if customer and not customer.startswith("#"):
+            out[customer] = (shown_as(cells[3]), shown_as(cells[4]))
+    return out
 
 
 def build_duplicates_sheet(

@@ -34,7 +34,7 @@ from crmbook.book import Book, Table
 from crmbook.changelog import Change, build_changelog_sheet
 from crmbook.changeset import CellWrite, Changeset, Formula, OwnedSheet, SheetCell
 from crmbook.dedupe import find_duplicates
-from crmbook.duplicates_sheet import read_decisions, read_survivors
+from crmbook.duplicates_sheet import read_decisions, read_members, read_survivors, shown_as
 from crmbook.edit import editing
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.phones import phone_keys
@@ -207,12 +207,23 @@ def _groups_to_merge(
     grid = book.duplicates_grid or []
     decisions = read_decisions(grid, lang) if grid else {}
     survivors = read_survivors(grid) if grid else {}
+    shown = read_members(grid) if grid else {}
     groups: list[tuple[list[str], str | None, float | None, str]] = []
+    skipped: list[str] = []
     taken: set[str] = set()
     for ids, decision in decisions.items():
-        if decision == "merge":
-            groups.append((sorted(ids), survivors.get(ids), None, "decision"))
+        if decision != "merge":
+            continue
+        changed = _changed_since_found(book.tables["customers"], sorted(ids), shown, lang)
+        if changed:  # the group was decided on what the sheet showed: no longer what is there
+            skipped.append(
+                f"{'/'.join(sorted(ids))}: {changed} since the duplicates were found; run crmbook dedupe "
+                "(or refresh) again, check the group and mark it again"
+            )
             taken |= ids
+            continue
+        groups.append((sorted(ids), survivors.get(ids), None, "decision"))
+        taken |= ids
     if auto_threshold is not None:
         decided = {i for ids in decisions for i in ids}
         result = find_duplicates(book, not_duplicates=frozenset(state.not_duplicates))
@@ -226,7 +237,23 @@ def _groups_to_merge(
                 (sorted(ids), None if _blank(survivor) else str(survivor).strip(), cluster.score, "auto")
             )
             taken |= set(ids)
-    return groups, []
+    return groups, skipped
+
+
+def _changed_since_found(table: Table, ids: list[str], shown: dict[str, tuple[str, str]], lang: Lang) -> str:
+    """What changed in the name or phone of the group's customers since the Duplicates sheet showed
+    them ("C2026000106 客户名称 华信科技 → 华为技术有限公司"), "" when nothing did."""
+    rows = _customer_rows(table)
+    changes = []
+    for cid in ids:
+        if cid not in shown or cid not in rows:
+            continue  # a member gone from the sheet is reported by the merge itself
+        for key, was in zip(("name", "phone"), shown[cid], strict=True):
+            now = shown_as(table.data.at[rows[cid], key]) if key in table.data.columns else ""
+            if now != was:
+                label = table.spec.column(key).label(lang)
+                changes.append(f"{cid} {label} {was or '(empty)'} → {now or '(empty)'}")
+    return "; ".join(changes)
 
 
 def plan_merge(

@@ -138,6 +138,35 @@ def test_undo_refuses_to_overwrite_a_later_edit(book_path: Path) -> None:
         undo_merge(book_path, "M1", today=TODAY)
 
 
+def test_a_group_whose_customer_changed_since_it_was_found_is_not_merged(book_path: Path) -> None:
+    """The lead marked a group on the Duplicates sheet; someone then retyped one of its customers as
+    another company. Merging on the old decision would fold two companies into one: the group is
+    skipped, saying what changed, and the workbook keeps both."""
+    _decide(book_path)
+    book, _ = read_book(book_path, today=TODAY)
+    grid = book.duplicates_grid
+    first = next(r for r, row in enumerate(grid) if r >= 3 and row and row[0] not in (None, ""))
+    member = str(grid[first][2])
+    customers = book.tables["customers"]
+    row = next(r for r in customers.data.index if customers.data.at[r, "customer_id"] == member)
+    old_name = customers.data.at[row, "name"]
+    name_col = customers.col("name")
+    assert name_col is not None
+    edit = Changeset(cell_writes=[CellWrite("客户", int(row), name_col, "另一家公司有限公司")])
+    book_path.write_bytes(apply_changeset(book_path, edit))
+
+    result = merge(book_path, today=TODAY, now=NOW)
+
+    assert all(member not in (g.survivor_id, *g.merged_ids) for g in result.groups)
+    said = [s for s in result.skipped if member in s]  # one line for the group: the change, what to do
+    assert len(said) == 1
+    assert f"{member} 客户名称 {old_name} → 另一家公司有限公司 since the duplicates were found" in said[0]
+    assert "run crmbook dedupe (or refresh) again" in said[0]
+    after, _ = read_book(book_path, today=TODAY)
+    ids = set(after.tables["customers"].data["customer_id"].dropna())
+    assert member in ids
+
+
 def test_auto_threshold_and_later_decisions(book_path: Path) -> None:
     groups = _decide(book_path, "稍后")
     assert merge(book_path, today=TODAY, now=NOW, auto_threshold=0.5).groups == []  # "later" is respected
