@@ -39,7 +39,7 @@ from crmbook.edit import editing
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.phones import phone_keys
 from crmbook.schema import Lang, load_schema, normalize_label
-from crmbook.snapshot import snapshot_sheet, take_snapshot
+from crmbook.snapshot import snapshot_sheet, with_writes
 from crmbook.state import State, decode_value, encode_value, state_sheet, undoable_record
 
 __all__ = [
@@ -551,14 +551,27 @@ def _finish(
     )
     changeset.owned_sheets.append(archive_sheet(book, state, lang))
     if book.state is not None:
+        # The snapshots take in the merge's own writes only: edits people made since the last refresh
+        # are left for the refresh that follows to log and date.
         for key, table in book.tables.items():
-            if key in state.snapshots:
+            written = _written_fields(table, changeset)
+            if key in state.snapshots and written:
                 after = copy.copy(table)
                 after.data = frames[key]
-                snapshot = take_snapshot(after)
+                snapshot = with_writes(state.snapshots[key], table, after, written)
                 state.snapshots[key] = snapshot
                 changeset.owned_sheets.append(snapshot_sheet(key, snapshot))
     changeset.owned_sheets.append(state_sheet(state))
+
+
+def _written_fields(table: Table, changeset: Changeset) -> dict[int, set[str]]:
+    """Excel row -> the fields of ``table`` the changeset writes."""
+    by_col = {col: name for name, col in {**table.columns, **table.extra_columns}.items()}
+    out: dict[int, set[str]] = {}
+    for w in changeset.cell_writes:
+        if w.sheet == table.sheet_name and w.col in by_col:
+            out.setdefault(w.row, set()).add(by_col[w.col])
+    return out
 
 
 ARCHIVE_HEADERS = {

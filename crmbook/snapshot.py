@@ -48,6 +48,7 @@ __all__ = [
     "snapshot_sheet_name",
     "take_snapshot",
     "user_fields",
+    "with_writes",
 ]
 
 SNAPSHOT_PREFIX = "_crmbook_snap_"
@@ -241,6 +242,43 @@ def take_snapshot(table: Table) -> Snapshot:
         keys=record_keys(table),
         columns={f: _json_column(table.data[f].tolist()) for f in user_fields(table)},
     )
+
+
+def with_writes(previous: Snapshot, before: Table, after: Table, written: Mapping[int, set[str]]) -> Snapshot:
+    """``previous`` with only what one run wrote taken in: ``written`` holds, by Excel row, the fields
+    the run wrote into ``before``'s frame, which made ``after``'s. A record the run emptied goes, one
+    it wrote whole (an undo giving it back) comes in, a written field takes its new value; everything
+    else stays as ``previous`` remembers it. So edits people made since the last refresh stay out of
+    the snapshot, for the next refresh to log them (and date them) as it would have."""
+    fields = user_fields(after)
+    keys = list(previous.keys)
+    columns = {f: list(previous.columns.get(f) or [None] * len(keys)) for f in fields}
+    position = {k: i for i, k in enumerate(keys)}
+    keys_before = dict(zip(before.data.index.tolist(), record_keys(before), strict=True))
+    keys_after = dict(zip(after.data.index.tolist(), record_keys(after), strict=True))
+    gone: set[int] = set()
+    for row, names in written.items():
+        values = {f: after.data.at[row, f] for f in fields} if row in keys_after else {}
+        present = {f for f, v in values.items() if not (v is None or (isinstance(v, float) and v != v))}
+        was = position.get(keys_before.get(row, ""))
+        if not present:  # emptied: the record is no longer there
+            if was is not None:
+                gone.add(was)
+            continue
+        now = position.get(keys_after[row])
+        if now is not None:
+            for f in names & set(fields):
+                columns[f][now] = _json_column([values[f]])[0]
+        elif present <= names:  # written whole: it comes in
+            position[keys_after[row]] = len(keys)
+            keys.append(keys_after[row])
+            for f in fields:
+                columns[f].append(_json_column([values[f]])[0])
+    if gone:
+        kept = [i for i in range(len(keys)) if i not in gone]
+        keys = [keys[i] for i in kept]
+        columns = {f: [column[i] for i in kept] for f, column in columns.items()}
+    return Snapshot(keys=keys, columns=columns)
 
 
 # ------------------------------------------------------------------ comparing

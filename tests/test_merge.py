@@ -167,6 +167,46 @@ def test_a_group_whose_customer_changed_since_it_was_found_is_not_merged(book_pa
     assert member in ids
 
 
+def _log(path: Path) -> list[list[object]]:
+    wb = pc.CalamineWorkbook.from_path(str(path))
+    return wb.get_sheet_by_name("变更记录").to_python()
+
+
+def test_edits_made_before_a_merge_or_its_undo_still_reach_the_change_log(book_path: Path) -> None:
+    """People edit, then merge (which refreshes), then undo: the edits made in between are logged and
+    dated by the refresh as if no merge had run; the merge's own writes are logged once, as the merge."""
+    assert _decide(book_path) >= 1
+    book, _ = read_book(book_path, today=TODAY)
+    customers = book.tables["customers"]
+    grouped = {str(v) for row in book.duplicates_grid[3:] if len(row) > 2 and row[2] for v in [row[2]]}
+    other = next(r for r in customers.data.index if customers.data.at[r, "customer_id"] not in grouped)
+    other_id = customers.data.at[other, "customer_id"]
+    notes = customers.col("notes")
+    assert notes is not None
+    edit = Changeset(cell_writes=[CellWrite("客户", int(other), notes, "合并前写的备注")])
+    book_path.write_bytes(apply_changeset(book_path, edit))
+
+    result = merge(book_path, today=TODAY, now=NOW)
+    refresh(book_path, today=TODAY, now=NOW)
+    log = _log(book_path)
+    mine = [r for r in log if r[2] == other_id and r[3] == "备注"]
+    assert len(mine) == 1 and mine[0][5] == "合并前写的备注"
+    after, _ = read_book(book_path, today=TODAY)
+    data = after.tables["customers"].data
+    assert data.loc[data["customer_id"] == other_id, "updated"].iloc[0] == TODAY
+    merged = {i for g in result.groups for i in g.merged_ids}
+    assert all(r[6] == "合并" for r in log if r[2] in merged)  # logged as the merge, not as deletions
+
+    edit = Changeset(cell_writes=[CellWrite("客户", int(other), notes, "撤销前改的备注")])
+    book_path.write_bytes(apply_changeset(book_path, edit))
+    undo_merge(book_path, result.groups[0].merge_id, today=TODAY, now=NOW)
+    refresh(book_path, today=TODAY, now=NOW)
+    log = _log(book_path)
+    assert [r[5] for r in log if r[2] == other_id and r[3] == "备注"][-1] == "撤销前改的备注"
+    back = set(result.groups[0].merged_ids)
+    assert not [r for r in log if r[2] in back and r[6] in ("新增", "删除")]  # the undo's own, once
+
+
 def test_auto_threshold_and_later_decisions(book_path: Path) -> None:
     groups = _decide(book_path, "稍后")
     assert merge(book_path, today=TODAY, now=NOW, auto_threshold=0.5).groups == []  # "later" is respected
