@@ -228,8 +228,12 @@ def _percent_fault(v: Any) -> Fault | None:
     return None if is_excel_error(v) or parse_percent(v).ok else ("bad-percent", {})
 
 
+_EMAIL_SEPARATORS = re.compile(r"[;；,，、\s]+")  # several addresses in one cell (a merge joins them with ；)
+
+
 def _email_fault(v: Any) -> Fault | None:
-    return None if _EMAIL.match(str(v).strip()) else ("bad-email", {})
+    addresses = [a for a in _EMAIL_SEPARATORS.split(str(v).strip()) if a]
+    return None if addresses and all(_EMAIL.match(a) for a in addresses) else ("bad-email", {})
 
 
 def _url_fault(v: Any) -> Fault | None:
