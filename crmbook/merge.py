@@ -336,22 +336,25 @@ def _plan_fields(
 
 
 def _plan_children(book: Book, group: MergeGroup, changeset: Changeset) -> None:
-    survivor_name = (
-        book.tables["customers"].data.at[group.survivor_row, "name"]
-        if "name" in book.tables["customers"].data
-        else None
-    )
+    """The merged-away customers' records re-pointed to the survivor, and every record of the group
+    showing the customer's name given the survivor's name as the merge leaves it."""
+    customers = book.tables["customers"].data
+    if "name" in group.fields:
+        survivor_name = group.fields["name"][1]  # the survivorship rule changed it
+    else:
+        survivor_name = customers.at[group.survivor_row, "name"] if "name" in customers else None
     for key in CHILD_SHEETS:
         child = book.tables.get(key)
         if child is None or not child.has("customer_id"):
             continue
         ids = child.data["customer_id"].map(lambda v: "" if _blank(v) else str(v).strip())
-        for row in child.data.index[ids.isin(group.merged_ids)]:
+        for row in child.data.index[ids.isin([*group.merged_ids, group.survivor_id])]:
             old = child.data.at[row, "customer_id"]
-            group.children.append((key, int(row), "customer_id", old, group.survivor_id))
-            changeset.cell_writes.append(
-                CellWrite(child.sheet_name, int(row), child.col("customer_id"), group.survivor_id)
-            )  # type: ignore[arg-type]
+            if ids[row] != group.survivor_id:
+                group.children.append((key, int(row), "customer_id", old, group.survivor_id))
+                changeset.cell_writes.append(
+                    CellWrite(child.sheet_name, int(row), child.col("customer_id"), group.survivor_id)
+                )  # type: ignore[arg-type]
             if (
                 child.has("customer_name")
                 and not _blank(child.data.at[row, "customer_name"])
@@ -676,10 +679,11 @@ def format_merge_summary(result: MergeResult, lang: Lang = "en") -> list[str]:
         ]
     lines = []
     for g in result.groups:
-        children = len({(s, r) for s, r, f, _, _ in g.children})
+        children = len({(s, r) for s, r, f, _, _ in g.children if f == "customer_id"})
         lines.append(
             f"{g.merge_id}: {', '.join(g.merged_ids)} merged into {g.survivor_id} "
-            f"({len(g.fields)} fields updated, {children} contacts/follow-ups/deals re-pointed)"
+            f"({len(g.fields)} field{'' if len(g.fields) == 1 else 's'} updated, "
+            f"{children} contacts/follow-ups/deals re-pointed)"
         )
     lines += [f"skipped {s}" for s in result.skipped]
     verb = "merged" if result.written else "would merge"

@@ -105,6 +105,14 @@ def test_merge_keeps_every_record_and_undo_gives_back_every_cell(book_path: Path
     assert len(customers) == len(book.tables["customers"].data) - sum(
         len(g.merged_ids) for g in result.groups
     )
+    # every record of a group that shows its customer's name shows the survivor's, as merged
+    names = dict(zip(customers["customer_id"], customers["name"], strict=True))
+    for key in children:
+        data = after.tables[key].data
+        if "customer_name" in data:
+            for group in result.groups:
+                shown = data.loc[data["customer_id"] == group.survivor_id, "customer_name"].dropna()
+                assert set(shown) <= {names[group.survivor_id]}, (key, group.survivor_id, set(shown))
     wb = openpyxl.load_workbook(book_path)
     archive = [[c.value for c in row] for row in wb["合并存档"].iter_rows()]
     archived = {row[0]: row for row in archive[1:]}
