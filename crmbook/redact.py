@@ -4,7 +4,9 @@ Phone numbers are found with ``phonenumbers``' matcher (mobile and landline, any
 separators, +86 or not) and keep only their first three and last four digits:
 ``138****8000``, ``021-****5678``. National ID numbers keep the region and the
 last digit; bank card numbers their last four; e-mail addresses their first
-character and domain. The text around them is kept as it is.
+character and domain. The text around them is kept as it is, and so are the digits the lenient phone
+search also takes that are something else: a date, an amount (1310000 元), digits glued to letters (an
+ID, a company's credit code).
 """
 
 from __future__ import annotations
@@ -47,11 +49,28 @@ def _kept_digits(number: phonenumbers.PhoneNumber, digits: int) -> int:
     return prefix + max(phonenumbers.length_of_geographical_area_code(number), 2)
 
 
+_DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}")
+_AMOUNT_AFTER = re.compile(r"\s*(?:元|块|万|千|亿|RMB|CNY|USD)", re.IGNORECASE)
+_AMOUNT_BEFORE = ("¥", "￥", "$", "RMB", "CNY")
+
+
+def _not_a_phone(text: str, start: int, end: int) -> bool:
+    """Digits a lenient phone search takes that are something else: glued to letters (an ID such as
+    C2026000013, a company's credit code 91310000MA1FL0001X), a date (2026-11-30), an amount
+    (1310000 元, ¥1310000)."""
+    before, after = text[start - 1 : start], text[end : end + 1]
+    if (before.isascii() and before.isalnum()) or (after.isascii() and after.isalnum()):
+        return True
+    if _DATE.fullmatch(text[start:end].strip()):
+        return True
+    return bool(_AMOUNT_AFTER.match(text, end)) or text[:start].rstrip().endswith(_AMOUNT_BEFORE)
+
+
 def _mask_phones(text: str) -> str:
     matches = list(phonenumbers.PhoneNumberMatcher(text, "CN", leniency=phonenumbers.Leniency.POSSIBLE))
     for m in reversed(matches):
-        if m.start and text[m.start - 1].isascii() and text[m.start - 1].isalnum():
-            continue  # digits glued to letters are an identifier (C2026000013), not a phone number
+        if _not_a_phone(text, m.start, m.end):
+            continue
         span = text[m.start : m.end]
         digits = sum(ch.isdigit() for ch in span)
         keep_first = min(_kept_digits(m.number, digits), max(0, digits - 4))

@@ -32,6 +32,12 @@ def _card() -> str:
         ("zhang.wei@hx-tech.cn", "z***@hx-tech.cn"),
         ("编号 C2026000013 订单 2026112200001", "编号 C2026000013 订单 2026112200001"),
         ("没有号码", "没有号码"),
+        # what a lenient phone search also takes, left as it is: dates, amounts, a credit code
+        ("2026-11-30 回访，报价 1310000 元", "2026-11-30 回访，报价 1310000 元"),
+        ("2026/3/5 打电话 13900139000", "2026/3/5 打电话 139****9000"),
+        ("¥1310000", "¥1310000"),
+        ("统一社会信用代码 91310000MA1FL0001X", "统一社会信用代码 91310000MA1FL0001X"),
+        ("座机 61234567", "座机 61**4567"),  # a local number without its area code is still masked
     ],
 )
 def test_redact_text(text: str, expected: str) -> None:
