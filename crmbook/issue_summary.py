@@ -176,6 +176,7 @@ _TITLES: dict[str, dict[str, str]] = {
     "lost-without-reason": {"zh": "流失客户未填流失原因", "en": "lost customers without a reason"},
     "won-without-amount": {"zh": "已成交未填金额", "en": "won deals without an amount"},
     "negative-amount": {"zh": "金额为负数", "en": "negative amounts"},
+    "missing-config-sheet": {"zh": "缺少设置或列表工作表", "en": "a Settings or Lists sheet missing"},
     "closed-without-date": {"zh": "已关闭未填关闭时间", "en": "closed deals without a date"},
     "closed-without-reason": {"zh": "已关闭未填原因", "en": "closed deals without a reason"},
     "closed-without-contract": {"zh": "已成交未填合同编号", "en": "closed without a contract number"},

@@ -35,6 +35,14 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
         "The workbook is password-encrypted. In Excel use File > Info > Protect Workbook > "
         "Encrypt with Password, clear the password, save, and try again.",
     ),
+    "missing-config-sheet": (
+        "warning",
+        "缺少工作表“{expected}”：crmbook 按标准设置和列表继续，表格里的下拉列表没有可选项。请从备份恢复该工作表，"
+        "或从 crmbook new 新建的模板中复制过来。",
+        "Missing sheet '{expected}': crmbook goes on with its standard settings and lists, and the "
+        "dropdowns offer nothing. Restore the sheet from a backup, or copy it from a template made by "
+        "crmbook new.",
+    ),
     "missing-sheet": (
         "error",
         "缺少工作表“{expected}”（也接受：{accepted}）。请恢复该工作表，或用 crmbook new 新建模板对照。",

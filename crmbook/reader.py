@@ -662,7 +662,18 @@ def read_book_from(
         return name, (source.grid(name) if name else None)
 
     settings_name, settings_grid = grid_of("settings")
-    _, lists_grid = grid_of("lists")
+    lists_name, lists_grid = grid_of("lists")
+    # Without them crmbook goes on with its standard settings and lists, and says so: the dropdowns
+    # of a workbook whose Lists sheet was deleted offer nothing.
+    config_issues = [
+        Issue(
+            "missing-config-sheet",
+            sheet=os.path.basename(path),
+            params={"expected": schema.config_sheet_name(key, lang)},
+        )
+        for key, name in (("settings", settings_name), ("lists", lists_name))
+        if name is None
+    ]
     state = None
     if STATE_SHEET in names:
         snapshot_grids = {
@@ -711,4 +722,4 @@ def read_book_from(
         today=today or dt.date.today(),
         macro_enabled=macro_enabled,
     )
-    return book, structure.issues + setting_issues
+    return book, structure.issues + config_issues + setting_issues

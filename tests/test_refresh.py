@@ -118,6 +118,22 @@ def test_crmbook_data_sheets_a_spreadsheet_program_showed_are_hidden_again(
     assert all(s == "visible" for n, s in after.items() if not n.startswith("_crmbook"))
 
 
+@pytest.mark.parametrize("sheet", ["列表", "设置"])
+def test_a_deleted_lists_or_settings_sheet_is_reported(sample_book: Path, sheet: str) -> None:
+    """Without the Lists sheet the dropdowns offer nothing; without Settings, crmbook's defaults
+    rule. Both go on, and both are said, by check and by refresh."""
+    wb = openpyxl.load_workbook(sample_book)
+    del wb[sheet]
+    wb.save(sample_book)
+    checked = CliRunner().invoke(cli, ["check", str(sample_book)])
+    assert (
+        checked.exit_code == 0 and "missing-config-sheet" in checked.output and f"“{sheet}”" in checked.output
+    )
+    result = refresh(sample_book, today=TODAY)
+    said = [i for i in result.plan.report.issues if i.code == "missing-config-sheet"]
+    assert [i.params["expected"] for i in said] == [sheet] and said[0].level == "warning"
+
+
 def test_user_edit_goes_to_the_change_log_and_updates_the_date(sample_book: Path) -> None:
     refresh(sample_book, today=TODAY, now=NOW)
     book, _ = read_book(sample_book, today=TODAY)
