@@ -686,10 +686,14 @@ def format_merge_summary(result: MergeResult, lang: Lang = "en") -> list[str]:
             f"{children} contacts/follow-ups/deals re-pointed)"
         )
     lines += [f"skipped {s}" for s in result.skipped]
+    if not result.groups:
+        return [
+            *lines,
+            f"{result.path}: nothing to merge (choose 合并 / Merge on the Duplicates sheet, or use --auto-threshold)",
+        ]
     verb = "merged" if result.written else "would merge"
     lines.append(
         f"{result.path}: {verb} {len(result.groups)} group{'' if len(result.groups) == 1 else 's'}"
-        + ("" if result.groups else " (choose 合并 / Merge on the Duplicates sheet, or use --auto-threshold)")
         + (
             f"; undo one with: crmbook undo-merge {result.path} {result.groups[0].merge_id}"
             if result.groups and result.written

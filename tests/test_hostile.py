@@ -201,6 +201,20 @@ def test_a_cell_as_long_as_excel_allows_in_a_checked_column_is_an_issue_not_a_fa
     assert all(len(i.message("zh")) < 400 for i in mine)
 
 
+def test_a_phone_excel_took_for_a_number_is_quoted_as_typed(sample_book: Path) -> None:
+    """02161234567 typed into a General cell becomes the number 2161234567: the Issues sheet quotes it
+    as that number, not as 2161234567.0."""
+    wb = openpyxl.load_workbook(sample_book)
+    ws = wb["客户"]
+    col = next(c.column for c in ws[1] if c.value == "主联系电话")
+    ws.cell(5, col, 2161234567)
+    wb.save(sample_book)
+    refresh(sample_book, today=TODAY)
+    wb = openpyxl.load_workbook(sample_book, read_only=True)
+    texts = [str(v) for row in wb["问题清单"].iter_rows(values_only=True) for v in row if v is not None]
+    assert "2161234567" in texts and not any("2161234567.0" in t for t in texts)
+
+
 def test_duplicate_and_blank_headers(tmp_path: Path) -> None:
     from crmbook.schema import load_schema
 

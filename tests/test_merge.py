@@ -290,3 +290,11 @@ def test_merge_then_undo_is_the_identity(tmp_path: Path, seed: int, pick: list[b
     for group in reversed(result.groups):
         undo_merge(path, group.merge_id, today=TODAY, now=NOW)
     assert _grids(path) == before
+
+
+def test_a_merge_with_nothing_marked_says_so(book_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["merge", str(book_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"{book_path}: nothing to merge (choose 合并 / Merge on the Duplicates sheet, or use --auto-threshold)"
+    )
