@@ -446,13 +446,22 @@ def plan_undo_merge(book: Book, merge_id: str, *, now: dt.datetime | None = None
     def column(t: Table, key: str) -> int | None:
         return t.columns.get(key) or t.extra_columns.get(key)
 
+    def header(t: Table, key: str) -> str:
+        """The column's header as the workbook shows it, its cell named: 客户名称 (B17)."""
+        labels = {c.key: c.label(book.lang) for c in t.spec.columns}
+        return labels.get(key, key)
+
     if current(table, survivor_row, "customer_id") != record["survivor"]["id"]:
         conflicts.append(
             f"row {survivor_row} of {table.sheet_name} no longer holds {record['survivor']['id']}"
         )
     for key, (before, after) in record["fields"].items():
         if not _same(current(table, survivor_row, key), decode_value(after)):
-            conflicts.append(f"{record['survivor']['id']} {key} was edited since the merge")
+            col = column(table, key)
+            where = f" ({_letter(col)}{survivor_row})" if col is not None else ""
+            conflicts.append(
+                f"{record['survivor']['id']} {header(table, key)}{where} was edited since the merge"
+            )
         col = column(table, key)
         if col is not None:
             changeset.cell_writes.append(CellWrite(table.sheet_name, survivor_row, col, decode_value(before)))
@@ -481,7 +490,7 @@ def plan_undo_merge(book: Book, merge_id: str, *, now: dt.datetime | None = None
             conflicts.append(f"the {sheet_key} sheet or its {key} column is gone")
             continue
         if not _same(current(child, int(row), key), decode_value(new)):
-            conflicts.append(f"{child.sheet_name} row {row} {key} was edited since the merge")
+            conflicts.append(f"{child.sheet_name} row {row} {header(child, key)} was edited since the merge")
         changeset.cell_writes.append(
             CellWrite(child.sheet_name, int(row), column(child, key), decode_value(old))
         )  # type: ignore[arg-type]

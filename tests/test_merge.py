@@ -292,6 +292,29 @@ def test_merge_then_undo_is_the_identity(tmp_path: Path, seed: int, pick: list[b
     assert _grids(path) == before
 
 
+def test_undo_names_the_edited_cell_by_its_header(book_path: Path) -> None:
+    """An undo refused over a later edit of a field the merge set names it as the workbook does."""
+    _decide(book_path)
+    result = merge(book_path, today=TODAY, now=NOW)
+    group = next((g for g in result.groups if g.fields), None)
+    if group is None:
+        pytest.skip("no merge of the sample set a field")
+    key = next(iter(group.fields))
+    book, _ = read_book(book_path, today=TODAY)
+    customers = book.tables["customers"]
+    col = customers.col(key) or customers.extra_columns[key]
+    book_path.write_bytes(
+        apply_changeset(
+            book_path, Changeset(cell_writes=[CellWrite("客户", group.survivor_row, col, "后来改的")])
+        )
+    )
+    label = customers.spec.column(key).label("zh")
+    with pytest.raises(
+        InputError, match=f"{group.survivor_id} {label} \\([A-Z]+{group.survivor_row}\\) was edited"
+    ):
+        undo_merge(book_path, group.merge_id, today=TODAY)
+
+
 def test_a_merge_with_nothing_marked_says_so(book_path: Path) -> None:
     result = CliRunner().invoke(cli, ["merge", str(book_path)])
     assert result.exit_code == 0, result.output
