@@ -978,8 +978,14 @@ def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> lis
                     str(v) for k, v in record.fields.items() if k in ("name", "content", "phone", "mobile")
                 ) + (f" → {record.customer}" if record.customer is not None else "")
                 lines.append(f"  {kind:<9} {record.where()}: {shown[:80]}")
+            if len(getattr(outcome, kind)) > samples:
+                lines.append(f"  … and {len(getattr(outcome, kind)) - samples} more {kind}")
         for reject in outcome.rejected[:samples]:
             lines.append(f"  rejected  {reject.file} › {reject.sheet} › row {reject.row}: {reject.reason}")
+        if len(outcome.rejected) > samples:
+            lines.append(
+                f"  … and {len(outcome.rejected) - samples} more rejected (all on the Import rejects sheet)"
+            )
     grouped = _grouped_problems(plan.problems)
     for problem in grouped[:10]:
         lines.append(f"  kept as typed: {problem}")

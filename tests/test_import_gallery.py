@@ -415,3 +415,13 @@ def test_a_customer_named_twice_is_told_apart_by_its_contact_person(tmp_path: Pa
     assert linked.customer == "北京安泰建材有限公司"
     (reject,) = [r for r in result.plan.rejects if r.sheet == "跟进记录"]
     assert reject.row == 3 and "上海安泰建材有限公司、北京安泰建材有限公司" in reject.reason
+
+
+def test_the_summary_says_how_many_more_it_does_not_list(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    rows = "".join(f"{n}号公司,1381234567{n}\n" for n in range(5))
+    source = _csv(tmp_path / "five.csv", "公司名称,联系电话\n" + rows)
+    preview = _crmbook("import", str(source), "--into", str(book), "--dry-run", cwd=tmp_path)
+    lines = preview.stdout.splitlines()
+    assert sum(1 for line in lines if line.startswith("  created ")) == 3
+    assert "  … and 2 more created" in lines
