@@ -205,6 +205,16 @@ def _table_from_grid(
         if texts and _row_score(above, known) < _row_score(grid[h], known):
             upper = above
     headers = _combine_headers(upper, grid[h])
+    # A row with more values than the header row has names (a CSV line with an extra comma-separated
+    # value): the values past the header keep a column of their own, named by position, not dropped.
+    width = max(
+        (
+            len(row) - next((n for n, v in enumerate(reversed(row)) if v is not None), len(row))
+            for row in grid[h + 1 :]
+        ),
+        default=0,
+    )
+    headers += [f"列{c + 1}" for c in range(len(headers), width)]
     rows: list[tuple[int, list[Any]]] = []
     skipped: list[tuple[int, str]] = []
     for i in range(h + 1, len(grid)):

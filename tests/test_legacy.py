@@ -88,3 +88,18 @@ def test_superstore_xls_reads() -> None:
     sheets = {s.sheet: s for s in read_legacy(FIXTURE_XLS)}
     assert len(sheets["Orders"].rows) == 9994
     assert sheets["People"].headers == ["S.No.", "Person", "Region"]
+
+
+def test_a_csv_line_with_more_values_than_headers_keeps_them(tmp_path: Path) -> None:
+    """A value past the header row's names (an extra comma on one line) is carried in a column named
+    by its position, not dropped."""
+    source = tmp_path / "extra.csv"
+    source.write_text(
+        "公司名称,联系电话\n甲公司,13812345678\n乙公司,13812345679,多出来的值\n", encoding="utf-8"
+    )
+    (sheet,) = read_legacy(source)
+    assert sheet.headers == ["公司名称", "联系电话", "列3"]
+    assert [values for _, values in sheet.rows] == [
+        ["甲公司", "13812345678", None],
+        ["乙公司", "13812345679", "多出来的值"],
+    ]
