@@ -311,7 +311,7 @@ def _alerts(m: Measures, w: dict[str, str]) -> list[tuple[str, str]]:
     low_reps = with_target[with_target["attainment"].fillna(0) < 0.8]
     if len(with_target):
         if len(low_reps):
-            names = "、".join(
+            names = w["list_separator"].join(
                 f"{r} {a:.0%}" for r, a in zip(low_reps["rep"], low_reps["attainment"].fillna(0), strict=True)
             )
             out.append((w["reps_low"].format(names=names), DOWN))
