@@ -144,11 +144,14 @@ def build_changelog_sheet(
         if label is None:
             sheet_label, field_label = _label(c.sheet_key, c.field, lang)
             label = labels[(c.sheet_key, c.field)] = (SheetCell(sheet_label), SheetCell(field_label or None))
+        record = c.record
+        if record[-2:] == ".0" and record[:-2].isdigit():  # an ID typed as a number: shown as typed
+            record = record[:-2]
         rows.append(
             [
                 stamp,
                 label[0],
-                SheetCell(c.record),
+                SheetCell(record),
                 label[1],
                 SheetCell(_shown(c.old)),
                 SheetCell(_shown(c.new)),

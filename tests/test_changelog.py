@@ -329,3 +329,12 @@ def test_dates_are_remembered_as_iso_text_any_year() -> None:
     values: list[dt.date | None] = [dt.date.fromordinal(rng.randrange(1, 3_652_059)) for _ in range(2000)]
     values[::5] = [None] * len(values[::5])
     assert _json_column(values) == [None if v is None else v.isoformat() for v in values]
+
+
+def test_an_id_typed_as_a_number_is_logged_as_typed() -> None:
+    """An ID typed as a number reads as 2024000002.0; the Change log names the record 2024000002."""
+    before = _table({2: {"customer_id": 2024000002.0, "name": "甲"}})
+    after = _table({2: {"customer_id": 2024000002.0, "name": "甲公司"}})
+    changes = diff_table(after, take_snapshot(before), take_snapshot(after))
+    sheet = build_changelog_sheet("变更记录", [], changes, "zh", dt.datetime(2026, 11, 22, 10, 0))
+    assert [row[2].value for row in sheet.rows[1:] if row and row[2]] == ["2024000002"]
