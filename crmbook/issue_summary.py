@@ -222,8 +222,9 @@ _FIXES: dict[str, dict[str, str]] = {
         "en": "delete the card numbers; never store them",
     },
     "bad-phone": {
-        "zh": "手机写 11 位，座机带区号（如 021-61234567），多个号码用；分隔",
-        "en": "mobiles have 11 digits, landlines need the area code (021-61234567); separate several with ;",
+        "zh": "手机写 11 位，座机带区号（如 021-61234567），国外号码以 + 和国家代码开头，多个号码用；分隔",
+        "en": "mobiles have 11 digits, landlines need the area code (021-61234567), a number abroad starts "
+        "with + and its country code; separate several with ;",
     },
 }
 _OTHER_VALUES = {

@@ -165,8 +165,8 @@ CATALOG: dict[str, tuple[Severity, str, str]] = {
     ),
     "bad-phone": (
         "error",
-        "“{column_label}”中有无法识别的号码：{fragment}。手机写 11 位，座机带区号（如 021-61234567）；多个号码用；分隔。",
-        "'{column_label}' has a number crmbook cannot read: {fragment}. Mobiles have 11 digits; landlines need the area code (021-61234567); separate several with ;.",
+        "“{column_label}”中有无法识别的号码：{fragment}。手机写 11 位，座机带区号（如 021-61234567），国外号码以 + 和国家代码开头（如 +1 415 555 0100）；多个号码用；分隔。",
+        "'{column_label}' has a number crmbook cannot read: {fragment}. Mobiles have 11 digits; landlines need the area code (021-61234567); a number abroad starts with + and its country code (+1 415 555 0100); separate several with ;.",
     ),
     "list-alias": (
         "warning",
