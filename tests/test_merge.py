@@ -45,6 +45,14 @@ def _decide(path: Path, decision: str = "合并", groups: list[bool] | None = No
     return len(chosen)
 
 
+def _type(path: Path, row: int, key: str, value: object) -> None:
+    """Someone types ``value`` into field ``key`` of the customer at ``row``."""
+    book, _ = read_book(path, today=TODAY)
+    customers = book.tables["customers"]
+    col = customers.col(key) or customers.extra_columns[key]
+    path.write_bytes(apply_changeset(path, Changeset(cell_writes=[CellWrite("客户", int(row), col, value)])))
+
+
 @pytest.fixture(scope="module")
 def refreshed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = create_workbook(tmp_path_factory.mktemp("merge") / "crm.xlsx", sample=60, seed=4, today=TODAY)
@@ -158,10 +166,7 @@ def test_a_group_whose_customer_changed_since_it_was_found_is_not_merged(book_pa
     customers = book.tables["customers"]
     row = next(r for r in customers.data.index if customers.data.at[r, "customer_id"] == member)
     old_name = customers.data.at[row, "name"]
-    name_col = customers.col("name")
-    assert name_col is not None
-    edit = Changeset(cell_writes=[CellWrite("客户", int(row), name_col, "另一家公司有限公司")])
-    book_path.write_bytes(apply_changeset(book_path, edit))
+    _type(book_path, row, "name", "另一家公司有限公司")
 
     result = merge(book_path, today=TODAY, now=NOW)
 
@@ -189,10 +194,7 @@ def test_edits_made_before_a_merge_or_its_undo_still_reach_the_change_log(book_p
     grouped = {str(v) for row in book.duplicates_grid[3:] if len(row) > 2 and row[2] for v in [row[2]]}
     other = next(r for r in customers.data.index if customers.data.at[r, "customer_id"] not in grouped)
     other_id = customers.data.at[other, "customer_id"]
-    notes = customers.col("notes")
-    assert notes is not None
-    edit = Changeset(cell_writes=[CellWrite("客户", int(other), notes, "合并前写的备注")])
-    book_path.write_bytes(apply_changeset(book_path, edit))
+    _type(book_path, other, "notes", "合并前写的备注")
 
     result = merge(book_path, today=TODAY, now=NOW)
     refresh(book_path, today=TODAY, now=NOW)
@@ -205,8 +207,7 @@ def test_edits_made_before_a_merge_or_its_undo_still_reach_the_change_log(book_p
     merged = {i for g in result.groups for i in g.merged_ids}
     assert all(r[6] == "合并" for r in log if r[2] in merged)  # logged as the merge, not as deletions
 
-    edit = Changeset(cell_writes=[CellWrite("客户", int(other), notes, "撤销前改的备注")])
-    book_path.write_bytes(apply_changeset(book_path, edit))
+    _type(book_path, other, "notes", "撤销前改的备注")
     undo_merge(book_path, result.groups[0].merge_id, today=TODAY, now=NOW)
     refresh(book_path, today=TODAY, now=NOW)
     log = _log(book_path)
@@ -300,15 +301,9 @@ def test_undo_names_the_edited_cell_by_its_header(book_path: Path) -> None:
     if group is None:
         pytest.skip("no merge of the sample set a field")
     key = next(iter(group.fields))
+    _type(book_path, group.survivor_row, key, "后来改的")
     book, _ = read_book(book_path, today=TODAY)
-    customers = book.tables["customers"]
-    col = customers.col(key) or customers.extra_columns[key]
-    book_path.write_bytes(
-        apply_changeset(
-            book_path, Changeset(cell_writes=[CellWrite("客户", group.survivor_row, col, "后来改的")])
-        )
-    )
-    label = customers.spec.column(key).label("zh")
+    label = book.tables["customers"].spec.column(key).label("zh")
     with pytest.raises(
         InputError, match=f"{group.survivor_id} {label} \\([A-Z]+{group.survivor_row}\\) was edited"
     ):
