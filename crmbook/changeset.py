@@ -213,6 +213,10 @@ class Changeset:
     # Excel table, which the table takes in; header None: an undo removed the column, the table lets
     # it go (see crmbook.ooxml.table_columns)
     table_columns: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
+    # sheet -> its last record row: the sheet's Excel table takes in records typed right below it (a
+    # program that does not widen tables as Excel does), when it is the sheet's only table and has no
+    # totals row; else it is left as it is
+    table_reach: dict[str, int] = field(default_factory=dict)
     # sheet -> "veryHidden" (or another state) for sheets whose visibility is set without rewriting
     # them: crmbook's hidden data that a spreadsheet program showed (Gnumeric shows every sheet)
     sheet_states: dict[str, str] = field(default_factory=dict)
@@ -227,6 +231,8 @@ class Changeset:
             self.table_rows[sheet] = max(row, self.table_rows.get(sheet, row))
         for sheet, columns in other.table_columns.items():
             self.table_columns.setdefault(sheet, []).extend(columns)
+        for sheet, row in other.table_reach.items():
+            self.table_reach[sheet] = max(row, self.table_reach.get(sheet, row))
         self.sheet_states.update(other.sheet_states)
 
     def is_empty(self) -> bool:

@@ -223,6 +223,10 @@ def plan_refresh(
         # crmbook's data sheets a spreadsheet program showed (Gnumeric shows them all) are hidden again,
         # the ones not rewritten here too
         changeset.sheet_states.update({n: "veryHidden" for n in book.sheet_names if is_data_sheet(n)})
+        # records typed below a sheet's Excel table (LibreOffice does not widen it) join the table
+        changeset.table_reach.update(
+            {t.sheet_name: int(t.data.index.max()) for t in book.tables.values() if len(t.data)}
+        )
         changeset.owned_sheets += [
             build_dashboard(
                 book,

@@ -134,6 +134,24 @@ def test_a_deleted_lists_or_settings_sheet_is_reported(sample_book: Path, sheet:
     assert [i.params["expected"] for i in said] == [sheet] and said[0].level == "warning"
 
 
+def test_records_typed_below_the_table_join_it(sample_book: Path, sample_master: Path) -> None:
+    """LibreOffice does not widen an Excel table when a row is typed under it, as Excel does: the next
+    refresh does, so sorting or filtering the table takes the new records along."""
+    wb = openpyxl.load_workbook(sample_book)
+    ws = wb["客户"]
+    table = next(iter(ws.tables.values()))
+    last = int(table.ref.split(":")[1].lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    ws.cell(last + 1, 2, "表格下方新增有限公司")
+    ws.cell(last + 1, 13, "13812345678")
+    wb.save(sample_book)
+    refresh(sample_book, today=TODAY)
+    table = next(iter(openpyxl.load_workbook(sample_book)["客户"].tables.values()))
+    assert table.ref.endswith(str(last + 1)) and table.autoFilter.ref == table.ref
+    from tests.test_team import assert_valid_workbook
+
+    assert_valid_workbook(sample_book, baseline=sample_master)
+
+
 def test_user_edit_goes_to_the_change_log_and_updates_the_date(sample_book: Path) -> None:
     refresh(sample_book, today=TODAY, now=NOW)
     book, _ = read_book(sample_book, today=TODAY)

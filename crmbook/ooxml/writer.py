@@ -899,6 +899,19 @@ class _Build:
                 if grown != data:
                     self.outputs[table_part] = grown
 
+    def reach_tables(self, table_reach: dict[str, int]) -> None:
+        """The Excel table on each sheet takes in the records typed right below it, when it is the
+        sheet's only table and has no totals row (the records would lie past it)."""
+        for sheet, last_row in table_reach.items():
+            parts = self._table_parts(sheet)
+            if len(parts) != 1:
+                continue
+            data = self.outputs.get(parts[0]) or self.pkg.read(parts[0])
+            if _table_totals(data) is None:
+                grown = _grow_table_xml(data, last_row)
+                if grown != data:
+                    self.outputs[parts[0]] = grown
+
     def reshape_tables(self, table_columns: dict[str, list[tuple[int, str | None]]]) -> None:
         """The Excel table on each sheet takes in the user columns added right of it, or lets go of
         those an undo removed (see :mod:`crmbook.ooxml.table_columns`)."""
@@ -945,6 +958,7 @@ class _Build:
             self.move_totals(changeset.table_rows)
             self.patch_user_sheets(changeset)
             self.grow_tables(changeset.table_rows)
+            self.reach_tables(changeset.table_reach)
             self.reshape_tables(changeset.table_columns)
             for owned in changeset.owned_sheets:
                 self.write_owned_sheet(owned)
