@@ -46,6 +46,8 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("crmbook: interrupted; the workbook was not changed", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # a wrong option or argument: click says so (exit code 2)
         except Exception as exc:  # a bug in crmbook, not something the user did: say so, keep the details
             report = _crash_report(exc)
             click.echo(

@@ -127,3 +127,20 @@ def test_a_workbook_name_that_does_not_exist_is_one_line(
     result = runner.invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert result.output.strip() == f"crmbook: error: {missing}: no such file; check the name and folder"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["collect", "--resolve", "a.xlsx", "b.xlsx"],
+        ["collect", "team.xlsx"],
+        ["split", "crm.xlsx", "-o", "team", "--by", "team"],
+    ],
+    ids=["resolve with two files", "collect without --into", "split by another column"],
+)
+def test_a_wrong_option_is_a_usage_error_not_a_fault(runner: CliRunner, args: list[str]) -> None:
+    """A wrong combination of options is the user's to fix: click's usage error, exit code 2, never
+    taken for a fault in crmbook (exit code 3)."""
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.output
