@@ -14,6 +14,7 @@ from crmbook.dedupe import DuplicateResult
 from crmbook.issues import column_letter
 from crmbook.issues_sheet import cell_link
 from crmbook.schema import Lang, load_schema
+from crmbook.values import shown_text
 
 __all__ = ["DECISIONS", "build_duplicates_sheet", "read_decisions", "read_survivors"]
 
@@ -102,17 +103,13 @@ def _evidence(evidence: dict[str, Any], lang: Lang) -> str:
 
 
 def _text(v: Any) -> str | None:
-    """A cell as the sheet shows it: a whole number without ".0" (a phone typed as a number)."""
-    if v is None or (isinstance(v, float) and v != v):
-        return None
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
+    """A cell as the sheet shows it (:func:`crmbook.values.shown_text`), None for none."""
+    return shown_text(v) or None
 
 
 def shown_as(value: Any) -> str:
     """``value`` compared as the Duplicates sheet shows it (blank for none, whole numbers without ".0")."""
-    text = (_text(value) or "").strip()
+    text = shown_text(value).strip()
     return text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
 
 

@@ -9,6 +9,7 @@ from crmbook.changeset import Highlight, OwnedSheet, SheetCell
 from crmbook.issue_summary import FIRST_CELLS, SummaryLine, summarize
 from crmbook.issues import Issue
 from crmbook.schema import Lang, load_schema
+from crmbook.values import shown_text
 
 __all__ = [
     "MAX_ROWS",
@@ -152,7 +153,7 @@ def build_issues_sheet(
     rows.append([SheetCell(h, "header") for h in words["headers"]])
     header_row = len(rows)
     for issue in ranked[:MAX_ROWS]:
-        value = _shown(issue.value)
+        value = shown_text(issue.value)
         rows.append(
             [
                 _level_cell(issue.level, lang),
@@ -190,13 +191,3 @@ def highlights_for(issues: list[Issue]) -> list[Highlight]:
         if best.get(key) != "error":
             best[key] = issue.level
     return [Highlight(s, r, c, sev) for (s, r, c), sev in best.items()]  # type: ignore[arg-type]
-
-
-def _shown(value: object) -> str:
-    """A cell's value as the Issues sheet quotes it: a whole number without ".0" (a phone Excel took
-    for a number), blank for none."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)

@@ -200,21 +200,23 @@ def _next_ids(state: State, today: dt.date, count: int) -> list[str]:
 
 
 def _groups_to_merge(
-    book: Book, state: State, auto_threshold: float | None
+    book: Book, state: State, auto_threshold: float | None, rows: dict[str, int]
 ) -> tuple[list[tuple[list[str], str | None, float | None, str]], list[str]]:
-    """(customer IDs, chosen survivor ID, score, source) per group, and the decided groups skipped."""
+    """(customer IDs, chosen survivor ID, score, source) per group, and the decided groups skipped;
+    ``rows``: customer ID -> row (:func:`_customer_rows`)."""
     lang = book.lang
     grid = book.duplicates_grid or []
     decisions = read_decisions(grid, lang) if grid else {}
     survivors = read_survivors(grid) if grid else {}
     shown = read_members(grid) if grid else {}
+    customers = book.tables["customers"]
     groups: list[tuple[list[str], str | None, float | None, str]] = []
     skipped: list[str] = []
     taken: set[str] = set()
     for ids, decision in decisions.items():
         if decision != "merge":
             continue
-        changed = _changed_since_found(book.tables["customers"], sorted(ids), shown, lang)
+        changed = _changed_since_found(customers, rows, sorted(ids), shown, lang)
         if changed:  # the group was decided on what the sheet showed: no longer what is there
             skipped.append(
                 f"{'/'.join(sorted(ids))}: {changed} since the duplicates were found; run crmbook dedupe "
@@ -240,10 +242,12 @@ def _groups_to_merge(
     return groups, skipped
 
 
-def _changed_since_found(table: Table, ids: list[str], shown: dict[str, tuple[str, str]], lang: Lang) -> str:
+def _changed_since_found(
+    table: Table, rows: dict[str, int], ids: list[str], shown: dict[str, tuple[str, str]], lang: Lang
+) -> str:
     """What changed in the name or phone of the group's customers since the Duplicates sheet showed
-    them ("C2026000106 客户名称 华信科技 → 华为技术有限公司"), "" when nothing did."""
-    rows = _customer_rows(table)
+    them ("C2026000106 客户名称 华信科技 → 华为技术有限公司"), "" when nothing did; ``rows``: customer ID ->
+    row (:func:`_customer_rows`)."""
     changes = []
     for cid in ids:
         if cid not in shown or cid not in rows:
@@ -271,7 +275,7 @@ def plan_merge(
     rules.update(parse_merge_rules(book.settings.get("merge_rules")))
     frames = {k: t.data.copy() for k, t in book.tables.items()}
     rows_by_id = _customer_rows(table)
-    wanted, skipped = _groups_to_merge(book, state, auto_threshold)
+    wanted, skipped = _groups_to_merge(book, state, auto_threshold, rows_by_id)
     merge_ids = _next_ids(state, book.today, len(wanted))
     changeset = Changeset()
     groups: list[MergeGroup] = []

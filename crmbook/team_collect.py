@@ -73,6 +73,7 @@ from crmbook.team_state import (
     read_memo,
     rep_key,
 )
+from crmbook.values import shown_text
 
 __all__ = [
     "CollectPlan",
@@ -510,9 +511,7 @@ def _record_text(table: Table, row: int, lang: Lang, current: Any) -> str:
         except KeyError:
             label = name
         value = _plain(value)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        shown = value.isoformat() if isinstance(value, dt.date) else value
+        shown = value.isoformat() if isinstance(value, dt.date) else shown_text(value)
         parts.append(f"{label}={shown}")
     return "｜".join(parts)
 
@@ -1075,11 +1074,13 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
     refresh = plan_refresh(after, now=now)
     changeset.add(refresh.changeset)
     changeset.owned_sheets.append(conflicts_sheet(state, decisions, lang))
+    children = _children_of(after) if deleted_customers else {}
     notices = [
-        f"customer {customer} is deleted; still naming it: {named} (the refresh lists them as errors): "
-        "delete them too, or give them another customer"
+        f"customer {customer} is deleted; still naming it: "
+        + ", ".join(f"{n} on {sheet}" for sheet, n in children[customer].items())
+        + " (the refresh lists them as errors): delete them too, or give them another customer"
         for customer in deleted_customers
-        if (named := _still_naming(after, customer))
+        if children.get(customer)
     ]
     return ResolvePlan(changeset, applied, kept, refused, pending, notices)
 
@@ -1096,12 +1097,6 @@ def _children_of(book: Book) -> dict[str, dict[str, int]]:
                 named = out.setdefault(customer, {})
                 named[table.sheet_name] = named.get(table.sheet_name, 0) + 1
     return out
-
-
-def _still_naming(book: Book, customer: str) -> str:
-    """The records that name ``customer`` ("4 on 联系人, 9 on 跟进记录"), "" when none do."""
-    named = _children_of(book).get(customer, {})
-    return ", ".join(f"{n} on {sheet}" for sheet, n in named.items())
 
 
 def plan_undo_collect(

@@ -31,6 +31,7 @@ import orjson
 import pandas as pd
 
 from crmbook.state import State, decode_value, encode_value, without_line_breaks
+from crmbook.values import shown_text
 
 __all__ = [
     "COLLECT_SECTION",
@@ -129,24 +130,12 @@ def _plain(value: Any) -> Any:
 
 def id_text(value: Any) -> str:
     """A cell as the text of a record ID or key: empty for a blank cell, whole floats without ".0"."""
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
+    return shown_text(value).strip()
 
 
 def id_texts(values: list[Any]) -> list[str]:
     """:func:`id_text` of each value (texts, most IDs, without a call each)."""
     return [v.strip() if type(v) is str else id_text(v) for v in values]
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
 
 
 def _base_frame(grid: list[list[Any]]) -> pd.DataFrame | None:
@@ -226,10 +215,10 @@ def read_memo(
             )
         base[key] = frame.iloc[:, 1:].set_axis(ids.tolist())
     return SplitMemo(
-        split_id=_text(meta["split_id"]),
-        rep=_text(meta["rep"]),
-        book=_text(meta.get("book")),
-        split_at=_text(meta.get("split_at")),
+        split_id=id_text(meta["split_id"]),
+        rep=id_text(meta["rep"]),
+        book=id_text(meta.get("book")),
+        split_at=id_text(meta.get("split_at")),
         redacted=redacted,
         base=base,
     )

@@ -24,6 +24,7 @@ __all__ = [
     "parse_date",
     "parse_datetime",
     "parse_percent",
+    "shown_text",
 ]
 
 EXCEL_ERRORS = frozenset(
@@ -50,6 +51,16 @@ def is_blank(value: object) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return True
     return isinstance(value, str) and not value.strip()
+
+
+def shown_text(value: object) -> str:
+    """A cell as text: blank for none, a whole number without ".0" (an ID or a phone Excel took for a
+    number: 2161234567.0 is shown 2161234567)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def is_excel_error(value: object) -> bool:
