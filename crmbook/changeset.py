@@ -211,7 +211,7 @@ class Changeset:
     )  # sheet -> last row its Excel table must cover (rows appended by an import)
     # sheet -> (column, header) of each user column an import or a collect added right of the sheet's
     # Excel table, which the table takes in; header None: an undo removed the column, the table lets
-    # it go (see crmbook.ooxml.table_columns)
+    # it go (see crmbook.ooxml.tables)
     table_columns: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
     # sheet -> its last record row: the sheet's Excel table takes in records typed right below it (a
     # program that does not widen tables as Excel does), when it is the sheet's only table and has no

@@ -47,8 +47,8 @@ from crmbook.ooxml.owned import (
 from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
 from crmbook.ooxml.sheetxml import CellPatch, SheetShape, SheetXml, SheetXmlError, patch_cells
 from crmbook.ooxml.styles import Styles, minimal_styles
-from crmbook.ooxml.table_columns import narrowed_table_xml, widened_table_xml
-from crmbook.ooxml.xmltext import MAIN_NS, TAG_RE, Edit, apply_edits, attr, find_element, set_attr
+from crmbook.ooxml.tables import grown_table_xml, narrowed_table_xml, totals_rows, widened_table_xml
+from crmbook.ooxml.xmltext import MAIN_NS, TAG_RE, Edit, apply_edits, find_element, set_attr
 from crmbook.ooxml.zipout import ZipAssembler
 from crmbook.parallel import Beside, beside, forking_allowed
 from crmbook.schema import Lang
@@ -90,53 +90,6 @@ def _filter_formula(sheet: str, ref: str | None) -> str | None:
     corners = [split_ref(part) for part in ref.split(":")]
     absolute = ":".join(f"${col_letter(c)}${r}" for r, c in corners)
     return "'" + sheet.replace("'", "''") + "'!" + absolute
-
-
-_TABLE_TAG = re.compile(rb"<(?:\w+:)?table\b[^>]*>")
-_AUTOFILTER_TAG = re.compile(rb"<(?:\w+:)?autoFilter\b[^>]*>")
-_REF = re.compile(r"^([A-Z]+)(\d+):([A-Z]+)(\d+)$")
-
-
-def _table_totals(data: bytes) -> tuple[int, int] | None:
-    """(first row of the totals rows, their count) of a table part that has a totals row, else None."""
-    m = _TABLE_TAG.search(data)
-    if m is None:
-        return None
-    count = attr(m.group(0), "totalsRowCount") or "0"
-    parts = _REF.match(attr(m.group(0), "ref") or "")
-    if parts is None or not count.isdigit() or int(count) == 0:
-        return None
-    return int(parts[4]) - int(count) + 1, int(count)
-
-
-def _grow_table_xml(data: bytes, last_row: int) -> bytes:
-    """A table part whose data rows reach down to ``last_row`` (its autofilter too): a table without a
-    totals row ends there; one with a totals row has it right below (see ``_Build.move_totals``)."""
-    m = _TABLE_TAG.search(data)
-    if m is None:
-        return data
-    tag = m.group(0)
-    ref = attr(tag, "ref")
-    totals = _table_totals(data)
-    parts = _REF.match(ref or "")
-    if parts is None:
-        return data
-    count = totals[1] if totals else 0
-    old_last = int(parts[4]) - count  # the last data row
-    if old_last >= last_row:
-        return data
-    new_ref = f"{parts[1]}{parts[2]}:{parts[3]}{last_row + count}"
-    edits = [Edit(m.start(), m.end(), set_attr(tag, "ref", new_ref))]
-    f = _AUTOFILTER_TAG.search(data, m.end())
-    if f is not None:
-        fref = _REF.match(attr(f.group(0), "ref") or "")
-        if fref is not None and int(fref[4]) == old_last:
-            edits.append(
-                Edit(
-                    f.start(), f.end(), set_attr(f.group(0), "ref", f"{fref[1]}{fref[2]}:{fref[3]}{last_row}")
-                )
-            )
-    return apply_edits(data, edits)
 
 
 _ROW_NUMBER = re.compile(rb"(<(?:\w+:)?(?:row|c)\b[^>]*?\sr=[\"'])([A-Z]*)(\d+)([\"'])")
@@ -867,12 +820,8 @@ class _Build:
         Refused when cells with values lie below the table, in the way.
         """
         for sheet, last_row in table_rows.items():
-            part = self._worksheet_part(sheet)
-            for _, rel_type, target, mode in self.pkg.rels(part):
-                table_part = (
-                    self.pkg.find(target) if mode != "External" and rel_type.endswith("/table") else None
-                )
-                totals = _table_totals(self.pkg.read(table_part)) if table_part else None
+            for table_part in self._table_parts(sheet):
+                totals = totals_rows(self.pkg.read(table_part))
                 if totals is None or last_row < totals[0]:
                     continue
                 first, count = totals
@@ -895,7 +844,7 @@ class _Build:
         for sheet, last_row in table_rows.items():
             for table_part in self._table_parts(sheet):
                 data = self.outputs.get(table_part) or self.pkg.read(table_part)
-                grown = _grow_table_xml(data, last_row)
+                grown = grown_table_xml(data, last_row)
                 if grown != data:
                     self.outputs[table_part] = grown
 
@@ -907,14 +856,14 @@ class _Build:
             if len(parts) != 1:
                 continue
             data = self.outputs.get(parts[0]) or self.pkg.read(parts[0])
-            if _table_totals(data) is None:
-                grown = _grow_table_xml(data, last_row)
+            if totals_rows(data) is None:
+                grown = grown_table_xml(data, last_row)
                 if grown != data:
                     self.outputs[parts[0]] = grown
 
     def reshape_tables(self, table_columns: dict[str, list[tuple[int, str | None]]]) -> None:
         """The Excel table on each sheet takes in the user columns added right of it, or lets go of
-        those an undo removed (see :mod:`crmbook.ooxml.table_columns`)."""
+        those an undo removed (see :mod:`crmbook.ooxml.tables`)."""
         for sheet, columns in table_columns.items():
             removing = any(header is None for _, header in columns)
             for table_part in self._table_parts(sheet):

@@ -1,14 +1,20 @@
-"""An Excel table taking in a user column added right of it, or letting it go again.
+"""An Excel table's part (``xl/tables/tableN.xml``) following the rows and columns crmbook adds.
 
-When an import or a collect adds a user column (a header nobody planned for, a column a rep
+Rows: records appended below a table (an import, a collect, a merge's undo) or typed right under it
+join it: its ``ref`` and its autofilter's reach the last new row (:func:`grown_table_xml`); a totals
+row (合计, :func:`totals_rows`) stays the table's last row, moved below them by the writer.
+
+Columns: when an import or a collect adds a user column (a header nobody planned for, a column a rep
 added), it goes right of the sheet's last column, which is the table's last column in a workbook
 crmbook made. Outside the table, the column would not sort or filter with the rows: sorting the
 table by its filter buttons would leave the new column's values beside other records. So the
-table's part is edited in place: its ``ref`` and its autofilter's reach one column further and a
-``<tableColumn>`` named as the header cell is appended (Excel requires the two to be equal; a name
-that cannot be written as it is, or one the table already has, leaves the table as it is). An undo
-that removes the column again lets it go: the last ``<tableColumn>`` is dropped, with a filter set
-on it. Every other byte of the part stays.
+table's ``ref`` and its autofilter's reach one column further and a ``<tableColumn>`` named as the
+header cell is appended (:func:`widened_table_xml`; Excel requires the two to be equal; a name that
+cannot be written as it is, or one the table already has, leaves the table as it is). An undo that
+removes the column again lets it go (:func:`narrowed_table_xml`): the last ``<tableColumn>`` is
+dropped, with a filter set on it.
+
+Every other byte of the part stays.
 """
 
 from __future__ import annotations
@@ -53,6 +59,48 @@ def _reach(tag: bytes, last_column: str) -> bytes:
     if ref is None:
         return tag
     return set_attr(tag, "ref", f"{ref[1]}{ref[2]}:{last_column}{ref[4]}")
+
+
+def totals_rows(data: bytes) -> tuple[int, int] | None:
+    """(first row of the totals rows, their count) of a table part that has a totals row, else None."""
+    m = _TABLE_TAG.search(data)
+    if m is None:
+        return None
+    count = attr(m.group(0), "totalsRowCount") or "0"
+    parts = _REF.match(attr(m.group(0), "ref") or "")
+    if parts is None or not count.isdigit() or int(count) == 0:
+        return None
+    return int(parts[4]) - int(count) + 1, int(count)
+
+
+def grown_table_xml(data: bytes, last_row: int) -> bytes:
+    """A table part whose data rows reach down to ``last_row`` (its autofilter too): a table without a
+    totals row ends there; one with a totals row has it right below (see ``crmbook.ooxml.writer``, which moves it)."""
+    m = _TABLE_TAG.search(data)
+    if m is None:
+        return data
+    tag = m.group(0)
+    ref = attr(tag, "ref")
+    totals = totals_rows(data)
+    parts = _REF.match(ref or "")
+    if parts is None:
+        return data
+    count = totals[1] if totals else 0
+    old_last = int(parts[4]) - count  # the last data row
+    if old_last >= last_row:
+        return data
+    new_ref = f"{parts[1]}{parts[2]}:{parts[3]}{last_row + count}"
+    edits = [Edit(m.start(), m.end(), set_attr(tag, "ref", new_ref))]
+    f = _AUTOFILTER_TAG.search(data, m.end())
+    if f is not None:
+        fref = _REF.match(attr(f.group(0), "ref") or "")
+        if fref is not None and int(fref[4]) == old_last:
+            edits.append(
+                Edit(
+                    f.start(), f.end(), set_attr(f.group(0), "ref", f"{fref[1]}{fref[2]}:{fref[3]}{last_row}")
+                )
+            )
+    return apply_edits(data, edits)
 
 
 def widened_table_xml(data: bytes, col: int, name: str) -> bytes:

@@ -1,10 +1,10 @@
-"""An Excel table takes in a user column added right of it and lets it go again (crmbook.ooxml.table_columns)."""
+"""An Excel table takes in a user column added right of it and lets it go again (crmbook.ooxml.tables)."""
 
 from __future__ import annotations
 
 import pytest
 
-from crmbook.ooxml.table_columns import narrowed_table_xml, widened_table_xml
+from crmbook.ooxml.tables import narrowed_table_xml, widened_table_xml
 
 # as Excel writes a table part (default namespace, an autofilter, a column with a format of its own)
 EXCEL = (
