@@ -22,15 +22,11 @@ from crmbook import __version__
 from crmbook.errors import CrmbookError
 from crmbook.issues import Issue, Report
 from crmbook.schema import Lang
+from crmbook.wording import counted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_FAILED, EXIT_BUG = 0, 1, 2, 3
-
-
-def _count(n: int, noun: str) -> str:
-    """ "1 error", "2 errors"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def handle_errors(func: F) -> F:
@@ -184,7 +180,9 @@ def check(path: Path, lang: Lang | None, as_json: bool, show_all: bool) -> None:
             click.echo(f"{path}: {records}")
         print_report(result.report, lang, None if show_all else 50)
         status = "readable" if result.readable else "NOT readable"
-        click.echo(f"{path}: {status} ({counts['error']} errors, {counts['warning']} warnings)")
+        click.echo(
+            f"{path}: {status} ({counted(counts['error'], 'error')}, {counted(counts['warning'], 'warning')})"
+        )
     sys.exit(EXIT_OK if result.readable else EXIT_PROBLEMS)
 
 
@@ -235,10 +233,10 @@ def refresh(
         counts = plan.report.counts()
         verb = "would change" if dry_run else "refreshed"
         click.echo(
-            f"{path}: {verb}: {_count(plan.ids_assigned, 'ID')} assigned, "
-            f"{_count(plan.refs_filled, 'customer reference')} filled, {_count(counts['error'], 'error')}, "
-            f"{_count(counts['warning'], 'warning')}, {_count(plan.duplicate_pairs, 'duplicate pair')}, "
-            f"{_count(summary['changed_cells'], 'cell')} changed since last refresh ({result.seconds:.1f} s)"
+            f"{path}: {verb}: {counted(plan.ids_assigned, 'ID')} assigned, "
+            f"{counted(plan.refs_filled, 'customer reference')} filled, {counted(counts['error'], 'error')}, "
+            f"{counted(counts['warning'], 'warning')}, {counted(plan.duplicate_pairs, 'duplicate pair')}, "
+            f"{counted(summary['changed_cells'], 'cell')} changed since last refresh ({result.seconds:.1f} s)"
         )
         if dry_run:
             click.echo(
@@ -339,8 +337,8 @@ def _refresh_after(path: Path, today: dt.datetime | None, wait: float) -> None:
     result = run_refresh(path, today=today.date() if today else None, lock_timeout=wait)
     counts = result.plan.report.counts()
     click.echo(
-        f"{path}: refreshed: {_count(counts['error'], 'error')}, {_count(counts['warning'], 'warning')}, "
-        f"{_count(result.plan.duplicate_pairs, 'duplicate pair')}"
+        f"{path}: refreshed: {counted(counts['error'], 'error')}, {counted(counts['warning'], 'warning')}, "
+        f"{counted(result.plan.duplicate_pairs, 'duplicate pair')}"
     )
     sys.exit(EXIT_PROBLEMS if result.plan.report.has_errors else EXIT_OK)
 
@@ -441,7 +439,7 @@ def dedupe(path: Path, wait: float, today: dt.datetime | None) -> None:
 
     result = run_refresh(path, today=today.date() if today else None, lock_timeout=wait)
     plan = result.plan
-    groups, pairs = _count(plan.duplicate_clusters, "group"), _count(plan.duplicate_pairs, "pair")
+    groups, pairs = counted(plan.duplicate_clusters, "group"), counted(plan.duplicate_pairs, "pair")
     click.echo(
         f"{path}: {groups} of likely duplicates ({pairs}) "
         "on the Duplicates sheet; decide each group there, then run crmbook merge"
@@ -647,7 +645,7 @@ def import_(
         errors = plan.refresh.report.counts()["error"]
         if not as_json:
             click.echo(
-                f"{result.path}: the refreshed workbook has {_count(errors, 'error')} (listed on the Issues "
+                f"{result.path}: the refreshed workbook has {counted(errors, 'error')} (listed on the Issues "
                 f"sheet; crmbook refresh --dry-run {result.path} prints them)"
             )
         sys.exit(EXIT_PROBLEMS)

@@ -58,6 +58,7 @@ from crmbook.refresh import RefreshPlan, plan_refresh
 from crmbook.schema import Lang, SheetSpec, load_schema
 from crmbook.state import State, decode_value, encode_value, undoable_record
 from crmbook.values import is_blank
+from crmbook.wording import counted
 
 __all__ = [
     "ImportPlan",
@@ -959,7 +960,8 @@ def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> lis
     if result.undo is not None:
         u = result.undo
         return [
-            f"{result.path}: undid import {u.import_id}: {u.removed} records removed, {u.restored} values restored"
+            f"{result.path}: undid import {u.import_id}: {counted(u.removed, 'record')} removed, "
+            f"{counted(u.restored, 'value')} restored"
         ]
     plan = result.plan
     assert plan is not None
@@ -997,7 +999,7 @@ def format_import_summary(result: ImportResult, *, samples: int = SAMPLE) -> lis
         lines.append(f"  not imported: sheet {name!r} (no table for it in the mapping)")
     lines = _mapping_lines(result) + lines
     n = plan.source_rows
-    rows = f"{n} source row{'' if n == 1 else 's'}"
+    rows = counted(n, "source row")
     nothing = "would import nothing" if result.dry_run else "nothing imported"
     if result.written:
         lines.append(

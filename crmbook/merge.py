@@ -41,6 +41,7 @@ from crmbook.phones import phone_keys
 from crmbook.schema import Lang, load_schema, normalize_label
 from crmbook.snapshot import snapshot_sheet, with_writes
 from crmbook.state import State, decode_value, encode_value, state_sheet, undoable_record
+from crmbook.wording import counted
 
 __all__ = [
     "MergeGroup",
@@ -695,7 +696,7 @@ def format_merge_summary(result: MergeResult, lang: Lang = "en") -> list[str]:
         children = len({(s, r) for s, r, f, _, _ in g.children if f == "customer_id"})
         lines.append(
             f"{g.merge_id}: {', '.join(g.merged_ids)} merged into {g.survivor_id} "
-            f"({len(g.fields)} field{'' if len(g.fields) == 1 else 's'} updated, "
+            f"({counted(len(g.fields), 'field')} updated, "
             f"{children} contacts/follow-ups/deals re-pointed)"
         )
     lines += [f"skipped {s}" for s in result.skipped]
@@ -706,7 +707,7 @@ def format_merge_summary(result: MergeResult, lang: Lang = "en") -> list[str]:
         ]
     verb = "merged" if result.written else "would merge"
     lines.append(
-        f"{result.path}: {verb} {len(result.groups)} group{'' if len(result.groups) == 1 else 's'}"
+        f"{result.path}: {verb} {counted(len(result.groups), 'group')}"
         + (
             f"; undo one with: crmbook undo-merge {result.path} {result.groups[0].merge_id}"
             if result.groups and result.written

@@ -74,6 +74,7 @@ from crmbook.team_state import (
     rep_key,
 )
 from crmbook.values import shown_text
+from crmbook.wording import counted, records
 
 __all__ = [
     "CollectPlan",
@@ -1255,15 +1256,16 @@ def format_collect_summary(result: CollectResult) -> list[str]:
     if result.undo is not None:
         u = result.undo
         return [
-            f"{result.path}: undid collect {u.import_id}: {u.removed} records removed, {u.restored} values restored"
+            f"{result.path}: undid collect {u.import_id}: {counted(u.removed, 'record')} removed, "
+            f"{counted(u.restored, 'value')} restored"
         ]
     if result.resolve is not None:
         r = result.resolve
         lines += [f"  not applied: {line}" for line in r.refused]
         lines += [f"  note: {line}" for line in r.notices]
         lines.append(
-            f"{result.path}: {r.applied} decisions applied, {r.kept} canonical values kept, "
-            f"{r.pending} conflicts still open"
+            f"{result.path}: {counted(r.applied, 'decision')} applied, {counted(r.kept, 'canonical value')} "
+            f"kept, {counted(r.pending, 'conflict')} still open"
         )
         return lines
     plan = result.plan
@@ -1271,10 +1273,11 @@ def format_collect_summary(result: CollectResult) -> list[str]:
     schema = load_schema()
     total_conflicts = 0
     for o in plan.outcomes:
-        created = ", ".join(f"{n} new {schema.sheet(k).label('en').lower()}" for k, n in o.created.items())
+        created = ", ".join(records(n, k).replace(" ", " new ", 1) for k, n in o.created.items())
         lines.append(
-            f"  {o.path} ({o.rep}, split {o.split_id}): {o.applied} cells applied, {o.same} already the same, "
-            f"{o.conflicts} conflicts, {o.deleted} deletions to confirm" + (f", {created}" if created else "")
+            f"  {o.path} ({o.rep}, split {o.split_id}): {counted(o.applied, 'cell')} applied, {o.same} already "
+            f"the same, {counted(o.conflicts, 'conflict')}, {counted(o.deleted, 'deletion')} to confirm"
+            + (f", {created}" if created else "")
         )
         for notice in o.notices:
             lines.append(f"    note: {notice}")
@@ -1286,9 +1289,9 @@ def format_collect_summary(result: CollectResult) -> list[str]:
     sheet = schema.owned_sheet_name("conflicts", plan.lang)
     if result.written:
         lines.append(
-            f"{result.path}: collected {len(plan.outcomes)} rep files as {plan.collect_id} in {result.seconds:.1f} s"
+            f"{result.path}: collected {counted(len(plan.outcomes), 'rep file')} as {plan.collect_id} in {result.seconds:.1f} s"
             + (
-                f"; {total_conflicts} conflicts and deletions wait on the {sheet} sheet: pick a decision, then run "
+                f"; {total_conflicts} conflicts and deletions {'waits' if total_conflicts == 1 else 'wait'} on the {sheet} sheet: pick a decision, then run "
                 f"crmbook collect --resolve {result.path}"
                 if total_conflicts
                 else ""
@@ -1298,8 +1301,8 @@ def format_collect_summary(result: CollectResult) -> list[str]:
     else:
         verb = "would collect" if plan.changed else "nothing new to collect from"
         lines.append(
-            f"{result.path}: {verb} {len(plan.outcomes)} rep files (dry run: nothing was written)"
+            f"{result.path}: {verb} {counted(len(plan.outcomes), 'rep file')} (dry run: nothing was written)"
             if plan.changed
-            else f"{result.path}: {verb} {len(plan.outcomes)} rep files"
+            else f"{result.path}: {verb} {counted(len(plan.outcomes), 'rep file')}"
         )
     return lines

@@ -48,6 +48,7 @@ from crmbook.team_state import (
     memo_rows,
     next_id,
 )
+from crmbook.wording import counted, records
 
 if TYPE_CHECKING:
     from crmbook.team_sheets import SheetTemplate
@@ -734,26 +735,31 @@ def format_split_summary(result: SplitResult) -> list[str]:
         counts = (
             "，".join(f"{schema.sheet(k).label(result.lang)} {n}" for k, n in f.counts.items())
             if zh
-            else ", ".join(f"{n} {schema.sheet(k).label('en').lower()}" for k, n in f.counts.items())
+            else ", ".join(records(n, k) for k, n in f.counts.items())
         )
         lock = (" (加密)" if zh else " (encrypted)") if f.encrypted else ""
         lines.append(f"  {f.path}{lock}: {counts}")
     if result.ids_assigned:
         lines.append(
-            f"  {result.ids_assigned} empty IDs filled in {result.path} first (collect matches records by ID)"
+            f"  {counted(result.ids_assigned, 'empty ID')} filled in {result.path} first (collect matches records by ID)"
         )
     if result.unowned:
-        lines.append(f"  {result.unowned} customers have no owner and stay with the lead")
+        one = result.unowned == 1
+        lines.append(
+            f"  {records(result.unowned, 'customers')} {'has' if one else 'have'} no owner and "
+            f"{'stays' if one else 'stay'} with the lead"
+        )
     for key, n in result.orphans.items():
         if n:
             lines.append(
-                f"  {n} {schema.sheet(key).label('en').lower()} name no known customer and stay with the lead"
+                f"  {records(n, key)} {'names' if n == 1 else 'name'} no known customer and "
+                f"{'stays' if n == 1 else 'stay'} with the lead"
             )
     if result.redacted:
         labels = ", ".join(result.redacted)
         lines.append(f"  left out of every rep file (--redact): {labels}")
     lines.append(
-        f"{result.path}: split {result.split_id} wrote {len(result.files)} rep files in {result.seconds:.1f} s; "
+        f"{result.path}: split {result.split_id} wrote {counted(len(result.files), 'rep file')} in {result.seconds:.1f} s; "
         f"bring them back with: crmbook collect {Path(result.files[0].path).parent}/* --into {result.path}"
     )
     return lines

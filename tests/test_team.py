@@ -488,7 +488,7 @@ def test_encrypted_rep_files_round_trip_and_a_wrong_password_names_the_file(
         ],
     )
     assert out.exit_code in (0, 1), out.output
-    assert "collected 1 rep files as G20261122-001" in out.output
+    assert "collected 1 rep file as G20261122-001" in out.output
     assert value(sample_book, "客户", a, "备注") == "加密文件里的备注"
 
 
@@ -643,3 +643,20 @@ def test_a_rep_file_saved_by_libreoffice_in_its_own_format_and_back_collects_onl
     [outcome] = result.plan.outcomes
     assert (outcome.applied, outcome.conflicts, outcome.deleted, outcome.created) == (1, 0, 0, {})
     assert value(book, "客户", customer, "客户名称") == f"{name}（分公司）"
+
+
+def test_the_summaries_count_in_good_english() -> None:
+    """One of a thing is singular in the lines split and collect print ("1 conflict", "1 new follow-up")."""
+    from crmbook.team_collect import CollectPlan, CollectResult, RepOutcome, format_collect_summary
+
+    outcome = RepOutcome("team/张伟.xlsx", "张伟", "S20261130-001", applied=1, same=0, conflicts=1)
+    outcome.deleted = 1
+    outcome.created = {"customers": 1, "followups": 1, "opportunities": 2}
+    plan = CollectPlan("G20261130-001", Changeset(), [outcome], None, "en", None)
+    lines = format_collect_summary(CollectResult("crm.xlsx", plan, True, None, 1.0))
+    assert lines[0].endswith(
+        "1 cell applied, 0 already the same, 1 conflict, 1 deletion to confirm, 1 new customer, "
+        "1 new follow-up, 2 new opportunities"
+    )
+    assert "collected 1 rep file as G20261130-001" in lines[-1]
+    assert "2 conflicts and deletions wait on the" in lines[-1]
