@@ -163,7 +163,8 @@ def _ratio(a: float, b: float) -> float | None:
 
 def _frames(
     book: Book, owner: str | None, team: str | None, typed: dict[str, pd.DataFrame] | None = None
-) -> dict[str, pd.DataFrame]:
+) -> tuple[dict[str, pd.DataFrame], str | None, str | None]:
+    """The typed tables kept for ``owner`` or ``team``, and those two as the workbook spells them."""
     typed = dict(typed) if typed is not None else typed_tables(book)
     schema = load_schema()
     for spec in schema.sheets:
@@ -171,15 +172,40 @@ def _frames(
             typed[spec.key] = pd.DataFrame(columns=[c.key for c in spec.columns])
     owners: set[str] | None = None
     if team:
+        team = _one_of(team, [r.team for r in book.settings.reps if r.team], "team")
         owners = {r.name for r in book.settings.reps if r.team == team}
-        if not owners:
-            raise InputError(f"team {team!r} has no reps on the Settings sheet")
     if owner:
+        named = (
+            set(typed[k]["owner"].dropna().astype(str)) for k in ("customers", "followups", "opportunities")
+        )
+        owner = _one_of(owner, [*(r.name for r in book.settings.reps), *sorted(set().union(*named))], "rep")
         owners = {owner}
     if owners is not None:
         for key in ("customers", "followups", "opportunities"):
             typed[key] = typed[key][typed[key]["owner"].isin(owners)]
-    return typed
+    return typed, owner, team
+
+
+def _fold(name: str) -> str:
+    """A name as a person means it: spaces at either end and doubled inside, and letter case, ignored."""
+    return " ".join(name.split()).casefold()
+
+
+def _one_of(wanted: str, known: list[str], what: str) -> str:
+    """The rep (or team) named ``wanted`` among ``known``: exactly, else ignoring spaces and letter case
+    (``张伟 ``, ``john smith``); a name matching none is a mistake to say, not an empty report to write."""
+    names = list(dict.fromkeys(n for n in known if n))
+    if wanted in names:
+        return wanted
+    same = [n for n in names if _fold(n) == _fold(wanted)]
+    if len(same) == 1:
+        return same[0]
+    listed = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    where = "on the Settings sheet" if what == "team" else "on the Settings sheet and in the owner columns"
+    raise InputError(
+        f"no {what} named {wanted!r} in this workbook; the {what}s {where}: {listed or 'none'}. "
+        "Check the spelling and run again"
+    )
 
 
 def _wins(opps: pd.DataFrame, period: Period) -> pd.DataFrame:
@@ -273,7 +299,7 @@ def compute_measures(
 ) -> Measures:
     """The measures of ``period``; ``typed`` (from :func:`~crmbook.typed.typed_tables`, not changed) saves
     typing the book again when one report computes several scopes."""
-    t = _frames(book, owner, team, typed)
+    t, owner, team = _frames(book, owner, team, typed)
     c, f, o = t["customers"], t["followups"], t["opportunities"]
     previous = period.previous()
     now, before = _kpis(book, t, period), _kpis(book, t, previous)
@@ -410,5 +436,6 @@ def compute_measures(
             "won_without_amount": int(wins["actual_amount"].isna().sum()),
             "key_alert": float(book.settings.get("key_followup_alert") or 80) / 100,
             "churn_days": churn_days,
+            "scope": owner or team,  # as the workbook spells them (``--owner "john smith"``: John Smith)
         },
     )

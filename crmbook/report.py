@@ -737,6 +737,10 @@ def write_report(
 
     typed = typed_tables(book)
     measures = compute_measures(book, period, owner=owner, team=team, typed=typed)
+    if owner:
+        owner = measures.notes["scope"]
+    elif team:
+        team = measures.notes["scope"]
     scope = owner or team or w["all"]
     rep_pages = []
     if per_rep and not owner:

@@ -242,6 +242,24 @@ def test_cli_periods_and_clear_errors(sample_book: Path, tmp_path: Path) -> None
     assert both.exit_code != 0 and "one period" in both.output
 
 
+def test_a_rep_or_team_named_wrong_is_an_error_not_an_empty_report(sample_book: Path) -> None:
+    """A typo, a trailing space or another letter case: one clear line, no report of zeros."""
+    runner = CliRunner()
+    out = sample_book.parent / "crm-report-2026-11.xlsx"
+    for wrong in ("张", "Zhang Wei"):
+        bad = runner.invoke(cli, ["report", str(sample_book), "--month", "2026-11", "--owner", wrong])
+        assert bad.exit_code == 2 and "Traceback" not in bad.output, bad.output
+        assert f"no rep named {wrong!r}" in bad.output and "张伟, 李娜" in bad.output
+        assert not out.exists()
+    bad = runner.invoke(cli, ["report", str(sample_book), "--month", "2026-11", "--team", "西北组"])
+    assert bad.exit_code == 2 and "no team named '西北组'" in bad.output and "华东组" in bad.output
+    ok = runner.invoke(cli, ["report", str(sample_book), "--month", "2026-11", "--owner", " 张伟 "])
+    assert ok.exit_code == 0, ok.output
+    wb = openpyxl.load_workbook(out)
+    assert wb["概览"].oddHeader.center.text == "个人业绩卡 · 张伟 · 概览"
+    assert wb["销售业绩"]["A5"].value == "张伟"
+
+
 def _won(month: int, amount: float) -> dict[str, Any]:
     return {
         "customer_id": "C1",
