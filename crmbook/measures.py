@@ -180,9 +180,15 @@ def _frames(
         )
         owner = _one_of(owner, [*(r.name for r in book.settings.reps), *sorted(set().union(*named))], "rep")
         owners = {owner}
+    # When a customer was last followed up is the customer's, whoever logged it (a colleague standing in,
+    # the lead): the follow-up measures of customers (overdue, churn, A-customer rate) read every follow-up
+    # of the customers kept, the counts of follow-ups only the rep's own.
+    every = typed["followups"]
     if owners is not None:
         for key in ("customers", "followups", "opportunities"):
             typed[key] = typed[key][typed[key]["owner"].isin(owners)]
+        every = every[every["customer_id"].isin(set(typed["customers"]["customer_id"].dropna()))]
+    typed["customer_followups"] = every
     return typed, owner, team
 
 
@@ -227,7 +233,8 @@ def _kpis(book: Book, t: dict[str, pd.DataFrame], period: Period) -> dict[str, A
     key_customers = c[
         (c["level"] == "A") & (c["status"] != "lost") & (_created(c).isna() | (_created(c) < end))
     ]
-    recent = f[(f["time"] >= end - pd.Timedelta(days=cadence)) & (f["time"] < end)]
+    every = t["customer_followups"]
+    recent = every[(every["time"] >= end - pd.Timedelta(days=cadence)) & (every["time"] < end)]
     followed = key_customers["customer_id"].isin(set(recent["customer_id"]))
     open_deals = o[~o["stage"].isin(["won", "lost"])]
     probability = open_deals["probability"].fillna(
@@ -374,7 +381,8 @@ def compute_measures(
         .agg(deals=("stage", "size"), amount=("expected_amount", "sum"), weighted=("weighted", "sum"))
         .reset_index()
     )
-    last = f[f["time"] < end].groupby("customer_id")["time"].max()
+    every = t["customer_followups"]
+    last = every[every["time"] < end].groupby("customer_id")["time"].max()
     active = c[(c["status"] != "lost") & (_created(c).isna() | (_created(c) < end))].copy()
     active["last"] = active["customer_id"].map(last) if not last.empty else pd.NaT
     active["cadence"] = active["level"].map(

@@ -76,6 +76,29 @@ def test_rep_filter(sample_master: Path, raw: dict[str, pd.DataFrame]) -> None:
     assert list(m.reps["rep"]) == ["张伟"]
 
 
+def test_a_scorecard_counts_a_colleagues_follow_up_of_the_reps_customer_as_a_follow_up_of_the_customer() -> (
+    None
+):
+    """Overdue, churn and the A-customer rate are about the customer, whoever followed it up: 张伟's
+    scorecard agrees with the team report (and with the report of his own rep file); the count of
+    follow-ups stays his own."""
+    import datetime as dt
+
+    a = {"level": "A", "status": "意向客户", "owner": "张伟", "created": dt.date(2026, 1, 5)}
+    book = make_book(
+        customers=[{**a, "customer_id": "C1", "name": "甲"}, {**a, "customer_id": "C2", "name": "乙"}],
+        followups=[
+            {"customer_id": "C1", "time": dt.datetime(2026, 10, 28, 10), "owner": "李娜"},  # standing in
+            {"customer_id": "C2", "time": dt.datetime(2026, 10, 29, 10), "owner": "张伟"},
+        ],
+    )
+    team, card = compute_measures(book, OCT), compute_measures(book, OCT, owner="张伟")
+    assert team.kpis["key_followup_rate"][0] == card.kpis["key_followup_rate"][0] == 1.0
+    assert card.overdue.empty and team.overdue.empty
+    assert card.kpis["followups"][0] == 1 and team.kpis["followups"][0] == 2
+    assert compute_measures(book, OCT, team="华东组").kpis["key_followup_rate"][0] == 1.0
+
+
 def test_repurchase_and_missing_values_on_a_small_book() -> None:
     import datetime as dt
 
