@@ -713,6 +713,28 @@ def _owners(book: Book, m: Measures) -> list[str]:
     return [*[n for n in known if n in set(m.reps["rep"])], *[n for n in m.reps["rep"] if n not in known]]
 
 
+def _rep_of_file(book: Book) -> str | None:
+    """The rep whose file this is, when ``crmbook split`` made it (its hidden sheet names the rep) and the
+    rep is still on its Settings sheet or owns a record in it; None for a canonical workbook."""
+    from crmbook.reader import open_calamine
+    from crmbook.team_state import SPLIT_SHEET, id_text
+
+    if SPLIT_SHEET not in book.sheet_names:
+        return None
+    wb = open_calamine(book.path, known_xlsx=True)
+    try:
+        grid = wb.get_sheet_by_name(SPLIT_SHEET).to_python()
+    finally:
+        wb.close()
+    meta = {str(r[0]): r[1] for r in grid if len(r) >= 2 and r[0] not in (None, "")}
+    rep = id_text(meta.get("rep"))
+    customers = book.tables.get("customers")
+    owners = {r.name for r in book.settings.reps}
+    if customers is not None and "owner" in customers.data:
+        owners |= {str(v).strip() for v in customers.data["owner"].dropna()}
+    return rep if rep and rep in owners else None
+
+
 def write_report(
     book_path: str | os.PathLike[str],
     *,
@@ -731,6 +753,8 @@ def write_report(
     from crmbook.safe_save import write_new_file
 
     book, _ = read_book(book_path)
+    if owner is None and team is None:
+        owner = _rep_of_file(book)  # a rep's own file (crmbook split): that rep's scorecard
     chosen: Lang = lang or ("en" if str(book.settings.get("report_language")) == "en" else book.lang)
     w = T[chosen]
     from crmbook.typed import typed_tables

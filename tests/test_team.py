@@ -200,6 +200,26 @@ def test_split_gives_each_rep_their_customers_with_everything_of_theirs(
     assert_valid_workbook(book, baseline=sample_master)
 
 
+def test_the_report_of_a_rep_file_is_that_reps_scorecard(team: tuple[Path, Path]) -> None:
+    """crmbook report 张伟.xlsx: 张伟's scorecard, the same figures as the lead's --owner 张伟, even when a
+    colleague's name is on a follow-up of his customers (no row for her, her follow-up not his)."""
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    followup = str(grid(zhang, "跟进记录")[1][0])
+    edit_in_excel(zhang, [("跟进记录", followup, "跟进人", "李娜")])
+    assert refresh(zhang, today=TODAY).written
+    nov = Period.month("2026-11")
+    mine = write_report(zhang, period=nov, out_path=folder.parent / "rep.xlsx")
+    assert mine.measures.notes["scope"] == "张伟" and list(mine.measures.reps["rep"]) == ["张伟"]
+    sheet = openpyxl.load_workbook(mine.out_path)["概览"]
+    assert sheet.oddHeader.center.text == "个人业绩卡 · 张伟 · 概览" and sheet["A2"].value.endswith("张伟")
+    # The lead's scorecard of 张伟 from the canonical workbook, with the same follow-up logged by 李娜.
+    edit_in_excel(book, [("跟进记录", followup, "跟进人", "李娜")])
+    lead = write_report(book, period=nov, out_path=folder.parent / "lead.xlsx", owner="张伟")
+    assert mine.measures.kpis == lead.measures.kpis
+    assert mine.measures.overdue.equals(lead.measures.overdue)
+
+
 def test_a_month_of_work_comes_back_with_conflicts_listed(
     team: tuple[Path, Path], sample_master: Path
 ) -> None:
