@@ -337,7 +337,8 @@ def compute_measures(
     months = period.months()
     rep_rows = []
     known = [r.name for r in book.settings.reps]
-    names = known + sorted((set(f["owner"].dropna()) | set(o["owner"].dropna())) - set(known))
+    named = set(f["owner"].dropna()) | set(o["owner"].dropna()) | ({owner} if owner else set())
+    names = known + sorted(named - set(known))
     for name in names:
         target = (book.settings.rep_target(name) or 0) * months
         amount = float(wins.loc[wins["owner"] == name, "actual_amount"].fillna(0).sum())
@@ -355,11 +356,11 @@ def compute_measures(
     reps = pd.DataFrame(
         rep_rows, columns=["rep", "followups", "new_customers", "wins", "won_amount", "target", "attainment"]
     )
-    if owner or team:
+    if (
+        owner or team
+    ):  # the rep, or every rep of the team, a new one without a customer yet too (their target)
         reps = reps[
-            reps["rep"].isin(
-                set(c["owner"].dropna()) | set(f["owner"].dropna()) | ({owner} if owner else set())
-            )
+            reps["rep"].isin({owner} if owner else {r.name for r in book.settings.reps if r.team == team})
         ]
     reps = reps.sort_values(["won_amount", "wins"], ascending=False).reset_index(drop=True)
     open_deals = o[~o["stage"].isin(["won", "lost"])].copy()

@@ -99,6 +99,26 @@ def test_a_scorecard_counts_a_colleagues_follow_up_of_the_reps_customer_as_a_fol
     assert compute_measures(book, OCT, team="华东组").kpis["key_followup_rate"][0] == 1.0
 
 
+def test_a_team_report_keeps_a_rep_of_the_team_without_customers_yet() -> None:
+    """A new rep on the Settings sheet, no customer yet: a row with their target in the team report, in
+    the team's target, and among the reps below 80% of it (as in the report of everyone)."""
+    from crmbook.book import Settings
+    from crmbook.schema import Rep
+
+    settings = Settings.defaults()
+    settings.reps = [*settings.reps, Rep("新人", "华东组", 2_000_000.0)]
+    book = make_book(
+        customers=[{"customer_id": "C1", "name": "甲", "owner": "张伟", "created": "2026-10-03"}],
+        settings=settings,
+    )
+    everyone, team = compute_measures(book, OCT), compute_measures(book, OCT, team="华东组")
+    assert everyone.reps.set_index("rep").at["新人", "target"] == 2_000_000
+    assert set(team.reps["rep"]) == {"张伟", "李娜", "新人"}
+    assert team.reps["target"].sum() == 5_000_000 + 4_000_000 + 2_000_000
+    alone = compute_measures(book, OCT, team="华东组", owner="新人")
+    assert list(alone.reps["rep"]) == ["新人"] and alone.reps["target"].sum() == 2_000_000
+
+
 def test_repurchase_and_missing_values_on_a_small_book() -> None:
     import datetime as dt
 
