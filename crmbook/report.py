@@ -750,8 +750,18 @@ def write_report(
     generated_at: dt.datetime | None = None,
 ) -> ReportResult:
     """Write the report workbook for ``period`` (and its PDF); the canonical workbook is only read."""
+    from crmbook.errors import InputError
     from crmbook.safe_save import write_new_file
 
+    if owner and team:
+        raise InputError(
+            "--owner makes one rep's scorecard and --team a team's report: give one of them "
+            "(a rep of the team has a page of their own in the team's report with --per-rep)"
+        )
+    if owner and per_rep:
+        raise InputError(
+            "--per-rep adds a page per rep to a team's report; a scorecard (--owner) is one rep's already"
+        )
     book, _ = read_book(book_path)
     if owner is None and team is None:
         owner = _rep_of_file(book)  # a rep's own file (crmbook split): that rep's scorecard

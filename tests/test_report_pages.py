@@ -253,6 +253,12 @@ def test_a_rep_or_team_named_wrong_is_an_error_not_an_empty_report(sample_book: 
         assert not out.exists()
     bad = runner.invoke(cli, ["report", str(sample_book), "--month", "2026-11", "--team", "西北组"])
     assert bad.exit_code == 2 and "no team named '西北组'" in bad.output and "华东组" in bad.output
+    for extra in (["--team", "华南组"], ["--per-rep"]):  # 张伟 is not of 华南组: neither quietly wins
+        bad = runner.invoke(
+            cli, ["report", str(sample_book), "--month", "2026-11", "--owner", "张伟", *extra]
+        )
+        assert bad.exit_code == 2 and extra[0] in bad.output and "Traceback" not in bad.output, bad.output
+        assert not out.exists()
     ok = runner.invoke(cli, ["report", str(sample_book), "--month", "2026-11", "--owner", " 张伟 "])
     assert ok.exit_code == 0, ok.output
     wb = openpyxl.load_workbook(out)
