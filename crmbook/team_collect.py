@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable
@@ -1188,7 +1189,8 @@ def collect(
 def rep_file_paths(paths: Iterable[str | os.PathLike[str]], into: str | os.PathLike[str]) -> list[str]:
     """``paths``, each folder among them replaced by the workbooks in it (.xlsx and .xlsm, in name order):
     not the canonical workbook ``into``, nor hidden files or the lock files Excel and LibreOffice leave
-    beside an open workbook (``~$…``, ``.~lock…``)."""
+    beside an open workbook (``~$…``, ``.~lock…``); nor, folder or not, the report of a rep file named
+    with it (``张伟-report-2026-11.xlsx`` and ``.pdf`` beside ``张伟.xlsx``)."""
     out: list[str] = []
     canonical = Path(into).resolve()
     for path in map(Path, paths):
@@ -1209,6 +1211,28 @@ def rep_file_paths(paths: Iterable[str | os.PathLike[str]], into: str | os.PathL
                 "crmbook split wrote them to"
             )
         out += [os.fspath(f) for f in found]
+    return _without_reports(out)
+
+
+# The name crmbook report gives the report of a workbook beside it: 张伟-report-2026-11.xlsx (.pdf with --pdf),
+# -2026-W48, -2026-11-30 or -20261001_20261231.
+_REPORT_NAME = re.compile(
+    r"(?P<stem>.+)-report-(\d{4}-\d{2}(-\d{2})?|\d{4}-W\d{2}|\d{8}_\d{8})\.(xlsx|pdf)", re.IGNORECASE
+)
+
+
+def _without_reports(paths: list[str]) -> list[str]:
+    """``paths`` without the reports of rep files among them (``crmbook report team/张伟.xlsx`` writes
+    team/张伟-report-2026-11.xlsx beside it, which ``team`` or ``team/*`` then names too)."""
+    named = {Path(p).resolve() for p in paths}
+    out = []
+    for p in paths:
+        match = _REPORT_NAME.fullmatch(Path(p).name)
+        if match and any(
+            (Path(p).parent / f"{match['stem']}{ext}").resolve() in named for ext in (".xlsx", ".xlsm")
+        ):
+            continue
+        out.append(p)
     return out
 
 

@@ -32,7 +32,7 @@ from crmbook.ooxml import apply_changeset
 from crmbook.reader import read_book
 from crmbook.refresh import refresh
 from crmbook.report import write_report
-from crmbook.team_collect import collect, read_rep_file, resolve, undo_collect
+from crmbook.team_collect import collect, read_rep_file, rep_file_paths, resolve, undo_collect
 from crmbook.team_split import split
 
 TODAY = dt.date(2026, 11, 22)
@@ -218,6 +218,28 @@ def test_the_report_of_a_rep_file_is_that_reps_scorecard(team: tuple[Path, Path]
     lead = write_report(book, period=nov, out_path=folder.parent / "lead.xlsx", owner="张伟")
     assert mine.measures.kpis == lead.measures.kpis
     assert mine.measures.overdue.equals(lead.measures.overdue)
+
+
+def test_the_report_of_a_rep_file_beside_it_is_not_taken_for_a_rep_file(team: tuple[Path, Path]) -> None:
+    """crmbook report team/张伟.xlsx [--pdf] writes team/张伟-report-2026-11.xlsx (and .pdf): the collect the
+    split suggests (crmbook collect team/* --into crm.xlsx) and the folder's collect leave them out."""
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    report = write_report(zhang, period=Period.month("2026-11"))
+    assert report.out_path == folder / "张伟-report-2026-11.xlsx"
+    (folder / "张伟-report-2026-11.pdf").write_bytes(b"%PDF-1.4")
+    reps = sorted(str(p) for p in folder.glob("*.xlsx") if "-report-" not in p.name)
+    assert rep_file_paths([str(folder)], book) == reps
+    assert rep_file_paths(sorted(str(p) for p in folder.iterdir()), book) == reps
+    alone = folder.parent / "elsewhere"  # a report named without its rep file stays named (and refused)
+    alone.mkdir()
+    shutil.copyfile(report.out_path, alone / report.out_path.name)
+    assert rep_file_paths([str(alone)], book) == [str(alone / report.out_path.name)]
+    runner = CliRunner()
+    ok = runner.invoke(
+        cli, ["collect", *sorted(str(p) for p in folder.iterdir()), "--into", str(book), "--dry-run"]
+    )
+    assert ok.exit_code == 0, ok.output
 
 
 def test_a_month_of_work_comes_back_with_conflicts_listed(
