@@ -763,13 +763,17 @@ def write_report(
             "--per-rep adds a page per rep to a team's report; a scorecard (--owner) is one rep's already"
         )
     book, _ = read_book(book_path)
-    if owner is None and team is None:
-        owner = _rep_of_file(book)  # a rep's own file (crmbook split): that rep's scorecard
-    chosen: Lang = lang or ("en" if str(book.settings.get("report_language")) == "en" else book.lang)
-    w = T[chosen]
     from crmbook.typed import typed_tables
 
     typed = typed_tables(book)
+    if owner is None and team is None:
+        owner = _rep_of_file(book)  # a rep's own file (crmbook split): that rep's scorecard
+        if owner:  # what the rep typed in it without an owner is theirs too (a customer, its follow-ups)
+            for key in ("customers", "followups", "opportunities"):
+                if key in typed and "owner" in typed[key]:
+                    typed[key] = typed[key].assign(owner=typed[key]["owner"].fillna(owner))
+    chosen: Lang = lang or ("en" if str(book.settings.get("report_language")) == "en" else book.lang)
+    w = T[chosen]
     measures = compute_measures(book, period, owner=owner, team=team, typed=typed)
     if owner:
         owner = measures.notes["scope"]

@@ -218,6 +218,23 @@ def test_the_report_of_a_rep_file_is_that_reps_scorecard(team: tuple[Path, Path]
     lead = write_report(book, period=nov, out_path=folder.parent / "lead.xlsx", owner="张伟")
     assert mine.measures.kpis == lead.measures.kpis
     assert mine.measures.overdue.equals(lead.measures.overdue)
+    # A customer the rep adds in the file without typing an owner, with its follow-up: theirs.
+    headers = grid(zhang, "客户")[0]
+    customer = {"客户名称": "新客户有限公司", "客户状态": "潜在客户", "建档日期": dt.datetime(2026, 11, 20)}
+    f_headers = grid(zhang, "跟进记录")[0]
+    followup = {"客户名称": "新客户有限公司", "跟进时间": dt.datetime(2026, 11, 21, 10), "跟进方式": "电话"}
+    edit_in_excel(
+        zhang,
+        [],
+        append={
+            "客户": [[customer.get(h) for h in headers]],
+            "跟进记录": [[followup.get(h) for h in f_headers]],
+        },
+    )
+    refresh(zhang, today=TODAY)
+    more = write_report(zhang, period=nov, out_path=folder.parent / "rep2.xlsx").measures.kpis
+    assert more["new_customers"][0] == mine.measures.kpis["new_customers"][0] + 1
+    assert more["followups"][0] == mine.measures.kpis["followups"][0] + 1
 
 
 def test_the_report_of_a_rep_file_beside_it_is_not_taken_for_a_rep_file(team: tuple[Path, Path]) -> None:
