@@ -26,7 +26,8 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.chart import LineChart, PieChart, Reference
 from openpyxl.chart.label import DataLabelList
-from openpyxl.chart.marker import DataPoint
+from openpyxl.chart.marker import DataPoint, Marker
+from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
@@ -415,6 +416,10 @@ def build_report(
         line.add_data(Reference(s.ws, min_col=6, min_row=top, max_row=top + len(r)), titles_from_data=True)
         colour_series(line.series[0], PALETTE[3])
         line.series[0].smooth = False  # a target is a level, not a curve
+        if len(r) == 1:  # one rep (a scorecard): a line of one point draws nothing, a mark does
+            line.series[0].marker = Marker(symbol="dash", size=40)
+            line.series[0].marker.graphicalProperties = GraphicalProperties(solidFill=PALETTE[3])
+            line.series[0].marker.graphicalProperties.line.solidFill = PALETTE[3]
         chart += line
         chart.legend = chart.legend or legend_below()
         amount_axis(chart.y_axis, float(max(r["won_amount"].max(), r["target"].max())))

@@ -447,3 +447,16 @@ def test_long_names_are_cut_with_the_whole_name_in_a_comment(tmp_path: Path) -> 
     assert cells["短名公司"].comment is None
     width = ws.column_dimensions[cut.column_letter].width
     assert width >= 30  # wide enough for the cut name (CJK counted double)
+
+
+def test_a_scorecards_target_shows_on_its_reps_chart(sample_master: Path, tmp_path: Path) -> None:
+    """One rep: the target line has one point, which a line draws as nothing; it gets a mark instead."""
+    import zipfile
+
+    out = write_report(
+        sample_master, period=Period.month("2026-11"), owner="张伟", out_path=tmp_path / "r.xlsx"
+    )
+    with zipfile.ZipFile(out.out_path) as z:
+        charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
+    target = [c for c in charts if "<lineChart>" in c and "'销售业绩'!$F$" in c]
+    assert len(target) == 1 and '<symbol val="dash" />' in target[0]
