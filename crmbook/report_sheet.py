@@ -248,9 +248,6 @@ class Sheet:
             ws.column_dimensions[get_column_letter(c)].width = width
         last_col = max([*self.widths, *(ch.col + ch.span - 1 for ch in self.charts), 1])
         width_pt = sum(column_points(self.widths.get(c, 8.43)) for c in range(1, last_col + 1))
-        for ch in self.charts:
-            ch.chart.anchor = _anchor(ch.row, ch.col, self._chart_end(ch), ch.col + ch.span - 1)
-            ws.add_chart(ch.chart)
         for row, col, cols, rows, text in self._wrap:
             share = self._text_height(col, cols, text) / rows
             for r in range(row, row + rows):
@@ -274,6 +271,12 @@ class Sheet:
         ws.print_area = f"A1:{get_column_letter(last_col)}{last_row}"
         if self.repeat is not None:
             ws.print_title_rows = f"{self.repeat}:{self.repeat}"
+        for ch in self.charts:
+            # A chart beside a table starts on its header row; when that row is printed atop the next pages,
+            # LibreOffice prints the chart's top strip there too: such a chart starts a row lower.
+            first = ch.row + 1 if ch.row == self.repeat else ch.row
+            ch.chart.anchor = _anchor(first, ch.col, self._chart_end(ch), ch.col + ch.span - 1)
+            ws.add_chart(ch.chart)
         ws.sheet_view.showGridLines = False
         return len(breaks) + 1
 

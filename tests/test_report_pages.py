@@ -460,3 +460,36 @@ def test_a_scorecards_target_shows_on_its_reps_chart(sample_master: Path, tmp_pa
         charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
     target = [c for c in charts if "<lineChart>" in c and "'销售业绩'!$F$" in c]
     assert len(target) == 1 and '<symbol val="dash" />' in target[0]
+
+
+def test_a_chart_beside_a_table_running_onto_a_second_page_starts_below_the_repeated_header(
+    tmp_path: Path,
+) -> None:
+    """40 reps: the reps table runs onto a second page, its header row printed atop it; the chart beside
+    the table starts a row lower, or LibreOffice prints its top strip in that repeated row too."""
+    from crmbook.book import Settings
+    from crmbook.report import build_report
+    from crmbook.schema import Rep
+
+    settings = Settings.defaults()
+    settings.reps = [Rep(f"代表{i:02d}", "一组", 1_000_000.0) for i in range(40)]
+    book = make_book(
+        customers=[{"customer_id": f"C{i}", "name": f"客户{i}", "owner": f"代表{i:02d}"} for i in range(40)],
+        followups=[
+            {"customer_id": f"C{i}", "time": dt.datetime(2026, 10, 5), "owner": f"代表{i:02d}"}
+            for i in range(40)
+        ],
+        settings=settings,
+    )
+    wb, pages = build_report(
+        compute_measures(book, Period.month("2026-10")),
+        "zh",
+        scope="全部",
+        generated=dt.datetime(2026, 11, 1),
+        folder=tmp_path,
+    )
+    wb.save(tmp_path / "r.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "r.xlsx")["销售业绩"]
+    assert pages["销售业绩"] >= 2 and ws.print_title_rows == "$4:$4"
+    chart = wb["销售业绩"]._charts[0]
+    assert chart.anchor._from.row + 1 == 5  # 0-based: the row under the repeated header
