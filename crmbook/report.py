@@ -718,6 +718,26 @@ def _owners(book: Book, m: Measures) -> list[str]:
     return [*[n for n in known if n in set(m.reps["rep"])], *[n for n in m.reps["rep"] if n not in known]]
 
 
+def _require_records(book: Book, structural: list[Any]) -> None:
+    """The report counts customers, follow-ups and deals: a workbook without one of those sheets (a report
+    crmbook wrote, given by mistake for the workbook it was made from) is refused, saying so."""
+    from crmbook.errors import WorkbookFileError
+
+    needed = ("customers", "followups", "opportunities")
+    if all(k in book.tables for k in needed):
+        return
+    if sum(T[lang][key] in book.sheet_names for lang in ("zh", "en") for key in SECTIONS) >= 4:
+        raise WorkbookFileError(
+            book.path,
+            "is a report crmbook wrote, not a customer workbook; give the workbook it was made from "
+            "(crm.xlsx for crm-report-2026-11.xlsx)",
+        )
+    missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
+    raise WorkbookFileError(
+        book.path, "; ".join(i.message("en") for i in missing) + " Run crmbook check for details."
+    )
+
+
 def _rep_of_file(book: Book) -> str | None:
     """The rep whose file this is, when ``crmbook split`` made it (its hidden sheet names the rep) and the
     rep is still on its Settings sheet or owns a record in it; None for a canonical workbook."""
@@ -767,7 +787,8 @@ def write_report(
         raise InputError(
             "--per-rep adds a page per rep to a team's report; a scorecard (--owner) is one rep's already"
         )
-    book, _ = read_book(book_path)
+    book, structural = read_book(book_path)
+    _require_records(book, structural)
     from crmbook.typed import typed_tables
 
     typed = typed_tables(book)

@@ -493,3 +493,21 @@ def test_a_chart_beside_a_table_running_onto_a_second_page_starts_below_the_repe
     assert pages["销售业绩"] >= 2 and ws.print_title_rows == "$4:$4"
     chart = wb["销售业绩"]._charts[0]
     assert chart.anchor._from.row + 1 == 5  # 0-based: the row under the repeated header
+
+
+def test_a_report_given_for_its_workbook_or_a_book_without_deals_is_refused_clearly(
+    sample_book: Path,
+) -> None:
+    """crmbook report crm-report-2026-11.xlsx (the report, not the workbook), or a workbook whose 销售机会
+    sheet is gone: one line saying what to give, exit 2, not a crash."""
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["report", str(sample_book), "--month", "2026-11"])
+    assert ok.exit_code == 0, ok.output
+    made = sample_book.parent / "crm-report-2026-11.xlsx"
+    bad = runner.invoke(cli, ["report", str(made), "--month", "2026-11"])
+    assert bad.exit_code == 2 and "is a report crmbook wrote" in bad.output, bad.output
+    wb = openpyxl.load_workbook(sample_book)
+    del wb["销售机会"]
+    wb.save(sample_book.parent / "no-deals.xlsx")
+    bad = runner.invoke(cli, ["report", str(sample_book.parent / "no-deals.xlsx"), "--month", "2026-11"])
+    assert bad.exit_code == 2 and "销售机会" in bad.output and "internal error" not in bad.output, bad.output
