@@ -100,6 +100,9 @@ def bar_chart(
     chart.x_axis.tickLblSkip = 1  # every category named
     if horizontal:
         chart.x_axis.scaling.orientation = "maxMin"  # first category on top
+        # Eight names stacked in a third of a page: at the default 10 points LibreOffice drops every other
+        # one as overlapping (tickLblSkip or not); at 8 points each bar keeps its name.
+        chart.x_axis.txPr = _small_text()
     if len(data) < 2:
         chart.legend = None
     style_chart(chart)
@@ -137,6 +140,14 @@ def _white_text() -> Any:
     from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphProperties
 
     props = CharacterProperties(sz=900, b=True, solidFill="FFFFFF")
+    return RichText(p=[Paragraph(pPr=ParagraphProperties(defRPr=props), endParaRPr=props)])
+
+
+def _small_text() -> Any:
+    from openpyxl.chart.text import RichText
+    from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphProperties
+
+    props = CharacterProperties(sz=800)
     return RichText(p=[Paragraph(pPr=ParagraphProperties(defRPr=props), endParaRPr=props)])
 
 

@@ -511,3 +511,20 @@ def test_a_report_given_for_its_workbook_or_a_book_without_deals_is_refused_clea
     wb.save(sample_book.parent / "no-deals.xlsx")
     bad = runner.invoke(cli, ["report", str(sample_book.parent / "no-deals.xlsx"), "--month", "2026-11"])
     assert bad.exit_code == 2 and "销售机会" in bad.output and "internal error" not in bad.output, bad.output
+
+
+def test_the_industry_bars_name_every_bar_at_a_size_libreoffice_keeps(
+    sample_master: Path, tmp_path: Path
+) -> None:
+    """Eight industry names at 10 points overlap in the chart's height and LibreOffice drops every other
+    one; the horizontal bars' names are set at 8 points."""
+    import re
+    import zipfile
+
+    out = write_report(sample_master, period=Period.month("2026-11"), out_path=tmp_path / "r.xlsx")
+    with zipfile.ZipFile(out.out_path) as z:
+        charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
+    industry = [c for c in charts if '<barDir val="bar" />' in c and "所属行业" in c]
+    assert len(industry) == 1
+    axis = re.search(r"<catAx>.*?</catAx>", industry[0], re.S)
+    assert axis is not None and 'sz="800"' in axis.group(0)
