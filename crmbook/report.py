@@ -718,6 +718,43 @@ def _owners(book: Book, m: Measures) -> list[str]:
     return [*[n for n in known if n in set(m.reps["rep"])], *[n for n in m.reps["rep"] if n not in known]]
 
 
+def _is_report(sheet_names: list[str]) -> bool:
+    """A workbook with the report's sections (one of its sheets, English 客户分布, is named Customers)."""
+    return sum(T[lang][key] in sheet_names for lang in ("zh", "en") for key in SECTIONS) >= 4
+
+
+def _check_target(target: Path, book_path: Path) -> None:
+    """The report goes to a workbook of its own: never over the workbook it is made from, nor over another
+    workbook of customer records (a rep's file), nor under a name that is not a workbook's."""
+    from crmbook.errors import InputError
+    from crmbook.reader import open_calamine, record_sheet_names
+
+    if target.suffix.lower() != ".xlsx":
+        raise InputError(
+            f"-o {target}: the report is an Excel workbook, name it .xlsx (--pdf writes its PDF beside it)"
+        )
+    if not target.exists():
+        return
+    if book_path.exists() and target.resolve() == book_path.resolve():
+        raise InputError(
+            f"-o {target} is the workbook the report is made from, which the report would replace; "
+            "name another file (or leave -o out)"
+        )
+    try:
+        wb = open_calamine(target, known_xlsx=True)
+        try:
+            names = list(wb.sheet_names)
+        finally:
+            wb.close()
+    except Exception:  # not a workbook crmbook can read: nothing of the user's to lose by the report
+        return
+    if record_sheet_names(names) and not _is_report(names):
+        raise InputError(
+            f"-o {target} holds customer records (sheets {', '.join(record_sheet_names(names))}), which the "
+            "report would replace; name another file"
+        )
+
+
 def _require_records(book: Book, structural: list[Any]) -> None:
     """The report counts customers, follow-ups and deals: a workbook without one of those sheets (a report
     crmbook wrote, given by mistake for the workbook it was made from) is refused, saying so."""
@@ -726,7 +763,7 @@ def _require_records(book: Book, structural: list[Any]) -> None:
     needed = ("customers", "followups", "opportunities")
     if all(k in book.tables for k in needed):
         return
-    if sum(T[lang][key] in book.sheet_names for lang in ("zh", "en") for key in SECTIONS) >= 4:
+    if _is_report(book.sheet_names):
         raise WorkbookFileError(
             book.path,
             "is a report crmbook wrote, not a customer workbook; give the workbook it was made from "
@@ -787,6 +824,8 @@ def write_report(
         raise InputError(
             "--per-rep adds a page per rep to a team's report; a scorecard (--owner) is one rep's already"
         )
+    target = Path(out_path) if out_path else default_report_path(book_path, period)
+    _check_target(target, Path(book_path))
     book, structural = read_book(book_path)
     _require_records(book, structural)
     from crmbook.typed import typed_tables
@@ -813,7 +852,6 @@ def write_report(
             rm.notes["owner"] = name
             rep_pages.append(rm)
     title = f"{w['scorecard']} · {owner}" if owner else None
-    target = Path(out_path) if out_path else default_report_path(book_path, period)
     wb, pages = build_report(
         measures,
         chosen,

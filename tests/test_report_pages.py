@@ -528,3 +528,29 @@ def test_the_industry_bars_name_every_bar_at_a_size_libreoffice_keeps(
     assert len(industry) == 1
     axis = re.search(r"<catAx>.*?</catAx>", industry[0], re.S)
     assert axis is not None and 'sz="800"' in axis.group(0)
+
+
+def test_the_report_never_replaces_a_workbook_of_records(sample_book: Path) -> None:
+    """-o crm.xlsx (the workbook itself), -o over a rep's file, -o r.pdf: refused, the files unchanged; an
+    earlier report (English too: one of its sheets is named Customers) is replaced as before."""
+    runner = CliRunner()
+    before = sample_book.read_bytes()
+    other = sample_book.parent / "李娜.xlsx"
+    other.write_bytes(before)
+    for target, says in (
+        (sample_book, "is the workbook the report is made from"),
+        (other, "holds customer records"),
+    ):
+        bad = runner.invoke(cli, ["report", str(sample_book), "--month", "2026-11", "-o", str(target)])
+        assert bad.exit_code == 2 and says in bad.output, bad.output
+        assert target.read_bytes() == before
+    bad = runner.invoke(cli, ["report", str(sample_book), "-o", str(sample_book.parent / "r.pdf")])
+    assert (
+        bad.exit_code == 2 and "name it .xlsx" in bad.output and not (sample_book.parent / "r.pdf").exists()
+    )
+    again = sample_book.parent / "r.xlsx"
+    for _ in range(2):
+        ok = runner.invoke(
+            cli, ["report", str(sample_book), "--month", "2026-11", "--lang", "en", "-o", str(again)]
+        )
+        assert ok.exit_code == 0, ok.output
