@@ -56,6 +56,7 @@ from crmbook.report_sheet import (
     DOWN,
     FORMATS,
     GREY,
+    LONG_TABLE,
     NAVY,
     ROW_PT,
     TILE_FILL,
@@ -570,9 +571,12 @@ def build_report(
         [None, *(["integer"] * (len(levels) + 1))],
         total=totals if grid else None,
     )
-    col = len(levels) + 4
-    s.widths.setdefault(col - 1, 2)
-    s.row = top
+    if len(grid) + 1 < LONG_TABLE:  # the churn-risk list beside the overdue table
+        col = len(levels) + 4
+        s.widths.setdefault(col - 1, 2)
+        s.row = top
+    else:  # a table this long may run onto another page, its header row atop it: the list goes below,
+        col = 1  # or its heading would sit in that repeated row, over nothing
     ch = m.churn
     n = len(ch)
     s.heading(w["churn"] + (w["top"].format(n=n, k=LIST_LIMIT) if n > LIST_LIMIT else ""), col=col)

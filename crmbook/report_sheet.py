@@ -51,6 +51,7 @@ RULE = Border(bottom=Side(style="thin", color="D9D9D9"))
 ROW_PT = 14.0  # every table row
 TEXT_LIMIT = 40  # display width of a text cell before it is cut (the full text goes in a comment)
 SAFETY = 0.97  # page height used, so a renderer's rounding never pushes a row over
+LONG_TABLE = 28  # a table of this many rows (total included) is not kept on one page: it may run over
 
 
 def figure_text(value: Any, kind: str) -> str:
@@ -199,7 +200,7 @@ class Sheet:
                 self._fit(c, display_width(shown))
         last = top + len(body)
         self.tables.append((top, last))
-        if len(body) < 28:
+        if len(body) < LONG_TABLE:
             self.keeps.append((top - 1 if top > 4 and self.ws.cell(top - 1, col).value else top, last))
         if row is None:
             self.row = last + 2

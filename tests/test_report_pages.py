@@ -554,3 +554,30 @@ def test_the_report_never_replaces_a_workbook_of_records(sample_book: Path) -> N
             cli, ["report", str(sample_book), "--month", "2026-11", "--lang", "en", "-o", str(again)]
         )
         assert ok.exit_code == 0, ok.output
+
+
+def test_a_long_overdue_table_has_the_churn_list_below_not_in_its_repeated_header_row(tmp_path: Path) -> None:
+    """40 owners with overdue customers: the table runs onto a second page, its header row printed atop;
+    the churn-risk list goes below it, or its heading would print in that row over nothing."""
+    from crmbook.report import build_report
+
+    old = {"level": "A", "status": "意向客户", "created": dt.date(2026, 1, 5)}
+    book = make_book(
+        customers=[
+            {"customer_id": f"C{i}", "name": f"客户{i}", "owner": f"代表{i:02d}", **old} for i in range(40)
+        ]
+    )
+    wb, pages = build_report(
+        compute_measures(book, Period.month("2026-10")),
+        "zh",
+        scope="全部",
+        generated=dt.datetime(2026, 11, 1),
+        folder=tmp_path,
+    )
+    ws = wb["跟进情况"]
+    assert pages["跟进情况"] >= 2 and ws.print_title_rows == "$5:$5"
+    assert [c.value for c in ws[5] if c.value is not None] == ["负责人", "A", "B", "C", "D", "合计"]
+    headings = [
+        r for r in range(1, ws.max_row + 1) if str(ws.cell(r, 1).value or "").startswith("流失风险客户")
+    ]
+    assert headings and headings[0] > 5 + 40 + 1  # below the 40 owners and the total
