@@ -681,6 +681,7 @@ def _merge_rep(
 
         # 3. New records: their IDs are provisional.
         carried = [c for c in rep_data.columns if c != id_col and c not in owned]
+        has_owner = any(c.key == "owner" for c in spec.columns)
         added: list[tuple[str, int]] = []
         split_ids = set(base.index)
         for rid, row, dup in zip(rep_ids, rep_data.index, duplicate, strict=True):
@@ -693,7 +694,11 @@ def _merge_rep(
             provisional = rid if rid and not dup else f"#{_row_digest(values)}"
             if provisional in earlier or f"{key}\t{provisional}" in created_ids:
                 continue
-            added.append((provisional, m.append(table, values)))
+            # A record the rep typed without an owner is the rep's (else the next split would keep a
+            # new customer with the lead, out of the rep's file); what collect remembers of it is what
+            # the rep typed, so a later collect of the file reads no change of owner.
+            owned_by = {"owner": work.memo.rep} if has_owner and work.memo.rep else {}
+            added.append((provisional, m.append(table, {**owned_by, **values})))
             for name, value in values.items():
                 seen[cell_key(key, provisional, name)] = encode_value(value)
         if added:

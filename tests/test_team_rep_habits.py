@@ -295,3 +295,52 @@ def test_a_column_the_rep_added_comes_in_and_is_named(
 
 def _customers_table(path: Path) -> Any:
     return next(iter(openpyxl.load_workbook(path)["客户"].tables.values()))
+
+
+def test_a_customer_the_rep_adds_without_an_owner_comes_in_as_the_reps(
+    team: tuple[Path, Path],  # noqa: F811
+    sample_master: Path,
+) -> None:
+    """A rep adds a customer and its follow-up and leaves 负责人 / 跟进人 empty: collect makes the
+    rep their owner (the next split gives the customer back to the rep, not to the lead), and a
+    later collect of the file, edited again, does not read the empty cell as an owner deleted."""
+    from crmbook.team_split import split
+
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    customers = grid(zhang, "客户")[0]
+    followups = grid(zhang, "跟进记录")[0]
+    new_customer = [None] * len(customers)
+    new_customer[customers.index("客户名称")] = "嘉兴无主贸易有限公司"
+    new_customer[customers.index("客户类型")] = "企业"
+    new_follow_up = [None] * len(followups)
+    new_follow_up[followups.index("客户名称")] = "嘉兴无主贸易有限公司"
+    new_follow_up[followups.index("跟进时间")] = dt.datetime(2026, 11, 20, 10, 0)
+    new_follow_up[followups.index("跟进方式")] = "电话"
+    edit_in_excel(zhang, [], append={"客户": [new_customer], "跟进记录": [new_follow_up]})
+
+    collect([zhang], book, today=TODAY, now=NOW)
+
+    def owner_of(sheet: str, name_header: str, owner_header: str) -> list[object]:
+        rows = grid(book, sheet)
+        header = rows[0]
+        return [
+            r[header.index(owner_header)]
+            for r in rows[1:]
+            if r[header.index(name_header)] == "嘉兴无主贸易有限公司"
+        ]
+
+    assert owner_of("客户", "客户名称", "负责人") == ["张伟"]
+    assert owner_of("跟进记录", "客户名称", "跟进人") == ["张伟"]
+    assert_valid_workbook(book, baseline=sample_master)
+
+    some_customer = next(r[0] for r in _rows(zhang, "客户") if r[0])
+    edit_in_excel(zhang, [("客户", some_customer, "备注", "再次编辑")])
+    again = collect([zhang], book, today=TODAY, now=NOW)
+    assert again.plan is not None and again.plan.outcomes[0].conflicts == 0
+    assert owner_of("客户", "客户名称", "负责人") == ["张伟"]
+
+    split(book, folder.parent / "next", today=TODAY, now=NOW)
+    assert "嘉兴无主贸易有限公司" in [
+        r[customers.index("客户名称")] for r in _rows(folder.parent / "next" / "张伟.xlsx", "客户")
+    ]
