@@ -105,9 +105,16 @@ class ReportResult:
     pages: dict[str, int] = field(default_factory=dict)  # section title -> pages it prints on
 
 
-def default_report_path(book_path: str | os.PathLike[str], period: Period) -> Path:
+def default_report_path(book_path: str | os.PathLike[str], period: Period, scope: str | None = None) -> Path:
+    """Where the report of ``book_path`` goes without -o: beside it, named after the period, and after
+    the rep or team (``scope``) of a scorecard or a team's report (crm-report-2026-11-张伟.xlsx), so
+    one does not replace another."""
+    from crmbook.team_split import rep_file_name
+
     p = Path(book_path)
-    return p.with_name(f"{p.stem}-report-{period.tag()}.xlsx")
+    return p.with_name(
+        f"{p.stem}-report-{period.tag()}" + (rep_file_name(f"-{scope}", ".xlsx") if scope else ".xlsx")
+    )
 
 
 def _money(value: float, lang: Lang) -> str:
@@ -828,13 +835,14 @@ def write_report(
         raise InputError(
             "--per-rep adds a page per rep to a team's report; a scorecard (--owner) is one rep's already"
         )
-    target = Path(out_path) if out_path else default_report_path(book_path, period)
-    _check_target(target, Path(book_path))
+    if out_path:
+        _check_target(Path(out_path), Path(book_path))
     book, structural = read_book(book_path)
     _require_records(book, structural)
     from crmbook.typed import typed_tables
 
     typed = typed_tables(book)
+    named = owner or team  # in the report's file name: a rep's own file (below) is theirs already
     if owner is None and team is None:
         owner = _rep_of_file(book)  # a rep's own file (crmbook split): that rep's scorecard
         if owner:  # what the rep typed in it without an owner is theirs too (a customer, its follow-ups)
@@ -848,6 +856,11 @@ def write_report(
         owner = measures.notes["scope"]
     elif team:
         team = measures.notes["scope"]
+    if out_path:
+        target = Path(out_path)
+    else:
+        target = default_report_path(book_path, period, measures.notes["scope"] if named else None)
+        _check_target(target, Path(book_path))
     scope = owner or team or w["all"]
     rep_pages = []
     if per_rep and not owner:

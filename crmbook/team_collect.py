@@ -1220,9 +1220,9 @@ def rep_file_paths(paths: Iterable[str | os.PathLike[str]], into: str | os.PathL
 
 
 # The name crmbook report gives the report of a workbook beside it: 张伟-report-2026-11.xlsx (.pdf with --pdf),
-# -2026-W48, -2026-11-30 or -20261001_20261231.
+# -2026-W48, -2026-11-30 or -20261001_20261231, then the rep or team of --owner or --team (-张伟).
 _REPORT_NAME = re.compile(
-    r"(?P<stem>.+)-report-(\d{4}-\d{2}(-\d{2})?|\d{4}-W\d{2}|\d{8}_\d{8})\.(xlsx|pdf)", re.IGNORECASE
+    r"(?P<stem>.+?)-report-(\d{4}-\d{2}(-\d{2})?|\d{4}-W\d{2}|\d{8}_\d{8})(-.+)?\.(xlsx|pdf)", re.IGNORECASE
 )
 
 

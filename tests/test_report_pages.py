@@ -234,7 +234,7 @@ def test_cli_periods_and_clear_errors(sample_book: Path, tmp_path: Path) -> None
     assert (sample_book.parent / "crm-report-2026-W48.xlsx").exists()
     ok = runner.invoke(cli, ["report", str(sample_book), "--day", "2026-11-20", "--owner", "张伟"])
     assert ok.exit_code == 0, ok.output
-    wb = openpyxl.load_workbook(sample_book.parent / "crm-report-2026-11-20.xlsx")
+    wb = openpyxl.load_workbook(sample_book.parent / "crm-report-2026-11-20-张伟.xlsx")
     assert wb["概览"].oddHeader.center.text == "个人业绩卡 · 张伟 · 概览"
     bad = runner.invoke(cli, ["report", str(sample_book), "--week", "2026-48"])
     assert bad.exit_code != 0 and "2026-W48" in bad.output and "Traceback" not in bad.output
@@ -261,7 +261,7 @@ def test_a_rep_or_team_named_wrong_is_an_error_not_an_empty_report(sample_book: 
         assert not out.exists()
     ok = runner.invoke(cli, ["report", str(sample_book), "--month", "2026-11", "--owner", " 张伟 "])
     assert ok.exit_code == 0, ok.output
-    wb = openpyxl.load_workbook(out)
+    wb = openpyxl.load_workbook(out.with_name("crm-report-2026-11-张伟.xlsx"))  # named as the rep is
     assert wb["概览"].oddHeader.center.text == "个人业绩卡 · 张伟 · 概览"
     assert wb["销售业绩"]["A5"].value == "张伟"
 
@@ -581,3 +581,23 @@ def test_a_long_overdue_table_has_the_churn_list_below_not_in_its_repeated_heade
         r for r in range(1, ws.max_row + 1) if str(ws.cell(r, 1).value or "").startswith("流失风险客户")
     ]
     assert headings and headings[0] > 5 + 40 + 1  # below the 40 owners and the total
+
+
+def test_a_scorecard_and_a_teams_report_get_names_of_their_own(sample_book: Path) -> None:
+    """Without -o, each rep's scorecard and each team's report is a file of its own beside the team's
+    report: running the report for every rep of the team replaces none of them."""
+    runner = CliRunner()
+    folder = sample_book.parent
+    for args in ([], ["--owner", " 张伟"], ["--owner", "李娜"], ["--team", "华东组"]):
+        done = runner.invoke(cli, ["report", str(sample_book), "--month", "2026-11", *args])
+        assert done.exit_code == 0, done.output
+    made = sorted(p.name for p in folder.glob("crm-report-2026-11*.xlsx"))
+    assert made == [
+        "crm-report-2026-11-华东组.xlsx",
+        "crm-report-2026-11-张伟.xlsx",
+        "crm-report-2026-11-李娜.xlsx",
+        "crm-report-2026-11.xlsx",
+    ]
+    assert openpyxl.load_workbook(folder / "crm-report-2026-11-李娜.xlsx")["概览"].oddHeader.center.text == (
+        "个人业绩卡 · 李娜 · 概览"
+    )

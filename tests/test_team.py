@@ -245,6 +245,8 @@ def test_the_report_of_a_rep_file_beside_it_is_not_taken_for_a_rep_file(team: tu
     report = write_report(zhang, period=Period.month("2026-11"))
     assert report.out_path == folder / "张伟-report-2026-11.xlsx"
     (folder / "张伟-report-2026-11.pdf").write_bytes(b"%PDF-1.4")
+    scorecard = write_report(zhang, period=Period.month("2026-11"), owner="张伟")  # named, explicitly
+    assert scorecard.out_path == folder / "张伟-report-2026-11-张伟.xlsx"
     reps = sorted(str(p) for p in folder.glob("*.xlsx") if "-report-" not in p.name)
     assert rep_file_paths([str(folder)], book) == reps
     assert rep_file_paths(sorted(str(p) for p in folder.iterdir()), book) == reps
