@@ -356,9 +356,8 @@ def compute_measures(
     reps = pd.DataFrame(
         rep_rows, columns=["rep", "followups", "new_customers", "wins", "won_amount", "target", "attainment"]
     )
-    if (
-        owner or team
-    ):  # the rep, or every rep of the team, a new one without a customer yet too (their target)
+    # the rep, or every rep of the team, a new one without a customer yet too (their target)
+    if owner or team:
         reps = reps[
             reps["rep"].isin({owner} if owner else {r.name for r in book.settings.reps if r.team == team})
         ]
