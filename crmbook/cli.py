@@ -240,8 +240,8 @@ def refresh(
         )
         if dry_run:
             click.echo(
-                f"dry run: {len(plan.changeset.cell_writes)} cells and "
-                f"{len(plan.changeset.owned_sheets)} crmbook sheets would be written; nothing was saved"
+                f"dry run: {counted(len(plan.changeset.cell_writes), 'cell')} and "
+                f"{counted(len(plan.changeset.owned_sheets), 'crmbook sheet')} would be written; nothing was saved"
             )
         elif result.backup_path:
             click.echo(f"backup of the previous version: {result.backup_path}")

@@ -10,6 +10,7 @@ from crmbook.issue_summary import FIRST_CELLS, SummaryLine, summarize
 from crmbook.issues import Issue
 from crmbook.schema import Lang, load_schema
 from crmbook.values import shown_text
+from crmbook.wording import counted
 
 __all__ = [
     "MAX_ROWS",
@@ -52,7 +53,7 @@ WORDS = {
     "en": {
         "title": "Issues",
         "generated": "Generated",
-        "summary": "{error} errors, {warning} warnings, {info} notes",
+        "summary": "{errors}, {warnings}, {notes}",
         "headers": ("Severity", "Code", "Sheet", "Row", "Column", "Cell", "Value", "Message"),
         "summary_title": "Summary: one line per kind of problem, with the fix that clears them all",
         "summary_headers": (
@@ -73,6 +74,12 @@ WORDS = {
     },
 }
 _ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def _counted(counts: dict[str, int]) -> dict[str, str]:
+    """The English summary's counts with their nouns ("1 error, 3 warnings, 0 notes")."""
+    nouns = {"errors": ("error", "error"), "warnings": ("warning", "warning"), "notes": ("info", "note")}
+    return {key: counted(counts.get(level, 0), noun) for key, (level, noun) in nouns.items()}
 
 
 def cell_link(sheet: str, cell: str) -> str:
@@ -142,7 +149,7 @@ def build_issues_sheet(
     rows: list[list[SheetCell | None]] = [
         [SheetCell(words["title"], "title")],
         [SheetCell(f"{words['generated']} {generated_at:%Y-%m-%d %H:%M}", "subtitle")],
-        [SheetCell(words["summary"].format(**counts), "subtitle")],
+        [SheetCell(words["summary"].format(**counts, **_counted(counts)), "subtitle")],
     ]
     if summary:
         rows.append([SheetCell(words["summary_title"], "subtitle")])

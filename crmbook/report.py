@@ -68,6 +68,7 @@ from crmbook.report_sheet import (
 )
 from crmbook.report_words import T
 from crmbook.schema import Lang, load_schema
+from crmbook.wording import counted
 
 __all__ = ["SECTIONS", "ReportResult", "T", "build_report", "default_report_path", "write_report"]
 
@@ -309,10 +310,17 @@ def _alerts(m: Measures, w: dict[str, str]) -> list[tuple[str, str]]:
         )
     overdue = int(m.overdue["customers"].sum()) if len(m.overdue) else 0
     a = int(m.overdue.loc[m.overdue["level"] == "A", "customers"].sum()) if len(m.overdue) else 0
-    out.append((w["overdue_line"].format(n=overdue, a=a), DOWN if a else GREY))
     out.append(
         (
-            w["churn_line"].format(n=len(m.churn), days=m.notes["churn_days"]),
+            w["overdue_line"].format(n=overdue, a=a, customers=counted(overdue, "customer")),
+            DOWN if a else GREY,
+        )
+    )
+    out.append(
+        (
+            w["churn_line"].format(
+                n=len(m.churn), days=m.notes["churn_days"], customers=counted(len(m.churn), "customer")
+            ),
             DOWN if len(m.churn) else GREY,
         )
     )

@@ -34,6 +34,7 @@ from typing import Any
 from crmbook.changeset import CellValue, Changeset, Formula, OwnedSheet
 from crmbook.errors import CrmbookError
 from crmbook.ooxml.cells import clip_text
+from crmbook.wording import counted
 
 __all__ = ["LiveResult", "XlwingsSource", "apply_live", "dedupe", "monthly_report", "refresh"]
 
@@ -347,8 +348,9 @@ def refresh(
             )
         else:
             text = (
-                f"Refreshed: {plan.ids_assigned} IDs assigned, {counts['error']} errors, "
-                f"{counts['warning']} warnings, {plan.duplicate_pairs} possible duplicate pairs. Save the workbook."
+                f"Refreshed: {counted(plan.ids_assigned, 'ID')} assigned, {counted(counts['error'], 'error')}, "
+                f"{counted(counts['warning'], 'warning')}, {counted(plan.duplicate_pairs, 'possible duplicate pair')}. "
+                "Save the workbook."
             )
         _say(xbook, text)
         return LiveResult(calls, plan)

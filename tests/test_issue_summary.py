@@ -108,3 +108,16 @@ def test_json_carries_the_summary() -> None:
         first
     )
     assert sum(line["count"] for line in data["summary"]) == len(data["issues"])
+
+
+def test_the_english_counts_line_says_one_error_not_one_errors() -> None:
+    from crmbook.issues import Issue
+
+    issues = [
+        Issue("bad-phone", "Customers", 2, 13, "phone", "12"),
+        Issue("bad-phone", "Customers", 3, 13, "phone", "13", severity="warning"),
+    ]
+    sheet = build_issues_sheet(issues, "en", generated_at=dt.datetime(2026, 11, 30, 9, 0))
+    assert sheet.rows[2][0].value == "1 error, 1 warning, 0 notes"
+    zh = build_issues_sheet(issues, "zh", generated_at=dt.datetime(2026, 11, 30, 9, 0))
+    assert zh.rows[2][0].value == "错误 1 个，警告 1 个，提示 0 个"
