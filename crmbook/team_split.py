@@ -356,6 +356,9 @@ def rep_book(plan: SplitPlan, part: RepPart, template: RepTemplate, path: str) -
     book = plan.book
     lang: Lang = book.lang
     tables: dict[str, Table] = {}
+    # Each table has its sheet's whole spec, as reading the rep file gives it: a field the file lacks
+    # (left out by --redact, or missing in the canonical workbook) is a column the sheet does not have.
+    whole = {spec.key: spec for spec in load_schema().sheets}
     for spec in template.schema.sheets:
         frame = part.frames.get(spec.key)
         columns = {c.key: i for i, c in enumerate(spec.columns, start=1)}
@@ -367,7 +370,7 @@ def rep_book(plan: SplitPlan, part: RepPart, template: RepTemplate, path: str) -
             data = frame.reindex(columns=names).astype(object)
             data = data.where(data.notna(), None)
         data.index = pd.RangeIndex(2, 2 + len(data), name="row")
-        tables[spec.key] = Table(spec, spec.label(lang), 1, columns, extras, data)
+        tables[spec.key] = Table(whole.get(spec.key, spec), spec.label(lang), 1, columns, extras, data)
     mine = next((r for r in book.settings.reps if r.name == part.rep), Rep(part.rep, "", 0.0))
     return Book(
         path=path,

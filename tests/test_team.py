@@ -569,6 +569,39 @@ def test_redact_leaves_the_listed_fields_out_and_collect_leaves_them_alone(
     assert value(sample_book, "客户", a, "备注") == notes and value(sample_book, "客户", a, "客户等级") == "B"
 
 
+def test_a_field_left_out_or_missing_in_the_canonical_workbook_splits(
+    sample_book: Path, tmp_path: Path
+) -> None:
+    # Fields the rep file's refresh reads (a way to reach, a list column, an amount, a date), left out
+    # by --redact: the rep file is the one a refresh of it gives, without them.
+    left_out = "地址; 备注; 微信; 客户等级; 预计金额; 实际成交金额; 销售阶段; 跟进时间; 建档日期"
+    lead_edits(sample_book, [("设置", "拆分时隐去的字段", "值", left_out)])
+    split(sample_book, tmp_path / "team", redact=True, today=TODAY, now=NOW)
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    assert "微信" not in grid(zhang, "联系人")[0] and "手机" in grid(zhang, "联系人")[0]
+    assert "客户等级" not in grid(zhang, "客户")[0] and "预计金额" not in grid(zhang, "销售机会")[0]
+    assert_valid_workbook(zhang)
+    issues = [r for r in grid(zhang, "问题清单") if r and r[0] in ("错误", "警告")]
+    shutil.copyfile(zhang, tmp_path / "again.xlsx")
+    refresh(tmp_path / "again.xlsx", today=TODAY)
+    assert [r for r in grid(tmp_path / "again.xlsx", "问题清单") if r and r[0] in ("错误", "警告")] == issues
+    # A column deleted from the canonical workbook's sheet, the same without --redact.
+    wb = openpyxl.load_workbook(sample_book)
+    for sheet, header in (("联系人", "微信"), ("客户", "建档日期")):
+        ws = wb[sheet]
+        ws.delete_cols([c.value for c in ws[1]].index(header) + 1)
+        table = next(iter(ws.tables.values()))
+        table.tableColumns = [c for c in table.tableColumns if c.name != header]
+        start, end = table.ref.split(":")
+        last = openpyxl.utils.get_column_letter(len(table.tableColumns))
+        table.ref = f"{start}:{last}{''.join(ch for ch in end if ch.isdigit())}"
+        table.autoFilter.ref = table.ref
+    wb.save(sample_book)
+    split(sample_book, tmp_path / "team2", today=TODAY, now=NOW)
+    assert "微信" not in grid(tmp_path / "team2" / "张伟.xlsx", "联系人")[0]
+    assert "建档日期" not in grid(tmp_path / "team2" / "张伟.xlsx", "客户")[0]
+
+
 def test_a_macro_workbook_gives_macro_rep_files(tmp_path: Path) -> None:
     from crmbook.buttons import install_buttons
     from crmbook.template import create_workbook
