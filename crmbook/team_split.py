@@ -129,6 +129,30 @@ def _carried_columns(table: Table, redacted: list[str]) -> list[str]:
     return keys + list(table.extra_columns)
 
 
+def _name_children_by_their_customer(carried: dict[str, pd.DataFrame], cids: pd.Series) -> None:
+    """A contact's, follow-up's or deal's 客户名称 in the rep files is the name of the customer its
+    客户编号 names: a name typed for another customer (a record moved to this customer by its ID, a
+    slip) would carry that customer, another rep's as often as not, into the rep's file."""
+    customers = carried["customers"]
+    if "name" not in customers.columns:
+        return
+    named = (cids != "").to_numpy() & customers["name"].notna().to_numpy()
+    name_of = pd.Series(customers["name"].to_numpy()[named], index=cids.to_numpy()[named])
+    name_of = name_of[~name_of.index.duplicated()]
+    for key, frame in carried.items():
+        if key == "customers" or "customer_name" not in frame.columns or "customer_id" not in frame.columns:
+            continue
+        theirs = _id_column(frame["customer_id"]).map(name_of)
+        typed = frame["customer_name"]
+        other = (theirs.notna() & typed.notna()).to_numpy()
+        other[other] = [
+            str(a).strip() != str(b).strip() for a, b in zip(typed[other], theirs[other], strict=True)
+        ]
+        if other.any():
+            frame = carried[key] = frame.copy()
+            frame.loc[other, "customer_name"] = theirs[other]
+
+
 def _held_ids_high_water(ids: IdAssignment) -> dict[str, int]:
     """The high water after ``ids``, raised to every ID the book holds: a number a rep file carries
     is never given again by the canonical workbook, even when the lead deletes that record meanwhile."""
@@ -223,6 +247,7 @@ def plan_split(
         for k, t in after.tables.items()
         if k == "customers" or k in CHILD_SHEETS
     }
+    _name_children_by_their_customer(carried, cids)
     empty = np.zeros(0, dtype=np.intp)
     parts: list[RepPart] = []
     for rep in _reps_in_order(book, owners[owners != ""]):

@@ -569,6 +569,26 @@ def test_redact_leaves_the_listed_fields_out_and_collect_leaves_them_alone(
     assert value(sample_book, "客户", a, "备注") == notes and value(sample_book, "客户", a, "客户等级") == "B"
 
 
+def test_a_record_naming_another_reps_customer_carries_its_own_customers_name(
+    sample_book: Path, tmp_path: Path
+) -> None:
+    mine, theirs = customers_of(sample_book, "张伟")[0], customers_of(sample_book, "李娜")[0]
+    my_name, their_name = (value(sample_book, "客户", c, "客户名称") for c in (mine, theirs))
+    g = grid(sample_book, "联系人")
+    contact = next(str(r[0]) for r in g[1:] if r and str(r[g[0].index("客户编号")]) == mine)
+    # The contact was moved to 张伟's customer by its ID; its 客户名称 still names 李娜's customer.
+    lead_edits(sample_book, [("联系人", contact, "客户名称", their_name)])
+    split(sample_book, tmp_path / "team", today=TODAY, now=NOW)
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    assert value(zhang, "联系人", contact, "客户名称") == my_name
+    with zipfile.ZipFile(zhang) as z:
+        assert not [n for n in z.namelist() if their_name.encode() in z.read(n)]
+    assert read_rep_file(zhang, today=TODAY).memo.base["contacts"].at[contact, "customer_name"] == my_name
+    # Collected untouched, the canonical workbook keeps what it has.
+    collect([zhang], sample_book, today=TODAY, now=NOW)
+    assert value(sample_book, "联系人", contact, "客户名称") == their_name
+
+
 def test_a_field_left_out_or_missing_in_the_canonical_workbook_splits(
     sample_book: Path, tmp_path: Path
 ) -> None:
