@@ -618,6 +618,17 @@ def _merge_rep(
                 "(deleted in the rep file): its values were left as they are"
             )
         new_user_columns = [c for c in rep_table.extra_columns if c not in base.columns]
+        # A field left out by --redact that the rep typed back in comes in as a column the rep added
+        # does: a value typed where the canonical workbook has none is written, one where it has
+        # another goes on 冲突; a blank cell is no deletion (the rep never saw the canonical value).
+        new_user_columns += [
+            f
+            for f in work.memo.redacted
+            if f not in base.columns
+            and f in rep_data.columns
+            and f not in owned
+            and f not in new_user_columns
+        ]
         rows = m.rows(table)
         had_columns = set(table.extra_columns)
 

@@ -569,6 +569,41 @@ def test_redact_leaves_the_listed_fields_out_and_collect_leaves_them_alone(
     assert value(sample_book, "客户", a, "备注") == notes and value(sample_book, "客户", a, "客户等级") == "B"
 
 
+def test_a_redacted_column_typed_back_in_comes_in_as_a_column_the_rep_added(
+    sample_book: Path, tmp_path: Path
+) -> None:
+    a, b, c = customers_of(sample_book, "张伟")[:3]
+    lead_edits(sample_book, [("客户", b, "地址", None)])
+    address = value(sample_book, "客户", a, "地址")
+    split(sample_book, tmp_path / "team", redact=True, today=TODAY, now=NOW)
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    # The rep adds an 地址 column to the 客户 table and types an address for two of their customers.
+    from openpyxl.worksheet.table import TableColumn
+
+    wb = openpyxl.load_workbook(zhang)
+    ws = wb["客户"]
+    at = ws.max_column + 1
+    ws.cell(1, at).value = "地址"
+    ws.cell(row_of(zhang, "客户", a), at).value = "代表填的地址"
+    ws.cell(row_of(zhang, "客户", b), at).value = "总表没有的地址"
+    table = next(iter(ws.tables.values()))
+    start, end = table.ref.split(":")
+    table.ref = f"{start}:{openpyxl.utils.get_column_letter(at)}{''.join(ch for ch in end if ch.isdigit())}"
+    table.autoFilter.ref = table.ref
+    table.tableColumns.append(TableColumn(id=len(table.tableColumns) + 1, name="地址"))
+    wb.save(zhang)
+    c_address = value(sample_book, "客户", c, "地址")
+    result = collect([zhang], sample_book, today=TODAY, now=NOW)
+    assert result.plan is not None and result.plan.outcomes[0].conflicts == 1
+    # Where the canonical workbook has an address the rep never saw: kept, both on 冲突.
+    assert value(sample_book, "客户", a, "地址") == address
+    conflict = next(r for r in grid(sample_book, "冲突")[1:] if r[2] == a)
+    assert conflict[3] == "地址" and conflict[5] == "代表填的地址" and conflict[6] == address
+    # Where it has none: written. A cell the rep left blank is no deletion.
+    assert value(sample_book, "客户", b, "地址") == "总表没有的地址"
+    assert value(sample_book, "客户", c, "地址") == c_address
+
+
 def test_a_record_naming_another_reps_customer_carries_its_own_customers_name(
     sample_book: Path, tmp_path: Path
 ) -> None:
