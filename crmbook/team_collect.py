@@ -177,6 +177,12 @@ def read_rep_file(
                 last = exc
         else:
             assert last is not None
+            if passwords and stem not in passwords:
+                raise WorkbookFileError(
+                    spath,
+                    f"none of the passwords in the password file opens it, and it has no line for {stem} "
+                    "(the file's name); add a line for this file's rep (name,password)",
+                )
             raise last
     digest = hashlib.sha256(data).hexdigest()[:24]
     with tempfile.TemporaryDirectory(prefix="crmbook-collect-") as tmp:

@@ -553,6 +553,22 @@ def test_encrypted_rep_files_round_trip_and_a_wrong_password_names_the_file(
     assert value(sample_book, "客户", a, "备注") == "加密文件里的备注"
 
 
+def test_a_password_file_without_the_reps_line_says_so(sample_book: Path, tmp_path: Path) -> None:
+    canonical, _ = read_book(sample_book, today=TODAY)
+    reps = sorted({str(v) for v in canonical.tables["customers"].data["owner"] if v})
+    passwords = {r: f"pw-{r}" for r in reps}
+    split(sample_book, tmp_path / "team", passwords=passwords, today=TODAY, now=NOW)
+    lacking = tmp_path / "lacking.csv"
+    lacking.write_text("".join(f"{r},pw-{r}\n" for r in reps if r != "张伟"), encoding="utf-8")
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    out = CliRunner().invoke(
+        cli, ["collect", str(zhang), "--into", str(sample_book), "--password-file", str(lacking)]
+    )
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert f"{zhang}: none of the passwords in the password file opens it" in out.output
+    assert "no line for 张伟" in out.output
+
+
 def test_redact_leaves_the_listed_fields_out_and_collect_leaves_them_alone(
     sample_book: Path, tmp_path: Path
 ) -> None:
