@@ -91,29 +91,46 @@ def redacted_fields(book: Book, schema: Schema | None = None) -> list[str]:
     schema = schema or load_schema()
     text = str(book.settings.get("split_redact") or "")
     by_label: dict[str, str] = {}
+    labels_of: dict[str, set[str]] = {}  # a field's key -> its labels, folded
     for spec in schema.sheets:
         for col in spec.columns:
             for label in (col.key, col.zh, col.en):
                 by_label.setdefault(normalize_label(label), col.key)
+                labels_of.setdefault(col.key, set()).add(normalize_label(label))
+    user_columns: dict[str, str] = {}  # the user's own columns of the record sheets, by their header
+    for k in ("customers", *CHILD_SHEETS):
+        if k in book.tables:
+            for header in book.tables[k].extra_columns:
+                user_columns.setdefault(normalize_label(str(header)), str(header))
     out: list[str] = []
     for piece in re.split(r"[;；,，、\n]", text):
         if not piece.strip():
             continue
-        key = by_label.get(normalize_label(piece))
-        if key is None:
+        folded = normalize_label(piece)
+        key = by_label.get(folded)
+        # A user's own column of that header (a 备注 or 地址 column added to 联系人) is left out too.
+        named = labels_of.get(key, set()) | {folded} if key is not None else {folded}
+        headers = [header for f, header in user_columns.items() if f in named]
+        if key is None and not headers:
             raise InputError(
-                f"Settings › split_redact names {piece.strip()!r}, which is no field of the workbook; "
-                "list fields by their header, separated by semicolons"
+                f"Settings › split_redact names {piece.strip()!r}, which is no field of the workbook nor a "
+                "column of its record sheets; list fields by their header, separated by semicolons"
             )
-        if key in KEEP_ALWAYS or any(
-            c.key == key and (c.required or c.key == s.id_column) for s in schema.sheets for c in s.columns
+        if key is not None and (
+            key in KEEP_ALWAYS
+            or any(
+                c.key == key and (c.required or c.key == s.id_column)
+                for s in schema.sheets
+                for c in s.columns
+            )
         ):
             raise InputError(
                 f"Settings › split_redact names {piece.strip()!r}: a rep file cannot work without it "
                 "(IDs, customer IDs, owners and required fields are always carried)"
             )
-        if key not in out:
-            out.append(key)
+        for name in [key, *headers] if key is not None else headers:
+            if name not in out:
+                out.append(name)
     return out
 
 
@@ -126,7 +143,7 @@ def _carried_columns(table: Table, redacted: list[str]) -> list[str]:
         for c in table.spec.columns
         if c.key in table.data.columns and c.key not in owned and c.key not in redacted
     ]
-    return keys + list(table.extra_columns)
+    return keys + [c for c in table.extra_columns if str(c) not in redacted]
 
 
 def _name_children_by_their_customer(carried: dict[str, pd.DataFrame], cids: pd.Series) -> None:
@@ -252,13 +269,13 @@ def plan_split(
     parts: list[RepPart] = []
     for rep in _reps_in_order(book, owners[owners != ""]):
         frames = {"customers": carried["customers"].take(rows_of["customers"][rep])}
-        extra = {"customers": list(customers.extra_columns)}
+        extra = {"customers": [c for c in customers.extra_columns if str(c) not in redacted]}
         for key in CHILD_SHEETS:
             table = after.tables.get(key)
             if table is None:
                 continue
             frames[key] = carried[key].take(rows_of.get(key, {}).get(rep, empty))
-            extra[key] = list(table.extra_columns)
+            extra[key] = [c for c in table.extra_columns if str(c) not in redacted]
         parts.append(RepPart(rep, frames, extra))
     state.extra.setdefault(SPLIT_SECTION, {})[split_id] = {
         "time": now.isoformat(timespec="seconds"),
@@ -346,7 +363,9 @@ def build_template(book: Book, redacted: list[str]) -> RepTemplate:
             if dv.formula1 and str(dv.formula1).startswith("="):
                 dv.formula1 = str(dv.formula1)[1:]
     extra = {
-        spec.key: list(book.tables[spec.key].extra_columns) if spec.key in book.tables else []
+        spec.key: [c for c in book.tables[spec.key].extra_columns if str(c) not in redacted]
+        if spec.key in book.tables
+        else []
         for spec in schema.sheets
     }
     for spec in schema.sheets:

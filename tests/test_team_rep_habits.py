@@ -30,8 +30,10 @@ from tests.test_team import (  # noqa: F401
     NOW,
     TODAY,
     assert_valid_workbook,
+    customers_of,
     edit_in_excel,
     grid,
+    lead_edits,
     team,
     value,
 )
@@ -344,3 +346,38 @@ def test_a_customer_the_rep_adds_without_an_owner_comes_in_as_the_reps(
     assert "嘉兴无主贸易有限公司" in [
         r[customers.index("客户名称")] for r in _rows(folder.parent / "next" / "张伟.xlsx", "客户")
     ]
+
+
+def test_a_users_own_column_listed_in_split_redact_is_left_out(sample_book: Path, tmp_path: Path) -> None:
+    from crmbook.team_collect import read_rep_file
+    from crmbook.team_split import split
+
+    mine = customers_of(sample_book, "张伟")
+    _add_column(sample_book, "客户", "身份证号", {c: f"11010119900307{n:04d}" for n, c in enumerate(mine)})
+    lead_edits(sample_book, [("设置", "拆分时隐去的字段", "值", "地址; 备注; 身份证号")])
+    split(sample_book, tmp_path / "team", redact=True, today=TODAY, now=NOW)
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    assert "身份证号" not in grid(zhang, "客户")[0]
+    assert "身份证号" not in read_rep_file(zhang, today=TODAY).memo.base["customers"].columns
+    with zipfile.ZipFile(zhang) as z:
+        assert not [n for n in z.namelist() if b"110101199003070000" in z.read(n)]
+    edit_in_excel(zhang, [("客户", mine[0], "客户等级", "A")])
+    result = collect([zhang], sample_book, today=TODAY, now=NOW)
+    assert result.plan is not None and not any("身份证号" in n for n in result.plan.outcomes[0].notices)
+    assert value(sample_book, "客户", mine[0], "身份证号") == "110101199003070000"
+    assert value(sample_book, "客户", mine[0], "客户等级") == "A"
+
+
+def test_a_users_own_column_named_as_a_redacted_field_is_left_out_too(
+    sample_book: Path, tmp_path: Path
+) -> None:
+    from crmbook.team_split import split
+
+    contacts = [str(r[0]) for r in grid(sample_book, "联系人")[1:] if r and r[0]]
+    # The lead added a 备注 column to 联系人; Settings › split_redact says "address; notes" (the default).
+    _add_column(sample_book, "联系人", "备注", {c: f"联系人的备注{c}" for c in contacts})
+    split(sample_book, tmp_path / "team", redact=True, today=TODAY, now=NOW)
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    assert "备注" not in grid(zhang, "联系人")[0] and "备注" not in grid(zhang, "客户")[0]
+    with zipfile.ZipFile(zhang) as z:
+        assert not [n for n in z.namelist() if "联系人的备注".encode() in z.read(n)]
