@@ -772,6 +772,21 @@ def _latest_split(state: State, rep: str) -> str | None:
     return max(mine) if mine else None
 
 
+def _same_split(made: Any, split_at: str, rep: str) -> bool:
+    """Whether a rep file whose memo says ``split_at`` and ``rep`` is of the split the canonical
+    workbook remembers as ``made`` (the split IDs of two workbooks split the same day are the same).
+    What cannot be read (an older record, a time a spreadsheet program rewrote) is no refusal."""
+    if not isinstance(made, dict):
+        return True
+    reps = made.get("reps")
+    if isinstance(reps, dict) and reps and rep not in reps:
+        return False
+    try:
+        return dt.datetime.fromisoformat(str(made["time"])) == dt.datetime.fromisoformat(split_at)
+    except (KeyError, TypeError, ValueError):
+        return True
+
+
 def plan_collect(
     book: Book,
     works: list[RepWork],
@@ -802,6 +817,16 @@ def plan_collect(
                 work.path,
                 f"was made by split {work.memo.split_id} of {work.memo.book or 'another workbook'}, which "
                 f"{book.path} does not know; collect it into the workbook it was split from",
+            )
+        made = splits[work.memo.split_id]
+        if not _same_split(made, work.memo.split_at, work.memo.rep):
+            raise WorkbookFileError(
+                work.path,
+                f"was made by split {work.memo.split_id} of {work.memo.book or 'another workbook'} at "
+                f"{work.memo.split_at.replace('T', ' ')} for {work.memo.rep}; {book.path}'s split "
+                f"{work.memo.split_id} was made at {str(made.get('time', '?')).replace('T', ' ')}: "
+                "the file is another workbook's (split IDs count per workbook and day); collect it into "
+                "the workbook it was split from",
             )
     seen_paths: dict[tuple[str, str], str] = {}
     for work in works:

@@ -469,6 +469,11 @@ def test_a_file_of_another_workbook_is_refused(
         collect([folder / "张伟.xlsx"], other, today=TODAY, now=NOW)
     with pytest.raises(WorkbookFileError, match="not made by crmbook split"):
         collect([sample_master], other, today=TODAY, now=NOW)
+    # Split the same day, the other workbook's split has the same ID: the time of the split tells.
+    split(other, tmp_path / "other-team", today=TODAY, now=NOW + dt.timedelta(minutes=5))
+    with pytest.raises(WorkbookFileError, match="the file is another workbook's"):
+        collect([folder / "张伟.xlsx"], other, today=TODAY, now=NOW)
+    assert collect([tmp_path / "other-team" / "张伟.xlsx"], other, today=TODAY, now=NOW).plan is not None
 
 
 def test_encrypted_rep_files_round_trip_and_a_wrong_password_names_the_file(
