@@ -1236,13 +1236,15 @@ def collect(
 def rep_file_paths(paths: Iterable[str | os.PathLike[str]], into: str | os.PathLike[str]) -> list[str]:
     """``paths``, each folder among them replaced by the workbooks in it (.xlsx and .xlsm, in name order):
     not the canonical workbook ``into``, nor hidden files or the lock files Excel and LibreOffice leave
-    beside an open workbook (``~$…``, ``.~lock…``); nor, folder or not, the report of a rep file named
-    with it (``张伟-report-2026-11.xlsx`` and ``.pdf`` beside ``张伟.xlsx``)."""
+    beside an open workbook (``~$…``, ``.~lock…``); nor, folder or not, Excel's lock files (``team/*.xlsx``
+    names one whenever a rep file is open in Excel) and the report of a rep file named with it
+    (``张伟-report-2026-11.xlsx`` and ``.pdf`` beside ``张伟.xlsx``)."""
     out: list[str] = []
     canonical = Path(into).resolve()
     for path in map(Path, paths):
         if not path.is_dir():
-            out.append(os.fspath(path))
+            if not path.name.startswith("~$"):
+                out.append(os.fspath(path))
             continue
         found = sorted(
             f

@@ -453,6 +453,12 @@ def test_a_folder_collects_the_rep_files_in_it(team: tuple[Path, Path], tmp_path
     assert sorted(Path(o.path).name for o in result.plan.outcomes) == reps
     out = CliRunner().invoke(cli, ["collect", str(folder), "--into", str(canonical), "--dry-run"])
     assert out.exit_code == 0 and f"from {len(reps)} rep files" in out.output, out.output
+    # team/*.xlsx, as the shell gives it, names the lock file too: left out the same.
+    named = sorted(str(p) for p in folder.glob("*.xlsx") if p != canonical)
+    assert any(Path(p).name.startswith("~$") for p in named)
+    result = collect(named, canonical, dry_run=True, today=TODAY, now=NOW)
+    assert result.plan is not None
+    assert sorted(Path(o.path).name for o in result.plan.outcomes) == reps
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(CrmbookError, match="holds no rep files"):
