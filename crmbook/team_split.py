@@ -569,6 +569,9 @@ class SplitResult:
     backup_path: str | None
     lang: Lang
     seconds: float = 0.0
+    spaced_passwords: list[str] = field(
+        default_factory=list
+    )  # reps whose password starts or ends with a space
 
 
 @dataclass(frozen=True)
@@ -758,6 +761,7 @@ def split(
         backup,
         edit.book.lang,
         time.perf_counter() - started,
+        [f.rep for f in files if passwords and passwords[f.rep] != passwords[f.rep].strip()],
     )
 
 
@@ -802,6 +806,12 @@ def format_split_summary(result: SplitResult) -> list[str]:
                 f"  {records(n, key)} {'names' if n == 1 else 'name'} no known customer and "
                 f"{'stays' if n == 1 else 'stay'} with the lead"
             )
+    for rep in result.spaced_passwords:
+        lines.append(
+            f"  note: {rep}'s password begins or ends with a space (the password file's line for {rep}, after "
+            "the comma): Excel asks for it with that space; if it was not meant, take it out of the file and "
+            "split again with --force"
+        )
     if result.redacted:
         labels = ", ".join(result.redacted)
         lines.append(f"  left out of every rep file (--redact): {labels}")

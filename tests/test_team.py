@@ -580,6 +580,23 @@ def test_a_password_file_without_the_reps_line_says_so(sample_book: Path, tmp_pa
     assert "no line for 张伟" in out.output
 
 
+def test_a_password_with_a_space_around_it_is_pointed_out(sample_book: Path, tmp_path: Path) -> None:
+    """ "张伟, zw-2026" (a space after the comma, as people type) gives 张伟 the password " zw-2026":
+    the split says so, since the rep would be told "zw-2026" and Excel would refuse it."""
+    canonical, _ = read_book(sample_book, today=TODAY)
+    reps = sorted({str(v) for v in canonical.tables["customers"].data["owner"] if v})
+    passwords = tmp_path / "reps.csv"
+    passwords.write_text(
+        "".join(f"{r}, pw-{r}\n" if r == "张伟" else f"{r},pw-{r}\n" for r in reps), encoding="utf-8"
+    )
+    out = CliRunner().invoke(
+        cli, ["split", str(sample_book), "-o", str(tmp_path / "team"), "--password-file", str(passwords)]
+    )
+    assert out.exit_code == 0, out.output
+    notes = [line for line in out.output.splitlines() if "begins or ends with a space" in line]
+    assert len(notes) == 1 and "张伟's password" in notes[0]
+
+
 def test_redact_leaves_the_listed_fields_out_and_collect_leaves_them_alone(
     sample_book: Path, tmp_path: Path
 ) -> None:
