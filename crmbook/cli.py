@@ -484,7 +484,7 @@ def export(
 
 
 @cli.command("import")
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option(
     "--into",
     "into",
@@ -555,6 +555,8 @@ def import_(
 
     day = today.date() if today else None
     if undo:
+        if into is not None and len(paths) == 1:  # crmbook collect --undo --into crm.xlsx G20261201-001
+            paths = (str(into), *paths)
         if len(paths) != 2:
             raise click.UsageError(
                 "--undo takes the workbook and the import ID: crmbook import --undo crm.xlsx I20261130-001"
@@ -806,7 +808,7 @@ def split(
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option(
     "--into", type=click.Path(dir_okay=False, path_type=Path), help="The canonical workbook to collect into."
 )
@@ -850,18 +852,26 @@ def collect(
 
     day = today.date() if today else None
     if undo:
+        if into is not None and len(paths) == 1:  # crmbook collect --undo --into crm.xlsx G20261201-001
+            paths = (str(into), *paths)
         if len(paths) != 2:
             raise click.UsageError(
                 "--undo takes the workbook and the collect ID: crmbook collect --undo crm.xlsx G20261201-001"
             )
         result = team_collect.undo_collect(paths[0], paths[1], today=day, lock_timeout=wait)
     elif resolve_:
-        if len(paths) != 1:
-            raise click.UsageError("--resolve takes the workbook: crmbook collect --resolve crm.xlsx")
-        result = team_collect.resolve(paths[0], today=day, lock_timeout=wait)
+        named = [*paths, *([str(into)] if into is not None else [])]
+        if len({str(Path(p).resolve()) for p in named}) != 1:
+            raise click.UsageError(
+                "--resolve applies the decisions typed on the canonical workbook's 冲突 sheet and reads no "
+                "rep file: crmbook collect --resolve crm.xlsx"
+            )
+        result = team_collect.resolve(named[0], today=day, lock_timeout=wait)
     else:
-        if into is None:
-            raise click.UsageError("name the canonical workbook: crmbook collect team/*.xlsx --into crm.xlsx")
+        if into is None or not paths:
+            raise click.UsageError(
+                "name the rep files and the canonical workbook: crmbook collect team/*.xlsx --into crm.xlsx"
+            )
         passwords = read_passwords(password_file) if password_file else None
         result = team_collect.collect(
             list(paths), into, passwords=passwords, dry_run=dry_run, today=day, lock_timeout=wait

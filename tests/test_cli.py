@@ -144,3 +144,23 @@ def test_a_wrong_option_is_a_usage_error_not_a_fault(runner: CliRunner, args: li
     result = runner.invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert "internal error" not in result.output
+
+
+def test_collect_resolve_and_undo_take_the_canonical_workbook_as_into_too(tmp_path: Path) -> None:
+    """crmbook collect --resolve --into crm.xlsx works as crmbook collect --resolve crm.xlsx; with rep
+    files named as well, --resolve says it reads none (it resolved the rep file instead)."""
+    book = tmp_path / "crm.xlsx"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["new", str(book)]).exit_code == 0
+    rep = tmp_path / "team" / "张伟.xlsx"
+    mixed = runner.invoke(cli, ["collect", str(rep), "--into", str(book), "--resolve"])
+    assert mixed.exit_code == 2 and "reads no rep file" in mixed.output
+    nothing = runner.invoke(cli, ["collect", "--resolve"])
+    assert nothing.exit_code == 2 and "crmbook collect --resolve crm.xlsx" in nothing.output
+    resolved = runner.invoke(cli, ["collect", "--resolve", "--into", str(book)])
+    assert resolved.exit_code == 0, resolved.output
+    assert "0 decisions applied" in resolved.output
+    undo = runner.invoke(cli, ["collect", "--undo", "--into", str(book), "G20261201-001"])
+    assert undo.exit_code == 2 and "G20261201-001" in undo.output and "Traceback" not in undo.output
+    bare = runner.invoke(cli, ["collect", "--into", str(book)])
+    assert bare.exit_code == 2 and "name the rep files" in bare.output
