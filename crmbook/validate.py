@@ -162,14 +162,19 @@ def rule_required(table: Table, ctx: Context) -> Iterator[Issue]:
 
 
 def _unreachable(table: Table, ctx: Context) -> Iterator[Issue]:
-    """Records with none of the sheet's reach columns filled in (customers: nor any contact's)."""
+    """Records with none of the sheet's reach columns filled in (customers: nor any contact's). A sheet
+    without any of those columns (a rep file they were all left out of, see ``crmbook split --redact``)
+    has nothing to fill in: no record is flagged."""
     keys = [k for k in table.spec.reach if table.has(k)]
+    contacts = ctx.book.tables.get("contacts")
+    through_contacts = table.key == "customers" and contacts is not None
+    if not keys and not (through_contacts and any(contacts.has(k) for k in contacts.spec.reach)):
+        return
     unreachable = np.ones(len(table.data), dtype=bool)
     for key in keys:
         unreachable &= _blank(_present(table, key), ctx.column_text(table, key))
     labels = [table.spec.column(k).label(ctx.lang) for k in table.spec.reach]
-    contacts = ctx.book.tables.get("contacts")
-    if table.key == "customers" and contacts is not None:
+    if through_contacts:
         ways = [k for k in contacts.spec.reach if contacts.has(k)]
         labels += [
             contacts.spec.label(ctx.lang)

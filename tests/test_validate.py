@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -415,6 +416,27 @@ def test_a_single_contact_is_the_primary_contact_and_none_of_several_is_one_warn
         (2, "primary"),
         (3, "primary"),
     ]
+
+
+def test_a_sheet_without_any_way_to_reach_column_flags_no_record() -> None:
+    """A rep file every phone, e-mail and WeChat column was left out of (crmbook split --redact): the
+    rep has nowhere to type one, so no record is flagged; with one such column back, they are."""
+    no_phone = {**OK_CUSTOMER, "phone": None}
+    customers = [{**no_phone, "customer_id": "C1"}, {**no_phone, "customer_id": "C2", "name": "乙"}]
+    contacts = [{"customer_id": "C2", "name": "王工"}]
+
+    def without(book: Any, keep: str | None = None) -> Any:
+        for key in ("customers", "contacts"):
+            table = book.tables[key]
+            for column in table.spec.reach:
+                if column != keep and column in table.columns:
+                    del table.columns[column]
+                    table.data = table.data.drop(columns=column)
+        return book
+
+    assert codes(without(make_book(customers=customers, contacts=contacts)), "no-way-to-reach") == []
+    kept = without(make_book(customers=customers, contacts=contacts), keep="email")
+    assert len(codes(kept, "no-way-to-reach")) == 3
 
 
 def test_a_way_to_reach_is_any_phone_email_or_wechat_the_customer_or_its_contacts_have() -> None:
