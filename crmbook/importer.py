@@ -29,6 +29,7 @@ The steps, each a pure function over plain data until the one save:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -888,6 +889,23 @@ class ImportResult:
     mapping: Mapping | None = None  # the mapping used (proposed or given)
 
 
+def fit_mapping(mapping: Mapping, tables: list[LegacySheet]) -> Mapping:
+    """``mapping`` for ``tables``: a mapping of one source sheet reads the one sheet of another file.
+
+    A CSV's sheet is named after its file, so the mapping written for ``客户-2026-02.csv`` names the
+    sheet ``客户-2026-02``; next month's export, ``客户-2026-03.csv``, is the same kind of file and its
+    one sheet is the one the mapping means. With several sheets on either side the names decide.
+    """
+    names = {tm.source_sheet for tm in mapping.tables}
+    lookups = [v for tm in mapping.tables for v in dict(tm.options.get("lookups", {})).values()]
+    if len(tables) != 1 or len(names) != 1 or tables[0].sheet in names or lookups:
+        return mapping
+    sheet = tables[0].sheet
+    return dataclasses.replace(
+        mapping, tables=[dataclasses.replace(tm, source_sheet=sheet) for tm in mapping.tables]
+    )
+
+
 def import_file(
     source: str | os.PathLike[str],
     into: str | os.PathLike[str],
@@ -914,7 +932,8 @@ def import_file(
     if not tables:
         raise InputError(f"{spath}: every sheet is empty; is it the right file?")
     with editing(target, today, lock_timeout=lock_timeout) as edit:
-        used = mapping or propose_mapping(
+        used = fit_mapping(mapping, tables) if mapping else None
+        used = used or propose_mapping(
             tables, lang=edit.book.lang, known_customers=known_customer_names(edit.book)
         )
         if mapping is None and all(t.headerless for t in tables) and not any(t.columns for t in used.tables):

@@ -391,6 +391,25 @@ def test_cli_dry_run_mapping_import_and_undo(corpus: Any, tmp_path: Path) -> Non
     assert "records removed" in undone.stdout
 
 
+def test_a_mapping_written_for_one_months_csv_imports_the_next_months(tmp_path: Path) -> None:
+    """A CSV's one sheet is named after its file: last month's mapping still reads this month's export."""
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    header = "客户名称,联系电话,所属行业,客户备注\n"
+    feb = tmp_path / "客户-2026-02.csv"
+    feb.write_bytes((header + "苏州瑞丰电子有限公司,13812345678,制造业,二月\n").encode("gb18030"))
+    mar = tmp_path / "客户-2026-03.csv"
+    mar.write_bytes((header + "杭州鼎盛物流有限公司,13987654321,制造业,三月\n").encode("gb18030"))
+    mapping = tmp_path / "legacy.toml"
+    first = _crmbook("import", str(feb), "--into", str(book), "--write-mapping", str(mapping), cwd=tmp_path)
+    assert first.returncode in (0, 1), first.stderr
+    assert 'source_sheet = "客户-2026-02"' in mapping.read_text("utf-8")
+    for month in (feb, mar):
+        done = _crmbook("import", str(month), "--into", str(book), "--mapping", str(mapping), cwd=tmp_path)
+        assert done.returncode in (0, 1), done.stderr
+    names = [r["name"] for r in _records(book)["customers"]]
+    assert "苏州瑞丰电子有限公司" in names and "杭州鼎盛物流有限公司" in names
+
+
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     book = Path(create_workbook(tmp_path / "crm.xlsx"))
     bad = tmp_path / "bad.csv"
