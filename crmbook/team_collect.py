@@ -36,7 +36,7 @@ import orjson
 import pandas as pd
 
 from crmbook.book import Book, Table, copy_book
-from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet
+from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet, log_room
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
@@ -1013,10 +1013,12 @@ def _attribute_changes(
         cells[6] = kind(change.kind, who)
         cells[4], cells[5] = SheetCell(_shown(change.old)), SheetCell(_shown(change.new))
     kept = sheet.kept.count if sheet.kept is not None else 0
+    limit = MAX_LOG_ROWS
     if kept + len(sheet.rows) - 1 + len(rows) > MAX_LOG_ROWS:  # the oldest entries go: written whole
         sheet.rows, sheet.kept = sheet.whole_rows(), None
         kept = 0
-    sheet.rows = sheet.rows[:1] + (sheet.rows[1:] + rows)[-MAX_LOG_ROWS:]
+        limit = max(MAX_LOG_ROWS - log_room(), min(len(rows), MAX_LOG_ROWS))  # room for the next runs
+    sheet.rows = sheet.rows[:1] + (sheet.rows[1:] + rows)[-limit:]
     sheet.autofilter = f"A1:G{kept + len(sheet.rows)}"
 
 
