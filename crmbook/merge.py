@@ -335,6 +335,8 @@ def _plan_fields(
         values = [table.data.at[r, key] for r in order]
         before = table.data.at[group.survivor_row, key]
         after = merged_value(rules.get(key, "newest"), key, values)
+        if isinstance(before, str) and isinstance(after, str) and before.strip() == after.strip():
+            continue  # the same text but for spaces around it (a name retyped with a trailing space)
         if not _same(before, after):
             group.fields[key] = (before, after)
             changeset.cell_writes.append(CellWrite(table.sheet_name, group.survivor_row, col, after))

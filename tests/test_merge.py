@@ -138,6 +138,32 @@ def test_merge_keeps_every_record_and_undo_gives_back_every_cell(book_path: Path
     assert wb["合并存档"].max_row == 1  # only the header: nothing is merged any more
 
 
+def test_a_value_that_differs_only_by_spaces_around_it_leaves_the_survivor_as_it_is(book_path: Path) -> None:
+    """The newer duplicate's name is the survivor's with a trailing space: the survivor keeps its own
+    name, and its contacts, follow-ups and deals keep showing it (they were all given the spaced one)."""
+    book, _ = read_book(book_path, today=TODAY)
+    grid = book.duplicates_grid
+    first = next(r for r in range(3, len(grid)) if grid[r] and grid[r][0] not in (None, ""))
+    group = [grid[first], *[row for row in grid[first + 1 :] if row and row[0] in (None, "")][:1]]
+    keep = next(row[2] for row in group if row[7] == "保留")
+    other = next(row[2] for row in group if row[2] != keep)
+    customers = book.tables["customers"].data
+    ids = customers["customer_id"]
+    name = customers.loc[ids == keep, "name"].iloc[0]
+    _type(book_path, int(customers.index[ids == other][0]), "name", name + " ")
+    refresh(book_path, today=TODAY, now=NOW)  # the retyped record is now the newest
+    assert _decide(book_path) >= 1
+    result = merge(book_path, today=TODAY, now=NOW)
+    merged = next(g for g in result.groups if g.survivor_id == keep)
+    assert "name" not in merged.fields
+    after, _ = read_book(book_path, today=TODAY)
+    data = after.tables["customers"].data
+    assert data.loc[data["customer_id"] == keep, "name"].iloc[0] == name
+    for key in ("contacts", "followups", "opportunities"):
+        shown = after.tables[key].data
+        assert set(shown.loc[shown["customer_id"] == keep, "customer_name"].dropna()) <= {name}, key
+
+
 def test_undo_refuses_to_overwrite_a_later_edit(book_path: Path) -> None:
     _decide(book_path)
     result = merge(book_path, today=TODAY, now=NOW)
