@@ -468,7 +468,6 @@ def test_a_chart_beside_a_table_running_onto_a_second_page_starts_below_the_repe
     """40 reps: the reps table runs onto a second page, its header row printed atop it; the chart beside
     the table starts a row lower, or LibreOffice prints its top strip in that repeated row too."""
     from crmbook.book import Settings
-    from crmbook.report import build_report
     from crmbook.schema import Rep
 
     settings = Settings.defaults()
@@ -481,13 +480,7 @@ def test_a_chart_beside_a_table_running_onto_a_second_page_starts_below_the_repe
         ],
         settings=settings,
     )
-    wb, pages = build_report(
-        compute_measures(book, Period.month("2026-10")),
-        "zh",
-        scope="全部",
-        generated=dt.datetime(2026, 11, 1),
-        folder=tmp_path,
-    )
+    wb, pages = _october_report(book, tmp_path)
     wb.save(tmp_path / "r.xlsx")
     ws = openpyxl.load_workbook(tmp_path / "r.xlsx")["销售业绩"]
     assert pages["销售业绩"] >= 2 and ws.print_title_rows == "$4:$4"
@@ -559,21 +552,13 @@ def test_the_report_never_replaces_a_workbook_of_records(sample_book: Path) -> N
 def test_a_long_overdue_table_has_the_churn_list_below_not_in_its_repeated_header_row(tmp_path: Path) -> None:
     """40 owners with overdue customers: the table runs onto a second page, its header row printed atop;
     the churn-risk list goes below it, or its heading would print in that row over nothing."""
-    from crmbook.report import build_report
-
     old = {"level": "A", "status": "意向客户", "created": dt.date(2026, 1, 5)}
     book = make_book(
         customers=[
             {"customer_id": f"C{i}", "name": f"客户{i}", "owner": f"代表{i:02d}", **old} for i in range(40)
         ]
     )
-    wb, pages = build_report(
-        compute_measures(book, Period.month("2026-10")),
-        "zh",
-        scope="全部",
-        generated=dt.datetime(2026, 11, 1),
-        folder=tmp_path,
-    )
+    wb, pages = _october_report(book, tmp_path)
     ws = wb["跟进情况"]
     assert pages["跟进情况"] >= 2 and ws.print_title_rows == "$5:$5"
     assert [c.value for c in ws[5] if c.value is not None] == ["负责人", "A", "B", "C", "D", "合计"]
@@ -600,4 +585,17 @@ def test_a_scorecard_and_a_teams_report_get_names_of_their_own(sample_book: Path
     ]
     assert openpyxl.load_workbook(folder / "crm-report-2026-11-李娜.xlsx")["概览"].oddHeader.center.text == (
         "个人业绩卡 · 李娜 · 概览"
+    )
+
+
+def _october_report(book: Any, folder: Path) -> tuple[Any, dict[str, int]]:
+    """The team's report of October 2026 built from ``book`` (the workbook and its pages per sheet)."""
+    from crmbook.report import build_report
+
+    return build_report(
+        compute_measures(book, Period.month("2026-10")),
+        "zh",
+        scope="全部",
+        generated=dt.datetime(2026, 11, 1),
+        folder=folder,
     )
