@@ -164,6 +164,28 @@ def test_a_value_that_differs_only_by_spaces_around_it_leaves_the_survivor_as_it
         assert set(shown.loc[shown["customer_id"] == keep, "customer_name"].dropna()) <= {name}, key
 
 
+def test_both_records_notes_are_kept_by_a_merge(book_path: Path) -> None:
+    """Two duplicates, each with a note: the survivor keeps both (the default merge_rules combine notes;
+    the newest alone would hide the older one in the archive sheet)."""
+    book, _ = read_book(book_path, today=TODAY)
+    grid = book.duplicates_grid
+    first = next(r for r in range(3, len(grid)) if grid[r] and grid[r][0] not in (None, ""))
+    group = [grid[first], *[row for row in grid[first + 1 :] if row and row[0] in (None, "")][:1]]
+    keep = next(row[2] for row in group if row[7] == "保留")
+    other = next(row[2] for row in group if row[2] != keep)
+    customers = book.tables["customers"].data
+    ids = customers["customer_id"]
+    _type(book_path, int(customers.index[ids == keep][0]), "notes", "年底有采购预算")
+    _type(book_path, int(customers.index[ids == other][0]), "notes", "关注售后服务")
+    refresh(book_path, today=TODAY, now=NOW)
+    assert _decide(book_path) >= 1
+    merge(book_path, today=TODAY, now=NOW)
+    after, _ = read_book(book_path, today=TODAY)
+    data = after.tables["customers"].data
+    notes = str(data.loc[data["customer_id"] == keep, "notes"].iloc[0])
+    assert sorted(notes.split("；")) == sorted(["年底有采购预算", "关注售后服务"])
+
+
 def test_undo_refuses_to_overwrite_a_later_edit(book_path: Path) -> None:
     _decide(book_path)
     result = merge(book_path, today=TODAY, now=NOW)
