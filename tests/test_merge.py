@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 import python_calamine as pc
 from click.testing import CliRunner
@@ -138,16 +139,22 @@ def test_merge_keeps_every_record_and_undo_gives_back_every_cell(book_path: Path
     assert wb["合并存档"].max_row == 1  # only the header: nothing is merged any more
 
 
-def test_a_value_that_differs_only_by_spaces_around_it_leaves_the_survivor_as_it_is(book_path: Path) -> None:
-    """The newer duplicate's name is the survivor's with a trailing space: the survivor keeps its own
-    name, and its contacts, follow-ups and deals keep showing it (they were all given the spaced one)."""
+def _first_pair(book_path: Path) -> tuple[str, str, pd.DataFrame]:
+    """The first group on the Duplicates sheet: the customer it keeps (保留), another member, and the
+    customers' records."""
     book, _ = read_book(book_path, today=TODAY)
     grid = book.duplicates_grid
     first = next(r for r in range(3, len(grid)) if grid[r] and grid[r][0] not in (None, ""))
     group = [grid[first], *[row for row in grid[first + 1 :] if row and row[0] in (None, "")][:1]]
     keep = next(row[2] for row in group if row[7] == "保留")
     other = next(row[2] for row in group if row[2] != keep)
-    customers = book.tables["customers"].data
+    return keep, other, book.tables["customers"].data
+
+
+def test_a_value_that_differs_only_by_spaces_around_it_leaves_the_survivor_as_it_is(book_path: Path) -> None:
+    """The newer duplicate's name is the survivor's with a trailing space: the survivor keeps its own
+    name, and its contacts, follow-ups and deals keep showing it (they were all given the spaced one)."""
+    keep, other, customers = _first_pair(book_path)
     ids = customers["customer_id"]
     name = customers.loc[ids == keep, "name"].iloc[0]
     _type(book_path, int(customers.index[ids == other][0]), "name", name + " ")
@@ -167,13 +174,7 @@ def test_a_value_that_differs_only_by_spaces_around_it_leaves_the_survivor_as_it
 def test_both_records_notes_are_kept_by_a_merge(book_path: Path) -> None:
     """Two duplicates, each with a note: the survivor keeps both (the default merge_rules combine notes;
     the newest alone would hide the older one in the archive sheet)."""
-    book, _ = read_book(book_path, today=TODAY)
-    grid = book.duplicates_grid
-    first = next(r for r in range(3, len(grid)) if grid[r] and grid[r][0] not in (None, ""))
-    group = [grid[first], *[row for row in grid[first + 1 :] if row and row[0] in (None, "")][:1]]
-    keep = next(row[2] for row in group if row[7] == "保留")
-    other = next(row[2] for row in group if row[2] != keep)
-    customers = book.tables["customers"].data
+    keep, other, customers = _first_pair(book_path)
     ids = customers["customer_id"]
     _type(book_path, int(customers.index[ids == keep][0]), "notes", "年底有采购预算")
     _type(book_path, int(customers.index[ids == other][0]), "notes", "关注售后服务")
