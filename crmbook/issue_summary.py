@@ -182,6 +182,20 @@ _TITLES: dict[str, dict[str, str]] = {
     "closed-without-contract": {"zh": "已成交未填合同编号", "en": "closed without a contract number"},
     "probability-stage-mismatch": {"zh": "概率与阶段不符", "en": "probability not fitting the stage"},
     "excel-error": {"zh": "Excel 错误值", "en": "Excel errors"},
+    "unknown-customer": {"zh": "不存在的客户编号", "en": "customer IDs that do not exist"},
+    "unknown-customer-name": {"zh": "找不到的客户名称", "en": "customer names not found"},
+    "ambiguous-customer": {"zh": "对应多个客户的名称", "en": "names of several customers"},
+    "missing-sheet": {"zh": "缺少工作表", "en": "a sheet missing"},
+    "missing-column": {"zh": "缺少必填列", "en": "a required column missing"},
+    "missing-optional-column": {"zh": "没有这一列", "en": "no such column"},
+    "duplicate-column": {"zh": "两列表示同一字段", "en": "two columns for one field"},
+    "missing-header": {"zh": "找不到表头行", "en": "no header row"},
+    "bad-setting": {"zh": "无效的设置值", "en": "invalid settings"},
+    "unknown-field-setting": {"zh": "设置中不认识的字段", "en": "fields crmbook does not know"},
+    "not-a-workbook": {"zh": "不是工作簿", "en": "not a workbook"},
+    "encrypted": {"zh": "工作簿已加密", "en": "an encrypted workbook"},
+    "not-in-list": {"zh": "不在列表中的值", "en": "values not in the list"},
+    "list-alias": {"zh": "列表值的别称", "en": "other names of list values"},
 }
 _FIXES: dict[str, dict[str, str]] = {
     "not-in-list": {

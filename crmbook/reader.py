@@ -30,6 +30,7 @@ from crmbook.issues import Issue, column_letter
 from crmbook.schema import Lang, Rep, Schema, SheetSpec, load_schema, normalize_label
 from crmbook.snapshot import snapshot_sheet_name
 from crmbook.state import STATE_SHEET, State
+from crmbook.team_state import SPLIT_SHEET, redacted_in
 
 __all__ = ["HEADER_SCAN_ROWS", "Structure", "inspect_structure", "open_calamine", "read_book", "read_grid"]
 
@@ -632,7 +633,7 @@ def sheets_of_a_book(names: list[str], schema: Schema) -> list[str]:
     config = [_config_sheet(key, names, schema) for key in schema.config_sheets]
     snapshots = [snapshot_sheet_name(spec.key) for spec in schema.sheets]
     owned = [schema.owned_sheet_name(key, lang) for key in ("duplicates", "conflicts")]  # not the change log
-    wanted = [*records, *config, STATE_SHEET, *snapshots, *owned]
+    wanted = [*records, *config, STATE_SHEET, SPLIT_SHEET, *snapshots, *owned]
     return [n for n in wanted if n is not None and n in names]
 
 
@@ -722,4 +723,9 @@ def read_book_from(
         today=today or dt.date.today(),
         macro_enabled=macro_enabled,
     )
-    return book, structure.issues + config_issues + setting_issues
+    # A rep file's fields the lead left out (split --redact) are not missing columns to add.
+    redacted = set(redacted_in(source.grid(SPLIT_SHEET))) if SPLIT_SHEET in names else set()
+    structure_issues = [
+        i for i in structure.issues if not (i.code == "missing-optional-column" and i.column in redacted)
+    ]
+    return book, structure_issues + config_issues + setting_issues

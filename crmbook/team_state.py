@@ -169,6 +169,18 @@ def _base_frame(grid: list[list[Any]]) -> pd.DataFrame | None:
     return pd.DataFrame(cells, columns=list(columns), dtype=object, copy=False)
 
 
+def _meta(meta_grid: list[list[Any]] | None) -> dict[str, Any]:
+    return {str(r[0]): r[1] for r in meta_grid or [] if len(r) >= 2 and r[0] is not None}
+
+
+def redacted_in(meta_grid: list[list[Any]] | None) -> list[str]:
+    """The fields a split left out of a rep file (``--redact``), from its hidden split sheet."""
+    try:
+        return [str(k) for k in json.loads(str(_meta(meta_grid).get("redacted") or "[]"))]
+    except (ValueError, TypeError):
+        return []
+
+
 def read_memo(
     meta_grid: list[list[Any]] | None,
     base_grids: dict[str, list[list[Any]]],
@@ -181,15 +193,10 @@ def read_memo(
     from crmbook.errors import WorkbookFileError
     from crmbook.schema import load_schema
 
-    if not meta_grid:
-        return None
-    meta = {str(r[0]): r[1] for r in meta_grid if len(r) >= 2 and r[0] is not None}
+    meta = _meta(meta_grid)
     if "split_id" not in meta or "rep" not in meta:
         return None
-    try:
-        redacted = [str(k) for k in json.loads(str(meta.get("redacted") or "[]"))]
-    except ValueError:
-        redacted = []
+    redacted = redacted_in(meta_grid)
     missing = [base_sheet_name(k) for k in record_sheets if k not in base_grids]
     if missing:
         raise WorkbookFileError(

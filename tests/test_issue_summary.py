@@ -121,3 +121,13 @@ def test_the_english_counts_line_says_one_error_not_one_errors() -> None:
     assert sheet.rows[2][0].value == "1 error, 1 warning, 0 notes"
     zh = build_issues_sheet(issues, "zh", generated_at=dt.datetime(2026, 11, 30, 9, 0))
     assert zh.rows[2][0].value == "错误 1 个，警告 1 个，提示 0 个"
+
+
+def test_every_kind_of_issue_has_a_title_in_both_languages_never_its_code() -> None:
+    from crmbook.issue_summary import SummaryLine
+    from crmbook.issues import CATALOG, Issue
+
+    for code, (level, _, _) in CATALOG.items():
+        line = SummaryLine(code, level, "客户", "address", "地址", count=2, first=[Issue(code, sheet="客户")])
+        for lang in ("zh", "en"):
+            assert line.subject(lang) != code, (code, lang)

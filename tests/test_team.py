@@ -613,6 +613,26 @@ def test_redact_leaves_the_listed_fields_out_and_collect_leaves_them_alone(
     assert value(sample_book, "客户", a, "备注") == notes and value(sample_book, "客户", a, "客户等级") == "B"
 
 
+def test_a_redacted_rep_files_refresh_does_not_ask_for_the_columns_the_lead_left_out(
+    sample_book: Path, tmp_path: Path
+) -> None:
+    split(sample_book, tmp_path / "team", redact=True, today=TODAY, now=NOW)
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    missing = [
+        i.column
+        for i in refresh(zhang, today=TODAY).plan.report.issues
+        if i.code == "missing-optional-column"
+    ]
+    assert "address" not in missing and "notes" not in missing
+    # A column the rep deletes themselves is still told.
+    wb = openpyxl.load_workbook(zhang)
+    ws = wb["客户"]
+    ws.cell(1, [c.value for c in ws[1]].index("所属行业") + 1).value = "随便"
+    next(c for c in next(iter(ws.tables.values())).tableColumns if c.name == "所属行业").name = "随便"
+    wb.save(zhang)
+    assert "industry" in [i.column for i in refresh(zhang, today=TODAY).plan.report.issues]
+
+
 def test_a_redacted_column_typed_back_in_comes_in_as_a_column_the_rep_added(
     sample_book: Path, tmp_path: Path
 ) -> None:
