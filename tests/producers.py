@@ -280,6 +280,97 @@ def openxml_sdk(canonical: Path, dst: Path) -> Path:
     return _rewrite(canonical, dst, change, {})
 
 
+WPS_IMAGE_HEADER = "名片"
+WPS_IMAGE_PARTS = ("xl/cellimages.xml", "xl/_rels/cellimages.xml.rels", "xl/media/image1.png")
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63fccfc0500f000485018084a98c210000000049454e44ae426082"
+)
+
+
+def wps_images_in_cells(canonical: Path, dst: Path, rows: tuple[int, ...] = (2, 3, 4)) -> Path:
+    """Pictures placed in cells by WPS 表格 (嵌入单元格图片), as it saves them: a 名片 column of the customers
+    sheet whose cells hold ``=_xlfn.DISPIMG("ID_…",1)`` with the text ``=DISPIMG("ID_…",1)`` as their
+    value, and the pictures in the workbook-level ``xl/cellimages.xml`` (WPS's own namespace, content
+    type and relationship type) with its relationships and media."""
+    import openpyxl
+    from openpyxl.worksheet.table import TableColumn
+
+    ids = [f"ID_{n:032X}" for n in range(1, len(rows) + 1)]
+    wb = openpyxl.load_workbook(canonical)
+    ws = wb["客户"]
+    col = ws.max_column + 1
+    ws.cell(1, col).value = WPS_IMAGE_HEADER
+    for row, image in zip(rows, ids, strict=True):
+        ws.cell(row, col).value = f'=_xlfn.DISPIMG("{image}",1)'
+    table = next(iter(ws.tables.values()))
+    start, end = table.ref.split(":")
+    table.ref = f"{start}:{openpyxl.utils.get_column_letter(col)}{''.join(c for c in end if c.isdigit())}"
+    table.autoFilter.ref = table.ref
+    table.tableColumns.append(TableColumn(id=len(table.tableColumns) + 1, name=WPS_IMAGE_HEADER))
+    saved = dst.with_name(dst.stem + "-openpyxl.xlsx")
+    wb.save(saved)
+    sheet = "xl/worksheets/sheet1.xml"  # the customers sheet, the first
+    pictures = "".join(
+        f'<etc:cellImage><xdr:pic><xdr:nvPicPr><xdr:cNvPr id="{n + 2}" name="{image}" descr="名片"/>'
+        '<xdr:cNvPicPr><a:picLocks noChangeAspect="1"/></xdr:cNvPicPr></xdr:nvPicPr><xdr:blipFill>'
+        '<a:blip r:embed="rId1"/><a:stretch><a:fillRect/></a:stretch></xdr:blipFill><xdr:spPr><a:xfrm>'
+        '<a:off x="0" y="0"/><a:ext cx="1143000" cy="685800"/></a:xfrm><a:prstGeom prst="rect"><a:avLst/>'
+        "</a:prstGeom></xdr:spPr></xdr:pic></etc:cellImage>"
+        for n, image in enumerate(ids)
+    )
+    extra = {
+        "xl/cellimages.xml": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<etc:cellImages '
+            'xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing" '
+            f'xmlns:r="{R}" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+            f'xmlns:etc="http://www.wps.cn/officeDocument/2017/etCustomData">{pictures}</etc:cellImages>'
+        ).encode(),
+        "xl/_rels/cellimages.xml.rels": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships '
+            'xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
+            f'Type="{R}/image" Target="media/image1.png"/></Relationships>'
+        ).encode(),
+        "xl/media/image1.png": _PNG,
+    }
+
+    def change(name: str, data: bytes) -> bytes | None:
+        text = data.decode("utf-8") if name.endswith((".xml", ".rels")) else None
+        if name == "xl/_rels/workbook.xml.rels":
+            assert text is not None
+            return text.replace(
+                "</Relationships>",
+                '<Relationship Id="rIdWps1" Type="http://www.wps.cn/officeDocument/2020/cellImage" '
+                'Target="cellimages.xml"/></Relationships>',
+            ).encode()
+        if name == "[Content_Types].xml":
+            assert text is not None
+            if 'Extension="png"' not in text:
+                text = text.replace(
+                    "<Default ", '<Default Extension="png" ContentType="image/png"/><Default ', 1
+                )
+            return text.replace(
+                "</Types>",
+                '<Override PartName="/xl/cellimages.xml" '
+                'ContentType="application/vnd.wps-officedocument.cellimage+xml"/></Types>',
+            ).encode()
+        if name == sheet:
+            assert text is not None
+            text, found = re.subn(
+                r'<c r="([A-Z]+\d+)"([^>]*)><f>(_xlfn\.DISPIMG\(([^<]*)\))</f>(?:<v\s*/>|<v></v>)?</c>',
+                lambda m: f'<c r="{m[1]}"{m[2]} t="str"><f>{m[3]}</f><v>=DISPIMG({m[4]})</v></c>',
+                text,
+            )
+            assert found == len(ids), found
+            return text.encode()
+        return data
+
+    try:
+        return _rewrite(saved, dst, change, extra)
+    finally:
+        saved.unlink()
+
+
 PRODUCERS: dict[str, Callable[[Path, Path], Path]] = {
     "openpyxl": openpyxl_stdlib,
     "openpyxl-lxml": openpyxl_lxml,
@@ -289,4 +380,5 @@ PRODUCERS: dict[str, Callable[[Path, Path], Path]] = {
     "excel": excel_style,
     "excel-inline-strings": excel_inline_strings,
     "openxml-sdk": openxml_sdk,
+    "wps-images-in-cells": wps_images_in_cells,
 }

@@ -21,7 +21,15 @@ from crmbook.cli import cli
 from crmbook.template import create_workbook
 from tests.conftest import TODAY, soffice_convert
 from tests.legacy_corpus import make_corpus
-from tests.producers import FORMULA_HEADER, FORMULA_SHEET, PRODUCERS, M
+from tests.producers import (
+    FORMULA_HEADER,
+    FORMULA_SHEET,
+    PRODUCERS,
+    WPS_IMAGE_HEADER,
+    WPS_IMAGE_PARTS,
+    M,
+    wps_images_in_cells,
+)
 
 DAY = ["--today", "2026-11-22"]
 
@@ -57,6 +65,19 @@ def _part(path: Path, name: str) -> bytes:
         return z.read(name)
 
 
+def _wps_images(path: Path) -> tuple[dict[str, bytes], list[str]]:
+    """The picture parts of a WPS book with pictures in cells, and the 名片 column's formulas."""
+    with zipfile.ZipFile(path) as z:
+        parts = {name: z.read(name) for name in WPS_IMAGE_PARTS}
+        assert b"http://www.wps.cn/officeDocument/2020/cellImage" in z.read("xl/_rels/workbook.xml.rels")
+        assert b"/xl/cellimages.xml" in z.read("[Content_Types].xml")
+    ws = _loads(path)["客户"]
+    col = [c.value for c in ws[1]].index(WPS_IMAGE_HEADER) + 1
+    formulas = [str(ws.cell(r, col).value) for r in range(2, ws.max_row + 1) if ws.cell(r, col).value]
+    assert formulas and all(f.startswith("=_xlfn.DISPIMG(") for f in formulas), formulas
+    return parts, formulas
+
+
 @pytest.mark.libreoffice
 @pytest.mark.parametrize("producer", list(PRODUCERS))
 def test_every_command_on_every_producers_book(
@@ -64,6 +85,7 @@ def test_every_command_on_every_producers_book(
 ) -> None:
     book = PRODUCERS[producer](canonical, tmp_path / "crm.xlsx")
     _loads(book)
+    pictures = _wps_images(book) if producer == "wps-images-in-cells" else None
 
     _run("refresh", str(book), *DAY)
     wb = _loads(book)
@@ -90,6 +112,8 @@ def test_every_command_on_every_producers_book(
 
     _run("import", str(ledger), "--into", str(book), "--no-progress", *DAY)
     _loads(book)
+    if pictures is not None:  # refreshed, merged, unmerged, imported into: the pictures are all there
+        assert _wps_images(book) == pictures
 
     xlsm = tmp_path / "crm.xlsm"
     _run("install-buttons", str(book), "-o", str(xlsm))
@@ -102,3 +126,21 @@ def test_every_command_on_every_producers_book(
     converted = soffice_convert(xlsm, "ods", tmp_path / "lo")  # LibreOffice opens it
     assert converted.stat().st_size > 1000
     shutil.rmtree(tmp_path / "lo", ignore_errors=True)
+
+
+def test_pictures_wps_placed_in_cells_stay_through_a_split_and_collect(
+    canonical: Path, tmp_path: Path
+) -> None:
+    book = wps_images_in_cells(canonical, tmp_path / "crm.xlsx")
+    _run("refresh", str(book), *DAY)
+    pictures = _wps_images(book)
+    _run("split", str(book), "-o", str(tmp_path / "team"), *DAY)
+    rep = next((tmp_path / "team").glob("*.xlsx"))
+    wb = _loads(rep)
+    ws = wb["客户"]
+    header = [c.value for c in ws[1]]
+    ws.cell(2, header.index("客户等级") + 1).value = "A"  # the rep edits their first customer
+    wb.save(rep)
+    output = _run("collect", str(tmp_path / "team"), "--into", str(book), *DAY)
+    assert "1 cell applied" in output, output
+    assert _wps_images(book) == pictures
