@@ -19,7 +19,7 @@ from crmbook.changeset import CellWrite, KeptRows, OwnedSheet, SheetCell
 from crmbook.schema import Lang, load_schema
 from crmbook.snapshot import Snapshot, compare
 
-__all__ = ["Change", "build_changelog_sheet", "diff_table", "updated_writes"]
+__all__ = ["Change", "build_changelog_sheet", "diff_table", "entry_rows", "updated_writes"]
 
 MAX_LOG_ROWS = 200_000
 
@@ -123,32 +123,14 @@ def _kept_cell(column: int, value: Any) -> SheetCell:
     return SheetCell(value, "datetime" if column == 0 and isinstance(value, dt.datetime) else "text")
 
 
-def build_changelog_sheet(
-    name: str,
-    previous_rows: EarlierRows | list[list[Any]],
-    changes: list[Change],
-    lang: Lang,
-    when: dt.datetime,
-) -> OwnedSheet:
-    """Earlier entries followed by this refresh's; past MAX_LOG_ROWS the oldest dropped, a tenth more
-    than needed (:func:`log_room`), so the next refreshes append again.
-
-    While none is dropped, the earlier entries are kept as the workbook holds them (:class:`KeptRows`,
-    not even read): the sheet only grows by this run's entries."""
-    previous = previous_rows if isinstance(previous_rows, EarlierRows) else EarlierRows.of(previous_rows)
-    rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in HEADERS[lang]]]
-    new_count = min(len(changes), MAX_LOG_ROWS)
-    grows = previous.count + new_count <= MAX_LOG_ROWS  # (the writer writes it whole where it cannot grow)
-    kept = KeptRows(previous.count, _PaddedValues(previous), _kept_cell) if grows else None
-    room = MAX_LOG_ROWS - log_room() - new_count  # the oldest go, room made for the next runs' entries
-    if not grows and previous.count and room > 0:  # written whole
-        earlier = _padded(previous.values()[-room:])
-        rows += [[_kept_cell(i, v) for i, v in enumerate(row)] for row in earlier]
+def entry_rows(changes: list[Change], lang: Lang, when: dt.datetime) -> list[list[SheetCell | None]]:
+    """The Change log's rows for ``changes``, logged at ``when`` (to the minute)."""
     # The cells every entry of a sheet, field or kind shares are made once (cells are immutable).
     stamp = SheetCell(when.replace(second=0, microsecond=0), "datetime")
     kinds = {kind: SheetCell(text) for kind, text in KINDS[lang].items()}
     labels: dict[tuple[str, str], tuple[SheetCell, SheetCell]] = {}
-    for c in changes[-MAX_LOG_ROWS:]:
+    rows: list[list[SheetCell | None]] = []
+    for c in changes:
         label = labels.get((c.sheet_key, c.field))
         if label is None:
             sheet_label, field_label = _label(c.sheet_key, c.field, lang)
@@ -167,6 +149,41 @@ def build_changelog_sheet(
                 kinds[c.kind],
             ]
         )
+    return rows
+
+
+def build_changelog_sheet(
+    name: str,
+    previous_rows: EarlierRows | list[list[Any]],
+    changes: list[Change],
+    lang: Lang,
+    when: dt.datetime,
+) -> OwnedSheet:
+    """Earlier entries followed by this refresh's; past MAX_LOG_ROWS the oldest dropped, a tenth more
+    than needed (:func:`log_room`), so the next refreshes append again.
+
+    While none is dropped, the earlier entries are kept as the workbook holds them (:class:`KeptRows`,
+    not even read): the sheet only grows by this run's entries."""
+    previous = previous_rows if isinstance(previous_rows, EarlierRows) else EarlierRows.of(previous_rows)
+    rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in HEADERS[lang]]]
+    new_count = min(len(changes), MAX_LOG_ROWS)
+    grows = previous.count + new_count <= MAX_LOG_ROWS  # (the writer writes it whole where it cannot grow)
+    kept = KeptRows(previous.count, _PaddedValues(previous), _kept_cell) if grows else None
+    room = MAX_LOG_ROWS - log_room() - new_count  # the oldest go, room made for the next runs' entries
+    dropped: list[list[Any]] = []
+    if not grows and previous.count:  # written whole
+        earlier = _padded(previous.values())
+        stay = max(room, 0)
+        dropped = earlier[: len(earlier) - stay]
+        rows += [[_kept_cell(i, v) for i, v in enumerate(row)] for row in earlier[len(earlier) - stay :]]
+    first_new = len(rows)
+    rows += entry_rows(changes, lang, when)
+    if len(changes) > MAX_LOG_ROWS:  # more than the log holds in one run: the first of them go too
+        gone = len(changes) - MAX_LOG_ROWS
+        dropped += [
+            [cell.value if cell else None for cell in row] for row in rows[first_new : first_new + gone]
+        ]
+        del rows[first_new : first_new + gone]
     total = len(rows) + (kept.count if kept is not None else 0)
     return OwnedSheet(
         name=name,
@@ -176,6 +193,7 @@ def build_changelog_sheet(
         autofilter=f"A1:G{total}",
         tab_color="7F7F7F",
         kept=kept,
+        dropped=dropped,
     )
 
 

@@ -185,6 +185,9 @@ class OwnedSheet:
     header: tuple[str, str, str] | None = None
     footer: tuple[str, str, str] | None = None
     kept: KeptRows | None = None
+    # Rows that leave the sheet for good (the Change log's oldest entries, past its limit): their
+    # values, kept in a file beside the workbook before it is saved (see crmbook.log_archive).
+    dropped: list[list[CellValue]] = field(default_factory=list)
 
     def whole_rows(self) -> list[list[SheetCell | None]]:
         """Every row of the sheet, the kept ones included."""

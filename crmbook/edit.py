@@ -60,6 +60,7 @@ def save_changeset(
     ``inflated``: sheet parts of the file already read (see :func:`crmbook.ooxml.inflate_sheets`);
     ``patcher``: one already holding part of the work (see :class:`crmbook.ooxml.Patcher`).
     """
+    from crmbook.log_archive import write_log_archive
     from crmbook.ooxml import apply_changeset
     from crmbook.safe_save import ensure_unchanged, save_workbook_bytes
 
@@ -75,11 +76,13 @@ def save_changeset(
     finally:
         if patcher is not None:
             patcher.close()
+    backup_dir = book.settings.get("backup_dir") or ".crmbook-backups"
+    write_log_archive(path, changeset, book.lang, backup_dir)  # what leaves the Change log: first
     saved = save_workbook_bytes(
         path,
         data,
         expected=before,
-        backup_dir=book.settings.get("backup_dir") or ".crmbook-backups",
+        backup_dir=backup_dir,
         keep=int(book.settings.get("backup_keep") or 10),
     )
     return str(saved.backup_path) if saved.backup_path else None

@@ -27,7 +27,7 @@ from crmbook.redact import redact_text
 from crmbook.schema import Lang
 from crmbook.values import looks_like_formula_injection
 
-__all__ = ["ExportResult", "export_book", "table_rows"]
+__all__ = ["ExportResult", "csv_bytes", "export_book", "table_rows"]
 
 FORMATS = (".csv", ".xlsx")
 # Columns whose text may hold personal data; IDs, dates, list values and amounts are kept as they are.
@@ -82,7 +82,8 @@ def _csv_cell(value: Any) -> str:
     return "'" + text if isinstance(value, str) and looks_like_formula_injection(text) else text
 
 
-def _csv_bytes(header: list[str], rows: list[list[Any]]) -> bytes:
+def csv_bytes(header: list[str], rows: list[list[Any]]) -> bytes:
+    """A CSV Excel opens right (UTF-8 with a BOM), text that would run as a formula quoted with '."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([_csv_cell(h) for h in header])
@@ -144,6 +145,6 @@ def export_book(
         table = book.tables[key]
         header, rows = table_rows(table, language, redact=redact)
         written.append((table.sheet_name, header, rows))
-    data = _csv_bytes(*written[0][1:]) if suffix == ".csv" else _xlsx_bytes(written)
+    data = csv_bytes(*written[0][1:]) if suffix == ".csv" else _xlsx_bytes(written)
     write_new_file(target, data, overwrite=overwrite)
     return ExportResult(target, {name: len(rows) for name, _, rows in written})

@@ -36,7 +36,7 @@ import orjson
 import pandas as pd
 
 from crmbook.book import Book, Table, copy_book
-from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, build_changelog_sheet, log_room
+from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, entry_rows, log_room
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
@@ -1008,7 +1008,7 @@ def _attribute_changes(
         Change(sheet_key, record, field_name, _plain(old), _plain(new), change_kind, None)
         for (sheet_key, record, field_name), (change_kind, old, new, _) in missing
     ]
-    rows = build_changelog_sheet(name, [], ours, lang, now).rows[1:]
+    rows = entry_rows(ours, lang, now)
     for cells, change, (_, (_, _, _, who)) in zip(rows, ours, missing, strict=True):
         cells[6] = kind(change.kind, who)
         cells[4], cells[5] = SheetCell(_shown(change.old)), SheetCell(_shown(change.new))
@@ -1018,7 +1018,10 @@ def _attribute_changes(
         sheet.rows, sheet.kept = sheet.whole_rows(), None
         kept = 0
         limit = max(MAX_LOG_ROWS - log_room(), min(len(rows), MAX_LOG_ROWS))  # room for the next runs
-    sheet.rows = sheet.rows[:1] + (sheet.rows[1:] + rows)[-limit:]
+    entries = sheet.rows[1:] + rows
+    gone = max(len(entries) - limit, 0)
+    sheet.dropped += [[cell.value if cell else None for cell in row] for row in entries[:gone]]
+    sheet.rows = sheet.rows[:1] + entries[gone:]
     sheet.autofilter = f"A1:G{kept + len(sheet.rows)}"
 
 

@@ -315,6 +315,7 @@ def refresh(
     book: Any = None, *, today: dt.date | None = None, now: dt.datetime | None = None
 ) -> LiveResult | None:
     """What the Refresh button does: ``crmbook refresh`` on the open workbook, through Excel."""
+    from crmbook.log_archive import write_log_archive
     from crmbook.reader import read_book_from
     from crmbook.refresh import plan_refresh
 
@@ -339,6 +340,10 @@ def refresh(
             }
             for t in crm.tables.values()
         }
+        if os.path.isabs(os.fspath(path)):  # a saved workbook: what leaves its Change log is kept beside it
+            write_log_archive(
+                path, plan.changeset, crm.lang, crm.settings.get("backup_dir") or ".crmbook-backups"
+            )
         calls = apply_live(xbook, plan.changeset, marks, source.grids, own)
         counts = plan.report.counts()
         if crm.lang == "zh":

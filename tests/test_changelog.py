@@ -180,6 +180,7 @@ def test_a_changelog_past_its_limit_drops_the_oldest_and_is_written_whole(
     assert sheet.kept is None
     assert [row[2].value for row in sheet.rows[1:]] == ["C2", "C3", "C1"]  # type: ignore[union-attr]
     assert sheet.autofilter == "A1:G4"
+    assert sheet.dropped == earlier[:1]  # kept in a file beside the workbook (crmbook.log_archive)
 
 
 def test_a_changelog_at_its_limit_makes_room_and_grows_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,6 +199,7 @@ def test_a_changelog_at_its_limit_makes_room_and_grows_again(monkeypatch: pytest
     assert sheet.kept is None  # written whole, with room for the next entries
     ids = [row[2].value for row in sheet.rows[1:]]  # type: ignore[union-attr]
     assert ids == [f"C{n}" for n in range(3, 20)] + ["C1"] and len(ids) == 18
+    assert [row[2] for row in sheet.dropped] == ["C0", "C1", "C2"]
     earlier = [[c.value if c else None for c in row] for row in sheet.rows[1:]]
     again = build_changelog_sheet("变更记录", earlier, changes, "zh", when)
     assert again.kept is not None and again.kept.count == 18 and len(again.rows) == 2  # grows again
@@ -359,3 +361,21 @@ def test_an_id_typed_as_a_number_is_logged_as_typed() -> None:
     changes = diff_table(after, take_snapshot(before), take_snapshot(after))
     sheet = build_changelog_sheet("变更记录", [], changes, "zh", dt.datetime(2026, 11, 22, 10, 0))
     assert [row[2].value for row in sheet.rows[1:] if row and row[2]] == ["2024000002"]
+
+
+def test_one_run_with_more_changes_than_the_log_holds_lets_its_first_go_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import crmbook.changelog as changelog
+
+    monkeypatch.setattr(changelog, "MAX_LOG_ROWS", 2)
+    t = _table({n: {"customer_id": f"C{n}", "name": f"新{n}"} for n in range(2, 6)})
+    before = Snapshot(
+        [f"C{n}" for n in range(2, 6)], {"customer_id": [f"C{n}" for n in range(2, 6)], "name": ["旧"] * 4}
+    )
+    changes = diff_table(t, before, take_snapshot(t))
+    earlier = [[dt.datetime(2026, 11, 1, 9, 0), "客户", "C0", "客户名称", "a", "b", "修改"]]
+    sheet = build_changelog_sheet("变更记录", earlier, changes, "zh", dt.datetime(2026, 11, 22, 10, 30))
+    assert [row[2].value for row in sheet.rows[1:]] == ["C4", "C5"]  # type: ignore[union-attr]
+    assert [row[2] for row in sheet.dropped] == ["C0", "C2", "C3"]
+    assert sheet.dropped[1][4:6] == ["旧", "新2"]

@@ -873,3 +873,64 @@ def test_the_summaries_count_in_good_english() -> None:
     )
     assert "collected 1 rep file as G20261130-001" in lines[-1]
     assert "2 conflicts and deletions wait on the" in lines[-1]
+
+
+def _archived(folder: Path) -> list[list[str]]:
+    """The Change log entries kept in files when the log let them go, oldest first."""
+    import csv
+
+    files = sorted(folder.glob("crm.changelog.*.csv"))
+    return [
+        row for f in files for row in list(csv.reader(f.read_text(encoding="utf-8-sig").splitlines()))[1:]
+    ]
+
+
+def test_entries_the_change_log_lets_go_are_kept_in_a_file_beside_the_workbook(
+    sample_book: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crmbook.changelog as changelog
+    import crmbook.team_collect as team_collect
+
+    for module in (changelog, team_collect):  # a log of 40 entries, so that a few runs fill it
+        monkeypatch.setattr(module, "MAX_LOG_ROWS", 40)
+    refresh(sample_book, today=TODAY)
+    backups = tmp_path / ".crmbook-backups"
+    customers = [str(r[0]) for r in grid(sample_book, "客户")[1:16]]
+    typed = []
+    for n in range(4):  # 15 changes a refresh: the log passes 40 on the third
+        lead_edits(sample_book, [("客户", c, "备注", f"第{n}次") for c in customers])
+        refresh(sample_book, today=TODAY)
+        typed += [(c, "备注", f"第{n}次") for c in customers]
+    assert _archived(backups), "the log let entries go and kept none"
+    # A collect that fills the log lets go of the oldest the same way.
+    split(sample_book, tmp_path / "team", today=TODAY, now=NOW)
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    mine = customers_of(sample_book, "张伟")[:30]
+    edit_in_excel(zhang, [("客户", c, "备注", "代表改的") for c in mine])
+    collect([zhang], sample_book, today=TODAY, now=NOW)
+    typed += [(c, "备注", "代表改的") for c in mine]
+    log = grid(sample_book, "变更记录")[1:]
+    assert len(log) <= 40
+    entries = [tuple("" if v is None else str(v) for v in r[2:6]) for r in _archived(backups) + log]
+    assert [t for t in typed if (t[0], t[1], t[2]) not in {(e[0], e[1], e[3]) for e in entries}] == []
+    assert len(entries) == len(set(entries))  # each once: on the sheet or in a file
+    assert not list(backups.glob("crm.changelog.*.csv.*"))  # no temporary file left behind
+
+
+def test_a_collect_into_a_workbook_never_refreshed_keeps_what_its_log_lets_go_too(
+    sample_book: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crmbook.changelog as changelog
+    import crmbook.team_collect as team_collect
+
+    for module in (changelog, team_collect):
+        monkeypatch.setattr(module, "MAX_LOG_ROWS", 20)
+    split(sample_book, tmp_path / "team", today=TODAY, now=NOW)  # never refreshed: the collect logs its own
+    zhang = tmp_path / "team" / "张伟.xlsx"
+    mine = customers_of(sample_book, "张伟")[:30]
+    edit_in_excel(zhang, [("客户", c, "备注", "代表改的") for c in mine])
+    collect([zhang], sample_book, today=TODAY, now=NOW)
+    log = grid(sample_book, "变更记录")[1:]
+    archived = _archived(tmp_path / ".crmbook-backups")
+    assert len(mine) > 20 and len(log) == 20 and len(archived) == len(mine) - 20
+    assert sorted(str(r[2]) for r in archived + log) == sorted(mine)
