@@ -228,3 +228,37 @@ def test_a_failure_is_a_message_box_and_the_book_is_left_alone(tmp_path: Path) -
     actions = live_book.json()["actions"]
     assert [a["func"] for a in actions] == ["alert"]
     assert "Traceback" not in actions[0]["args"][0] and "crmbook" in actions[0]["args"][0]
+
+
+def test_the_button_keeps_what_the_change_log_lets_go_beside_the_saved_workbook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+
+    import openpyxl
+
+    import crmbook.changelog as changelog
+
+    book = Path(create_workbook(tmp_path / "crm.xlsx", sample=40, seed=8, today=TODAY))
+    refresh(book, today=TODAY, now=NOW - dt.timedelta(days=1))
+    wb = openpyxl.load_workbook(book)
+    notes = [c.value for c in wb["客户"][1]].index("备注") + 1
+    for row in range(2, 12):
+        wb["客户"].cell(row, notes).value = f"第{row}行改了"
+    wb.save(book)
+    refresh(book, today=TODAY, now=NOW - dt.timedelta(hours=1))  # 10 entries on the Change log
+    wb = openpyxl.load_workbook(book)
+    for row in range(12, 15):
+        wb["客户"].cell(row, notes).value = f"第{row}行改了"
+    wb.save(book)
+    monkeypatch.setattr(changelog, "MAX_LOG_ROWS", 8)  # 10 + 3 entries: the oldest go
+    payload = _payload(book)
+    payload["book"]["name"] = str(book)  # a saved workbook: Excel gives its full name
+    live_book = xw.Book(json=payload)
+    live_book.set_mock_caller()
+    assert xl.refresh(today=TODAY, now=NOW) is not None
+    archives = list((tmp_path / ".crmbook-backups").glob("crm.changelog.*.csv"))
+    assert len(archives) == 1
+    rows = list(csv.reader(archives[0].read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[0][:4] == ["时间", "工作表", "记录编号", "字段"]
+    assert [r[5] for r in rows[1:]][:5] == [f"第{row}行改了" for row in range(2, 7)]  # the oldest first
