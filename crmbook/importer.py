@@ -53,7 +53,7 @@ from crmbook.import_links import CustomerNames
 from crmbook.import_records import COMBINED, Origin, Record, Reject, build_records, distinct, raw_text
 from crmbook.legacy import LegacySheet
 from crmbook.mapping import DEFAULT_KEYS, Mapping, TableMapping
-from crmbook.names import name_key
+from crmbook.names import known_different, name_key, parse_company_name
 from crmbook.phones import phone_keys
 from crmbook.refresh import RefreshPlan, plan_refresh
 from crmbook.schema import Lang, SheetSpec, load_schema
@@ -107,6 +107,13 @@ def _keys(get: Callable[[str], Any], key_fields: list[str]) -> list[tuple[str, .
             options = [_folded(value)]
         keys = [(*k, o) for k in keys for o in options]
     return [k for k in keys if any(k)]
+
+
+def _other_firm(a: Any, b: Any) -> bool:
+    """True when two customer names with one key are known to be different firms (上海… and 苏州…)."""
+    if is_blank(a) or is_blank(b):
+        return False
+    return known_different(parse_company_name(a), parse_company_name(b))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -434,8 +441,17 @@ def plan_import(
                 lambda k, r=record: "customers" if k == "__sheet__" else r.fields.get(k, r.extra.get(k)),
                 key_fields,
             )
+            name = record.fields.get("name")
             twin = next((incoming[k] for k in keys if k in incoming), None)
+            if twin is not None and _other_firm(name, twin.fields.get("name")):
+                twin = None
             match = next((existing[k] for k in keys if k in existing), None)
+            if (
+                match is not None
+                and "name" in customers.data
+                and _other_firm(name, customers.data.at[match, "name"])
+            ):
+                match = None
             if twin is not None:
                 _fold_into(twin, record, customers.spec, lang)
                 outcomes["customers"].merged.append(record)
