@@ -171,6 +171,31 @@ def _fill_merged(grid: list[list[Any]], merged: list[tuple[tuple[int, int], tupl
                     row[c] = value
 
 
+def _is_lower_header(grid: list[list[Any]], h: int, known: set[str]) -> bool:
+    """True when the row below row ``h`` is the lower row of a two-row header: under a group title
+    merged across columns (联系方式 over 手机/座机/微信) it names known columns, and elsewhere it
+    repeats row ``h`` (the labels merged down over both rows)."""
+    if h + 1 >= len(grid):
+        return False
+    upper, lower = grid[h], grid[h + 1]
+    new_labels = 0
+    for c, low in enumerate(lower):
+        if low is None:
+            continue
+        if not isinstance(low, str) or looks_like_value(low):
+            return False
+        up = upper[c] if c < len(upper) else None
+        if low == up:
+            continue
+        # A group title: merged across (filled into each cell) or typed once over blank cells.
+        after = upper[c + 1] if c + 1 < len(upper) else None
+        group = up is None or after in (None, up) or (c > 0 and upper[c - 1] == up)
+        if not group or not _known(low, known):
+            return False
+        new_labels += 1
+    return new_labels >= 2
+
+
 def _combine_headers(upper: list[Any] | None, lower: list[Any]) -> list[str]:
     """A two-row header: the lower label, else the upper (a merged group title) one."""
     width = max(len(lower), len(upper or []))
@@ -198,7 +223,9 @@ def _table_from_grid(
         return _headerless(file, sheet, grid, encoding)
     known = _known_labels()
     upper = None
-    if h > 0:
+    if _is_lower_header(grid, h, known):
+        upper, h = grid[h], h + 1  # the row found is the upper row of a two-row header
+    elif h > 0:
         above = grid[h - 1]
         # A group title row: few texts that are not column labels themselves, over a full header row.
         texts = [c for c in above if isinstance(c, str) and c.strip()]

@@ -8,6 +8,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import openpyxl
+
 from crmbook.importer import import_file
 from crmbook.reader import read_book
 from crmbook.template import create_workbook
@@ -43,3 +45,55 @@ def test_firms_of_two_cities_with_one_trade_name_are_two_customers(tmp_path: Pat
         "项目2期": "苏州华信科技有限公司",
         "项目3期": "成都华信科技有限公司",
     }
+
+
+def _ledger_two_row_header(path: Path, merged: bool = True) -> Path:
+    """客户台账 as a team keeps it: a title row, then a two-row header whose group title 联系方式
+    stands over 手机 / 座机 / 微信 and whose other labels are merged down over both rows."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "客户台账"
+    ws.append(["2024年客户台账（销售一部）"])
+    ws.append(["序号", "客户名称（全称）", "联系人", "联系方式", None, None, "所属行业"])
+    ws.append([None, None, None, "手机", "座机", "微信", None])
+    if merged:
+        ws.merge_cells("A1:G1")
+        for c in "ABCG":
+            ws.merge_cells(f"{c}2:{c}3")
+        ws.merge_cells("D2:F2")
+    firms = ["上海华信科技有限公司", "北京恒达贸易有限公司", "深圳瑞丰电子有限公司"]
+    for i, firm in enumerate(firms):
+        ws.append(
+            [
+                i + 1,
+                firm,
+                ["王伟", "李娜", "张强"][i],
+                f"1381234567{i}",
+                f"021-6234567{i}",
+                f"wx_{i}",
+                "制造业",
+            ]
+        )
+    wb.save(path)
+    return path
+
+
+def test_a_two_row_header_over_merged_cells_is_read_as_one_header(tmp_path: Path) -> None:
+    for merged in (True, False):
+        book = Path(create_workbook(tmp_path / f"crm-{merged}.xlsx"))
+        source = _ledger_two_row_header(tmp_path / f"客户台账-{merged}.xlsx", merged)
+        result = import_file(source, book, today=TODAY, now=NOW)
+        assert result.plan is not None and not result.plan.rejects, result.plan and result.plan.rejects
+        customers = [r for r in _rows(book, "customers") if r["name"]]
+        assert [r["name"] for r in customers] == [
+            "上海华信科技有限公司",
+            "北京恒达贸易有限公司",
+            "深圳瑞丰电子有限公司",
+        ]
+        assert [r["phone"] for r in customers] == ["021-62345670", "021-62345671", "021-62345672"]
+        contacts = [r for r in _rows(book, "contacts") if r["name"]]
+        assert [(r["name"], r["mobile"], r["wechat"]) for r in contacts] == [
+            ("王伟", "13812345670", "wx_0"),
+            ("李娜", "13812345671", "wx_1"),
+            ("张强", "13812345672", "wx_2"),
+        ]
