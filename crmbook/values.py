@@ -75,7 +75,8 @@ _YMD = re.compile(
     r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]+(\d{1,2})[:：时](\d{2})(?:[:：分](\d{2}))?秒?)?$"
 )
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:\s+(\d{1,2}):(\d{2}))?$")
+_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+TWO_DIGIT_YEAR_PIVOT = 30  # as Excel reads them: 3/5/29 is 2029, 3/5/30 is 1930
 _NO_YEAR = re.compile(
     r"^(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]+\d{1,2}[:：时]\d{2}(?:[:：分]\d{2})?秒?)?$"
 )
@@ -107,10 +108,12 @@ def parse_datetime(value: object, *, dayfirst: bool = False) -> Parsed:
         m = _DMY.match(text)
         if m:
             a, b, y = int(m[1]), int(m[2]), int(m[3])
+            if len(m[3]) == 2:
+                y += 2000 if y < TWO_DIGIT_YEAR_PIVOT else 1900
             day, month = (a, b) if dayfirst else (b, a)
             if month > 12 >= day:  # unambiguous the other way round (13/5/2024)
                 day, month = month, day
-            return Parsed(dt.datetime(y, month, day, int(m[4] or 0), int(m[5] or 0)))
+            return Parsed(dt.datetime(y, month, day, int(m[4] or 0), int(m[5] or 0), int(m[6] or 0)))
     except ValueError:
         return Parsed(None, "not a date")
     if _NO_YEAR.match(text):
@@ -119,7 +122,8 @@ def parse_datetime(value: object, *, dayfirst: bool = False) -> Parsed:
 
 
 def parse_date(value: object, *, dayfirst: bool = False) -> Parsed:
-    """Real dates, Excel serials, 2024-05-01, 2024/5/1, 2024.5.1, 2024年5月1日, 20240501, 5/1/2024."""
+    """Real dates, Excel serials, 2024-05-01, 2024/5/1, 2024.5.1, 2024年5月1日, 20240501, 5/1/2024,
+    5/1/24 (a two-digit year as Excel reads it: 00-29 are 2000-2029)."""
     parsed = parse_datetime(value, dayfirst=dayfirst)
     return Parsed(parsed.value.date(), None) if parsed.ok else parsed
 

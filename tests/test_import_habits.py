@@ -97,3 +97,27 @@ def test_a_two_row_header_over_merged_cells_is_read_as_one_header(tmp_path: Path
             ("李娜", "13812345671", "wx_1"),
             ("张强", "13812345672", "wx_2"),
         ]
+
+
+def _excel_us_csv(path: Path) -> Path:
+    """A person list saved by Excel as "CSV UTF-8" on a US-locale machine: a BOM, CRLF, m/d/yy dates."""
+    rows = [
+        "客户,电话,登记日期",
+        "王先生,13812345670,3/5/24",
+        "李女士,13812345671,12/31/23 14:05",
+        "赵先生,13812345672,1/2/99",
+    ]
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode("utf-8") + b"\r\n")
+    return path
+
+
+def test_dates_with_a_two_digit_year_are_read_as_excel_reads_them(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    result = import_file(_excel_us_csv(tmp_path / "个人客户.csv"), book, today=TODAY, now=NOW)
+    assert result.plan is not None and not result.plan.problems, result.plan and result.plan.problems
+    created = {r["name"]: r["created"] for r in _rows(book, "customers") if r["name"]}
+    assert created == {
+        "王先生": dt.date(2024, 3, 5),
+        "李女士": dt.date(2023, 12, 31),
+        "赵先生": dt.date(1999, 1, 2),
+    }
