@@ -121,3 +121,30 @@ def test_dates_with_a_two_digit_year_are_read_as_excel_reads_them(tmp_path: Path
         "李女士": dt.date(2023, 12, 31),
         "赵先生": dt.date(1999, 1, 2),
     }
+
+
+def _team_ledger(path: Path) -> Path:
+    """A sales team's ledger in its own words: 公司/个人, 客户等级 as 重要/一般, 负责销售."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "客户"
+    ws.append(["客户名称", "公司/个人", "电话", "客户等级", "负责销售"])
+    ws.append(["上海华信科技有限公司", "公司", "13812345670", "重要", "张三"])
+    ws.append(["王先生", "个人", "13812345671", "一般", "李四"])
+    ws.append(["北京恒达贸易有限公司", "公司", "13812345672", "一般客户", "张三"])
+    wb.save(path)
+    return path
+
+
+def test_a_teams_own_words_for_type_level_and_rep_are_understood(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    result = import_file(_team_ledger(tmp_path / "台账.xlsx"), book, today=TODAY, now=NOW)
+    assert result.plan is not None and not result.plan.problems, result.plan and result.plan.problems
+    got = [
+        (r["name"], r["customer_type"], r["level"], r["owner"]) for r in _rows(book, "customers") if r["name"]
+    ]
+    assert got == [
+        ("上海华信科技有限公司", "企业客户", "A", "张三"),
+        ("王先生", "个人客户", "C", "李四"),
+        ("北京恒达贸易有限公司", "企业客户", "C", "张三"),
+    ]
