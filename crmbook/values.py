@@ -76,6 +76,8 @@ _YMD = re.compile(
 )
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+# An Excel serial stored as text (a CSV of a date column formatted General): 1954-10-03 .. 2119-01-05.
+_SERIAL_TEXT = re.compile(r"^[2-7]\d{4}(?:\.\d+)?$")
 TWO_DIGIT_YEAR_PIVOT = 30  # as Excel reads them: 3/5/29 is 2029, 3/5/30 is 1930
 _NO_YEAR = re.compile(
     r"^(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]+\d{1,2}[:：时]\d{2}(?:[:：分]\d{2})?秒?)?$"
@@ -114,6 +116,8 @@ def parse_datetime(value: object, *, dayfirst: bool = False) -> Parsed:
             if month > 12 >= day:  # unambiguous the other way round (13/5/2024)
                 day, month = month, day
             return Parsed(dt.datetime(y, month, day, int(m[4] or 0), int(m[5] or 0), int(m[6] or 0)))
+        if _SERIAL_TEXT.match(text):
+            return Parsed(EXCEL_EPOCH + dt.timedelta(days=float(text)))
     except ValueError:
         return Parsed(None, "not a date")
     if _NO_YEAR.match(text):
@@ -122,8 +126,8 @@ def parse_datetime(value: object, *, dayfirst: bool = False) -> Parsed:
 
 
 def parse_date(value: object, *, dayfirst: bool = False) -> Parsed:
-    """Real dates, Excel serials, 2024-05-01, 2024/5/1, 2024.5.1, 2024年5月1日, 20240501, 5/1/2024,
-    5/1/24 (a two-digit year as Excel reads it: 00-29 are 2000-2029)."""
+    """Real dates, Excel serials (as numbers or as text), 2024-05-01, 2024/5/1, 2024.5.1, 2024年5月1日,
+    20240501, 5/1/2024, 5/1/24 (a two-digit year as Excel reads it: 00-29 are 2000-2029)."""
     parsed = parse_datetime(value, dayfirst=dayfirst)
     return Parsed(parsed.value.date(), None) if parsed.ok else parsed
 

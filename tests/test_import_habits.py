@@ -148,3 +148,25 @@ def test_a_teams_own_words_for_type_level_and_rep_are_understood(tmp_path: Path)
         ("王先生", "个人客户", "C", "李四"),
         ("北京恒达贸易有限公司", "企业客户", "C", "张三"),
     ]
+
+
+def _gb18030_export(path: Path) -> Path:
+    """A GB18030 CSV whose date column was formatted General before it was saved: serial numbers."""
+    rows = [
+        "Company Name,Tel.,录入时间",
+        "上海华信科技有限公司,13812345670,45352",
+        "北京恒达贸易有限公司,13812345671,45000.75",
+    ]
+    path.write_bytes("\r\n".join(rows).encode("gb18030") + b"\r\n")
+    return path
+
+
+def test_excel_serial_numbers_saved_as_text_are_dates(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    result = import_file(_gb18030_export(tmp_path / "客户列表.csv"), book, today=TODAY, now=NOW)
+    assert result.plan is not None and not result.plan.problems, result.plan and result.plan.problems
+    created = {r["name"]: r["created"] for r in _rows(book, "customers") if r["name"]}
+    assert created == {
+        "上海华信科技有限公司": dt.date(2024, 3, 1),
+        "北京恒达贸易有限公司": dt.date(2023, 3, 15),
+    }
