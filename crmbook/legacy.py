@@ -1,6 +1,6 @@
 """Reading the spreadsheets teams bring when they migrate.
 
-Legacy files are .xlsx/.xlsm/.xls workbooks or CSV text in UTF-8 or GB18030,
+Legacy files are .xlsx/.xlsm/.xls workbooks or CSV text in UTF-8, GB18030 or Windows-1252,
 with title rows above the header, notes and blank lines, merged header
 cells, two-row headers and subtotal rows. :func:`read_legacy` returns, per
 sheet, the header it found and every row below it with its source row
@@ -47,8 +47,27 @@ class LegacySheet:
     headerless: bool = False  # no header row: the columns are named 列1, 列2 … and judged by their values
 
 
+def _western(data: bytes) -> bool:
+    """True for Windows-1252 text (a CSV saved by a Western European Excel: Müller, café), not GBK.
+
+    A GBK character is two bytes, and the second byte of the common ones (GB2312) is 0xA1 or more;
+    an accented Latin letter is one byte followed by a plain letter, space or punctuation.
+    """
+    chinese = western = 0
+    i = 0
+    while i < len(data):
+        if data[i] < 0x80:
+            i += 1
+        elif i + 1 < len(data) and data[i + 1] >= 0xA1:
+            chinese, i = chinese + 1, i + 2
+        else:
+            western, i = western + 1, i + 1
+    return western > chinese
+
+
 def decode_csv(data: bytes, path: str = "") -> tuple[str, str]:
-    """Text and encoding of a CSV: UTF-8 (with or without BOM), else GB18030.
+    """Text and encoding of a CSV: UTF-8 (with or without BOM), Windows-1252 when its accented
+    letters say so, else GB18030.
 
     Raises :class:`InputError` naming the file when neither decodes cleanly.
     """
@@ -60,6 +79,8 @@ def decode_csv(data: bytes, path: str = "") -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    if _western(data):
+        return data.decode("cp1252", errors="replace"), "cp1252"
     try:
         return data.decode("gb18030"), "gb18030"
     except UnicodeDecodeError as exc:

@@ -170,3 +170,21 @@ def test_excel_serial_numbers_saved_as_text_are_dates(tmp_path: Path) -> None:
         "上海华信科技有限公司": dt.date(2024, 3, 1),
         "北京恒达贸易有限公司": dt.date(2023, 3, 15),
     }
+
+
+def _european_csv(path: Path) -> Path:
+    """A German Excel's "CSV (semicolon)": Windows-1252, semicolons, CRLF."""
+    rows = [
+        "Company Name;Contact Person;Tel.",
+        "Müller GmbH;Jürgen Weiß;+49 30 1234560",
+        "Café Rossi S.p.A.;Zoë Bianchi;+39 02 1234567",
+    ]
+    path.write_bytes("\r\n".join(rows).encode("cp1252") + b"\r\n")
+    return path
+
+
+def test_a_western_european_csv_keeps_its_accented_letters(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx", lang="en"))
+    import_file(_european_csv(tmp_path / "kunden.csv"), book, today=TODAY, now=NOW)
+    assert [r["name"] for r in _rows(book, "customers") if r["name"]] == ["Müller GmbH", "Café Rossi S.p.A."]
+    assert [r["name"] for r in _rows(book, "contacts") if r["name"]] == ["Jürgen Weiß", "Zoë Bianchi"]
