@@ -112,7 +112,8 @@ def parse_datetime(value: object, *, dayfirst: bool = False) -> Parsed:
             a, b, y = int(m[1]), int(m[2]), int(m[3])
             if len(m[3]) == 2:
                 y += 2000 if y < TWO_DIGIT_YEAR_PIVOT else 1900
-            day, month = (a, b) if dayfirst else (b, a)
+            # 05.03.2024 is written where the day comes first (Germany, Russia …), whatever else is.
+            day, month = (a, b) if dayfirst or "." in text else (b, a)
             if month > 12 >= day:  # unambiguous the other way round (13/5/2024)
                 day, month = month, day
             return Parsed(dt.datetime(y, month, day, int(m[4] or 0), int(m[5] or 0), int(m[6] or 0)))

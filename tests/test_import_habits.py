@@ -188,3 +188,21 @@ def test_a_western_european_csv_keeps_its_accented_letters(tmp_path: Path) -> No
     import_file(_european_csv(tmp_path / "kunden.csv"), book, today=TODAY, now=NOW)
     assert [r["name"] for r in _rows(book, "customers") if r["name"]] == ["Müller GmbH", "Café Rossi S.p.A."]
     assert [r["name"] for r in _rows(book, "contacts") if r["name"]] == ["Jürgen Weiß", "Zoë Bianchi"]
+
+
+def _dotted_dates_csv(path: Path) -> Path:
+    """A European export: dates written day.month.year, the day 12 or less on most rows."""
+    rows = [
+        "Company Name;Tel.;Created",
+        "Schmidt AG;+49 30 1234561;01.03.2024",
+        "Novak s.r.o.;+420 2 2123 4567;12.11.2023",
+    ]
+    path.write_text("\r\n".join(rows) + "\r\n", encoding="utf-8")
+    return path
+
+
+def test_dates_written_with_dots_are_day_first(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx", lang="en"))
+    import_file(_dotted_dates_csv(tmp_path / "export.csv"), book, today=TODAY, now=NOW)
+    created = {r["name"]: r["created"] for r in _rows(book, "customers") if r["name"]}
+    assert created == {"Schmidt AG": dt.date(2024, 3, 1), "Novak s.r.o.": dt.date(2023, 11, 12)}
