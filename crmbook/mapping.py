@@ -625,6 +625,8 @@ def propose_mapping(
                     made = p.customers_of_children(child) + made
         p.explain_rest(made)
         made[0].reasons, made[0].doubts = p.reasons, p.doubts
+        if sheet.headerless and len(sheets) > 1 and not any(t.columns or t.options for t in made):
+            continue  # a 说明 sheet of a few lines of text beside the data: not a table of records
         tables += made
     return Mapping(tables, dayfirst=dayfirst)
 

@@ -206,3 +206,30 @@ def test_dates_written_with_dots_are_day_first(tmp_path: Path) -> None:
     import_file(_dotted_dates_csv(tmp_path / "export.csv"), book, today=TODAY, now=NOW)
     created = {r["name"]: r["created"] for r in _rows(book, "customers") if r["name"]}
     assert created == {"Schmidt AG": dt.date(2024, 3, 1), "Novak s.r.o.": dt.date(2023, 11, 12)}
+
+
+def _with_instructions_sheet(path: Path) -> Path:
+    """A template handed round the team: a 说明 sheet of instructions first, the customers second."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "说明"
+    for line in ["填表说明", "1. 客户名称请写全称", "2. 电话写手机"]:
+        ws.append([line])
+    data = wb.create_sheet("客户")
+    data.append(["客户名称", "电话"])
+    data.append(["上海华信科技有限公司", "13812345670"])
+    data.append(["北京恒达贸易有限公司", "13812345671"])
+    wb.save(path)
+    return path
+
+
+def test_an_instructions_sheet_beside_the_data_is_not_imported_row_by_row(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    result = import_file(_with_instructions_sheet(tmp_path / "客户.xlsx"), book, today=TODAY, now=NOW)
+    assert result.plan is not None
+    assert result.plan.rejects == []
+    assert result.plan.not_imported == ["说明"]
+    assert [r["name"] for r in _rows(book, "customers") if r["name"]] == [
+        "上海华信科技有限公司",
+        "北京恒达贸易有限公司",
+    ]
