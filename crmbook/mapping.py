@@ -570,7 +570,8 @@ class _Proposal:
             out.append(contacts)
             child.options["ignore"] = [*child.options.get("ignore", []), *contacts.columns]
             self.reasons.append(
-                f"{people[0].header} → {self.label('contacts', 'name')}: the person on each deal is the customer's contact"
+                f"{people[0].header} → {self.label('contacts', 'name')}: the person on each "
+                f"{'deal' if child.target == 'opportunities' else 'follow-up'} is the customer's contact"
             )
         self.reasons.append(
             f"{ref} → {self.label('customers', 'name')}: the workbook does not know most of these "

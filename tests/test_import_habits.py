@@ -233,3 +233,23 @@ def test_an_instructions_sheet_beside_the_data_is_not_imported_row_by_row(tmp_pa
         "上海华信科技有限公司",
         "北京恒达贸易有限公司",
     ]
+
+
+def _followup_rows(path: Path) -> Path:
+    """One row per follow-up, the same customer on several rows, its contact on each."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "跟进明细"
+    ws.append(["客户名称", "联系人", "跟进日期", "跟进方式", "跟进内容"])
+    for k in range(3):
+        ws.append(["上海华信科技有限公司", "王伟", f"2024年3月{k + 1}日", "电话", f"第{k + 1}次沟通"])
+    wb.save(path)
+    return path
+
+
+def test_the_dry_run_says_a_follow_up_sheets_person_is_on_each_follow_up(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    result = import_file(_followup_rows(tmp_path / "跟进.xlsx"), book, dry_run=True, today=TODAY, now=NOW)
+    assert result.mapping is not None
+    reasons = [r for t in result.mapping.tables for r in t.reasons if r.startswith("联系人")]
+    assert reasons == ["联系人 → 姓名: the person on each follow-up is the customer's contact"]
