@@ -759,6 +759,20 @@ REJECT_HEADERS = {
 }
 
 
+def _already_rejected(state: State | None, rejects: list[Reject]) -> bool:
+    """Every one of ``rejects`` is on the rejects sheet already, from an earlier import not undone
+    (the 合计 row of a ledger imported again next month)."""
+    if state is None:
+        return False
+    earlier = {
+        tuple(r)
+        for record in state.extra.get(SECTION, {}).values()
+        if not record.get("undone")
+        for r in record.get("rejects", [])
+    }
+    return all((r.file, r.sheet, r.row, r.reason, r.raw) in earlier for r in rejects)
+
+
 def rejects_sheet(state: State, lang: Lang) -> OwnedSheet:
     """Every source row an import could not use (imports not undone), with the reason and its raw values."""
     rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in REJECT_HEADERS[lang]]]
@@ -968,7 +982,8 @@ def import_file(
             with_refresh=not dry_run,
             keep_records=dry_run,
         )
-        written = not dry_run and (plan.changed or (bool(plan.rejects) and not plan.all_rejected))
+        new_rejects = bool(plan.rejects) and not _already_rejected(edit.book.state, plan.rejects)
+        written = not dry_run and (plan.changed or (new_rejects and not plan.all_rejected))
         backup = edit.save(plan.changeset) if written else None
     return ImportResult(
         target, plan, written, backup, time.perf_counter() - started, dry_run=dry_run, mapping=used

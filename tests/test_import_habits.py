@@ -253,3 +253,29 @@ def test_the_dry_run_says_a_follow_up_sheets_person_is_on_each_follow_up(tmp_pat
     assert result.mapping is not None
     reasons = [r for t in result.mapping.tables for r in t.reasons if r.startswith("联系人")]
     assert reasons == ["联系人 → 姓名: the person on each follow-up is the customer's contact"]
+
+
+def _ledger_with_total(path: Path) -> Path:
+    """A monthly ledger ending with its 合计 row, imported again next month as it is."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "台账"
+    ws.append(["客户名称", "电话", "金额"])
+    ws.append(["上海华信科技有限公司", "13812345670", 100])
+    ws.append(["北京恒达贸易有限公司", "13812345671", 200])
+    ws.append(["合计", None, 300])
+    wb.save(path)
+    return path
+
+
+def test_importing_a_ledger_again_does_not_record_its_total_row_again(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    source = _ledger_with_total(tmp_path / "台账.xlsx")
+    first = import_file(source, book, today=TODAY, now=NOW)
+    assert first.written and first.plan is not None and len(first.plan.rejects) == 1
+    again = import_file(source, book, today=TODAY, now=NOW)
+    assert not again.written
+    wb = openpyxl.load_workbook(book, read_only=True)
+    rejects = wb["导入拒绝"]
+    assert sum(1 for row in rejects.iter_rows(min_row=2, values_only=True) if any(row)) == 1
+    wb.close()
