@@ -56,6 +56,10 @@ def known_headers() -> frozenset[str]:
     return frozenset(_table())
 
 
+_BRACKETED = re.compile(r"[（(【\[][^（）()【】\[\]]*[）)】\]]")
+_SCALED = re.compile(r"万|千|亿|百万|\bk\b|thousand|million", re.IGNORECASE)
+
+
 @lru_cache(maxsize=4096)
 def concept_of(header: str) -> str | None:
     """The concept a header names, or None."""
@@ -65,6 +69,11 @@ def concept_of(header: str) -> str | None:
         return None
     if folded in table:
         return table[folded]
+    hint = _BRACKETED.search(str(header))
+    if hint and not _SCALED.search(hint.group(0)):
+        # 客户等级(A/B/C), 电话（手机）: the header without its hint; never 金额（万元）, whose numbers
+        # would be read as yuan ten thousand times too small.
+        return concept_of(_BRACKETED.sub("", str(header)))
     candidates = [folded]
     for prefix in _PREFIXES:
         if folded.startswith(prefix) and len(folded) > len(prefix):

@@ -279,3 +279,27 @@ def test_importing_a_ledger_again_does_not_record_its_total_row_again(tmp_path: 
     rejects = wb["导入拒绝"]
     assert sum(1 for row in rejects.iter_rows(min_row=2, values_only=True) if any(row)) == 1
     wb.close()
+
+
+def _headers_with_hints(path: Path) -> Path:
+    """Headers typed with a hint in brackets, on a second line (Alt+Enter): 客户等级(A/B/C), 金额（万元）."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "客户"
+    ws.append(["客户名称", "联系电话\n（手机）", "客户等级\n(A/B/C)", "金额（万元）"])
+    ws.append(["上海华信科技有限公司", "13812345670", "A", 12.5])
+    ws.append(["北京恒达贸易有限公司", "13812345671", "B", 3])
+    wb.save(path)
+    return path
+
+
+def test_a_hint_in_brackets_after_a_header_does_not_hide_what_it_names(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    import_file(_headers_with_hints(tmp_path / "客户.xlsx"), book, today=TODAY, now=NOW)
+    got = [(r["name"], r["phone"], r["level"]) for r in _rows(book, "customers") if r["name"]]
+    assert got == [("上海华信科技有限公司", "13812345670", "A"), ("北京恒达贸易有限公司", "13812345671", "B")]
+    # 万元 is a unit: the numbers stay as typed in a column of their own, never read as yuan.
+    wb = openpyxl.load_workbook(book, read_only=True)
+    header = [c.value for c in next(wb["客户"].iter_rows(max_row=1))]
+    assert "金额（万元）" in header
+    wb.close()
