@@ -278,6 +278,9 @@ def plan_merge(
     rows_by_id = _customer_rows(table)
     wanted, skipped = _groups_to_merge(book, state, auto_threshold, rows_by_id)
     merge_ids = _next_ids(state, book.today, len(wanted))
+    formulas = _row_formulas(
+        book, table, [rows_by_id[i] for ids, *_ in wanted for i in ids if i in rows_by_id]
+    )
     changeset = Changeset()
     groups: list[MergeGroup] = []
     used: set[str] = set()
@@ -311,23 +314,31 @@ def plan_merge(
             score,
             source,
         )
-        _plan_fields(book, table, group, rules, rows, changeset)
+        _plan_fields(table, group, rules, rows, formulas.get(survivor_row, {}), changeset)
         _plan_children(book, group, changeset)
         _plan_archive(table, group, changeset)
         groups.append(group)
-        state.extra.setdefault(SECTION, {})[merge_id] = _record(book, table, group, now)
+        state.extra.setdefault(SECTION, {})[merge_id] = _record(table, group, formulas, now)
     _apply(frames, book, changeset)
     _finish(book, state, frames, groups, changeset, now, undo=False)
     return MergePlan(changeset, groups, skipped, book.lang)
 
 
 def _plan_fields(
-    book: Book, table: Table, group: MergeGroup, rules: dict[str, str], rows: list[int], changeset: Changeset
+    table: Table,
+    group: MergeGroup,
+    rules: dict[str, str],
+    rows: list[int],
+    formulas: dict[str, str],
+    changeset: Changeset,
 ) -> None:
+    """The survivor's fields as the rules merge them; ``formulas``: the survivor's formula cells (column
+    key -> text), which keep their formula (it works on the merged fields; its result is no value to
+    replace)."""
     owned = {c.key for c in table.spec.columns if c.owned}
     order = _recency(table, rows)
     for key in table.data.columns:
-        if key in owned or key == "customer_id":
+        if key in owned or key == "customer_id" or key in formulas:
             continue
         col = table.columns.get(key) or table.extra_columns.get(key)
         if col is None:
@@ -403,9 +414,11 @@ def _row_formulas(book: Book, table: Table, rows: list[int]) -> dict[int, dict[s
     return out
 
 
-def _record(book: Book, table: Table, group: MergeGroup, now: dt.datetime) -> dict[str, Any]:
-    """What the state sheet keeps of one merge: enough to undo it exactly (a formula as a formula)."""
-    formulas = _row_formulas(book, table, list(group.merged_rows))
+def _record(
+    table: Table, group: MergeGroup, formulas: dict[int, dict[str, str]], now: dt.datetime
+) -> dict[str, Any]:
+    """What the state sheet keeps of one merge: enough to undo it exactly (a formula as a formula);
+    ``formulas``: row -> the formula cells of the group's rows (:func:`_row_formulas`)."""
     return {
         "time": now.isoformat(timespec="seconds"),
         "source": group.source,

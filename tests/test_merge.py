@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from crmbook.changeset import CellWrite, Changeset
+from crmbook.changeset import CellWrite, Changeset, Formula
 from crmbook.cli import cli
 from crmbook.errors import InputError, WorkbookLockedError
 from crmbook.merge import merge, merged_value, parse_merge_rules, undo_merge
@@ -185,6 +185,38 @@ def test_both_records_notes_are_kept_by_a_merge(book_path: Path) -> None:
     data = after.tables["customers"].data
     notes = str(data.loc[data["customer_id"] == keep, "notes"].iloc[0])
     assert sorted(notes.split("；")) == sorted(["年底有采购预算", "关注售后服务"])
+
+
+def test_the_survivors_formula_stays_a_formula(book_path: Path) -> None:
+    """A user column of formulas (=ROW()*10, saved with their results) on two duplicates: the newer
+    one's result does not replace the older survivor's formula, and undo gives the merged-away row its
+    formula back."""
+    keep, other, customers = _first_pair(book_path)
+    pair = [keep, other]
+    rows = {cid: int(customers.index[customers["customer_id"] == cid][0]) for cid in pair}
+    older = min(pair, key=lambda cid: customers.at[rows[cid], "created"])
+    col = len(pc.CalamineWorkbook.from_path(str(book_path)).get_sheet_by_name("客户").to_python()[0]) + 1
+    writes = [CellWrite("客户", 1, col, "评分")] + [
+        CellWrite("客户", r, col, Formula("ROW()*10", r * 10)) for r in rows.values()
+    ]
+    book_path.write_bytes(apply_changeset(book_path, Changeset(cell_writes=writes)))
+    refresh(book_path, today=TODAY, now=NOW)  # both changed today: the later created is the newest
+    grid = read_book(book_path, today=TODAY)[0].duplicates_grid
+    keeps = [
+        CellWrite("重复客户", r + 1, 8, "保留" if row[2] == older else None)
+        for r, row in enumerate(grid)
+        if row and row[2] in pair
+    ]
+    book_path.write_bytes(apply_changeset(book_path, Changeset(cell_writes=keeps)))
+    assert _decide(book_path) >= 1
+    result = merge(book_path, today=TODAY, now=NOW)
+    merge_id = next(g.merge_id for g in result.groups if g.survivor_id == older)
+    letter = openpyxl.utils.get_column_letter(col)
+    ws = openpyxl.load_workbook(book_path)["客户"]
+    assert ws[f"{letter}{rows[older]}"].value == "=ROW()*10"
+    undo_merge(book_path, merge_id, today=TODAY, now=NOW)
+    ws = openpyxl.load_workbook(book_path)["客户"]
+    assert [ws[f"{letter}{r}"].value for r in rows.values()] == ["=ROW()*10"] * 2
 
 
 def test_undo_refuses_to_overwrite_a_later_edit(book_path: Path) -> None:
