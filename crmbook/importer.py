@@ -44,7 +44,7 @@ from typing import Any, Generic, TypeVar
 import pandas as pd
 
 from crmbook.book import Book, Table, copy_book
-from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
+from crmbook.changeset import CellWrite, Changeset, Formula, OwnedSheet, SheetCell
 from crmbook.clean import PHONE_SEPARATOR, clean_text
 from crmbook.edit import editing
 from crmbook.errors import InputError, WorkbookFileError
@@ -340,6 +340,35 @@ def row_digests(table: Table, rows: list[int]) -> dict[int, str]:
     return out
 
 
+def with_formulas(book: Book, updated: list[list[Any]]) -> list[list[Any]]:
+    """``updated`` ([sheet key, row, field, old, new] per cell written over) with, after the entries of
+    cells that held a formula, its text: undo writes it back as that formula, not as the value it showed."""
+    from crmbook.ooxml.formulas import row_formulas
+
+    rows: dict[str, set[int]] = defaultdict(set)
+    for key, row, *_ in updated:
+        rows[key].add(int(row))
+    found: dict[tuple[str, int, str], str] = {}
+    for key, wanted in rows.items():
+        table = book.tables.get(key)
+        if table is None:
+            continue
+        names = {col: name for name, col in {**table.columns, **table.extra_columns}.items()}
+        try:
+            texts = row_formulas(book.path, table.sheet_name, wanted)
+        except (WorkbookFileError, ValueError):
+            continue  # the values are kept; the writer reports a sheet it cannot patch
+        for (row, col), text in texts.items():
+            if col in names:
+                found[(key, row, names[col])] = text
+    return [
+        [*entry, found[(entry[0], int(entry[1]), entry[2])]]
+        if (entry[0], int(entry[1]), entry[2]) in found
+        else entry
+        for entry in updated
+    ]
+
+
 def _next_import_id(state: State, today: dt.date) -> str:
     prefix = f"I{today:%Y%m%d}-"
     used = [
@@ -600,7 +629,7 @@ def plan_import(
             for k, rows in writer.created.items()
         },
         "new_columns": dict(writer.new_columns),
-        "updated": writer.updated,
+        "updated": with_formulas(book, writer.updated),
         "rejects": [[r.file, r.sheet, r.row, r.reason, r.raw] for r in rejects],
         # Source texts the value maps replaced with a list label, so they stay findable.
         "value_maps": [
@@ -865,7 +894,7 @@ def plan_undo_import(
             conflicts.append(
                 f"{table.sheet_name} row {row} refers to {refs[row]}, a customer this {what} created"
             )
-    for key, row, name, old, new in record["updated"]:
+    for key, row, name, old, new, *formula in record["updated"]:
         table = after.tables.get(key)
         col = None if table is None else table.columns.get(name) or table.extra_columns.get(name)
         if table is None or col is None:
@@ -875,8 +904,10 @@ def plan_undo_import(
         if not _same(current, decode_value(new)):
             conflicts.append(f"{table.sheet_name} row {row} {name} was edited since the {what}")
             continue
-        writes.append(CellWrite(table.sheet_name, int(row), col, decode_value(old)))
-        table.data.at[int(row), name] = decode_value(old)
+        shown = decode_value(old)
+        restored = Formula(formula[0], None if isinstance(shown, dt.date) else shown) if formula else shown
+        writes.append(CellWrite(table.sheet_name, int(row), col, restored))
+        table.data.at[int(row), name] = shown
     columns_removed: dict[str, list[tuple[int, str | None]]] = {}  # sheet -> new columns taken away
     for key, columns in record.get("new_columns", {}).items():
         table = after.tables.get(key)

@@ -41,7 +41,7 @@ from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import CHILD_SHEETS, assign_sheet_ids, customer_ids_and_references
-from crmbook.importer import row_digests
+from crmbook.importer import row_digests, with_formulas
 from crmbook.ooxml.cells import col_letter
 from crmbook.refresh import HeadStart, RefreshPlan, WritePreparer, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
@@ -881,7 +881,9 @@ def plan_collect(
             for k, rows in merger.created.items()
         },
         "new_columns": merger.new_columns,
-        "updated": [[k, row, name, old, new] for (k, row, name), (old, new) in merger.updated.items()],
+        "updated": with_formulas(
+            book, [[k, row, name, old, new] for (k, row, name), (old, new) in merger.updated.items()]
+        ),
         "rejects": [],
         "counts": {
             o.rep: {

@@ -71,3 +71,60 @@ def test_shared_formulas_are_read_per_cell(tmp_path: Path) -> None:
     letter = openpyxl.utils.get_column_letter(amount)
     found = row_formulas(book, FORMULA_SHEET, [2, 3, 5])
     assert found == {(r, col): f"{letter}{r}*1.13" for r in (2, 3, 5)}
+
+
+def _formula_column(book: Path, rows: int) -> str:
+    """The customers sheet with a user column of formulas (=LEN(B2) …) right of its last column, as
+    a spreadsheet program saves it; its letter."""
+    wb = openpyxl.load_workbook(book)
+    ws = wb["客户"]
+    col = ws.max_column + 1
+    ws.cell(1, col, USER_COLUMN)
+    for r in range(2, rows + 2):
+        ws.cell(r, col, f"=LEN(B{r})")
+    wb.save(book)
+    return openpyxl.utils.get_column_letter(col)
+
+
+def _formula_at(book: Path, ref: str) -> object:
+    return openpyxl.load_workbook(book)["客户"][ref].value
+
+
+def test_collect_undo_gives_a_formula_back_as_a_formula(tmp_path: Path) -> None:
+    from tests.test_team import edit_in_excel
+
+    book = create_workbook(tmp_path / "crm.xlsx", sample=40, seed=4, today=TODAY)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["refresh", str(book), *DAY]).exit_code in (0, 1)
+    letter = _formula_column(book, 40)
+    ws = openpyxl.load_workbook(book)["客户"]
+    owner = [c.value for c in ws[1]].index("负责人")
+    rep, record = ws.cell(2, owner + 1).value, ws.cell(2, 1).value
+    split = runner.invoke(cli, ["split", str(book), "-o", str(tmp_path / "team"), *DAY])
+    assert split.exit_code == 0, split.output
+    edit_in_excel(tmp_path / "team" / f"{rep}.xlsx", [("客户", record, USER_COLUMN, 77)])
+    out = runner.invoke(cli, ["collect", str(tmp_path / "team" / f"{rep}.xlsx"), "--into", str(book), *DAY])
+    assert out.exit_code in (0, 1) and "collect --undo" in out.output, out.output
+    assert _formula_at(book, f"{letter}2") == 77  # the rep's value, typed over the formula
+    collect_id = out.output.split("collect --undo ")[1].split()[1]
+    undo = runner.invoke(cli, ["collect", "--undo", str(book), collect_id, *DAY])
+    assert undo.exit_code in (0, 1), undo.output
+    assert _formula_at(book, f"{letter}2") == "=LEN(B2)"
+
+
+def test_import_undo_gives_a_formula_back_as_a_formula(tmp_path: Path) -> None:
+    book = create_workbook(tmp_path / "crm.xlsx", sample=40, seed=4, today=TODAY)
+    letter = _formula_column(book, 40)
+    ws = openpyxl.load_workbook(book)["客户"]
+    headers = [c.value for c in ws[1]]
+    name, phone = ws.cell(3, 2).value, ws.cell(3, headers.index("主联系电话") + 1).value
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_text(f"客户名称,主联系电话,{USER_COLUMN}\n{name},{phone},高\n", encoding="utf-8")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["import", str(legacy), "--into", str(book), *DAY])
+    assert out.exit_code in (0, 1) and "import --undo" in out.output, out.output
+    assert _formula_at(book, f"{letter}3") == "高"  # the customer matched and was updated
+    import_id = out.output.split("import --undo ")[1].split()[1]
+    undo = runner.invoke(cli, ["import", "--undo", str(book), import_id, *DAY])
+    assert undo.exit_code in (0, 1), undo.output
+    assert _formula_at(book, f"{letter}3") == "=LEN(B3)"
