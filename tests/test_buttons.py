@@ -148,6 +148,12 @@ def test_buttons_and_macros_survive_a_refresh_and_records_survive_the_install(
     refresh(copy, today=dt.date(2026, 11, 23))
     with zipfile.ZipFile(xlsm) as a, zipfile.ZipFile(copy) as b:
         assert a.read("xl/vbaProject.bin") == b.read("xl/vbaProject.bin")
+        # every sheet keeps the code name of its module in the VBA project, the rebuilt dashboard too
+        sheets = [n for n in a.namelist() if re.match(r"xl/worksheets/sheet\d+\.xml$", n)]
+        code_names = [
+            re.findall(rb'<sheetPr[^>]*codeName="([^"]+)"', z.read(n)) for z in (a, b) for n in sheets
+        ]
+        assert code_names[: len(sheets)] == code_names[len(sheets) :] and all(code_names)
         assert any(
             "vmlDrawing" in b.read(n).decode()
             for n in b.namelist()

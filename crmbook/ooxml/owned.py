@@ -26,6 +26,7 @@ __all__ = [
     "StandInStyles",
     "render_owned_sheet",
     "render_rows",
+    "with_code_name",
 ]
 
 # (crmbook style name, value) -> cell format index; for a value that is not a date the index depends
@@ -105,6 +106,17 @@ class RenderedSheet:
 
     xml: bytes
     relationships: list[tuple[str, str, str, bool]] = field(default_factory=list)
+
+
+def with_code_name(xml: bytes, code_name: str) -> bytes:
+    """A sheet :func:`render_owned_sheet` wrote, with the VBA code name its part had before (a
+    macro-enabled workbook's VBA project has a module of that name for the sheet)."""
+    attribute = f' codeName="{escape_attr(code_name)}"'.encode()
+    at = xml.find(b"<sheetPr")
+    if at >= 0 and at < xml.find(b"<dimension"):
+        return xml[: at + 8] + attribute + xml[at + 8 :]
+    root = xml.index(b">", xml.index(b"<worksheet")) + 1
+    return xml[:root] + b"<sheetPr" + attribute + b"/>" + xml[root:]
 
 
 def _pane(freeze: str) -> str:

@@ -221,6 +221,19 @@ class Package:
             ) from exc
         return b"".join(chunks)
 
+    def head(self, name: str, size: int = 4096) -> bytes:
+        """The first ``size`` inflated bytes of one part (the elements a sheet starts with), without
+        inflating the rest."""
+        info = self._info(name)
+        try:
+            if info.compress_type == zipfile.ZIP_DEFLATED:
+                _, compressed = self.raw(info.filename)
+                return isal_zlib.decompressobj(-15).decompress(compressed, size)
+            with self._zip.open(info) as stream:
+                return stream.read(size)
+        except (isal_zlib.error, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise self._damaged(info, str(exc)) from exc
+
     def _inflate(self, info: zipfile.ZipInfo) -> bytes:
         """A deflated part's bytes, inflated by ISA-L (about twice as fast as zlib) and never beyond
         the size the part declares (already within the caps), checked against its CRC."""

@@ -43,6 +43,7 @@ from crmbook.ooxml.owned import (
     render_owned_sheet,
     render_rows,
     style_keys,
+    with_code_name,
 )
 from crmbook.ooxml.package import MiB, Package, content_type_of, open_package, parse_xml
 from crmbook.ooxml.sheetxml import CellPatch, SheetShape, SheetXml, SheetXmlError, patch_cells
@@ -56,6 +57,7 @@ from crmbook.schema import Lang
 __all__ = ["Patcher", "PreparedCells", "SplicedPackage", "apply_changeset", "inflate_sheets"]
 
 _BAD_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
+_CODE_NAME = re.compile(rb"<(?:[\w.-]+:)?sheetPr\b[^>]*?\scodeName\s*=\s*[\"']([^\"']*)[\"']")
 
 # An owned sheet of more rows than this that was not rendered ahead has its first rows rendered in a
 # second process (when the system allows one) while this one patches the user sheets and renders
@@ -692,6 +694,13 @@ class _Build:
         self.zip.deflate_ahead(grown_data)
         return True
 
+    def _code_name(self, part: str) -> str | None:
+        """The VBA code name on the sheet part's ``sheetPr``, read from its first bytes."""
+        if part not in self.pkg:
+            return None
+        found = _CODE_NAME.search(self.pkg.head(part))
+        return found.group(1).decode() if found else None
+
     def write_owned_sheet(self, owned: OwnedSheet) -> None:
         if owned.kept is not None:
             if self._append_owned(owned):
@@ -700,8 +709,10 @@ class _Build:
         existing = {name.casefold(): name for name in self.sheets}
         state = owned.hidden or "visible"
         name = existing.get(owned.name.casefold())
+        code_name = None
         if name is not None:
             part = self._worksheet_part(name)
+            code_name = self._code_name(part)
             self._delete_dependents(part)
             if self.states[name] != state:
                 self.workbook = manifest.set_sheet_state(self.workbook, name, state)
@@ -739,6 +750,8 @@ class _Build:
                 )
         except ValueError as exc:
             raise self.fail(f"无法生成工作表“{name}”：{exc}", f"cannot build sheet {name!r}: {exc}") from exc
+        if code_name:
+            rendered = RenderedSheet(with_code_name(rendered.xml, code_name), rendered.relationships)
         self.outputs[part] = rendered.xml
         self.zip.deflate_ahead(rendered.xml)
         relationships = list(rendered.relationships)
