@@ -95,3 +95,101 @@ def test_refresh_keeps_every_user_part(tmp_path: Path) -> None:
     assert grid[1][0] == "C2026000001" and grid[15][0].startswith("C2026")
     assert [row[grid[0].index("我的备注")] for row in grid[1:4]] == ["备注 1", "备注 2", "备注 3"]
     assert "问题清单" in wb.sheet_names and "我的分析" in wb.sheet_names
+
+
+_DOC = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_SPREADSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+
+
+def _with_pivot_tables(path: Path) -> Path:
+    """The canonical book with a sheet of two pivot tables as Excel stores them: one over the customers
+    sheet, one over the Lists sheet (where a refresh writes nothing)."""
+    main = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    rel = f'xmlns:r="{_DOC}"'
+    with zipfile.ZipFile(path) as z:
+        stored = {n: z.read(n) for n in z.namelist()}
+    sheet_rels = []
+    for n, (sheet, ref, field) in enumerate(
+        [("客户", "A1:X20", "客户等级"), ("列表", "A1:B6", "客户类型")], 1
+    ):
+        stored[f"xl/pivotCache/pivotCacheDefinition{n}.xml"] = (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<pivotCacheDefinition {main} '
+            f'refreshedVersion="6" recordCount="0"><cacheSource type="worksheet"><worksheetSource ref="{ref}" '
+            f'sheet="{sheet}"/></cacheSource><cacheFields count="1"><cacheField name="{field}" numFmtId="0">'
+            "<sharedItems/></cacheField></cacheFields></pivotCacheDefinition>"
+        ).encode()
+        stored[f"xl/pivotTables/pivotTable{n}.xml"] = (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<pivotTableDefinition {main} '
+            f'name="透视表{n}" cacheId="{n}" dataCaption="值" updatedVersion="6" createdVersion="6">'
+            f'<location ref="{"AD"[n - 1]}3" firstHeaderRow="1" firstDataRow="1" firstDataCol="0"/>'
+            '<pivotFields count="1"><pivotField showAll="0"/></pivotFields></pivotTableDefinition>'
+        ).encode()
+        stored[f"xl/pivotTables/_rels/pivotTable{n}.xml.rels"] = (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas'
+            f'.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{_DOC}/'
+            f'pivotCacheDefinition" Target="../pivotCache/pivotCacheDefinition{n}.xml"/></Relationships>'
+        ).encode()
+        sheet_rels.append(
+            f'<Relationship Id="rId{n}" Type="{_DOC}/pivotTable" Target="../pivotTables/pivotTable{n}.xml"/>'
+        )
+    stored["xl/worksheets/sheet99.xml"] = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet {main}><sheetData/></worksheet>'
+    ).encode()
+    stored["xl/worksheets/_rels/sheet99.xml.rels"] = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas'
+        f'.openxmlformats.org/package/2006/relationships">{"".join(sheet_rels)}</Relationships>'
+    ).encode()
+    wb = stored["xl/workbook.xml"].decode()
+    assert wb.endswith("</workbook>") and "<extLst" not in wb
+    wb = wb.replace("</sheets>", f'<sheet name="透视" sheetId="99" r:id="rIdP99" {rel}/></sheets>')
+    caches = "".join(f'<pivotCache cacheId="{n}" r:id="rIdC{n}" {rel}/>' for n in (1, 2))
+    stored["xl/workbook.xml"] = wb.replace(
+        "</workbook>", f"<pivotCaches>{caches}</pivotCaches></workbook>"
+    ).encode()
+    links = f'<Relationship Id="rIdP99" Type="{_DOC}/worksheet" Target="worksheets/sheet99.xml"/>' + "".join(
+        f'<Relationship Id="rIdC{n}" Type="{_DOC}/pivotCacheDefinition" '
+        f'Target="pivotCache/pivotCacheDefinition{n}.xml"/>'
+        for n in (1, 2)
+    )
+    rels = stored["xl/_rels/workbook.xml.rels"].decode()
+    stored["xl/_rels/workbook.xml.rels"] = rels.replace(
+        "</Relationships>", links + "</Relationships>"
+    ).encode()
+    types = [("/xl/worksheets/sheet99.xml", f"{_SPREADSHEET}.worksheet+xml")]
+    for n in (1, 2):
+        types += [
+            (f"/xl/pivotCache/pivotCacheDefinition{n}.xml", f"{_SPREADSHEET}.pivotCacheDefinition+xml"),
+            (f"/xl/pivotTables/pivotTable{n}.xml", f"{_SPREADSHEET}.pivotTable+xml"),
+        ]
+    overrides = "".join(f'<Override PartName="{p}" ContentType="{t}"/>' for p, t in types)
+    ct = stored["[Content_Types].xml"].decode()
+    stored["[Content_Types].xml"] = ct.replace("</Types>", overrides + "</Types>").encode()
+    out = path.with_name("pivots.xlsx")
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in stored.items():
+            z.writestr(name, data)
+    return out
+
+
+def test_pivot_tables_over_the_sheets_refresh_wrote_are_refreshed_on_opening(tmp_path: Path) -> None:
+    """crmbook fills IDs and the derived customer columns: a pivot table over the customers sheet would
+    show its totals from before until someone clicks Refresh, so its cache asks to be refreshed on
+    opening (as fullCalcOnLoad does for formulas); every other pivot part stays as it was."""
+    from crmbook.template import create_workbook
+
+    book = _with_pivot_tables(create_workbook(tmp_path / "crm.xlsx", sample=20, seed=3, today=TODAY))
+    before = parts(book)
+    refresh(book, today=TODAY)
+    after = parts(book)
+    assert b'refreshOnLoad="1"' in after["xl/pivotCache/pivotCacheDefinition1.xml"]
+    assert (
+        after["xl/pivotCache/pivotCacheDefinition2.xml"] == before["xl/pivotCache/pivotCacheDefinition2.xml"]
+    )
+    for name in before:
+        if name.startswith(("xl/pivotTables/", "xl/worksheets/sheet99", "xl/worksheets/_rels/sheet99")):
+            assert after[name] == before[name], name
+    refresh(book, today=TODAY)
+    assert (
+        parts(book)["xl/pivotCache/pivotCacheDefinition1.xml"]
+        == after["xl/pivotCache/pivotCacheDefinition1.xml"]
+    )

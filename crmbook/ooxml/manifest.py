@@ -9,6 +9,7 @@ calculation settings and extension data survive untouched.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 
 from crmbook.ooxml import nsscan
@@ -16,6 +17,7 @@ from crmbook.ooxml.nsscan import Node, attribute_prefix, element_prefix
 from crmbook.ooxml.xmltext import (
     MAIN_NS,
     REL_NS,
+    TAG_RE,
     Edit,
     apply_edits,
     attr,
@@ -40,6 +42,7 @@ __all__ = [
     "set_code_name",
     "set_filter_range",
     "set_full_calc_on_load",
+    "set_refresh_on_load",
     "set_sheet_state",
 ]
 
@@ -57,6 +60,7 @@ class RT:
     HYPERLINK = f"{_DOC}/hyperlink"
     STYLES = f"{_DOC}/styles"
     CALC_CHAIN = f"{_DOC}/calcChain"
+    PIVOT_CACHE = f"{_DOC}/pivotCacheDefinition"
 
 
 class CT:
@@ -319,6 +323,30 @@ def set_full_calc_on_load(data: bytes) -> bytes:
     qname, declare = _child_name(root, MAIN_NS, "calcPr")
     text = b"<" + qname + b' fullCalcOnLoad="1"' + declare + b"/>"
     return _insert_in_workbook(data, nodes, text, _AFTER_DEFINED_NAMES[1:])
+
+
+def set_refresh_on_load(data: bytes, sheets: set[str]) -> bytes:
+    """A pivot cache definition (``pivotCacheDefinition*.xml``) asking the spreadsheet program to refresh
+    the pivot table when it opens the workbook, when its source is on one of ``sheets`` (or a name:
+    a table or defined name); else ``data`` as it is.
+
+    Like ``fullCalcOnLoad`` for formulas: a pivot table over a sheet crmbook wrote cells into would
+    otherwise show its totals from before (Excel keeps the cache until someone clicks Refresh)."""
+    root = TAG_RE.search(data)
+    if root is None or root.group(3) != b"pivotCacheDefinition":
+        return data
+    source = _WORKSHEET_SOURCE.search(data, root.end(), root.end() + 4096)
+    if source is None:
+        return data  # not a worksheet source (an external connection, a consolidation)
+    sheet = attr(source.group(1), "sheet")
+    if sheet is not None and sheet not in sheets:
+        return data
+    if attr(root.group(4), "refreshOnLoad") in ("1", "true"):
+        return data
+    return data[: root.start()] + set_attr(root.group(0), "refreshOnLoad", "1") + data[root.end() :]
+
+
+_WORKSHEET_SOURCE = re.compile(rb"<(?:[\w.-]+:)?worksheetSource\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*?)/?>")
 
 
 def set_code_name(data: bytes, code_name: str) -> bytes:

@@ -802,12 +802,25 @@ class _Build:
         self._register_content_types()
         if self.spliced:  # cells the user's formulas may read changed: recalculate them all on open
             self.workbook = manifest.set_full_calc_on_load(self.workbook)
+            self._refresh_pivots_on_load()
         self.workbook = manifest.fix_active_tab(self.workbook, [self.states[n] for n in self.sheets])
         for (name, original), data in zip(
             self.originals.items(), (self.workbook, self.wb_rels, self.content_types), strict=True
         ):
             if data != original:
                 self.outputs[name] = data
+
+    def _refresh_pivots_on_load(self) -> None:
+        """The user's pivot tables over the sheets whose cells crmbook wrote are refreshed on opening."""
+        written = {name for name, part in self.sheets.items() if part in self.spliced}
+        for _, rtype, target, _ in self.pkg.rels(self.workbook_part):
+            part = self.pkg.find(target)
+            if rtype != RT.PIVOT_CACHE or part is None or part in self.outputs:
+                continue
+            data = self.pkg.read(part)
+            patched = manifest.set_refresh_on_load(data, written)
+            if patched != data:
+                self.outputs[part] = patched
 
     def assemble(self) -> bytes:
         out = self.zip
