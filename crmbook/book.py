@@ -42,6 +42,9 @@ class Table:
     columns: dict[str, int]  # schema key -> 1-based column number
     extra_columns: dict[str, int]  # header text of a user column -> column number
     data: pd.DataFrame
+    # Rows under the records that total them (合计 typed in their first cell, no ID): not records, but
+    # new records appended below the data would land under them, outside their sums.
+    totals_below: list[int] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -53,6 +56,22 @@ class Table:
 
     def has(self, key: str) -> bool:
         return key in self.columns
+
+    def next_free_row(self, after: int, path: str) -> int:
+        """The row for a new record below row ``after``; refused when a totals row sits under the
+        records (the new record would go below it, outside its sums); ``path``: the workbook's."""
+        if self.totals_below:
+            from crmbook.errors import WorkbookFileError
+
+            row = min(self.totals_below)
+            raise WorkbookFileError(
+                path,
+                f"sheet {self.sheet_name} row {row} totals the records above it: new records would go below it, "
+                "outside its sums. Make it the Excel table's total row (click in the table, Table Design › "
+                "Total Row: crmbook keeps that row under the records) or move it above the header row, "
+                "then run again",
+            )
+        return after + 1
 
     def add_extra_column(self, name: str) -> int:
         """A new user column ``name`` after the last one (empty in every record); its column number.

@@ -239,7 +239,9 @@ class _Writer:
     def next_row(self, table: Table) -> int:
         """The first row below the data (and below the rows this import already added)."""
         if table.key not in self.free:
-            self.free[table.key] = (int(table.data.index.max()) if len(table.data) else table.header_row) + 1
+            self.free[table.key] = table.next_free_row(
+                int(table.data.index.max()) if len(table.data) else table.header_row, self.book.path
+            )
         row = self.free[table.key]
         self.free[table.key] += 1
         return row

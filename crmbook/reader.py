@@ -352,14 +352,37 @@ def build_table(
         frame = pd.DataFrame(values, index=rows, columns=pd.Index(names), dtype=object)
     else:
         frame = pd.DataFrame(index=rows[:0], columns=pd.Index(names), dtype=object)
+    below = _totals_below(frame, wanted, spec.id_column)
     return Table(
         spec=spec,
         sheet_name=sheet_name,
         header_row=match.row,
         columns=dict(match.columns),
         extra_columns=dict(match.extra),
-        data=frame,
+        data=frame.drop(index=below) if below else frame,
+        totals_below=below,
     )
+
+
+def _totals_below(frame: pd.DataFrame, columns: dict[str, int], id_key: str) -> list[int]:
+    """The last rows of ``frame`` that total the records above them, as people add one under a list:
+    no ID, 合计 / 总计 / 小计 / Total in their first filled cell and nothing but numbers (their sums) in
+    the others. They are not records: crmbook gives them no ID and writes nothing over their sums."""
+    from crmbook.legacy import SUBTOTAL_MARKERS
+
+    markers = {normalize_label(m) for m in SUBTOTAL_MARKERS}
+    order = sorted(frame.columns, key=lambda n: columns[n])
+    found: list[int] = []
+    for row in reversed(frame.index.tolist()):
+        if id_key in frame.columns and frame.at[row, id_key] is not None:
+            break
+        first, *others = [v for v in (frame.at[row, n] for n in order) if v is not None] or [None]
+        if not (isinstance(first, str) and normalize_label(first) in markers):
+            break
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in others):
+            break
+        found.append(int(row))
+    return sorted(found)
 
 
 def _coerce_setting(raw: Any, default: Any) -> tuple[Any, bool]:

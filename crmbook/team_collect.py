@@ -461,7 +461,7 @@ class _Merger:
 
     def append(self, table: Table, values: dict[str, Any]) -> int:
         start = int(table.data.index.max()) if len(table.data) else table.header_row
-        row = max(start, self.table_rows.get(table.key, 0)) + 1
+        row = table.next_free_row(max(start, self.table_rows.get(table.key, 0)), self.after.path)
         for name, value in values.items():
             col = self.column(table, name)
             self.writes.append(CellWrite(table.sheet_name, row, col, value))

@@ -63,3 +63,36 @@ def test_totals_row_is_not_a_record_and_imports_go_above_it(tmp_path: Path) -> N
     assert "合计" not in set(read.tables["customers"].data["name"].dropna())
     with zipfile.ZipFile(book) as z:
         assert z.testzip() is None
+
+
+def test_a_sum_row_typed_under_the_records_is_not_a_record_and_imports_stop_above_it(tmp_path: Path) -> None:
+    """No Excel table totals row: people type 合计 under the list, with =SUM in the amount columns. It gets
+    no ID and crmbook writes nothing over its sums; an import, whose rows would go below it, outside its
+    sums, is refused with what to do, and writes nothing."""
+    book = create_workbook(tmp_path / "crm.xlsx", sample=30, seed=3, today=TODAY)
+    wb = openpyxl.load_workbook(book)
+    ws = wb["客户"]
+    headers = [c.value for c in ws[1]]
+    last = max(r for r in range(2, ws.max_row + 1) if ws.cell(r, 2).value is not None)
+    total = last + 2  # a blank line between, as often
+    ws.cell(total, 2, "合计")
+    sums = {}
+    for label in ("跟进次数", "在谈金额", "成交金额"):
+        letter = openpyxl.utils.get_column_letter(headers.index(label) + 1)
+        sums[letter] = ws[f"{letter}{total}"].value = f"=SUM({letter}2:{letter}{last})"
+    wb.save(book)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["refresh", str(book), "--today", str(TODAY)])
+    assert out.exit_code in (0, 1), out.output
+    assert f"第 {total} 行" not in out.output  # no issue of that row
+    ws = openpyxl.load_workbook(book)["客户"]
+    assert ws.cell(total, 1).value is None
+    assert {letter: ws[f"{letter}{total}"].value for letter in sums} == sums
+    customers = read_book(book, today=TODAY)[0].tables["customers"]
+    assert total not in customers.data.index and customers.totals_below == [total]
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_text("客户名称,主联系电话\n新客户科技有限公司,13912345678\n", encoding="utf-8")
+    before = book.read_bytes()
+    out = runner.invoke(cli, ["import", str(legacy), "--into", str(book), "--today", str(TODAY)])
+    assert out.exit_code == 2 and str(book) in out.output and f"客户 row {total} totals" in out.output
+    assert "Traceback" not in out.output and book.read_bytes() == before
