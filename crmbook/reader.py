@@ -344,7 +344,10 @@ def build_table(
         blank = values == ""
         blank |= values == None  # noqa: E711  (elementwise: the cells that are None)
         values[blank] = None
-        keep = ~blank.all(axis=1)
+        # A row is a record when a field of the sheet is filled: one with values in the user's own
+        # columns alone is not (a column of formulas filled down past the data shows 0 there).
+        known = [i for i, n in enumerate(names) if n in match.columns] or list(range(len(names)))
+        keep = ~blank[:, known].all(axis=1)
         if totals:
             keep &= ~rows.isin(totals)
         if not keep.all():

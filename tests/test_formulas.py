@@ -128,3 +128,28 @@ def test_import_undo_gives_a_formula_back_as_a_formula(tmp_path: Path) -> None:
     undo = runner.invoke(cli, ["import", "--undo", str(book), import_id, *DAY])
     assert undo.exit_code in (0, 1), undo.output
     assert _formula_at(book, f"{letter}3") == "=LEN(B3)"
+
+
+def test_a_formula_column_filled_down_past_the_records_adds_no_records(tmp_path: Path) -> None:
+    """People fill a formula column down past the data, ready for the next records (=X25*0.1 shows 0 on
+    an empty row): those rows are not customers, get no ID and no issue, and the table keeps its size."""
+    from crmbook.changeset import CellWrite, Changeset, Formula
+    from crmbook.ooxml import apply_changeset
+    from crmbook.reader import read_book
+
+    book = create_workbook(tmp_path / "crm.xlsx", sample=20, seed=4, today=TODAY)
+    customers = read_book(book, today=TODAY)[0].tables["customers"]
+    last, col = int(customers.data.index.max()), max(customers.columns.values()) + 1
+    won = openpyxl.utils.get_column_letter(customers.col("won_amount"))
+    writes = [CellWrite("客户", 1, col, "佣金")] + [
+        CellWrite("客户", r, col, Formula(f"{won}{r}*0.1", 0)) for r in range(2, last + 40)
+    ]
+    book.write_bytes(apply_changeset(book, Changeset(cell_writes=writes)))
+    table_before = openpyxl.load_workbook(book)["客户"].tables["Customers"].ref
+    out = CliRunner().invoke(cli, ["refresh", str(book), *DAY])
+    assert out.exit_code in (0, 1), out.output
+    ws = openpyxl.load_workbook(book)["客户"]
+    assert [r for r in range(last + 1, last + 40) if ws.cell(r, 1).value is not None] == []
+    assert ws.tables["Customers"].ref == table_before
+    assert f"第 {last + 1} 行" not in out.output
+    assert len(read_book(book, today=TODAY)[0].tables["customers"].data) == len(customers.data)
