@@ -27,6 +27,7 @@ from openpyxl.worksheet.table import Table, TableStyleInfo
 from openpyxl.worksheet.worksheet import Worksheet
 
 from crmbook.errors import InputError, WorkbookFileError
+from crmbook.ooxml.cells import MAX_ROW
 from crmbook.schema import Column, Lang, Schema, SheetSpec, load_schema
 
 __all__ = ["NUMBER_FORMATS", "create_workbook", "workbook_bytes"]
@@ -216,6 +217,18 @@ def workbook_bytes(wb: Workbook) -> bytes:
     return buffer.getvalue()
 
 
+def _check_sample_fits(sample: int, frames: dict[str, pd.DataFrame], lang: Lang) -> None:
+    """Refuse sample data a sheet cannot hold: Excel opens no sheet with rows past 1,048,576."""
+    for spec in load_schema().sheets:
+        rows = len(frames.get(spec.key, ()))
+        if rows + 1 > MAX_ROW:
+            fit = sample * (MAX_ROW - 1) // rows // 1000 * 1000 or sample * (MAX_ROW - 1) // rows
+            raise InputError(
+                f"--sample {sample:,}: the sheet {spec.label(lang)} would get {rows:,} records, more than "
+                f"an Excel sheet holds ({MAX_ROW - 1:,} below the header); choose at most {fit:,} customers"
+            )
+
+
 def create_workbook(
     path: str | os.PathLike[str],
     *,
@@ -243,4 +256,5 @@ def create_workbook(
         from crmbook.sample import generate_sample
 
         frames = generate_sample(sample, seed=seed, today=today or dt.date.today(), lang=lang)
+        _check_sample_fits(sample, frames, lang)
     return write_new_file(target, workbook_bytes(build_workbook(lang=lang, frames=frames)))

@@ -66,6 +66,20 @@ def test_refuses_to_overwrite_and_rejects_other_extensions(tmp_path: Path) -> No
         create_workbook(tmp_path / "crm.ods")
 
 
+def test_a_sample_a_sheet_cannot_hold_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """About ten follow-ups a customer: past ~107,000 customers the follow-ups took rows past Excel's
+    1,048,576 and `crmbook new --sample` wrote a workbook Excel cannot open. Here with a sheet of 101 rows."""
+    import crmbook.template
+
+    monkeypatch.setattr(crmbook.template, "MAX_ROW", 101, raising=False)
+    with pytest.raises(
+        InputError, match=r"--sample 20: the sheet 跟进记录 would get .* choose at most \d+ customers"
+    ):
+        create_workbook(tmp_path / "crm.xlsx", sample=20, today=TODAY)
+    assert not (tmp_path / "crm.xlsx").exists()
+    create_workbook(tmp_path / "crm.xlsx", sample=5, today=TODAY)  # ~50 follow-ups fit
+
+
 def test_sample_workbook_reads_back(sample_master: Path) -> None:
     wb = pc.CalamineWorkbook.from_path(str(sample_master))
     customers = wb.get_sheet_by_name("客户").to_python()
