@@ -96,6 +96,20 @@ def test_internal_links_need_no_relationship_and_web_links_get_one() -> None:
     assert children.index("hyperlinks") < children.index("pageMargins") < children.index("drawing")
 
 
+def test_a_sheet_gets_no_more_links_than_excel_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Excel holds 65,530 hyperlinks per sheet and, past them, repairs the file and drops every link: the
+    待跟进 sheet of a ledger of 100,000 customers just imported has a link on each of its 100,000 rows.
+    Here the limit is 3 links."""
+    import crmbook.ooxml.owned
+
+    monkeypatch.setattr(crmbook.ooxml.owned, "MAX_LINKS", 3, raising=False)
+    rows: list[list[SheetCell | None]] = [[SheetCell("打开", "link", f"'客户'!B{r}")] for r in range(2, 7)]
+    root = ET.fromstring(render_owned_sheet(OwnedSheet("s", rows), styler).xml)
+    links = root.findall(f"{M}hyperlinks/{M}hyperlink")
+    assert [link.get("location") for link in links] == ["'客户'!B2", "'客户'!B3", "'客户'!B4"]
+    assert len(root.findall(f"{M}sheetData/{M}row")) == 5  # every row still written
+
+
 def test_rows_rendered_in_pieces_join_into_the_sheet_one_rendering_gives() -> None:
     from crmbook.ooxml.owned import RenderedRows, render_rows
 

@@ -17,6 +17,7 @@ from crmbook.ooxml.xmltext import escape_text
 
 __all__ = [
     "MAX_COL",
+    "MAX_LINKS",
     "MAX_ROW",
     "MAX_TEXT",
     "cell_ref",
@@ -33,6 +34,7 @@ __all__ = [
 MAX_ROW = 1_048_576
 MAX_COL = 16_384
 MAX_TEXT = 32_767
+MAX_LINKS = 65_530  # hyperlinks per worksheet: past it Excel repairs the file and drops them all
 
 _REF_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)$")
 _EPOCH_1900 = dt.datetime(1899, 12, 30)
