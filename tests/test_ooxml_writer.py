@@ -212,6 +212,11 @@ def test_dates_follow_the_1904_system(tmp_path: Path) -> None:
         (Changeset(cell_writes=[CellWrite("Nope", 1, 1, "x")]), "no sheet named 'Nope'"),
         (Changeset(highlight_sheets={"Nope"}), "no sheet named 'Nope'"),
         (Changeset(cell_writes=[CellWrite("客户", 0, 1, "x")]), "out of range"),
+        (  # records added to a full sheet (an import into 1,000,000 follow-ups): say so, and what to do
+            Changeset(cell_writes=[CellWrite("客户", 1_048_577, 1, "x")]),
+            r"sheet '客户' is full: an Excel sheet ends at row 1,048,576 and this needs row 1,048,577; "
+            "move older records to an archive workbook",
+        ),
         (Changeset(owned_sheets=[OwnedSheet("a/b", [])]), "invalid sheet name"),
         (Changeset(owned_sheets=[OwnedSheet("x" * 32, [])]), "invalid sheet name"),
         (Changeset(owned_sheets=[OwnedSheet("A", []), OwnedSheet("a", [])]), "appears twice"),

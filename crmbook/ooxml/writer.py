@@ -355,6 +355,13 @@ class _Build:
         return part
 
     def _check_cell(self, sheet: str, row: int, col: int) -> None:
+        if row > MAX_ROW and 1 <= col <= MAX_COL:  # records added past the last row a sheet has
+            raise self.fail(
+                f"“{sheet}”已满：Excel 工作表最多 {MAX_ROW:,} 行，这次需要写到第 {row:,} 行；"
+                "请把旧记录移到另一个存档工作簿，然后再运行一次",
+                f"sheet {sheet!r} is full: an Excel sheet ends at row {MAX_ROW:,} and this needs row {row:,}; "
+                "move older records to an archive workbook, then run this again",
+            )
         if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
             raise self.fail(
                 f"“{sheet}”中的单元格位置超出范围：第 {row} 行第 {col} 列",
