@@ -798,7 +798,8 @@ def plan_collect(
     preparer: WritePreparer | None = None,
     release_works: bool = False,
 ) -> CollectPlan:
-    """Everything collecting ``works`` into ``book`` would do; touches no file.
+    """Everything collecting ``works`` into ``book`` would do; writes no file (it reads the formulas of
+    the cells it writes over from the workbook, for undo).
 
     ``customer_features``: the duplicate search's reading of ``book``'s customers, when already worked
     out (see :class:`crmbook.refresh.HeadStart`): the rows the collect changes are read again.

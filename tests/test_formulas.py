@@ -153,3 +153,17 @@ def test_a_formula_column_filled_down_past_the_records_adds_no_records(tmp_path:
     assert ws.tables["Customers"].ref == table_before
     assert f"第 {last + 1} 行" not in out.output
     assert len(read_book(book, today=TODAY)[0].tables["customers"].data) == len(customers.data)
+
+
+def test_a_sheet_without_formulas_is_told_by_a_byte_search_and_any_prefix_is_seen() -> None:
+    from crmbook.ooxml.formulas import _ANY_FORMULA
+
+    for cell in (b'<c r="A1"><f>B1*2</f></c>', b'<x:c r="A1"><x:f t="shared" si="0"/></x:c>', b"<f\n>B1</f>"):
+        assert _ANY_FORMULA.search(cell), cell
+    for other in (
+        b"<formula1>A1</formula1>",
+        b"<font/>",
+        b"<fill><patternFill/></fill>",
+        b"<cfRule><formula>1</formula>",
+    ):
+        assert _ANY_FORMULA.search(other) is None, other
