@@ -363,12 +363,8 @@ def with_formulas(book: Book, updated: list[list[Any]]) -> list[list[Any]]:
         for (row, col), text in texts.items():
             if col in names:
                 found[(key, row, names[col])] = text
-    return [
-        [*entry, found[(entry[0], int(entry[1]), entry[2])]]
-        if (entry[0], int(entry[1]), entry[2]) in found
-        else entry
-        for entry in updated
-    ]
+    formula_of = ((entry, found.get((entry[0], int(entry[1]), entry[2]))) for entry in updated)
+    return [entry if text is None else [*entry, text] for entry, text in formula_of]
 
 
 def _next_import_id(state: State, today: dt.date) -> str:

@@ -150,6 +150,12 @@ def test_a_teams_own_words_for_type_level_and_rep_are_understood(tmp_path: Path)
     ]
 
 
+def _write_csv(path: Path, rows: list[str], encoding: str) -> Path:
+    """``rows`` as the lines of a CSV file in ``encoding``, ended by CRLF as Excel saves them."""
+    path.write_bytes("\r\n".join(rows).encode(encoding) + b"\r\n")
+    return path
+
+
 def _gb18030_export(path: Path) -> Path:
     """A GB18030 CSV whose date column was formatted General before it was saved: serial numbers."""
     rows = [
@@ -157,8 +163,7 @@ def _gb18030_export(path: Path) -> Path:
         "上海华信科技有限公司,13812345670,45352",
         "北京恒达贸易有限公司,13812345671,45000.75",
     ]
-    path.write_bytes("\r\n".join(rows).encode("gb18030") + b"\r\n")
-    return path
+    return _write_csv(path, rows, "gb18030")
 
 
 def test_excel_serial_numbers_saved_as_text_are_dates(tmp_path: Path) -> None:
@@ -179,8 +184,7 @@ def _european_csv(path: Path) -> Path:
         "Müller GmbH;Jürgen Weiß;+49 30 1234560",
         "Café Rossi S.p.A.;Zoë Bianchi;+39 02 1234567",
     ]
-    path.write_bytes("\r\n".join(rows).encode("cp1252") + b"\r\n")
-    return path
+    return _write_csv(path, rows, "cp1252")
 
 
 def test_a_western_european_csv_keeps_its_accented_letters(tmp_path: Path) -> None:
