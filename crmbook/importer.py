@@ -35,7 +35,7 @@ import hashlib
 import json
 import os
 from array import array
-from collections import defaultdict
+from collections import abc, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,9 +342,12 @@ def row_digests(table: Table, rows: list[int]) -> dict[int, str]:
     return out
 
 
-def with_formulas(book: Book, updated: list[list[Any]]) -> list[list[Any]]:
+def with_formulas(
+    book: Book, updated: list[list[Any]], inflated: abc.Mapping[str, bytes] | None = None
+) -> list[list[Any]]:
     """``updated`` ([sheet key, row, field, old, new] per cell written over) with, after the entries of
-    cells that held a formula, its text: undo writes it back as that formula, not as the value it showed."""
+    cells that held a formula, its text: undo writes it back as that formula, not as the value it showed.
+    ``inflated``: the record sheets' XML already read (:attr:`crmbook.edit.Editing.inflated`)."""
     from crmbook.ooxml.formulas import row_formulas
 
     rows: dict[str, set[int]] = defaultdict(set)
@@ -357,7 +360,7 @@ def with_formulas(book: Book, updated: list[list[Any]]) -> list[list[Any]]:
             continue
         names = {col: name for name, col in {**table.columns, **table.extra_columns}.items()}
         try:
-            texts = row_formulas(book.path, table.sheet_name, wanted)
+            texts = row_formulas(book.path, table.sheet_name, wanted, inflated)
         except (WorkbookFileError, ValueError):
             continue  # the values are kept; the writer reports a sheet it cannot patch
         for (row, col), text in texts.items():
@@ -386,11 +389,14 @@ def plan_import(
     progress: Progress | None = None,
     with_refresh: bool = True,
     keep_records: bool = True,
+    inflated: abc.Mapping[str, bytes] | None = None,
 ) -> ImportPlan:
     """Everything importing ``sources`` into ``book`` would do; touches no file.
 
     With ``keep_records=False`` the outcomes keep only a few sample records of each kind (and the
     counts): what a real import needs, in far less memory than the records of a large file.
+    ``inflated``: the record sheets' XML already read (:attr:`crmbook.edit.Editing.inflated`), where the
+    formulas of the cells written over are looked for.
     """
     now = now or dt.datetime.now()
     schema = load_schema()
@@ -627,7 +633,7 @@ def plan_import(
             for k, rows in writer.created.items()
         },
         "new_columns": dict(writer.new_columns),
-        "updated": with_formulas(book, writer.updated),
+        "updated": with_formulas(book, writer.updated, inflated),
         "rejects": [[r.file, r.sheet, r.row, r.reason, r.raw] for r in rejects],
         # Source texts the value maps replaced with a list label, so they stay findable.
         "value_maps": [
@@ -1010,6 +1016,7 @@ def import_file(
             progress=progress,
             with_refresh=not dry_run,
             keep_records=dry_run,
+            inflated=edit.inflated,
         )
         new_rejects = bool(plan.rejects) and not _already_rejected(edit.book.state, plan.rejects)
         written = not dry_run and (plan.changed or (new_rejects and not plan.all_rejected))

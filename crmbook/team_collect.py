@@ -26,7 +26,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -797,6 +797,7 @@ def plan_collect(
     customer_features: CustomerFeatures | None = None,
     preparer: WritePreparer | None = None,
     release_works: bool = False,
+    inflated: Mapping[str, bytes] | None = None,
 ) -> CollectPlan:
     """Everything collecting ``works`` into ``book`` would do; writes no file (it reads the formulas of
     the cells it writes over from the workbook, for undo).
@@ -807,7 +808,8 @@ def plan_collect(
     the writes of the merge and of the refresh that follows it as soon as they are final.
     ``release_works``: let go of each rep file's records once merged (:meth:`RepWork.release`), as
     :func:`collect` does: the refresh then starts from a smaller process (a few hundred MiB less at
-    the peak for 20 rep files of the M book)."""
+    the peak for 20 rep files of the M book). ``inflated``: the record sheets' XML already read
+    (:attr:`crmbook.edit.Editing.inflated`), where the formulas of the cells written over are looked for."""
     now = now or dt.datetime.now()
     lang = book.lang
     state = working_copy(book.state)
@@ -883,7 +885,9 @@ def plan_collect(
         },
         "new_columns": merger.new_columns,
         "updated": with_formulas(
-            book, [[k, row, name, old, new] for (k, row, name), (old, new) in merger.updated.items()]
+            book,
+            [[k, row, name, old, new] for (k, row, name), (old, new) in merger.updated.items()],
+            inflated,
         ),
         "rejects": [],
         "counts": {
@@ -1235,6 +1239,7 @@ def collect(
                 customer_features=head_start.customer_features(),
                 preparer=None if dry_run else edit,
                 release_works=True,
+                inflated=edit.inflated,
             )
             written = not dry_run and plan.changed
             backup = edit.save(plan.changeset) if written else None

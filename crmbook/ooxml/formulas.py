@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from crmbook.ooxml.cells import split_ref
 from crmbook.ooxml.package import open_package
@@ -51,8 +51,23 @@ def _shared_masters(data: bytes, prefix: bytes) -> dict[str, tuple[str, str]]:
 _ANY_FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")  # a cell's <f>, under any prefix
 
 
-def row_formulas(path: str | os.PathLike[str], sheet: str, rows: Iterable[int]) -> dict[tuple[int, int], str]:
-    """(row, column) -> formula text (without "=") of each formula cell in ``rows`` of ``sheet``."""
+def has_formula(data: bytes) -> bool:
+    """Whether the worksheet part ``data`` may hold a formula cell (False: surely none), told at the
+    speed of a byte search (conditional formats' ``<formula>`` do not count)."""
+    return _ANY_FORMULA.search(data) is not None
+
+
+def row_formulas(
+    path: str | os.PathLike[str],
+    sheet: str,
+    rows: Iterable[int],
+    inflated: Mapping[str, bytes] | None = None,
+) -> dict[tuple[int, int], str]:
+    """(row, column) -> formula text (without "=") of each formula cell in ``rows`` of ``sheet``.
+
+    ``inflated``: worksheet parts already read (part name -> XML, see
+    :func:`crmbook.ooxml.inflate_sheets`); a part among them is not read from the file again, nor
+    looked through when they were found to hold no formula."""
     wanted = set(rows)
     if not wanted:
         return {}
@@ -60,8 +75,10 @@ def row_formulas(path: str | os.PathLike[str], sheet: str, rows: Iterable[int]) 
         part = pkg.sheet_parts().get(sheet)
         if part is None or part not in pkg:
             return {}
-        data = pkg.read(part)
-    if _ANY_FORMULA.search(data) is None:  # the common case, found at the speed of a byte search
+        if part in getattr(inflated, "without_formulas", ()):
+            return {}
+        data = inflated[part] if inflated and part in inflated else pkg.read(part)
+    if not has_formula(data):  # the common case, found at the speed of a byte search
         return {}
     located = SheetXml(data)
     prefix = located.prefix

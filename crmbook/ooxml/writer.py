@@ -33,6 +33,7 @@ from crmbook.ooxml import manifest
 from crmbook.ooxml.buttons import CT_VML, RT_VML, buttons_vml
 from crmbook.ooxml.cells import MAX_COL, MAX_ROW, MAX_TEXT, col_letter, split_ref
 from crmbook.ooxml.charts import chart_xml, drawing_xml
+from crmbook.ooxml.formulas import has_formula
 from crmbook.ooxml.highlights import SEVERITY_ORDER, highlight_edits
 from crmbook.ooxml.manifest import CT, RT
 from crmbook.ooxml.owned import (
@@ -253,8 +254,8 @@ class Patcher:
 
 
 class InflatedSheets(dict[str, bytes]):
-    """Worksheet parts read ahead (part -> XML) and where each one's rows are (part -> its
-    :class:`SheetShape`, for those crmbook can patch)."""
+    """Worksheet parts read ahead (part -> XML), where each one's rows are (part -> its
+    :class:`SheetShape`, for those crmbook can patch), and which of them hold no formula at all."""
 
     def __init__(self, parts: Mapping[str, bytes] | None = None) -> None:
         super().__init__(parts or {})
@@ -264,6 +265,7 @@ class InflatedSheets(dict[str, bytes]):
                 self.shapes[part] = SheetXml(data).shape
             except SheetXmlError:
                 continue  # patching it reports what is wrong
+        self.without_formulas = frozenset(part for part, data in self.items() if not has_formula(data))
 
 
 def inflate_sheets(
