@@ -167,3 +167,24 @@ def test_a_sheet_without_formulas_is_told_by_a_byte_search_and_any_prefix_is_see
         b"<cfRule><formula>1</formula>",
     ):
         assert _ANY_FORMULA.search(other) is None, other
+
+
+def test_formulas_are_looked_for_in_the_sheets_already_read(tmp_path: Path) -> None:
+    """A collect or import hands the record sheets its editor read to the formula lookup: their bytes
+    are used instead of the file's, and a sheet found to hold no formula is not looked through."""
+    from crmbook.ooxml import inflate_sheets
+    from crmbook.ooxml.package import open_package
+
+    book = create_workbook(tmp_path / "crm.xlsx", sample=5, seed=1, today=TODAY)
+    letter = _formula_column(book, 3)
+    inflated = inflate_sheets(book, lambda names: [n for n in names if n in ("客户", "联系人")])
+    with open_package(book) as pkg:
+        customers, contacts = pkg.sheet_parts()["客户"], pkg.sheet_parts()["联系人"]
+    assert customers not in inflated.without_formulas and contacts in inflated.without_formulas
+    col = openpyxl.utils.column_index_from_string(letter)
+    assert row_formulas(book, "客户", [2, 3], inflated) == {(2, col): "LEN(B2)", (3, col): "LEN(B3)"}
+
+    inflated[customers] = inflated[customers].replace(b"LEN(B3)", b"LEN(C3)")  # as read, not as on disk
+    assert row_formulas(book, "客户", [3], inflated) == {(3, col): "LEN(C3)"}
+    inflated[contacts] = b"<not read/>"  # a sheet without formulas is never looked through
+    assert row_formulas(book, "联系人", [2], inflated) == {}
