@@ -8,7 +8,8 @@ why; refresh then flags the cell like any other bad value.
 * dates: real dates, Excel serials, ``2024.5.1``, ``2024年5月1日``,
   ``2024/05/01``, ``5/1/2024`` (day-first or month-first as the mapping says);
   a date without a year is kept as text and flagged, never guessed;
-* amounts: ``12.5万``, ``¥120,000.00``, ``50万元`` to yuan;
+* amounts: ``12.5万``, ``¥120,000.00``, ``50万元`` to yuan; a plain number of a column kept in 万元
+  (the mapping's ``scale``) times 10,000, a value with its own unit as it says;
 * percentages: ``60%``, ``0.6`` and ``60`` all to 60;
 * phones: every number in the cell, written ``13812345678`` or
   ``010-12345678``, several joined with ``；``;
@@ -133,8 +134,11 @@ def clean_value(
     lang: Lang = "zh",
     schema: Schema,
     region: str = "CN",
+    scale: int = 1,
 ) -> Cleaned:
-    """The value to store in column ``col`` for legacy value ``raw`` (never None for a non-blank raw)."""
+    """The value to store in column ``col`` for legacy value ``raw`` (never None for a non-blank raw).
+
+    ``scale``: for an amount, what one of the column's numbers stands for (10000 in a 万元 column)."""
     if is_blank(raw):
         return Cleaned(None)
     kind = col.type
@@ -148,7 +152,7 @@ def clean_value(
         problem = "a date without a year" if parsed.problem == "no year" else "not a date"
         return Cleaned(clean_text(raw), problem)
     if kind == "amount":
-        parsed = parse_amount(raw)
+        parsed = parse_amount(raw, scale=scale)
         return Cleaned(parsed.value) if parsed.ok else Cleaned(clean_text(raw), "not an amount")
     if kind == "percent":
         parsed = parse_percent(raw)

@@ -12,17 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from crmbook.schema import normalize_label
+from crmbook.values import unit_scale
 
 __all__ = [
     "concept_of",
     "distinct_share",
     "fold_header",
+    "header_scale",
     "known_headers",
     "looks_like_person",
     "looks_like_value",
@@ -57,7 +60,31 @@ def known_headers() -> frozenset[str]:
 
 
 _BRACKETED = re.compile(r"[（(【\[][^（）()【】\[\]]*[）)】\]]")
-_SCALED = re.compile(r"万|千|亿|百万|\bk\b|thousand|million", re.IGNORECASE)
+_SCALED = re.compile(r"万|千|亿|百万|(?<![a-z])k\b|thousand|million|'?000\b", re.IGNORECASE)
+
+
+AMOUNT_CONCEPTS = ("amount", "actual_amount")
+# An amount header that states the unit of its numbers: 金额（万元）, 预计金额(万), 合同额/万元, Amount (k),
+# 销售额 百万元, Amount in thousands.
+_UNIT_TAIL = re.compile(
+    r"^(?P<head>.*?\S)\s*(?:[（(【\[]\s*(?P<a>[^（）()【】\[\]]+?)\s*[）)】\]]|[/／|｜,，:：]\s*(?P<b>[^/／]+?)"
+    r"|\s+in\s+(?P<c>\w+)|\s*(?P<d>(?:万|千|亿|百万)元?))\s*$",
+    re.IGNORECASE,
+)
+_CURRENCY = re.compile(r"^(?:rmb|cny|¥|￥|人民币)\s*|\s*(?:rmb|cny|人民币)$", re.IGNORECASE)
+
+
+def header_scale(header: object) -> tuple[str, int, str] | None:
+    """(the header without its unit, what one unit stands for, the unit as written) when an amount
+    header states a unit bigger than the yuan: ``金额（万元）`` → (金额, 10000, 万元); else None."""
+    m = _UNIT_TAIL.match(unicodedata.normalize("NFKC", str(header)).strip(" *\n\t"))
+    if m is None:
+        return None
+    unit = next(g for g in (m["a"], m["b"], m["c"], m["d"]) if g is not None).strip()
+    scale = unit_scale(_CURRENCY.sub("", unit))
+    if scale is None or scale == 1 or concept_of(m["head"]) not in AMOUNT_CONCEPTS:
+        return None
+    return m["head"], scale, unit
 
 
 @lru_cache(maxsize=4096)
@@ -69,10 +96,13 @@ def concept_of(header: str) -> str | None:
         return None
     if folded in table:
         return table[folded]
+    scaled = header_scale(header)
+    if scaled is not None:
+        return concept_of(scaled[0])  # 金额（万元）: an amount, in 万元 (the mapping scales its numbers)
     hint = _BRACKETED.search(str(header))
     if hint and not _SCALED.search(hint.group(0)):
-        # 客户等级(A/B/C), 电话（手机）: the header without its hint; never 金额（万元）, whose numbers
-        # would be read as yuan ten thousand times too small.
+        # 客户等级(A/B/C), 电话（手机）: the header without its hint; never 单价（万元/台） or another
+        # unit header_scale does not read, whose numbers would be read as yuan.
         return concept_of(_BRACKETED.sub("", str(header)))
     candidates = [folded]
     for prefix in _PREFIXES:

@@ -23,7 +23,7 @@ from crmbook.errors import InputError
 from crmbook.legacy import LegacySheet
 from crmbook.mapping import TableMapping
 from crmbook.schema import Lang, Schema, SheetSpec, normalize_label
-from crmbook.values import is_blank
+from crmbook.values import is_blank, unit_scale
 
 __all__ = [
     "AGGREGATES",
@@ -154,6 +154,43 @@ def _resolve_columns(tm: TableMapping, sheet: LegacySheet, spec: SheetSpec, lang
     return _Columns(mapped, extra, history_col, group_col, link, customer_key)
 
 
+def _scales(tm: TableMapping, sheet: LegacySheet, spec: SheetSpec, cols: _Columns) -> dict[int, int]:
+    """Source column -> what one of its numbers stands for in yuan (the mapping's ``scale``)."""
+    out: dict[int, int] = {}
+    for header, unit in dict(tm.options.get("scale", {})).items():
+        c = _index_of(sheet, str(header), "scale")
+        scale = unit_scale(unit)
+        if scale is None:
+            raise InputError(
+                f"mapping: scale of {header!r} is {unit!r}; write what one of its numbers stands for in "
+                "yuan (10000, or a unit: 万, 千, k, 亿, 百万, million; 1 for yuan)"
+            )
+        key = cols.mapped.get(c)
+        if key is None or spec.column(key).type != "amount":
+            raise InputError(
+                f"mapping: scale names the column {header!r}, which is not mapped to an amount of {tm.target}"
+            )
+        out[c] = scale
+    return out
+
+
+def _when_won(tm: TableMapping, spec: SheetSpec) -> dict[str, str]:
+    """{field: the field it is copied from on a won row when the row has none} (the mapping's ``when_won``)."""
+    copies = {str(k): str(v) for k, v in dict(tm.options.get("when_won", {})).items()}
+    if not copies:
+        return {}
+    fields = {c.key: c for c in spec.columns}
+    if "stage" not in fields:
+        raise InputError(f"mapping: when_won is for deals; {tm.target} has no stage")
+    for key, source in copies.items():
+        if key not in fields or source not in fields or fields[key].type != fields[source].type:
+            raise InputError(
+                f"mapping: when_won.{key} = {source!r}: both must be fields of {tm.target} of one type "
+                '(actual_amount = "expected_amount", close_date = "expected_close")'
+            )
+    return copies
+
+
 def _lookup_tables(tm: TableMapping, sheets: dict[str, LegacySheet]) -> dict[str, tuple[int, dict[str, Any]]]:
     """field -> (source column of this table to match on, {match value: looked-up value})."""
     out: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -240,6 +277,9 @@ def build_records(
         )
     spec = schema.sheet(tm.target)
     cols = _resolve_columns(tm, sheet, spec, lang)
+    scales = _scales(tm, sheet, spec, cols)
+    won_copies = _when_won(tm, spec)
+    stages = schema.lists["stage"].lookup() if won_copies else {}
     lookups = _lookup_tables(tm, sheets)
     constants = {str(k): v for k, v in dict(tm.options.get("constants", {})).items()}
     compose = {str(k): str(v) for k, v in dict(tm.options.get("compose", {})).items()}
@@ -277,6 +317,7 @@ def build_records(
                 lang=lang,
                 schema=schema,
                 region=region,
+                scale=scales.get(c, 1),
             )
             if cleaned.value is None:
                 continue
@@ -311,6 +352,10 @@ def build_records(
                     value, spec.column(key), value_map=tm.values.get(key), lang=lang, schema=schema
                 ).value,
             )
+        if won_copies and stages.get(normalize_label(fields.get("stage") or "")) == "won":
+            for key, source in won_copies.items():
+                if is_blank(fields.get(key)) and not is_blank(fields.get(source)):
+                    fields[key] = fields[source]  # a won deal's one amount is what it was won for
         extra: dict[str, Any] = {}
         notes: list[str] = []
         for c, header in cols.extra.items():

@@ -1119,13 +1119,60 @@ def _grouped_problems(problems: list[str]) -> list[str]:
     ]
 
 
+def _given_rules(table: TableMapping, lang: Lang) -> list[str]:
+    """The scales and won-row copies of a mapping file, as the dry run shows them."""
+    from crmbook.values import unit_scale
+
+    spec = load_schema().sheet(table.target)
+    lines = []
+    for header, unit in dict(table.options.get("scale", {})).items():
+        key = table.columns.get(str(header))
+        label = spec.column(key).label(lang) if key else "?"
+        lines.append(f"{header} → {label} ×{unit_scale(unit) or 1:,} (the mapping's scale)")
+    for key, source in dict(table.options.get("when_won", {})).items():
+        lines.append(
+            f"on a won row without one, {spec.column(str(key)).label(lang)} is its "
+            f"{spec.column(str(source)).label(lang)} (the mapping's when_won)"
+        )
+    return lines
+
+
+def _unscaled(table: TableMapping, lang: Lang) -> list[str]:
+    """Amount columns of a mapping file whose header states a unit (金额（万元）) the mapping gives no scale."""
+    from crmbook.import_headers import header_scale
+
+    spec = load_schema().sheet(table.target)
+    scales = {str(h) for h in dict(table.options.get("scale", {}))}
+    out = []
+    for header, key in table.columns.items():
+        scaled = header_scale(header) if spec.column(key).type == "amount" else None
+        if scaled is not None and header not in scales:
+            out.append(
+                f"{header} says its numbers are in {scaled[2]}, but the mapping gives it no scale, so they "
+                f'are read as yuan; if they are in {scaled[2]}, add scale = {{ "{header}" = {scaled[1]} }} '
+                "to its table"
+            )
+    return out
+
+
 def _mapping_lines(result: ImportResult) -> list[str]:
     """Why the proposed mapping is what it is (dry run), and what it is unsure of (always)."""
     lines: list[str] = []
-    for table in result.mapping.tables if result.mapping is not None else []:
+    tables = result.mapping.tables if result.mapping is not None else []
+    proposed = any(table.reasons for table in tables)  # else a mapping file, which says nothing of why
+    for table in tables:
         if result.dry_run and table.reasons:
             lines.append(f"mapping of {table.source_sheet!r}:")
             lines += [f"  {reason}" for reason in table.reasons]
+        elif (
+            result.dry_run and not proposed and (table.options.get("scale") or table.options.get("when_won"))
+        ):
+            lines.append(f"mapping of {table.source_sheet!r} ({table.target}):")
+            lines += [f"  {line}" for line in _given_rules(table, result.plan.lang if result.plan else "zh")]
+        if not proposed:
+            lines += [
+                f"  check: {line}" for line in _unscaled(table, result.plan.lang if result.plan else "zh")
+            ]
         if result.dry_run:
             for key, value_map in table.values.items():
                 pairs = [f"{a} → {b}" for a, b in value_map.items()]

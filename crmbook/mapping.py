@@ -38,7 +38,7 @@ import tomli_w
 from rapidfuzz import fuzz, process
 
 from crmbook.errors import InputError
-from crmbook.import_headers import concept_of, distinct_share, fold_header, sniff
+from crmbook.import_headers import concept_of, distinct_share, fold_header, header_scale, sniff
 from crmbook.legacy import LegacySheet
 from crmbook.schema import Lang, Schema, SheetSpec, load_schema, normalize_label
 
@@ -254,8 +254,16 @@ class _Proposal:
     def of(self, *concepts: str) -> list[_Col]:
         return [col for col in self.cols if col.concept in concepts]
 
+    def shown(self, target: str, key: str, header: str) -> str:
+        """The field a column goes to, as the dry run names it: 预计金额, or 预计金额 ×10,000 for a column
+        whose header says its numbers are in 万元."""
+        scaled = header_scale(header) if self.schema.sheet(target).column(key).type == "amount" else None
+        return self.label(target, key) + (f" ×{scaled[1]:,}" if scaled else "")
+
     def note(self, col: _Col, target: str, key: str, why: str) -> None:
-        self.reasons.append(f"{col.header or f'#{col.index + 1}'} → {self.label(target, key)}: {why}")
+        self.reasons.append(
+            f"{col.header or f'#{col.index + 1}'} → {self.shown(target, key, col.header)}: {why}"
+        )
         if col.sniffed:
             self.doubts.append(
                 f"{col.header or f'column {col.index + 1}'} was judged by its values to be "
@@ -457,7 +465,7 @@ class _Proposal:
             used |= {str(table.options.get("history", {}).get("column"))}
             for header, key in table.columns.items():
                 if header not in said:
-                    by_header.append(f"{header} → {self.label(table.target, key)}")
+                    by_header.append(f"{header} → {self.shown(table.target, key, header)}")
                     said.add(header)
             for template in dict(table.options.get("compose", {})).values():
                 used |= set(re.findall(r"\{([^{}]+)\}", str(template)))
@@ -533,6 +541,9 @@ class _Proposal:
                     table.columns[col.header] = "feedback"
                     taken.add(col.index)
         self.fill_simple(table, taken)
+        self.scales(table)
+        if target == "opportunities":
+            self.when_won(table)
         self.value_maps(table)
         required = {
             "followups": ("content", "what was said"),
@@ -544,6 +555,38 @@ class _Proposal:
         if not ref:
             self.doubts.append(self._missing(target, "customer_name", "which customer each row belongs to"))
         return table
+
+    def scales(self, table: TableMapping) -> None:
+        """A column whose header states its unit (金额（万元）, Amount (k)) and goes to an amount: its scale."""
+        spec = self.schema.sheet(table.target)
+        for header, key in table.columns.items():
+            scaled = header_scale(header) if spec.column(key).type == "amount" else None
+            if scaled is not None:
+                table.options.setdefault("scale", {})[header] = scaled[1]
+                said = [i for i, r in enumerate(self.reasons) if r.startswith(f"{header} → ")]
+                at = said[-1] + 1 if said else len(self.reasons)
+                self.reasons.insert(at, scale_reason(header, scaled[1], scaled[2]))  # beside its column
+
+    def when_won(self, table: TableMapping) -> None:
+        """A deals list with a stage column and one amount column (a close date column): on its won rows
+        that amount is also the actual amount, and that date the close date, as a won deal needs."""
+        if "stage" not in table.columns.values():
+            return
+        fields = set(table.columns.values())
+        copies = {}
+        if "expected_amount" in fields and "actual_amount" not in fields:
+            copies["actual_amount"] = "expected_amount"
+        if "expected_close" in fields and self.of("close_date") and "close_date" not in fields:
+            copies["close_date"] = "expected_close"
+        if not copies:
+            return
+        table.options["when_won"] = copies
+        won = self.schema.lists["stage"].item_by_key("won").label(self.lang)
+        header = {v: h for h, v in table.columns.items()}
+        said = [
+            f"{header[source]} is also its {self.label(table.target, key)}" for key, source in copies.items()
+        ]
+        self.reasons.append(f"on a row whose stage is {won}: " + ", ".join(said) + " (a won deal needs it)")
 
     def customers_of_children(self, child: TableMapping) -> list[TableMapping]:
         """Customers (and their contacts) named on a deals or follow-ups sheet, from the same rows."""
@@ -578,6 +621,14 @@ class _Proposal:
             "customers, so they are created from these rows (one per name)"
         )
         return out
+
+
+def scale_reason(header: str, scale: int, unit: str) -> str:
+    """What the dry run says of a column whose numbers are in 万元 (or k …)."""
+    return (
+        f"{header}: its numbers are in {unit}, so 12.5 is {12.5 * scale:,.0f}; a value that states its own "
+        "unit (8.8万, 3000元) is read as it says"
+    )
 
 
 def propose_table(sheet: LegacySheet, *, lang: Lang = "zh", schema: Schema | None = None) -> TableMapping:

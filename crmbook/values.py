@@ -25,6 +25,7 @@ __all__ = [
     "parse_datetime",
     "parse_percent",
     "shown_text",
+    "unit_scale",
 ]
 
 EXCEL_ERRORS = frozenset(
@@ -139,12 +140,48 @@ _AMOUNT = re.compile(
 )
 
 
-def parse_amount(value: object) -> Parsed:
-    """Yuan from 120000, "120,000.00", "¥120,000.00", "12.5万", "50万元", "1.2亿"."""
+# The units a column's header can state its numbers in (金额（万元）, Amount (k)), as what one stands for.
+_SCALES = {
+    "亿": 100_000_000, "百万": 1_000_000, "万": 10_000, "千": 1_000, "k": 1_000, "w": 10_000,
+    "thousand": 1_000, "thousands": 1_000, "'000": 1_000, "000": 1_000, "m": 1_000_000, "mn": 1_000_000,
+    "million": 1_000_000, "millions": 1_000_000,
+}  # fmt: skip
+_SCALE_TEXT = re.compile(r"^(亿|百万|万|千|k|w|thousands?|'?000|mn?|millions?)(?:元|人民币|rmb|cny|yuan)?$")
+
+
+def unit_scale(unit: object) -> int | None:
+    """What one unit stands for in yuan: 10000 for "万" or "万元", 1000 for "千元" or "k", a whole
+    number as it is (10000); None for anything else (元 is no scale: 1)."""
+    if isinstance(unit, bool):
+        return None
+    if isinstance(unit, int | float):
+        return int(unit) if float(unit).is_integer() and unit >= 1 else None
+    text = _norm(str(unit)).lower().replace(" ", "")
+    if text in ("", "元", "yuan", "rmb", "cny", "1"):
+        return 1 if text else None
+    if text.replace(",", "").isdigit():
+        return int(text.replace(",", "")) or None
+    m = _SCALE_TEXT.match(text)
+    if m is None:
+        m = _SCALE_TEXT.match(text.lstrip("0123456789"))  # 10k, 10千元: ten thousands
+        count = text[: len(text) - len(text.lstrip("0123456789"))]
+        return int(count) * _SCALES[m[1]] if m and count and int(count) else None
+    return _SCALES[m[1]]
+
+
+def parse_amount(value: object, *, scale: int = 1) -> Parsed:
+    """Yuan from 120000, "120,000.00", "¥120,000.00", "12.5万", "50万元", "1.2亿".
+
+    ``scale``: what one of the column's numbers stands for (10000 in a column headed 金额（万元）): a
+    plain number is multiplied by it; a value that states its own unit ("12.5万", "3k", "8000元") is
+    read in that unit, never scaled twice.
+    """
     if isinstance(value, bool):
         return Parsed(None, "not a number")
     if isinstance(value, int | float):
-        return Parsed(None, "empty") if is_blank(value) else Parsed(float(value))
+        if is_blank(value):
+            return Parsed(None, "empty")
+        return Parsed(float(value) if scale == 1 else round(float(value) * scale, 2))
     if is_blank(value):
         return Parsed(None, "empty")
     text = _norm(str(value)).replace("¥", "").replace("￥", "").replace(" ", "")
@@ -153,7 +190,8 @@ def parse_amount(value: object) -> Parsed:
     m = _AMOUNT.match(text)
     if not m:
         return Parsed(None, "not a number")
-    number = float(m[1].replace(",", "")) * _UNITS.get((m[2] or "").lower(), 1)
+    own_unit = m[2] or m[3]
+    number = float(m[1].replace(",", "")) * (_UNITS.get((m[2] or "").lower(), 1) if own_unit else scale)
     return Parsed(round(number, 2))
 
 

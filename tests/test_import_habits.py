@@ -302,8 +302,251 @@ def test_a_hint_in_brackets_after_a_header_does_not_hide_what_it_names(tmp_path:
     import_file(_headers_with_hints(tmp_path / "客户.xlsx"), book, today=TODAY, now=NOW)
     got = [(r["name"], r["phone"], r["level"]) for r in _rows(book, "customers") if r["name"]]
     assert got == [("上海华信科技有限公司", "13812345670", "A"), ("北京恒达贸易有限公司", "13812345671", "B")]
-    # 万元 is a unit: the numbers stay as typed in a column of their own, never read as yuan.
+    # 万元 is a unit; a customer has no amount field, so the numbers stay as typed in a column of their own.
     wb = openpyxl.load_workbook(book, read_only=True)
     header = [c.value for c in next(wb["客户"].iter_rows(max_row=1))]
     assert "金额（万元）" in header
     wb.close()
+
+
+# ------------------------------------------------------------------ amounts kept in 万元, won deals
+
+
+def _deals_in_wan(path: Path) -> Path:
+    """A deals ledger as a sales team keeps it in Excel: a title row, amounts in 万元 (the unit in the
+    header, full-width brackets), the stage as the team says it (赢单, 输单), one amount column for
+    every stage, and a won deal typed with its own unit (8.8万)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "商机台账"
+    ws.append(["2024年商机台账（销售一部）"])
+    ws.append(["客户名称", "项目名称", "销售阶段", "金额（万元）", "成交日期", "负责人"])
+    ws.append(["上海华信科技有限公司", "ERP升级", "商务谈判", 12.5, dt.date(2025, 1, 20), "张伟"])
+    ws.append(["北京恒达贸易有限公司", "仓储系统", "赢单", "8.8万", dt.date(2024, 12, 10), "李娜"])
+    ws.append(["深圳瑞丰电子有限公司", "年度维保", "方案提交", 1.15, dt.date(2025, 2, 1), "张伟"])
+    ws.append(["杭州远景网络有限公司", "数据平台", "输单", 30, dt.date(2024, 11, 1), "李娜"])
+    ws.append(["苏州新程机械有限公司", "产线改造", "赢单", 20, dt.date(2024, 12, 20), "张伟"])
+    ws.merge_cells("A1:F1")
+    wb.save(path)
+    return path
+
+
+def _deals(book: Path) -> dict[str, tuple[Any, ...]]:
+    keys = ("stage", "expected_amount", "actual_amount", "close_date")
+    return {r["name"]: tuple(r[k] for k in keys) for r in _rows(book, "opportunities") if r["name"]}
+
+
+def test_amounts_in_wan_yuan_are_imported_as_yuan_and_won_deals_get_their_actual_amount(
+    tmp_path: Path,
+) -> None:
+    from crmbook.importer import format_import_summary, undo_import
+    from crmbook.measures import Period, compute_measures
+
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    source = _deals_in_wan(tmp_path / "商机.xlsx")
+    preview = "\n".join(format_import_summary(import_file(source, book, dry_run=True, today=TODAY, now=NOW)))
+    assert "金额（万元） → 预计金额 ×10,000: a deal's value" in preview
+    assert "金额（万元）: its numbers are in 万元, so 12.5 is 125,000" in preview
+    assert (
+        "on a row whose stage is 成交: 金额（万元） is also its 实际成交金额, 成交日期 is also its 关闭时间"
+        in preview
+    )
+
+    result = import_file(source, book, today=TODAY, now=NOW)
+    assert result.written and result.plan is not None and not result.plan.rejects
+    won = dt.date(2024, 12, 10)
+    assert _deals(book) == {
+        "ERP升级": ("商务谈判", 125000, None, None),
+        "仓储系统": ("成交", 88000, 88000, won),  # 8.8万 is read as it says, not ×10,000 again
+        "年度维保": ("方案提交", 11500, None, None),
+        "数据平台": ("失败", 300000, None, None),
+        "产线改造": ("成交", 200000, 200000, dt.date(2024, 12, 20)),
+    }
+    # Refresh does not flag the won deals, and the month's report counts their revenue.
+    assert result.plan.refresh is not None
+    codes = {i.code for i in result.plan.refresh.report.issues}
+    assert "won-without-amount" not in codes and "bad-number" not in codes
+    data, _ = read_book(book, today=TODAY)
+    measures = compute_measures(data, Period.month("2024-12"))
+    assert measures.kpis["won_amount"][0] == 288000
+    assert measures.kpis["wins"][0] == 2
+
+    again = import_file(source, book, today=TODAY, now=NOW)
+    assert not again.written and again.plan is not None and not again.plan.changed
+    assert again.plan.outcomes["opportunities"].counts()["unchanged"] == 5
+    assert _deals(book)["ERP升级"][1] == 125000
+
+    undo_import(book, result.plan.import_id, today=TODAY, now=NOW)
+    assert _deals(book) == {}
+
+
+def _deals_csv_gb18030(path: Path) -> Path:
+    """Deals saved by Excel on Chinese Windows (GB18030): a title line, the expected amount in 万 with
+    half-width brackets, the won amount in 千元 with full-width ones."""
+    rows = [
+        "客户商机明细（2024年12月）,,,,",
+        "客户名称,机会名称,阶段,预计金额(万),成交金额（千元）",
+        "上海华信科技有限公司,ERP升级,商务谈判,12.5,",
+        "北京恒达贸易有限公司,仓储系统,赢单,30,298",
+        "杭州远景网络有限公司,数据平台,输单,5,",
+    ]
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode("gb18030"))
+    return path
+
+
+def test_an_expected_and_an_actual_amount_column_in_their_units_each_go_where_they_say(
+    tmp_path: Path,
+) -> None:
+    from crmbook.importer import format_import_summary, undo_import
+
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    source = _deals_csv_gb18030(tmp_path / "商机明细.csv")
+    preview = "\n".join(format_import_summary(import_file(source, book, dry_run=True, today=TODAY, now=NOW)))
+    assert "预计金额(万) → 预计金额 ×10,000" in preview
+    assert "成交金额（千元） → 实际成交金额 ×1,000" in preview
+    assert "is also its 实际成交金额" not in preview  # the file has its own actual amount
+
+    result = import_file(source, book, today=TODAY, now=NOW)
+    assert result.plan is not None and not result.plan.rejects
+    assert _deals(book) == {
+        "ERP升级": ("商务谈判", 125000, None, None),
+        "仓储系统": ("成交", 300000, 298000, None),
+        "数据平台": ("失败", 50000, None, None),
+    }
+    wb = openpyxl.load_workbook(book, read_only=True)
+    header = [c.value for c in next(wb["销售机会"].iter_rows(max_row=1))]
+    wb.close()
+    assert "预计金额(万)" not in header and "成交金额（千元）" not in header  # not kept as user columns too
+
+    again = import_file(source, book, today=TODAY, now=NOW)
+    assert not again.written
+    undo_import(book, result.plan.import_id, today=TODAY, now=NOW)
+    assert _deals(book) == {}
+
+
+def test_a_won_row_of_a_deals_list_with_one_amount_column_gets_its_actual_amount(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    source = tmp_path / "商机.csv"
+    source.write_text(
+        "客户名称\t项目名称\t金额\t阶段\n"
+        "上海华信科技有限公司\t项目1期\t3万\t商务谈判\n"
+        "苏州华信科技有限公司\t项目2期\t¥45,000\t已成交\n",
+        encoding="utf-8",
+    )
+    result = import_file(source, book, today=TODAY, now=NOW)
+    assert result.plan is not None and result.plan.refresh is not None
+    assert _deals(book) == {
+        "项目1期": ("商务谈判", 30000, None, None),
+        "项目2期": ("成交", 45000, 45000, None),  # no date column: refresh asks for the close date
+    }
+    codes = {i.code for i in result.plan.refresh.report.issues}
+    assert "won-without-amount" not in codes and "closed-without-date" in codes
+
+
+def test_an_english_export_in_thousands_with_closed_won_deals(tmp_path: Path) -> None:
+    book = Path(create_workbook(tmp_path / "crm-en.xlsx", lang="en"))
+    source = tmp_path / "deals.csv"
+    source.write_text(
+        "Opportunity Name,Account Name,Stage,Amount (k),Close Date\n"
+        "Orion - Q1 order,Orion Industries Inc.,Negotiation/Review,12.5,2025-01-31\n"
+        "Vega - Service contract,Vega Industries Inc.,Closed Won,40,2024-12-05\n"
+        "Lyra - Add-on licences,Lyra Industries Inc.,Closed Lost,3,2024-11-30\n",
+        encoding="utf-8-sig",
+    )
+    result = import_file(source, book, today=TODAY, now=NOW)
+    assert result.plan is not None and not result.plan.rejects
+    assert _deals(book) == {
+        "Orion - Q1 order": ("Negotiation", 12500, None, None),
+        "Vega - Service contract": ("Won", 40000, 40000, dt.date(2024, 12, 5)),
+        "Lyra - Add-on licences": ("Lost", 3000, None, None),
+    }
+
+
+def test_a_mapping_file_states_or_overrides_a_columns_scale(tmp_path: Path) -> None:
+    import tomllib
+
+    from click.testing import CliRunner
+
+    from crmbook.cli import cli
+
+    runner = CliRunner()
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    source = _deals_in_wan(tmp_path / "商机.xlsx")
+    mapping = tmp_path / "商机.toml"
+    done = runner.invoke(
+        cli, ["import", str(source), "--into", str(book), "--write-mapping", str(mapping), "--dry-run"]
+    )
+    assert done.exit_code == 0, done.output
+    text = mapping.read_text(encoding="utf-8")
+    table = next(t for t in tomllib.loads(text)["tables"] if t["target"] == "opportunities")
+    assert table["scale"] == {"金额（万元）": 10000}
+    assert table["when_won"] == {"actual_amount": "expected_amount", "close_date": "expected_close"}
+
+    # This team's 金额（万元） column was in yuan after all: scale 1 reads the numbers as they are.
+    mapping.write_text(text.replace('"金额（万元）" = 10000', '"金额（万元）" = 1'), encoding="utf-8")
+    preview = runner.invoke(
+        cli, ["import", str(source), "--into", str(book), "--mapping", str(mapping), "--dry-run"]
+    )
+    assert preview.exit_code == 0, preview.output
+    assert "金额（万元） → 预计金额 ×1 (the mapping's scale)" in preview.output
+    done = runner.invoke(cli, ["import", str(source), "--into", str(book), "--mapping", str(mapping)])
+    assert done.exit_code in (0, 1), done.output
+    assert _deals(book)["ERP升级"][1] == 12.5
+
+    # A header without its unit: the mapping says the column is in 万.
+    plain = tmp_path / "plain.xlsx"
+    wb = openpyxl.load_workbook(source)
+    wb.active["D2"] = "金额"
+    wb.save(plain)
+    book2 = Path(create_workbook(tmp_path / "crm2.xlsx"))
+    mapping.write_text(
+        text.replace('"金额（万元）" = 10000', '"金额" = "万"').replace('"金额（万元）"', '"金额"'),
+        encoding="utf-8",
+    )
+    done = runner.invoke(cli, ["import", str(plain), "--into", str(book2), "--mapping", str(mapping)])
+    assert done.exit_code in (0, 1), done.output
+    assert _deals(book2)["ERP升级"][1] == 125000
+
+    # A mapping written by hand without the scale: the numbers are read as yuan, and a check line says so.
+    book3 = Path(create_workbook(tmp_path / "crm3.xlsx"))
+    mapping.write_text(text.replace('"金额（万元）" = 10000', ""), encoding="utf-8")
+    done = runner.invoke(cli, ["import", str(source), "--into", str(book3), "--mapping", str(mapping)])
+    assert (
+        "check: 金额（万元） says its numbers are in 万元, but the mapping gives it no scale" in done.output
+    )
+    assert _deals(book3)["ERP升级"][1] == 12.5
+
+    mapping.write_text(text.replace('"金额（万元）" = 10000', '"金额（万元）" = "dozens"'), encoding="utf-8")
+    bad = runner.invoke(
+        cli, ["import", str(source), "--into", str(book2), "--mapping", str(mapping), "--dry-run"]
+    )
+    assert bad.exit_code == 2
+    assert "scale of '金额（万元）' is 'dozens'" in bad.output
+
+
+def test_headers_that_state_a_unit_name_an_amount_and_its_scale() -> None:
+    from crmbook.import_headers import concept_of, header_scale
+    from crmbook.values import parse_amount
+
+    assert header_scale("金额（万元）") == ("金额", 10_000, "万元")
+    assert header_scale("预计金额(万)")[1:] == (10_000, "万")  # type: ignore[index]
+    assert header_scale("合同额/万元")[1:] == (10_000, "万元")  # type: ignore[index]
+    assert header_scale("成交金额（千元）")[1:] == (1_000, "千元")  # type: ignore[index]
+    assert header_scale("Amount (k)")[1:] == (1_000, "k")  # type: ignore[index]
+    assert header_scale("销售额（亿元）")[1] == 100_000_000  # type: ignore[index]
+    assert header_scale("Amount (millions)")[1] == 1_000_000  # type: ignore[index]
+    assert header_scale("金额（百万元）")[1] == 1_000_000  # type: ignore[index]
+    assert [concept_of(h) for h in ("金额（万元）", "合同额/万元", "成交金额（千元）", "Amount (k)")] == [
+        "amount",
+        "actual_amount",
+        "actual_amount",
+        "amount",
+    ]
+    # Not a unit of yuan, or not an amount: no scale, and a unit it cannot read hides the header.
+    assert header_scale("金额（元）") is None and concept_of("金额（元）") == "amount"
+    assert header_scale("人数（千）") is None and concept_of("人数（千）") is None
+    assert concept_of("单价（万元/台）") is None
+    assert parse_amount(12.5, scale=10_000).value == 125_000
+    assert parse_amount("1.15", scale=10_000).value == 11_500
+    assert parse_amount("8.8万", scale=10_000).value == 88_000
+    assert parse_amount("3000元", scale=10_000).value == 3_000
