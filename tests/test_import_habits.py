@@ -326,6 +326,8 @@ def _deals_in_wan(path: Path) -> Path:
     ws.append(["深圳瑞丰电子有限公司", "年度维保", "方案提交", 1.15, dt.date(2025, 2, 1), "张伟"])
     ws.append(["杭州远景网络有限公司", "数据平台", "输单", 30, dt.date(2024, 11, 1), "李娜"])
     ws.append(["苏州新程机械有限公司", "产线改造", "赢单", 20, dt.date(2024, 12, 20), "张伟"])
+    ws.append(["南京博远软件有限公司", "OA定制", "需求分析", "待定", None, "李娜"])
+    ws.append(["合计", None, None, 72.45, None, None])
     ws.merge_cells("A1:F1")
     wb.save(path)
     return path
@@ -352,8 +354,11 @@ def test_amounts_in_wan_yuan_are_imported_as_yuan_and_won_deals_get_their_actual
         in preview
     )
 
+    assert "kept as typed: 商机.xlsx › 商机台账 › row 8: 金额（万元） = '待定': not an amount" in preview
+
     result = import_file(source, book, today=TODAY, now=NOW)
-    assert result.written and result.plan is not None and not result.plan.rejects
+    assert result.written and result.plan is not None
+    assert [(r.row, r.reason) for r in result.plan.rejects] == [(9, "subtotal row")]
     won = dt.date(2024, 12, 10)
     assert _deals(book) == {
         "ERP升级": ("商务谈判", 125000, None, None),
@@ -361,11 +366,13 @@ def test_amounts_in_wan_yuan_are_imported_as_yuan_and_won_deals_get_their_actual
         "年度维保": ("方案提交", 11500, None, None),
         "数据平台": ("失败", 300000, None, None),
         "产线改造": ("成交", 200000, 200000, dt.date(2024, 12, 20)),
+        "OA定制": ("需求分析", "待定", None, None),  # kept as typed; refresh flags it
     }
     # Refresh does not flag the won deals, and the month's report counts their revenue.
     assert result.plan.refresh is not None
-    codes = {i.code for i in result.plan.refresh.report.issues}
-    assert "won-without-amount" not in codes and "bad-number" not in codes
+    codes = {(i.code, i.row) for i in result.plan.refresh.report.issues}
+    assert not {c for c in codes if c[0] == "won-without-amount"}
+    assert {c for c in codes if c[0] == "bad-number"} == {("bad-number", 7)}  # only 待定
     data, _ = read_book(book, today=TODAY)
     measures = compute_measures(data, Period.month("2024-12"))
     assert measures.kpis["won_amount"][0] == 288000
@@ -373,11 +380,18 @@ def test_amounts_in_wan_yuan_are_imported_as_yuan_and_won_deals_get_their_actual
 
     again = import_file(source, book, today=TODAY, now=NOW)
     assert not again.written and again.plan is not None and not again.plan.changed
-    assert again.plan.outcomes["opportunities"].counts()["unchanged"] == 5
+    assert again.plan.outcomes["opportunities"].counts()["unchanged"] == 6
     assert _deals(book)["ERP升级"][1] == 125000
+    wb = openpyxl.load_workbook(book, read_only=True)
+    rejects = [row for row in wb["导入拒绝"].iter_rows(min_row=2, values_only=True) if any(row)]
+    wb.close()
+    assert len(rejects) == 1 and "金额（万元）=72.45" in str(rejects[0][6])  # the raw value, as typed
 
     undo_import(book, result.plan.import_id, today=TODAY, now=NOW)
     assert _deals(book) == {}
+    wb = openpyxl.load_workbook(book, read_only=True)
+    assert not any(any(row) for row in wb["导入拒绝"].iter_rows(min_row=2, values_only=True))
+    wb.close()
 
 
 def _deals_csv_gb18030(path: Path) -> Path:
