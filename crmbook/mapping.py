@@ -566,6 +566,10 @@ class _Proposal:
                 said = [i for i, r in enumerate(self.reasons) if r.startswith(f"{header} → ")]
                 at = said[-1] + 1 if said else len(self.reasons)
                 self.reasons.insert(at, scale_reason(header, scaled[1], scaled[2]))  # beside its column
+                col = next((c for c in self.cols if c.header == header), None)
+                doubt = yuan_in_scaled_column(header, col.values if col else [], scaled[1], scaled[2])
+                if doubt:
+                    self.doubts.append(doubt)
 
     def when_won(self, table: TableMapping) -> None:
         """A deals list with a stage column and one amount column (a close date column): on its won rows
@@ -629,6 +633,31 @@ def scale_reason(header: str, scale: int, unit: str) -> str:
         f"{header}: its numbers are in {unit}, so 12.5 is {12.5 * scale:,.0f}; a value that states its own "
         "unit (8.8万, 3000元) is read as it says"
     )
+
+
+def yuan_in_scaled_column(header: str, values: list[Any], scale: int, unit: str) -> str | None:
+    """A doubt when most plain numbers of a column headed in 万元 (``scale``) look typed in yuan: as many
+    of them as one unit stands for or more (125000 in a 万元 column would be 12.5亿)."""
+    from crmbook.values import parse_amount
+
+    plain = [v for v in (parse_amount(x).value for x in values if _is_plain_number(x)) if v is not None]
+    big = [v for v in plain if abs(v) >= scale]
+    if not plain or len(big) * 2 <= len(plain):
+        return None
+    return (
+        f"{header} says its numbers are in {unit}, but {len(big)} of its {len(plain)} numbers are "
+        f"{scale:,} or more (read as {big[0] * scale:,.0f} yuan and up): if they are yuan, set its scale "
+        f'to 1 in a mapping file (scale = {{ "{header}" = 1 }}, see --write-mapping)'
+    )
+
+
+def _is_plain_number(value: Any) -> bool:
+    """A number, or text of digits only (12.5, "1,250"): no unit of its own (8.8万 is read as it says)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return value == value
+    return bool(re.fullmatch(r"\s*[¥￥]?\s*-?[\d,]+(\.\d+)?\s*", str(value)))
 
 
 def propose_table(sheet: LegacySheet, *, lang: Lang = "zh", schema: Schema | None = None) -> TableMapping:

@@ -564,3 +564,33 @@ def test_headers_that_state_a_unit_name_an_amount_and_its_scale() -> None:
     assert parse_amount("1.15", scale=10_000).value == 11_500
     assert parse_amount("8.8万", scale=10_000).value == 88_000
     assert parse_amount("3000元", scale=10_000).value == 3_000
+
+
+def test_a_column_headed_in_wan_yuan_whose_numbers_are_yuan_is_doubted(tmp_path: Path) -> None:
+    """A ledger headed 金额（万元） whose numbers were typed in yuan anyway (125000): read as 12.5亿, so the
+    dry run says so and how to read them as yuan; numbers in 万元 raise no such doubt."""
+    from crmbook.importer import format_import_summary
+
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "商机台账"
+    ws.append(["客户名称", "项目名称", "销售阶段", "金额（万元）", "负责人"])
+    ws.append(["上海华信科技有限公司", "ERP升级", "商务谈判", 125000, "张伟"])
+    ws.append(["北京恒达贸易有限公司", "仓储系统", "赢单", "88,000", "李娜"])
+    ws.append(["深圳瑞丰电子有限公司", "年度维保", "方案提交", 11.5, "张伟"])
+    ws.append(["杭州远景网络有限公司", "数据平台", "输单", 300000, "李娜"])
+    wb.save(tmp_path / "yuan.xlsx")
+    preview = "\n".join(
+        format_import_summary(import_file(tmp_path / "yuan.xlsx", book, dry_run=True, today=TODAY, now=NOW))
+    )
+    assert (
+        "金额（万元） says its numbers are in 万元, but 3 of its 4 numbers are 10,000 or more "
+        "(read as 1,250,000,000 yuan and up): if they are yuan, set its scale to 1" in preview
+    ), preview
+    in_wan = "\n".join(
+        format_import_summary(
+            import_file(_deals_in_wan(tmp_path / "wan.xlsx"), book, dry_run=True, today=TODAY, now=NOW)
+        )
+    )
+    assert "says its numbers are in 万元, but" not in in_wan
