@@ -26,7 +26,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,43 +277,15 @@ def _read_records(path: Path, today: dt.date | None) -> tuple[Book, Any]:
     return book, wb
 
 
-class RepFileReading:
-    """The rep files ``paths``, read two at a time in threads (calamine reads without Python's
-    interpreter lock) from the moment this is made: :func:`collect` reads the canonical workbook
-    meanwhile, and merges each file while the next ones are read, on the core that leaves free.
-
-    Use it as a context manager (leaving the block stops the files not started yet). :meth:`in_order`
-    gives the files in name order, each as soon as it is read; once it has given the last one the
-    threads are done (the refresh that follows may start a child process: see :mod:`crmbook.parallel`)."""
-
-    def __init__(
-        self, paths: Iterable[str | os.PathLike[str]], passwords: dict[str, str] | None, today: dt.date | None
-    ) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        ordered = sorted({os.fspath(p) for p in paths})
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="crmbook-rep-file")
-        self._reading = [self._pool.submit(read_rep_file, p, passwords, today) for p in ordered]
-
-    def in_order(self) -> Iterator[RepWork]:
-        """Each file as soon as it is read, in name order; raises a file's error when it comes to it."""
-        for reading in self._reading:
-            yield reading.result()
-        self._pool.shutdown(wait=True)
-
-    def __enter__(self) -> RepFileReading:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 def read_rep_files(
     paths: Iterable[str | os.PathLike[str]], passwords: dict[str, str] | None, today: dt.date | None
 ) -> list[RepWork]:
-    """Every rep file (see :class:`RepFileReading`)."""
-    with RepFileReading(paths, passwords, today) as reading:
-        return list(reading.in_order())
+    """Every rep file, two at a time (calamine reads without Python's interpreter lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ordered = sorted({os.fspath(p) for p in paths})
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="crmbook-rep-file") as pool:
+        return list(pool.map(lambda p: read_rep_file(p, passwords, today), ordered))
 
 
 def _nones(grid: list[list[Any]] | None) -> list[list[Any]] | None:
@@ -815,39 +787,9 @@ def _same_split(made: Any, split_at: str, rep: str) -> bool:
         return True
 
 
-def _check_split(
-    work: RepWork, splits: dict[str, Any], seen_paths: dict[tuple[str, str], str], book_path: str | None
-) -> None:
-    """Refuse a rep file of a split the canonical workbook did not make, or a second file of the same rep
-    and split (``seen_paths``: those taken so far, which this one joins)."""
-    if work.memo.split_id not in splits:
-        raise WorkbookFileError(
-            work.path,
-            f"was made by split {work.memo.split_id} of {work.memo.book or 'another workbook'}, which "
-            f"{book_path} does not know; collect it into the workbook it was split from",
-        )
-    made = splits[work.memo.split_id]
-    if not _same_split(made, work.memo.split_at, work.memo.rep):
-        raise WorkbookFileError(
-            work.path,
-            f"was made by split {work.memo.split_id} of {work.memo.book or 'another workbook'} at "
-            f"{work.memo.split_at.replace('T', ' ')} for {work.memo.rep}; {book_path}'s split "
-            f"{work.memo.split_id} was made at {str(made.get('time', '?')).replace('T', ' ')}: "
-            "the file is another workbook's (split IDs count per workbook and day); collect it into "
-            "the workbook it was split from",
-        )
-    key = (work.memo.split_id, work.memo.rep)
-    if key in seen_paths:
-        raise InputError(
-            f"{seen_paths[key]} and {work.path} are both {work.memo.rep}'s file of split "
-            f"{work.memo.split_id}; collect one of them (the newer one)"
-        )
-    seen_paths[key] = work.path
-
-
 def plan_collect(
     book: Book,
-    works: Iterable[RepWork],
+    works: list[RepWork],
     *,
     now: dt.datetime | None = None,
     decisions: dict[str, str] | None = None,
@@ -872,16 +814,38 @@ def plan_collect(
     lang = book.lang
     state = working_copy(book.state)
     splits = state.extra.get(SPLIT_SECTION, {})
+    for work in works:
+        if work.memo.split_id not in splits:
+            raise WorkbookFileError(
+                work.path,
+                f"was made by split {work.memo.split_id} of {work.memo.book or 'another workbook'}, which "
+                f"{book.path} does not know; collect it into the workbook it was split from",
+            )
+        made = splits[work.memo.split_id]
+        if not _same_split(made, work.memo.split_at, work.memo.rep):
+            raise WorkbookFileError(
+                work.path,
+                f"was made by split {work.memo.split_id} of {work.memo.book or 'another workbook'} at "
+                f"{work.memo.split_at.replace('T', ' ')} for {work.memo.rep}; {book.path}'s split "
+                f"{work.memo.split_id} was made at {str(made.get('time', '?')).replace('T', ' ')}: "
+                "the file is another workbook's (split IDs count per workbook and day); collect it into "
+                "the workbook it was split from",
+            )
     seen_paths: dict[tuple[str, str], str] = {}
+    for work in works:
+        key = (work.memo.split_id, work.memo.rep)
+        if key in seen_paths:
+            raise InputError(
+                f"{seen_paths[key]} and {work.path} are both {work.memo.rep}'s file of split "
+                f"{work.memo.split_id}; collect one of them (the newer one)"
+            )
+        seen_paths[key] = work.path
     collect_id = next_id(state, COLLECT_SECTION, "G", book.today)
     after = copy_book(book)
     merger = _Merger(after, state, collect_id, now)
     outcomes: list[RepOutcome] = []
     team: dict[str, Any] = {}
-    sources: list[str] = []
-    for work in works:  # each merged as soon as it is read (see RepFileReading)
-        _check_split(work, splits, seen_paths, book.path)
-        sources.append(work.path)
+    for work in works:
         memo = work.memo
         outcome = RepOutcome(work.path, memo.rep, memo.split_id)
         history = history_of(state, memo.split_id, memo.rep)
@@ -914,7 +878,7 @@ def plan_collect(
         merger.flush(table)
     record = {
         "time": now.isoformat(timespec="seconds"),
-        "sources": sources,
+        "sources": [w.path for w in works],
         "created": {
             k: [[r, d] for r, d in row_digests(after.tables[k], rows).items()]
             for k, rows in merger.created.items()
@@ -1257,28 +1221,28 @@ def collect(
             raise InputError(
                 f"{target}: collecting a workbook into itself; name the rep files and --into the canonical one"
             )
-    if not paths:
-        raise InputError("no rep files to collect")
     with (
         cyclic_gc_paused(),  # the rep files' reading too
         HeadStart() as head_start,
-        RepFileReading(paths, passwords, today) as reading,  # beside the canonical workbook's, and the merge
-        editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit,
     ):
-        decisions = read_conflict_decisions(edit.book.conflicts_grid)
-        plan = plan_collect(
-            edit.book,
-            reading.in_order(),
-            now=now,
-            decisions=decisions,
-            with_refresh=not dry_run,
-            customer_features=head_start.customer_features(),
-            preparer=None if dry_run else edit,
-            release_works=True,
-            inflated=edit.inflated,
-        )
-        written = not dry_run and plan.changed
-        backup = edit.save(plan.changeset) if written else None
+        works = read_rep_files(paths, passwords, today)
+        if not works:
+            raise InputError("no rep files to collect")
+        with editing(target, today, lock_timeout=lock_timeout, on_table=head_start.table_read) as edit:
+            decisions = read_conflict_decisions(edit.book.conflicts_grid)
+            plan = plan_collect(
+                edit.book,
+                works,
+                now=now,
+                decisions=decisions,
+                with_refresh=not dry_run,
+                customer_features=head_start.customer_features(),
+                preparer=None if dry_run else edit,
+                release_works=True,
+                inflated=edit.inflated,
+            )
+            written = not dry_run and plan.changed
+            backup = edit.save(plan.changeset) if written else None
     return CollectResult(target, plan, written, backup, time.perf_counter() - started)
 
 
