@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from crmbook.changeset import Formula
 from crmbook.schema import Lang, Rep, Schema, SheetSpec, load_schema
 
 if TYPE_CHECKING:
     from crmbook.state import State
 
-__all__ = ["Book", "Settings", "Table", "copy_book"]
+__all__ = ["Book", "Settings", "Table", "copy_book", "written_over"]
 
 
 @dataclass
@@ -45,6 +46,10 @@ class Table:
     # Rows under the records that total them (合计 typed in their first cell, no ID): not records, but
     # new records appended below the data would land under them, outside their sums.
     totals_below: list[int] = field(default_factory=list)
+    # The records' cells that hold a formula: field -> {Excel row: the formula as a snapshot remembers
+    # it (crmbook.ooxml.formulas.remembered_formula)}; ``data`` holds their results. Empty when the
+    # book was read without looking (crmbook.snapshot.learn_formulas tells it).
+    formulas: dict[str, dict[int, str]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -72,6 +77,37 @@ class Table:
                 "then run again",
             )
         return after + 1
+
+    def field_at(self, col: int) -> str | None:
+        """The schema key or user column header of column ``col``, or None."""
+        return next((k for k, c in {**self.columns, **self.extra_columns}.items() if c == col), None)
+
+    def written_over(self, cells: Mapping[str, Mapping[int, Any]]) -> None:
+        """Take in what is written into ``cells`` (field -> {row: value}): a value ends a formula there,
+        a formula (:class:`crmbook.changeset.Formula`, an undo giving one back) starts one. The
+        table's map is replaced, not changed (a copy of the table shares it)."""
+        formulas = {f: rows for f, rows in cells.items() if any(type(v) is Formula for v in rows.values())}
+        hit = {
+            f: rows
+            for f, rows in cells.items()
+            if f in self.formulas and not self.formulas[f].keys().isdisjoint(rows)
+        }
+        if not formulas and not hit:
+            return
+        from crmbook.ooxml.cells import cell_ref
+        from crmbook.ooxml.formulas import remembered_formula
+
+        after = {f: dict(rows) for f, rows in self.formulas.items()}
+        for f, rows in {**hit, **formulas}.items():
+            col = self.columns.get(f) or self.extra_columns.get(f)
+            for row, value in rows.items():
+                if type(value) is Formula and col is not None:
+                    after.setdefault(f, {})[row] = remembered_formula(
+                        value.text, cell_ref(row, col), (row, col)
+                    )
+                else:
+                    after.get(f, {}).pop(row, None)
+        self.formulas = after
 
     def add_extra_column(self, name: str) -> int:
         """A new user column ``name`` after the last one (empty in every record); its column number.
@@ -162,6 +198,26 @@ class Book:
 
     def table(self, key: str) -> Table:
         return self.tables[key]
+
+
+def written_over(book: Book | Table, writes: Iterable[Any]) -> None:
+    """Take in the record cells (of ``book``, or of one table) ``writes`` (cell writes: ``sheet``,
+    ``row``, ``col``, ``value``) write (see :meth:`Table.written_over`): cheap when no formula is
+    there or written."""
+    tables = (
+        {book.sheet_name: book}
+        if isinstance(book, Table)
+        else {t.sheet_name: t for t in book.tables.values()}
+    )
+    cells: dict[str, dict[str, dict[int, Any]]] = {}
+    for w in writes:
+        table = tables.get(w.sheet)
+        if table is not None and (table.formulas or type(w.value) is Formula):
+            name = table.field_at(w.col)
+            if name is not None:
+                cells.setdefault(w.sheet, {}).setdefault(name, {})[w.row] = w.value
+    for sheet, written in cells.items():
+        tables[sheet].written_over(written)
 
 
 def copy_book(book: Book) -> Book:

@@ -3,7 +3,8 @@
 Refresh compares each record's user-entered values with the snapshot the
 previous refresh left in the workbook (see :mod:`crmbook.state`), records
 every changed field, new record and deleted record, and marks changed
-customers' ``updated`` date. The Change log sheet keeps earlier entries and
+customers' ``updated`` date. A formula cell changes when its formula does (the
+log shows it, ``=X5*0.2``), not when its result does. The Change log sheet keeps earlier entries and
 appends the new ones.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, NamedTuple
 
 from crmbook.book import Book, EarlierRows, Table
 from crmbook.changeset import CellWrite, KeptRows, OwnedSheet, SheetCell
+from crmbook.ooxml.formulas import shown_formula
 from crmbook.schema import Lang, load_schema
 from crmbook.snapshot import Snapshot, compare
 
@@ -60,8 +62,16 @@ def diff_table(table: Table, old: Snapshot, new: Snapshot) -> list[Change]:
     """Changes between the previous refresh's snapshot and the table's current one."""
     rows = table.data.index.tolist()
     diff = compare(old, new)
-    changes = [
-        Change(table.key, new.keys[c.index], c.field, c.old, c.new, "changed", rows[c.index])
+    changes = [  # a formula shown as it reads on the record's row now (=X6*0.2)
+        Change(
+            table.key,
+            new.keys[c.index],
+            c.field,
+            shown_formula(c.old, rows[c.index]),
+            shown_formula(c.new, rows[c.index]),
+            "changed",
+            rows[c.index],
+        )
         for c in diff.changed
     ]
     changes += [

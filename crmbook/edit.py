@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from crmbook.ooxml import Patcher
     from crmbook.ooxml.writer import PreparedCells
 
-__all__ = ["Editing", "editing", "read_for_edit", "save_changeset"]
+__all__ = ["Editing", "editing", "learn_formulas", "read_for_edit", "save_changeset"]
 
 
 def read_for_edit(
@@ -86,6 +86,49 @@ def save_changeset(
         keep=int(book.settings.get("backup_keep") or 10),
     )
     return str(saved.backup_path) if saved.backup_path else None
+
+
+def learn_formulas(book: Book, inflated: Mapping[str, bytes]) -> None:
+    """Tell each record table of ``book`` which of its cells hold a formula (``Table.formulas``), from
+    the sheets' XML ``inflated`` already (:func:`crmbook.ooxml.inflate_sheets`; a sheet it does not
+    hold, too big to keep beside the others, is read again on its own). A sheet without any formula,
+    the common case, costs a byte search."""
+    from crmbook.ooxml.formulas import has_formula, sheet_formulas
+    from crmbook.ooxml.package import open_package
+    from crmbook.ooxml.sheetxml import SheetXml, SheetXmlError
+    from crmbook.snapshot import learn_formulas as learn
+
+    names: Mapping[str, str] = getattr(inflated, "names", {})
+    shapes: Mapping[str, Any] = getattr(inflated, "shapes", {})
+    without: Collection[str] = getattr(inflated, "without_formulas", ())  # told while they were read
+
+    def learn_from(table: Table, data: bytes, part: str) -> None:
+        if part in without or not has_formula(data):  # under any prefix
+            return
+        try:
+            prefix = shapes[part].prefix if part in shapes else SheetXml(data).prefix
+        except SheetXmlError:
+            return  # a sheet crmbook cannot patch: its values stand (saving reports it)
+        learn(table, sheet_formulas(data, prefix))
+
+    missing = []
+    for table in book.tables.values():
+        part = names.get(table.sheet_name)
+        if part is not None and part in inflated:
+            learn_from(table, inflated[part], part)
+        else:
+            missing.append(table)
+    if not missing or not book.path:
+        return
+    try:
+        with open_package(book.path) as pkg:
+            parts = pkg.sheet_parts()
+            for table in missing:
+                part = parts.get(table.sheet_name)
+                if part is not None and part in pkg:
+                    learn_from(table, pkg.read(part), part)
+    except (CrmbookError, OSError, ValueError):
+        return  # the values stand; saving reports what is wrong with the file
 
 
 @dataclass
@@ -171,6 +214,7 @@ def editing(
             inflated = pool.submit(inflate_sheets, spath, record_sheet_names)
             book, structural = read_for_edit(spath, today, on_table=on_table)
         edit = Editing(spath, book, structural, before, inflated.result())
+        learn_formulas(book, edit.inflated)
         try:
             yield edit
         finally:

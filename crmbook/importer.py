@@ -43,7 +43,7 @@ from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
-from crmbook.book import Book, Table, copy_book
+from crmbook.book import Book, Table, copy_book, written_over
 from crmbook.changeset import CellWrite, Changeset, Formula, OwnedSheet, SheetCell
 from crmbook.clean import PHONE_SEPARATOR, clean_text
 from crmbook.edit import editing
@@ -663,6 +663,7 @@ def plan_import(
         sheet = None  # type: ignore[assignment]  # the last one the rejects loop looked at
     refresh = None
     if with_refresh:
+        written_over(after, writer.writes)  # the formulas imported values are written into are gone
         refresh = plan_refresh(after, now=now)
         changeset.add(refresh.changeset)
         changeset.owned_sheets.append(rejects_sheet(state, lang))
@@ -932,6 +933,7 @@ def plan_undo_import(
     record["undone"] = now.isoformat(timespec="seconds")
     after.state = state
     changeset = Changeset(cell_writes=writes, table_columns=columns_removed)
+    written_over(after, writes)  # formulas given back are formulas again
     refresh = plan_refresh(after, now=now)
     changeset.add(refresh.changeset)
     changeset.owned_sheets.append(rejects_sheet(state, book.lang))

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from crmbook.book import Book, Table
+from crmbook.book import Book, Table, written_over
 from crmbook.changelog import Change, build_changelog_sheet
 from crmbook.changeset import CellWrite, Changeset, Formula, OwnedSheet, SheetCell
 from crmbook.dedupe import find_duplicates
@@ -590,6 +590,7 @@ def _finish(
             if key in state.snapshots and written:
                 after = copy.copy(table)
                 after.data = frames[key]
+                written_over(after, changeset.cell_writes)  # formulas an undo gives back
                 snapshot = with_writes(state.snapshots[key], table, after, written)
                 state.snapshots[key] = snapshot
                 changeset.owned_sheets.append(snapshot_sheet(key, snapshot))

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from crmbook.book import Book, Table
+from crmbook.book import Book, Table, written_over
 from crmbook.changelog import Change, build_changelog_sheet, diff_table, updated_writes
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet
 from crmbook.dashboard import build_dashboard
@@ -90,6 +90,7 @@ def _apply_to_frames(book: Book, writes: list[CellWrite]) -> None:
 
     Writes are grouped by column so each column is assigned once, not cell by cell.
     """
+    written_over(book, writes)  # a formula a value is written into is one no longer
     by_sheet = {t.sheet_name: t for t in book.tables.values()}
     grouped: dict[tuple[str, int], dict[int, Any]] = {}
     for w in writes:

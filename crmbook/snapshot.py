@@ -12,6 +12,13 @@ file is emailed.
 Long texts (over ``LONG_TEXT`` characters) are remembered by a prefix and a
 hash: a change is still detected, and a hostile cell cannot bloat the state.
 
+A cell that holds a formula is remembered by its formula (moved to one row of
+its column, so that rows inserted above it or a sort change nothing; see
+:func:`crmbook.ooxml.formulas.remembered_formula`), not by the result it shows:
+a result that moved (Excel recalculated) is nothing people typed. Snapshots of
+format 2 remembered results: a formula cell whose old snapshot holds a value is
+not taken for an edit.
+
 This module converts between tables, snapshots and cell grids; it does no I/O.
 """
 
@@ -36,6 +43,7 @@ from isal import isal_zlib
 
 from crmbook.book import Table
 from crmbook.changeset import OwnedSheet, SheetCell
+from crmbook.ooxml.formulas import is_remembered_formula, remembered_formula
 
 __all__ = [
     "SNAPSHOT_PREFIX",
@@ -43,6 +51,7 @@ __all__ = [
     "Snapshots",
     "decode_snapshot",
     "encode_snapshot",
+    "learn_formulas",
     "record_keys",
     "snapshot_sheet",
     "snapshot_sheet_name",
@@ -52,7 +61,7 @@ __all__ = [
 ]
 
 SNAPSHOT_PREFIX = "_crmbook_snap_"
-FORMAT = 2
+FORMAT = 3  # 3: formula cells by their formula; 2 (and 1) by their results
 CHUNK = 30_000
 LONG_TEXT = 1000
 MAX_INFLATED = 1 << 30  # a snapshot never legitimately inflates past 1 GiB
@@ -69,6 +78,7 @@ class Snapshot:
 
     keys: list[str]
     columns: dict[str, list[Any]]
+    formulas: bool = True  # formula cells remembered by their formula (format 3), not their results
 
     def value(self, index: int, field: str) -> Any:
         column = self.columns.get(field)
@@ -238,18 +248,44 @@ def record_keys(table: Table) -> list[str]:
 
 
 def take_snapshot(table: Table) -> Snapshot:
-    return Snapshot(
-        keys=record_keys(table),
-        columns={f: _json_column(table.data[f].tolist()) for f in user_fields(table)},
-    )
+    columns = {f: _json_column(table.data[f].tolist()) for f in user_fields(table)}
+    for f, cells in table.formulas.items():  # the formula cells: by their formula, not their result
+        if f in columns and cells:
+            column = columns[f] = list(columns[f])
+            at = table.data.index.get_indexer(list(cells)).tolist()
+            for i, remembered in zip(at, cells.values(), strict=True):
+                if i >= 0:
+                    column[i] = remembered
+    return Snapshot(keys=record_keys(table), columns=columns)
 
 
-def with_writes(previous: Snapshot, before: Table, after: Table, written: Mapping[int, set[str]]) -> Snapshot:
+def learn_formulas(table: Table, cells: Mapping[tuple[int, int], tuple[str, str]]) -> None:
+    """Tell ``table`` which of its records' cells hold a formula (:attr:`Table.formulas`): ``cells``
+    maps (row, column) to the formula's text and the cell it stands at as written (its own, or a
+    shared formula's master: see :func:`crmbook.ooxml.formulas.sheet_formulas`)."""
+    fields = {col: name for name, col in {**table.columns, **table.extra_columns}.items()}
+    records = set(table.data.index.tolist()) if cells else set()
+    found: dict[str, dict[int, str]] = {}
+    for (row, col), (text, origin) in sorted(cells.items()):
+        name = fields.get(col)
+        if name is not None and row in records:
+            found.setdefault(name, {})[row] = remembered_formula(text, origin, (row, col))
+    table.formulas = found
+
+
+def with_writes(
+    previous: Snapshot,
+    before: Table,
+    after: Table,
+    written: Mapping[int, set[str]],
+) -> Snapshot:
     """``previous`` with only what one run wrote taken in: ``written`` holds, by Excel row, the fields
     the run wrote into ``before``'s frame, which made ``after``'s. A record the run emptied goes, one
     it wrote whole (an undo giving it back) comes in, a written field takes its new value; everything
     else stays as ``previous`` remembers it. So edits people made since the last refresh stay out of
-    the snapshot, for the next refresh to log them (and date them) as it would have."""
+    the snapshot, for the next refresh to log them (and date them) as it would have. A cell ``after``
+    knows as a formula (:attr:`Table.formulas`: one an undo gives back) is taken in as its formula."""
+    formulas = after.formulas
     fields = user_fields(after)
     keys = list(previous.keys)
     columns = {f: list(previous.columns.get(f) or [None] * len(keys)) for f in fields}
@@ -268,17 +304,17 @@ def with_writes(previous: Snapshot, before: Table, after: Table, written: Mappin
         now = position.get(keys_after[row])
         if now is not None:
             for f in names & set(fields):
-                columns[f][now] = _json_column([values[f]])[0]
+                columns[f][now] = formulas.get(f, {}).get(row) or _json_column([values[f]])[0]
         elif present <= names:  # written whole: it comes in
             position[keys_after[row]] = len(keys)
             keys.append(keys_after[row])
             for f in fields:
-                columns[f].append(_json_column([values[f]])[0])
+                columns[f].append(formulas.get(f, {}).get(row) or _json_column([values[f]])[0])
     if gone:
         kept = [i for i in range(len(keys)) if i not in gone]
         keys = [keys[i] for i in kept]
         columns = {f: [column[i] for i in kept] for f, column in columns.items()}
-    return Snapshot(keys=keys, columns=columns)
+    return Snapshot(keys=keys, columns=columns, formulas=previous.formulas)
 
 
 # ------------------------------------------------------------------ comparing
@@ -373,6 +409,8 @@ def compare(old: Snapshot, new: Snapshot) -> SnapshotDiff:
                 strict=True,
             )
         ]
+        if not old.formulas:  # an older snapshot holds the results of formula cells: no edit
+            changed = [c for c in changed if not is_remembered_formula(c.new) or is_remembered_formula(c.old)]
     return SnapshotDiff(added, deleted, changed)
 
 
@@ -385,7 +423,11 @@ def same(a: Snapshot | None, b: Snapshot) -> bool:
 
 def encode_snapshot(snapshot: Snapshot) -> list[str]:
     """The snapshot as base64 text chunks of at most ``CHUNK`` characters."""
-    payload = {"format": FORMAT, "keys": snapshot.keys, "columns": snapshot.columns}
+    payload = {
+        "format": FORMAT if snapshot.formulas else 2,
+        "keys": snapshot.keys,
+        "columns": snapshot.columns,
+    }
     try:  # orjson writes the same compact JSON several times quicker
         raw = orjson.dumps(payload)
     except TypeError:  # orjson stops at integers past 64 bits (a huge whole number in a cell)
@@ -414,11 +456,12 @@ def decode_snapshot(grid: list[list[Any]]) -> Snapshot | None:
             payload = json.loads(raw)
         keys = [str(k) for k in payload["keys"]]
         columns = {str(f): list(v) for f, v in payload["columns"].items()}
+        formulas = int(payload.get("format") or 0) >= FORMAT
     except (binascii.Error, isal_zlib.error, ValueError, KeyError, TypeError, AttributeError):
         return None
     if any(len(v) != len(keys) for v in columns.values()):
         return None
-    return Snapshot(keys, columns)
+    return Snapshot(keys, columns, formulas)
 
 
 _FORMAT1_DATETIME = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d)(:\d\d)?$")
@@ -447,7 +490,7 @@ def _decode_rows(grid: list[list[Any]]) -> Snapshot | None:
             keys.append(str(cells[0]))
             records.append({f: _format1_datetime(v) for f, v in record.items()})
     fields = sorted({f for r in records for f in r})
-    return Snapshot(keys, {f: [r.get(f) for r in records] for f in fields})
+    return Snapshot(keys, {f: [r.get(f) for r in records] for f in fields}, formulas=False)
 
 
 def snapshot_sheet(sheet_key: str, snapshot: Snapshot) -> OwnedSheet:

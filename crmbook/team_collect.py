@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from crmbook.book import Book, Table, copy_book
+from crmbook.book import Book, Table, copy_book, written_over
 from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, entry_rows, log_room
 from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
@@ -876,6 +876,7 @@ def plan_collect(
             work.release()
     for table in after.tables.values():
         merger.flush(table)
+    written_over(after, merger.writes)  # the formulas the reps' values are written into are gone
     record = {
         "time": now.isoformat(timespec="seconds"),
         "sources": [w.path for w in works],
@@ -1131,6 +1132,7 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
             }
         applied += 1
     after.state = state
+    written_over(after, writes)
     changeset = Changeset(cell_writes=writes)
     refresh = plan_refresh(after, now=now)
     changeset.add(refresh.changeset)

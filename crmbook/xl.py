@@ -33,7 +33,7 @@ from typing import Any
 
 from crmbook.changeset import CellValue, Changeset, Formula, OwnedSheet
 from crmbook.errors import CrmbookError
-from crmbook.ooxml.cells import clip_text
+from crmbook.ooxml.cells import cell_ref, clip_text
 from crmbook.wording import counted
 
 __all__ = ["LiveResult", "XlwingsSource", "apply_live", "dedupe", "monthly_report", "refresh"]
@@ -84,6 +84,29 @@ class XlwingsSource:
             values = sheet.range((1, 1), (rows, cols)).options(ndim=2).value if rows and cols else []
             self.grids[name] = [[_cell(v) for v in row] for row in values]
         return [list(row) for row in self.grids[name]]
+
+    def formulas(self, name: str) -> dict[tuple[int, int], tuple[str, str]]:
+        """(row, column) -> (formula text without "=", the cell's reference) of each formula cell of
+        sheet ``name`` (as :func:`crmbook.ooxml.formulas.sheet_formulas` gives them from the file), in
+        one more call: ``Range.formula`` of the sheet's cells, which gives a formula cell's formula
+        and any other cell's constant. Empty where the engine cannot tell (xlwings' remote engine
+        raises NotImplementedError): there the values stand, results of formulas included."""
+        sheet = self.book.sheets[name]
+        rows, cols = _last_cell(sheet)
+        if not rows or not cols:
+            return {}
+        try:
+            texts = sheet.range((1, 1), (rows, cols)).formula
+        except NotImplementedError:
+            return {}
+        if isinstance(texts, str):  # a single cell
+            texts = ((texts,),)
+        found: dict[tuple[int, int], tuple[str, str]] = {}
+        for r, row in enumerate(texts or (), start=1):
+            for c, text in enumerate(row, start=1):
+                if isinstance(text, str) and text.startswith("=") and len(text) > 1:
+                    found[(r, c)] = (text[1:], cell_ref(r, c))
+        return found
 
 
 # ------------------------------------------------------------------ writing
@@ -318,6 +341,7 @@ def refresh(
     from crmbook.log_archive import write_log_archive
     from crmbook.reader import read_book_from
     from crmbook.refresh import plan_refresh
+    from crmbook.snapshot import learn_formulas
 
     xbook = _caller(book)
     try:
@@ -330,6 +354,8 @@ def refresh(
         missing = [i for i in structural if i.code in ("missing-sheet", "missing-header")]
         if missing:
             raise CrmbookError("; ".join(i.message(crm.lang) for i in missing))
+        for table in crm.tables.values():  # a formula's result that moved is no edit (as in the file engine)
+            learn_formulas(table, source.formulas(table.sheet_name))
         _status(xbook, "crmbook: checking every row…")
         plan = plan_refresh(crm, structural, now=now)
         marks = _previous_marks(source, crm.lang)

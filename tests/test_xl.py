@@ -118,7 +118,9 @@ def _both_engines(book: Path, tmp_path: Path) -> tuple[dict[str, Any], dict[str,
     payload = _payload(book)
     live_book = xw.Book(json=copy.deepcopy(payload))  # the engine changes the payload it is given
     live_book.set_mock_caller()  # so xl.refresh() finds it through xw.Book.caller(), as a button would
-    result = xl.refresh(today=TODAY, now=NOW)
+    with pytest.MonkeyPatch.context() as excel:
+        _excel_formulas(excel, book)
+        result = xl.refresh(today=TODAY, now=NOW)
     actions = live_book.json()["actions"]
     assert result is not None, [a["args"] for a in actions if a["func"] == "alert"]
     by_file = tmp_path / "by-file.xlsx"
@@ -262,3 +264,75 @@ def test_the_button_keeps_what_the_change_log_lets_go_beside_the_saved_workbook(
     rows = list(csv.reader(archives[0].read_text(encoding="utf-8-sig").splitlines()))
     assert rows[0][:4] == ["时间", "工作表", "记录编号", "字段"]
     assert [r[5] for r in rows[1:]][:5] == [f"第{row}行改了" for row in range(2, 7)]  # the oldest first
+
+
+def _excel_formulas(monkeypatch: pytest.MonkeyPatch, book: Path) -> None:
+    """The remote engine answers ``Range.formula`` as desktop Excel does, from ``book``: a formula
+    cell's formula ("=..."), any other cell's constant (the remote engine itself cannot tell)."""
+    import openpyxl
+    from xlwings.pro import _xlremote
+
+    wb = openpyxl.load_workbook(book)  # reads a shared formula's cells each as its own formula
+    grids = {ws.title: [[c.value for c in row] for row in ws.iter_rows()] for ws in wb.worksheets}
+
+    def formula(self: Any) -> Any:
+        grid = grids.get(self.sheet.name, [])
+        (r1, c1), (r2, c2) = self.arg1, self.arg2 or self.arg1
+        cells = [
+            [
+                grid[r - 1][c - 1] if r - 1 < len(grid) and c - 1 < len(grid[r - 1]) else None
+                for c in range(c1, c2 + 1)
+            ]
+            for r in range(r1, r2 + 1)
+        ]
+        return tuple(
+            tuple("" if v is None else v if isinstance(v, str) else str(v) for v in row) for row in cells
+        )
+
+    monkeypatch.setattr(_xlremote.Range, "formula", property(formula), raising=False)
+
+
+def test_the_button_takes_a_recalculated_formula_column_for_no_edit_as_the_file_refresh_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_formula_edits import SHARE, _with_formula_columns, recalculated
+
+    book = Path(create_workbook(tmp_path / "crm.xlsx", sample=30, seed=7, today=TODAY))
+    _with_formula_columns(book, 30)
+    refresh(book, today=TODAY, now=NOW)  # the file engine remembered the formulas
+    recalculated(book, "客户", lambda n: 1000 + n)
+    _excel_formulas(monkeypatch, book)
+    live_book = xw.Book(json=_payload(book))
+    result = xl.refresh(live_book, today=TODAY + dt.timedelta(days=1), now=NOW + dt.timedelta(days=1))
+    assert result is not None and result.plan is not None
+    assert result.plan.changes == []
+    ws = openpyxl_sheet(book)
+    headers = [c.value for c in ws[1]]
+    updated = headers.index("最后更新日期") + 1
+    assert not [w for w in result.plan.changeset.cell_writes if w.sheet == "客户" and w.col == updated]
+    # a formula typed anew is an edit there too, shown as its formula
+    col = headers.index(SHARE) + 1
+    formula = ws.cell(5, col).value
+    _excel_formulas(
+        monkeypatch, _with_cell(book, tmp_path / "typed.xlsx", 5, col, formula.replace("0.1", "0.2"))
+    )
+    result = xl.refresh(xw.Book(json=_payload(book)), today=TODAY + dt.timedelta(days=1), now=NOW)
+    assert result is not None
+    assert [(c.field, c.old, c.new) for c in result.plan.changes] == [
+        (SHARE, formula, formula.replace("0.1", "0.2"))
+    ]
+
+
+def openpyxl_sheet(book: Path) -> Any:
+    import openpyxl
+
+    return openpyxl.load_workbook(book)["客户"]
+
+
+def _with_cell(book: Path, to: Path, row: int, col: int, value: Any) -> Path:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(book)
+    wb["客户"].cell(row, col).value = value
+    wb.save(to)
+    return to

@@ -257,8 +257,11 @@ class InflatedSheets(dict[str, bytes]):
     """Worksheet parts read ahead (part -> XML), where each one's rows are (part -> its
     :class:`SheetShape`, for those crmbook can patch), and which of them hold no formula at all."""
 
-    def __init__(self, parts: Mapping[str, bytes] | None = None) -> None:
+    def __init__(
+        self, parts: Mapping[str, bytes] | None = None, names: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(parts or {})
+        self.names = dict(names or {})  # sheet name -> its part, for the parts read
         self.shapes: dict[str, SheetShape] = {}
         for part, data in self.items():
             try:
@@ -285,7 +288,8 @@ def inflate_sheets(
             found = [parts[name] for name in pick(list(parts)) if name in parts and parts[name] in pkg]
             if sum(pkg.inflated_size(part) for part in found) > at_most:
                 return InflatedSheets()
-            return InflatedSheets({part: pkg.read(part) for part in found})
+            names = {name: part for name, part in parts.items() if part in found}
+            return InflatedSheets({part: pkg.read(part) for part in found}, names)
     except (WorkbookFileError, OSError, ValueError):
         return InflatedSheets()
 
