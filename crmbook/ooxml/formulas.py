@@ -237,10 +237,17 @@ def remembered_formula(text: str, origin: str, cell: tuple[int, int]) -> str:
     A record's formula stays the same when rows are inserted above it or the sheet is sorted (Excel
     then rewrites ``=X5*0.1`` on row 5 into ``=X6*0.1`` on row 6); one that is typed anew differs."""
     column = col_letter(cell[1])
-    here = text if origin == f"{column}{cell[0]}" else _moved(text, origin, column, cell[0])
+    own = f"{column}{cell[0]}"
+    if origin != own and origin.rstrip("0123456789") == column:
+        # a cell of a shared formula in its master's column: moved down the column like the master,
+        # once for them all
+        anchored = _moved(text, origin, column, ANCHOR)
+        if anchored is not None:
+            return FORMULA + anchored
+    here = text if origin == own else _moved(text, origin, column, cell[0])
     if here is None:  # a shared formula that cannot be moved to this cell: its master's as it is
         return FORMULA_AS_IS + text
-    anchored = _moved(here, f"{column}{cell[0]}", column, ANCHOR)
+    anchored = _moved(here, own, column, ANCHOR)
     return FORMULA_AS_IS + here if anchored is None else FORMULA + anchored
 
 
