@@ -46,10 +46,10 @@ class Table:
     # Rows under the records that total them (合计 typed in their first cell, no ID): not records, but
     # new records appended below the data would land under them, outside their sums.
     totals_below: list[int] = field(default_factory=list)
-    # The records' cells that hold a formula: field -> {Excel row: the formula as a snapshot remembers
-    # it (crmbook.ooxml.formulas.remembered_formula)}; ``data`` holds their results. Empty when the
-    # book was read without looking (crmbook.snapshot.learn_formulas tells it).
-    formulas: dict[str, dict[int, str]] = field(default_factory=dict)
+    # The cells under the header that hold a formula: field -> {Excel row: (its text without "=", the
+    # cell it stands at as written: its own, or a shared formula's master)}; ``data`` holds their
+    # results. Empty when the book was read without looking (crmbook.snapshot.learn_formulas tells it).
+    formulas: dict[str, dict[int, tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -95,16 +95,13 @@ class Table:
         if not formulas and not hit:
             return
         from crmbook.ooxml.cells import cell_ref
-        from crmbook.ooxml.formulas import remembered_formula
 
         after = {f: dict(rows) for f, rows in self.formulas.items()}
         for f, rows in {**hit, **formulas}.items():
             col = self.columns.get(f) or self.extra_columns.get(f)
             for row, value in rows.items():
                 if type(value) is Formula and col is not None:
-                    after.setdefault(f, {})[row] = remembered_formula(
-                        value.text, cell_ref(row, col), (row, col)
-                    )
+                    after.setdefault(f, {})[row] = (value.text, cell_ref(row, col))
                 else:
                     after.get(f, {}).pop(row, None)
         self.formulas = after

@@ -247,29 +247,39 @@ def record_keys(table: Table) -> list[str]:
     return out
 
 
+def _formula(table: Table, field: str, row: int) -> str | None:
+    """How a snapshot remembers the formula of ``table``'s cell (``row``, ``field``); None: no formula."""
+    found = table.formulas.get(field, {}).get(row)
+    col = table.columns.get(field) or table.extra_columns.get(field)
+    if found is None or col is None:
+        return None
+    return remembered_formula(found[0], found[1], (row, col))
+
+
 def take_snapshot(table: Table) -> Snapshot:
     columns = {f: _json_column(table.data[f].tolist()) for f in user_fields(table)}
     for f, cells in table.formulas.items():  # the formula cells: by their formula, not their result
         if f in columns and cells:
             column = columns[f] = list(columns[f])
-            at = table.data.index.get_indexer(list(cells)).tolist()
-            for i, remembered in zip(at, cells.values(), strict=True):
-                if i >= 0:
-                    column[i] = remembered
+            rows = list(cells)
+            for i, row in zip(table.data.index.get_indexer(rows).tolist(), rows, strict=True):
+                if i >= 0:  # a record's (a formula filled down past the records is none)
+                    column[i] = _formula(table, f, row)
     return Snapshot(keys=record_keys(table), columns=columns)
 
 
 def learn_formulas(table: Table, cells: Mapping[tuple[int, int], tuple[str, str]]) -> None:
     """Tell ``table`` which of its records' cells hold a formula (:attr:`Table.formulas`): ``cells``
     maps (row, column) to the formula's text and the cell it stands at as written (its own, or a
-    shared formula's master: see :func:`crmbook.ooxml.formulas.sheet_formulas`)."""
+    shared formula's master: see :func:`crmbook.ooxml.formulas.sheet_formulas`). Rows that are no
+    records yet count too: a formula filled down past the data stays one when a record is added there.
+    The header row does not."""
     fields = {col: name for name, col in {**table.columns, **table.extra_columns}.items()}
-    records = set(table.data.index.tolist()) if cells else set()
-    found: dict[str, dict[int, str]] = {}
-    for (row, col), (text, origin) in sorted(cells.items()):
+    found: dict[str, dict[int, tuple[str, str]]] = {}
+    for (row, col), formula in sorted(cells.items()):
         name = fields.get(col)
-        if name is not None and row in records:
-            found.setdefault(name, {})[row] = remembered_formula(text, origin, (row, col))
+        if name is not None and row > table.header_row:
+            found.setdefault(name, {})[row] = formula
     table.formulas = found
 
 
@@ -285,7 +295,6 @@ def with_writes(
     else stays as ``previous`` remembers it. So edits people made since the last refresh stay out of
     the snapshot, for the next refresh to log them (and date them) as it would have. A cell ``after``
     knows as a formula (:attr:`Table.formulas`: one an undo gives back) is taken in as its formula."""
-    formulas = after.formulas
     fields = user_fields(after)
     keys = list(previous.keys)
     columns = {f: list(previous.columns.get(f) or [None] * len(keys)) for f in fields}
@@ -304,12 +313,12 @@ def with_writes(
         now = position.get(keys_after[row])
         if now is not None:
             for f in names & set(fields):
-                columns[f][now] = formulas.get(f, {}).get(row) or _json_column([values[f]])[0]
+                columns[f][now] = _formula(after, f, row) or _json_column([values[f]])[0]
         elif present <= names:  # written whole: it comes in
             position[keys_after[row]] = len(keys)
             keys.append(keys_after[row])
             for f in fields:
-                columns[f].append(formulas.get(f, {}).get(row) or _json_column([values[f]])[0])
+                columns[f].append(_formula(after, f, row) or _json_column([values[f]])[0])
     if gone:
         kept = [i for i in range(len(keys)) if i not in gone]
         keys = [keys[i] for i in kept]

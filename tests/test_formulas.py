@@ -34,6 +34,10 @@ def _with_user_formulas(path: Path, tmp_path: Path) -> Path:
     return soffice_convert(path, "xlsx:Calc MS Excel 2007 XML", tmp_path / "saved")
 
 
+def _log(book: Path) -> list[tuple[object, ...]]:
+    return list(openpyxl.load_workbook(book, read_only=True)["变更记录"].iter_rows(values_only=True))
+
+
 @pytest.mark.libreoffice
 def test_undo_merge_gives_a_formula_back_as_a_formula(tmp_path: Path) -> None:
     book = _with_user_formulas(
@@ -51,6 +55,7 @@ def test_undo_merge_gives_a_formula_back_as_a_formula(tmp_path: Path) -> None:
         r for r in range(2, ws.max_row + 1) if ws.cell(r, 2).value is None and ws.cell(r, col).value is None
     ]
     assert emptied, "the merge empties the merged-away rows"
+    logged = len(_log(book))
     undo = runner.invoke(cli, ["undo-merge", str(book), merge_id, *DAY])
     assert undo.exit_code in (0, 1), undo.output
     ws = openpyxl.load_workbook(book)["客户"]
@@ -58,6 +63,9 @@ def test_undo_merge_gives_a_formula_back_as_a_formula(tmp_path: Path) -> None:
         assert ws.cell(r, col).value == f"=LEN(B{r})"
     cached = openpyxl.load_workbook(book, data_only=True)["客户"]
     assert all(isinstance(cached.cell(r, col).value, int) for r in emptied)  # the value it showed is kept
+    # the formulas given back are remembered as formulas: neither the undo nor the next refresh logs them
+    assert runner.invoke(cli, ["refresh", str(book), *DAY]).exit_code in (0, 1)
+    assert [row for row in _log(book)[logged:] if row[3] == USER_COLUMN] == []
     with zipfile.ZipFile(book) as z:
         assert b'fullCalcOnLoad="1"' in z.read("xl/workbook.xml")
 
