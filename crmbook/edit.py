@@ -91,9 +91,9 @@ def save_changeset(
 def learn_formulas(book: Book, inflated: Mapping[str, bytes]) -> None:
     """Tell each record table of ``book`` which of its cells hold a formula (``Table.formulas``), from
     the sheets' XML ``inflated`` already (:func:`crmbook.ooxml.inflate_sheets`; a sheet it does not
-    hold, too big to keep beside the others, is read again on its own). A sheet without any formula,
-    the common case, costs a byte search."""
-    from crmbook.ooxml.formulas import has_formula, sheet_formulas
+    hold, too big to keep beside the others, is looked through again in pieces, and read whole only
+    when it holds a formula). A sheet without any formula, the common case, costs a byte search."""
+    from crmbook.ooxml.formulas import has_formula, pieces_may_hold_formulas, sheet_formulas
     from crmbook.ooxml.package import open_package
     from crmbook.ooxml.sheetxml import SheetXml, SheetXmlError
     from crmbook.snapshot import learn_formulas as learn
@@ -125,7 +125,9 @@ def learn_formulas(book: Book, inflated: Mapping[str, bytes]) -> None:
             parts = pkg.sheet_parts()
             for table in missing:
                 part = parts.get(table.sheet_name)
-                if part is not None and part in pkg:
+                # looked through piece by piece first: a sheet too big to be read ahead is held whole
+                # only when it holds a formula
+                if part is not None and part in pkg and pieces_may_hold_formulas(pkg.pieces(part)):
                     learn_from(table, pkg.read(part), part)
     except (CrmbookError, OSError, ValueError):
         return  # the values stand; saving reports what is wrong with the file

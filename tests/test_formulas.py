@@ -206,3 +206,36 @@ def test_formulas_are_looked_for_in_the_sheets_already_read(tmp_path: Path) -> N
     assert row_formulas(book, "客户", [3], inflated) == {(3, col): "LEN(C3)"}
     inflated[contacts] = b"<not read/>"  # a sheet without formulas is never looked through
     assert row_formulas(book, "联系人", [2], inflated) == {}
+
+
+def test_a_sheet_too_big_to_read_ahead_is_looked_through_in_pieces(tmp_path: Path, monkeypatch) -> None:
+    """When the record sheets are too big to be read ahead, the formula lookup goes through each one in
+    pieces: a formula tag cut between two pieces is found, and a sheet without any is never held whole."""
+    from crmbook.edit import learn_formulas
+    from crmbook.ooxml.formulas import pieces_may_hold_formulas
+    from crmbook.ooxml.package import Package, open_package
+    from crmbook.ooxml.writer import InflatedSheets
+    from crmbook.reader import read_book
+
+    data = b'<row r="2"><c r="B2"><v>1</v></c><c r="C2"><x:f>B2*2</x:f><v>2</v></c></row>'
+    cut = data.index(b"<x:f") + 3
+    assert pieces_may_hold_formulas([data[:cut], data[cut:]])
+    assert not pieces_may_hold_formulas([b"<formula1>A1</formula1>" * 50, b"<cfRule><formula>1</formula>"])
+
+    book_path = create_workbook(tmp_path / "crm.xlsx", sample=5, seed=1, today=TODAY)
+    letter = _formula_column(book_path, 3)
+    book, _ = read_book(book_path, today=TODAY)
+    read_whole: list[str] = []
+    real_read = Package.read
+    monkeypatch.setattr(Package, "read", lambda pkg, name: read_whole.append(name) or real_read(pkg, name))
+    learn_formulas(book, InflatedSheets())  # nothing read ahead
+    formulas = book.tables["customers"].formulas[USER_COLUMN]
+    assert {r: f for r, (f, _) in formulas.items()} == {r: f"LEN(B{r})" for r in (2, 3, 4)}
+    assert book.tables["customers"].col(USER_COLUMN) is None  # a user column: found by its letter
+    assert book.tables["customers"].extra_columns[USER_COLUMN] == openpyxl.utils.column_index_from_string(
+        letter
+    )
+    with open_package(book_path) as pkg:
+        customers = pkg.sheet_parts()["客户"]
+    assert [n for n in read_whole if "worksheets" in n] == [customers]  # the one sheet with formulas
+    assert all(not t.formulas for k, t in book.tables.items() if k != "customers")

@@ -186,3 +186,21 @@ def test_a_part_that_is_not_what_its_entry_declares_is_refused(tmp_path: Path) -
         info.file_size, info.CRC = len(whole), info.CRC ^ 1
         with pytest.raises(WorkbookFileError, match=r"damaged: part .*checksum"):
             pkg.read(name)
+
+
+def test_a_part_is_given_in_pieces_as_read_whole_and_never_past_its_declared_size(tmp_path: Path) -> None:
+    src = make_book(tmp_path / "b.xlsx")
+    name = "xl/worksheets/sheet1.xml"
+    stored = rewrite(src, tmp_path / "stored.xlsx", {})
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as zout:
+        for entry in zin.namelist():
+            zout.writestr(entry, zin.read(entry))
+    for book in (src, stored):
+        with open_package(book) as pkg:
+            whole = pkg.read(name)
+            pieces = list(pkg.pieces(name, size=100))
+            assert b"".join(pieces) == whole and len(pieces) == -(-len(whole) // 100)
+            assert all(len(p) == 100 for p in pieces[:-1])
+            pkg._info(name).file_size = len(whole) - 10  # the entry says less than the stream holds
+            with pytest.raises(WorkbookFileError, match=r"inflates beyond its declared size|is damaged"):
+                list(pkg.pieces(name, size=100))

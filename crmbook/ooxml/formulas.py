@@ -172,6 +172,20 @@ def may_hold_formulas(data: bytes, prefix: bytes | None = None) -> bool:
     return next(_formula_tags(data, prefix), None) is not None
 
 
+def pieces_may_hold_formulas(pieces: Iterable[bytes]) -> bool:
+    """:func:`may_hold_formulas` (under any prefix) of a part given in pieces (``Package.pieces``): a tag
+    cut between two pieces is found too."""
+    tail = b""
+    for piece in pieces:
+        if may_hold_formulas(tail + piece):
+            return True
+        tail = piece[-_OVERLAP:]
+    return False
+
+
+_OVERLAP = 512  # more than a formula's start tag under the longest prefix looked back for (256 bytes)
+
+
 def sheet_formulas(data: bytes, prefix: bytes = b"") -> dict[tuple[int, int], tuple[str, str]]:
     """(row, column) -> (its formula text without "=", where it stood as Excel sees it: the cell's
     own reference, or for a cell of a shared formula the master's) of each formula cell in ``data``.

@@ -16,6 +16,7 @@ import posixpath
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import IO, Literal
@@ -220,6 +221,34 @@ class Package:
                 self.path, f"part {info.filename} uses a compression Excel does not write ({exc})"
             ) from exc
         return b"".join(chunks)
+
+    def pieces(self, name: str, size: int = 16 * MiB) -> Iterator[bytes]:
+        """The inflated bytes of one part, ``size`` bytes at a time (the last piece shorter), without
+        holding them all: for a look through a part too big to keep (see :meth:`read` for the whole)."""
+        info = self._info(name)
+        total = 0
+        try:
+            if info.compress_type == zipfile.ZIP_DEFLATED:
+                _, compressed = self.raw(info.filename)
+                inflater = isal_zlib.decompressobj(-15)
+                while not inflater.eof:  # (inflated bytes may wait inside after the last input)
+                    piece = inflater.decompress(compressed, size)
+                    compressed = inflater.unconsumed_tail
+                    if not piece:
+                        raise self._damaged(info, "its deflate stream is cut short")
+                    total += len(piece)
+                    if total > info.file_size:
+                        raise self._bomb(info.filename, "inflates beyond its declared size")
+                    yield piece
+                return
+            with self._zip.open(info) as stream:
+                while piece := stream.read(size):
+                    total += len(piece)
+                    if total > info.file_size:
+                        raise self._bomb(info.filename, "inflates beyond its declared size")
+                    yield piece
+        except (isal_zlib.error, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise self._damaged(info, str(exc)) from exc
 
     def head(self, name: str, size: int = 4096) -> bytes:
         """The first ``size`` inflated bytes of one part (the elements a sheet starts with), without
