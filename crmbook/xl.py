@@ -90,15 +90,16 @@ class XlwingsSource:
         sheet ``name`` (as :func:`crmbook.ooxml.formulas.sheet_formulas` gives them from the file), in
         one more call: ``Range.formula`` of the sheet's cells, which gives a formula cell's formula
         and any other cell's constant. Empty where the engine cannot tell (xlwings' remote engine
-        raises NotImplementedError): there the values stand, results of formulas included."""
+        raises NotImplementedError, or Excel fails the call): there the values stand, results of formulas
+        included."""
         sheet = self.book.sheets[name]
         rows, cols = _last_cell(sheet)
         if not rows or not cols:
             return {}
         try:
             texts = sheet.range((1, 1), (rows, cols)).formula
-        except NotImplementedError:
-            return {}
+        except Exception:  # the remote engine's NotImplementedError, or Excel failing the call: only
+            return {}  # the finer comparison is lost, and the refresh goes on as it did before it
         if isinstance(texts, str):  # a single cell
             texts = ((texts,),)
         found: dict[tuple[int, int], tuple[str, str]] = {}

@@ -336,3 +336,21 @@ def _with_cell(book: Path, to: Path, row: int, col: int, value: Any) -> Path:
     wb["客户"].cell(row, col).value = value
     wb.save(to)
     return to
+
+
+def test_the_button_still_refreshes_when_excel_fails_to_give_the_formulas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Excel failing the one call that gives a sheet's formulas (a COM error on a huge range) loses only
+    the finer comparison: the refresh goes on, comparing values as it did before."""
+
+    from xlwings.pro import _xlremote
+
+    def failing(self: Any) -> Any:
+        raise RuntimeError("(-2147352567, 'Exception occurred.', (0, 'Microsoft Excel', None))")
+
+    monkeypatch.setattr(_xlremote.Range, "formula", property(failing), raising=False)
+    book = Path(create_workbook(tmp_path / "crm.xlsx", sample=10, seed=3, today=TODAY))
+    result = xl.refresh(xw.Book(json=_payload(book)), today=TODAY, now=NOW)
+    assert result is not None and result.plan is not None
+    assert {"看板", "问题清单"} <= {s.name for s in result.plan.changeset.owned_sheets}
