@@ -333,6 +333,13 @@ def _deals_in_wan(path: Path) -> Path:
     return path
 
 
+def _dry_run(source: Path, book: Path) -> str:
+    """What ``crmbook import source --into book --dry-run`` prints."""
+    from crmbook.importer import format_import_summary
+
+    return "\n".join(format_import_summary(import_file(source, book, dry_run=True, today=TODAY, now=NOW)))
+
+
 def _deals(book: Path) -> dict[str, tuple[Any, ...]]:
     keys = ("stage", "expected_amount", "actual_amount", "close_date")
     return {r["name"]: tuple(r[k] for k in keys) for r in _rows(book, "opportunities") if r["name"]}
@@ -341,12 +348,12 @@ def _deals(book: Path) -> dict[str, tuple[Any, ...]]:
 def test_amounts_in_wan_yuan_are_imported_as_yuan_and_won_deals_get_their_actual_amount(
     tmp_path: Path,
 ) -> None:
-    from crmbook.importer import format_import_summary, undo_import
+    from crmbook.importer import undo_import
     from crmbook.measures import Period, compute_measures
 
     book = Path(create_workbook(tmp_path / "crm.xlsx"))
     source = _deals_in_wan(tmp_path / "商机.xlsx")
-    preview = "\n".join(format_import_summary(import_file(source, book, dry_run=True, today=TODAY, now=NOW)))
+    preview = _dry_run(source, book)
     assert "金额（万元） → 预计金额 ×10,000: a deal's value" in preview
     assert "金额（万元）: its numbers are in 万元, so 12.5 is 125,000" in preview
     assert (
@@ -411,11 +418,11 @@ def _deals_csv_gb18030(path: Path) -> Path:
 def test_an_expected_and_an_actual_amount_column_in_their_units_each_go_where_they_say(
     tmp_path: Path,
 ) -> None:
-    from crmbook.importer import format_import_summary, undo_import
+    from crmbook.importer import undo_import
 
     book = Path(create_workbook(tmp_path / "crm.xlsx"))
     source = _deals_csv_gb18030(tmp_path / "商机明细.csv")
-    preview = "\n".join(format_import_summary(import_file(source, book, dry_run=True, today=TODAY, now=NOW)))
+    preview = _dry_run(source, book)
     assert "预计金额(万) → 预计金额 ×10,000" in preview
     assert "成交金额（千元） → 实际成交金额 ×1,000" in preview
     assert "is also its 实际成交金额" not in preview  # the file has its own actual amount
@@ -569,7 +576,6 @@ def test_headers_that_state_a_unit_name_an_amount_and_its_scale() -> None:
 def test_a_column_headed_in_wan_yuan_whose_numbers_are_yuan_is_doubted(tmp_path: Path) -> None:
     """A ledger headed 金额（万元） whose numbers were typed in yuan anyway (125000): read as 12.5亿, so the
     dry run says so and how to read them as yuan; numbers in 万元 raise no such doubt."""
-    from crmbook.importer import format_import_summary
 
     book = Path(create_workbook(tmp_path / "crm.xlsx"))
     wb = openpyxl.Workbook()
@@ -581,16 +587,10 @@ def test_a_column_headed_in_wan_yuan_whose_numbers_are_yuan_is_doubted(tmp_path:
     ws.append(["深圳瑞丰电子有限公司", "年度维保", "方案提交", 11.5, "张伟"])
     ws.append(["杭州远景网络有限公司", "数据平台", "输单", 300000, "李娜"])
     wb.save(tmp_path / "yuan.xlsx")
-    preview = "\n".join(
-        format_import_summary(import_file(tmp_path / "yuan.xlsx", book, dry_run=True, today=TODAY, now=NOW))
-    )
+    preview = _dry_run(tmp_path / "yuan.xlsx", book)
     assert (
         "金额（万元） says its numbers are in 万元, but 3 of its 4 numbers are 10,000 or more "
         "(read as 1,250,000,000 yuan and up): if they are yuan, set its scale to 1" in preview
     ), preview
-    in_wan = "\n".join(
-        format_import_summary(
-            import_file(_deals_in_wan(tmp_path / "wan.xlsx"), book, dry_run=True, today=TODAY, now=NOW)
-        )
-    )
+    in_wan = _dry_run(_deals_in_wan(tmp_path / "wan.xlsx"), book)
     assert "says its numbers are in 万元, but" not in in_wan
