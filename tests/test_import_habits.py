@@ -594,3 +594,22 @@ def test_a_column_headed_in_wan_yuan_whose_numbers_are_yuan_is_doubted(tmp_path:
     ), preview
     in_wan = _dry_run(_deals_in_wan(tmp_path / "wan.xlsx"), book)
     assert "says its numbers are in 万元, but" not in in_wan
+
+
+def test_a_list_of_signed_contracts_names_each_deal_by_its_contract(tmp_path: Path) -> None:
+    """A 签约合同 list (no stage: every row a won deal) names its deals in a 合同名称 column."""
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "2024签约合同"
+    ws.append(["客户名称", "合同名称", "合同金额", "签约日期", "负责人"])
+    ws.append(["上海华信科技有限公司", "ERP升级合同", 125000, dt.date(2024, 12, 3), "张伟"])
+    ws.append(["杭州远景网络有限公司", "数据平台合同", 300000, dt.date(2024, 12, 9), "李娜"])
+    wb.save(tmp_path / "合同.xlsx")
+    preview = _dry_run(tmp_path / "合同.xlsx", book)
+    assert "合同名称 → 机会名称" in preview and "no column was recognised as 机会名称" not in preview
+    import_file(tmp_path / "合同.xlsx", book, today=TODAY, now=NOW)
+    assert _deals(book) == {
+        "ERP升级合同": ("成交", None, 125000, dt.date(2024, 12, 3)),
+        "数据平台合同": ("成交", None, 300000, dt.date(2024, 12, 9)),
+    }
