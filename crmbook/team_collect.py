@@ -37,12 +37,13 @@ import pandas as pd
 
 from crmbook.book import Book, Table, copy_book, written_over
 from crmbook.changelog import KINDS, MAX_LOG_ROWS, Change, entry_rows, log_room
-from crmbook.changeset import CellWrite, Changeset, OwnedSheet, SheetCell
+from crmbook.changeset import CellWrite, Changeset, Formula, OwnedSheet, SheetCell
 from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import CHILD_SHEETS, assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests, with_formulas
 from crmbook.ooxml.cells import col_letter
+from crmbook.ooxml.formulas import is_remembered_formula
 from crmbook.refresh import HeadStart, RefreshPlan, WritePreparer, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
 from crmbook.state import State, decode_value, encode_value, working_copy
@@ -67,6 +68,7 @@ from crmbook.team_state import (
     SplitMemo,
     base_sheet_name,
     cell_key,
+    formula_sheet_name,
     history_of,
     id_text,
     id_texts,
@@ -128,6 +130,97 @@ def _blank(value: Any) -> bool:
     return _norm(value) is None
 
 
+class RepFormula(str):
+    """A formula cell of a rep file as collect compares it: the text is the formula as a snapshot
+    remembers it (:func:`crmbook.ooxml.formulas.remembered_formula`, the same wherever the record
+    stands), so a result Excel recalculated compares equal and a formula typed anew does not; with
+    the formula as written (``text`` at ``origin``), the rep's cell and the result it showed."""
+
+    text: str
+    origin: str
+    shown: Any
+
+    @classmethod
+    def of(cls, text: str, origin: str, cell: tuple[int, int], shown: Any) -> RepFormula:
+        from crmbook.ooxml.formulas import remembered_formula
+
+        out = cls(remembered_formula(text, origin, cell))
+        out.text, out.origin, out.shown = text, origin, _plain(shown)
+        return out
+
+    def at(self, cell: tuple[int, int]) -> str | None:
+        """The formula moved to ``cell`` (row, column) of the canonical workbook; None when it cannot be."""
+        from crmbook.ooxml.formulas import moved_formula
+
+        return moved_formula(self.text, self.origin, cell)
+
+    def written(self, cell: tuple[int, int]) -> tuple[Any, Any]:
+        """What writing it into ``cell`` writes (a :class:`crmbook.changeset.Formula`, or the result
+        when the formula cannot be moved there) and the value the cell then holds as read."""
+        from crmbook.changeset import Formula
+
+        text = self.at(cell)
+        shown = self.shown
+        if text is None:
+            return shown, shown
+        cached = shown if isinstance(shown, str | int | float | bool) else None  # a date: none
+        return Formula(text, cached), cached
+
+
+def _rep_formulas(rep_table: Table, rep_data: pd.DataFrame) -> pd.DataFrame:
+    """``rep_data`` with each formula cell of the rep's records a :class:`RepFormula`."""
+    placed = {**rep_table.columns, **rep_table.extra_columns}
+    out = rep_data
+    at = {int(r): i for i, r in enumerate(rep_data.index.tolist())}
+    for name, cells in rep_table.formulas.items():
+        col = placed.get(name)
+        found = [(at[row], f) for row, f in cells.items() if row in at]
+        if col is None or name not in rep_data.columns or not found:
+            continue
+        if out is rep_data:
+            out = rep_data.copy()
+        column = out[name].to_numpy(dtype=object, copy=True)
+        rows = rep_data.index.tolist()
+        for i, (text, origin) in found:
+            column[i] = RepFormula.of(text, origin, (int(rows[i]), col), column[i])
+        out[name] = pd.Series(column, index=out.index, dtype=object)
+    return out
+
+
+def _split_formulas(base: pd.DataFrame, formulas: pd.DataFrame) -> pd.DataFrame:
+    """The values as split (``base``, by ID) with each formula cell's the formula it held (``formulas``)."""
+    out = base.copy()
+    for name in formulas.columns:
+        if name not in out.columns:
+            continue
+        marks = formulas[name].to_numpy(dtype=object)
+        held = np.array([m is not None for m in marks], dtype=bool)
+        if held.any():
+            column = out[name].to_numpy(dtype=object, copy=True)
+            column[held] = marks[held]
+            out[name] = pd.Series(column, index=out.index, dtype=object)
+    return out
+
+
+def _aligned(table: Table, rep_table: Table) -> bool:
+    """Whether each column of the rep's sheet the canonical sheet has stands at the same place in both:
+    a formula then reads the same fields in both, moved from row to row only."""
+    placed = {**table.columns, **table.extra_columns}
+    return all(placed.get(f, c) == c for f, c in {**rep_table.columns, **rep_table.extra_columns}.items())
+
+
+def _shown_at(value: Any, cell: tuple[int, int]) -> Any:
+    """A value as the Conflicts sheet shows it: a formula as its text on the canonical ``cell``."""
+    from crmbook.ooxml.formulas import is_remembered_formula, shown_formula
+
+    if isinstance(value, RepFormula):
+        text = value.at(cell)
+        return value.shown if text is None else "=" + text
+    if is_remembered_formula(value):
+        return shown_formula(value, cell[0])
+    return value
+
+
 # ------------------------------------------------------------------ rep files
 
 
@@ -153,6 +246,7 @@ def read_rep_file(
 ) -> RepWork:
     """Read a rep file made by ``crmbook split`` (decrypting it with its rep's password when needed)."""
 
+    from crmbook.edit import learn_formulas
     from crmbook.team_crypt import decrypt, is_encrypted
 
     spath = os.fspath(path)
@@ -201,10 +295,22 @@ def read_rep_file(
                 for key in RECORD_SHEETS
                 if base_sheet_name(key) in names
             }
+            formula_grids = {
+                key: wb.get_sheet_by_name(formula_sheet_name(key)).to_python(skip_empty_area=False)
+                for key in RECORD_SHEETS
+                if formula_sheet_name(key) in names
+            }
         finally:
             wb.close()
+        learn_formulas(book, {})  # the rep's formula cells (calamine gives results only); none: a byte search
     sheets = [k for k in RECORD_SHEETS if k in book.tables]
-    memo = read_memo(_nones(meta), {k: _nones(g) for k, g in grids.items()}, spath, sheets)
+    memo = read_memo(
+        _nones(meta),
+        {k: _nones(g) for k, g in grids.items()},
+        spath,
+        sheets,
+        {k: _nones(g) for k, g in formula_grids.items()},
+    )
     if memo is None:
         raise WorkbookFileError(
             spath,
@@ -331,7 +437,7 @@ class _Column:
     """One column of a canonical sheet as the collect changes it: the values as read (an array, taken
     when first asked for) and the values written since, by Excel row."""
 
-    __slots__ = ("at", "col", "name", "pending", "read", "table", "written")
+    __slots__ = ("at", "col", "formulas", "name", "pending", "read", "table", "written")
 
     def __init__(self, table: Table, name: str, at: dict[int, int]) -> None:
         self.table = table
@@ -341,6 +447,19 @@ class _Column:
         self.col: int | None = None  # the column number, once written to
         self.written: dict[int, Any] = {}
         self.pending: dict[int, Any] = {}  # written, not yet in the frame
+        self.formulas: dict[int, str] = {}  # the formulas written (as RepFormula compares), by Excel row
+
+    def formula(self, row: int) -> str | None:
+        """The cell's formula as a snapshot remembers it (see :class:`RepFormula`); None: a value."""
+        if row in self.written:
+            return self.formulas.get(row)
+        found = self.table.formulas.get(self.name, {}).get(row)
+        if found is None:
+            return None
+        from crmbook.ooxml.formulas import remembered_formula
+
+        col = self.table.columns.get(self.name) or self.table.extra_columns.get(self.name)
+        return None if col is None else remembered_formula(found[0], found[1], (row, col))
 
     def current(self, row: int) -> Any:
         written = self.written
@@ -446,7 +565,18 @@ class _Merger:
         cell's :meth:`_Column.current` value)."""
         table, name = cells.table, cells.name
         sheet_key = table.key
-        self.writes.append(CellWrite(table.sheet_name, row, self.column(table, name), value))
+        col = self.column(table, name)
+        written, shown = value, value
+        cells.formulas.pop(row, None)
+        if isinstance(value, RepFormula):  # a formula comes in as a formula, moved to this row
+            written, value = value.written((row, col))  # ``value``: the cell as read after (its result)
+            encoded = _encoded(value)
+            if isinstance(written, Formula):
+                cells.formulas[row] = str(shown)
+                shown = "=" + written.text
+            else:
+                shown = value
+        self.writes.append(CellWrite(table.sheet_name, row, col, written))
         cells.written[row] = value
         cells.pending[row] = value
         key = (sheet_key, row, name)
@@ -457,15 +587,18 @@ class _Merger:
             before[1] = encoded
         log_key = (sheet_key, record, name)
         first = self.logged.get(log_key)
-        self.logged[log_key] = ("changed", old if first is None else first[1], value, who)
+        self.logged[log_key] = ("changed", old if first is None else first[1], shown, who)
 
     def append(self, table: Table, values: dict[str, Any]) -> int:
         start = int(table.data.index.max()) if len(table.data) else table.header_row
         row = table.next_free_row(max(start, self.table_rows.get(table.key, 0)), self.after.path)
+        held = dict(values)
         for name, value in values.items():
             col = self.column(table, name)
+            if isinstance(value, RepFormula):  # a formula comes in as a formula, moved to this row
+                value, held[name] = value.written((row, col))
             self.writes.append(CellWrite(table.sheet_name, row, col, value))
-        self._new.setdefault(table.key, {})[row] = values
+        self._new.setdefault(table.key, {})[row] = held
         self.created.setdefault(table.key, []).append(row)
         self.table_rows[table.key] = row
         return row
@@ -474,6 +607,12 @@ class _Merger:
         self, kind: str, sheet_key: str, record: str, name: str, base: Any, rep: Any, book: Any, work: RepWork
     ) -> None:
         number = f"{self.collect_id}.{len(self.conflicts) + 1}"
+        if any(isinstance(v, RepFormula) or is_remembered_formula(v) for v in (base, rep, book)):
+            table = self.after.tables.get(sheet_key)
+            row = None if table is None else self.rows(table).get(record)
+            col = None if table is None else table.columns.get(name) or table.extra_columns.get(name)
+            cell = (row or 1, col or 1)
+            base, rep, book = _shown_at(base, cell), _shown_at(rep, cell), _shown_at(book, cell)
         self.conflicts.append(
             [
                 number,
@@ -504,8 +643,11 @@ def _plain(value: Any) -> Any:
 
 
 def _encoded(value: Any) -> Any:
-    """A cell value as the state sheet's JSON keeps it (:func:`crmbook.state.encode_value`)."""
-    return value if type(value) is str else encode_value(_plain(value))
+    """A cell value as the state sheet's JSON keeps it (:func:`crmbook.state.encode_value`); a rep's
+    formula as it compares (:class:`RepFormula`)."""
+    if type(value) is str:
+        return value
+    return str(value) if isinstance(value, str) else encode_value(_plain(value))
 
 
 def _record_text(table: Table, row: int, lang: Lang, current: Any) -> str:
@@ -562,6 +704,7 @@ def _merge_rep(
         base: Any,
         rep: Any,
         rows: dict[str, int],
+        by_formula: bool = False,
     ) -> None:
         base_seen, rep_seen = _norm(base), _norm(rep)  # each value normalised once (same_value)
         if base_seen == rep_seen:
@@ -574,14 +717,16 @@ def _merge_rep(
             return
         cells = m.cells(table, name)
         current = cells.current(row)
-        current_seen = _norm(current)
+        # where the split wrote formulas, a canonical formula cell compares by its formula too
+        compared = (cells.formula(row) or current) if by_formula else current
+        current_seen = _norm(compared)
         if current_seen == rep_seen:
             outcome.same += 1
         elif current_seen == base_seen:
             m.set(cells, row, rep, book_id, who, current, encoded)
             outcome.applied += 1
         else:
-            m.conflict(FIELD, sheet_key, book_id, name, base, rep, current, work)
+            m.conflict(FIELD, sheet_key, book_id, name, base, rep, compared, work)
             outcome.conflicts += 1
 
     for key in RECORD_SHEETS:
@@ -637,6 +782,17 @@ def _merge_rep(
         ]
         rows = m.rows(table)
         had_columns = set(table.extra_columns)
+        # Formula cells: the rep's compare by their formulas (a result Excel recalculated is no edit, a
+        # formula typed is one, and comes in as a formula), and so do the split's and the canonical
+        # ones where the split wrote formulas; on a sheet whose columns stand elsewhere than in the
+        # canonical workbook a formula would read other fields: there every cell compares by its value.
+        formulas = work.memo.formulas.get(key)
+        by_formula = False
+        if (rep_table.formulas or formulas is not None) and _aligned(table, rep_table):
+            rep_data = _rep_formulas(rep_table, rep_data)
+            if formulas is not None:
+                base = _split_formulas(base, formulas)
+                by_formula = True
 
         # 1. The records as split.
         in_rep = np.fromiter((rid in rep_rows for rid in base.index), dtype=bool, count=len(base))
@@ -665,13 +821,21 @@ def _merge_rep(
                 rid, name = present[i], fields[j]
                 if history.seen:
                     split_value = history.base_value(key, rid, name, split_value)
-                three_way(table, key, rid, rid, name, split_value, rep_value, rows)
+                three_way(table, key, rid, rid, name, split_value, rep_value, rows, by_formula)
         for name in new_user_columns:
             for rid in present:
                 value = rep_data.at[rep_rows[rid], name]
                 if not _blank(value):
                     three_way(
-                        table, key, rid, rid, name, history.base_value(key, rid, name, None), value, rows
+                        table,
+                        key,
+                        rid,
+                        rid,
+                        name,
+                        history.base_value(key, rid, name, None),
+                        value,
+                        rows,
+                        by_formula,
                     )
         for rid in base.index:
             if rid in rep_rows or cell_key(key, rid, "") in history.seen:
@@ -694,7 +858,17 @@ def _merge_rep(
             rep_row = rep_rows[provisional]
             for name in [*fields, *new_user_columns]:
                 base_value = history.base_value(key, provisional, name, None)
-                three_way(table, key, provisional, final, name, base_value, rep_data.at[rep_row, name], rows)
+                three_way(
+                    table,
+                    key,
+                    provisional,
+                    final,
+                    name,
+                    base_value,
+                    rep_data.at[rep_row, name],
+                    rows,
+                    by_formula,
+                )
 
         # 3. New records: their IDs are provisional.
         carried = [c for c in rep_data.columns if c != id_col and c not in owned]
@@ -717,7 +891,7 @@ def _merge_rep(
             owned_by = {"owner": work.memo.rep} if has_owner and work.memo.rep else {}
             added.append((provisional, m.append(table, {**owned_by, **values})))
             for name, value in values.items():
-                seen[cell_key(key, provisional, name)] = encode_value(value)
+                seen[cell_key(key, provisional, name)] = _encoded(value)
         if added:
             m.flush(table)
             if key != "customers":  # a new record naming its customer by name only gets the ID first
@@ -1090,18 +1264,29 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
             )
             continue
         if kind == FIELD:
+            col = table.col(name) if name in table.columns else table.extra_columns.get(name)
             current = table.data.at[row, name] if name in table.data.columns else None
-            if not same_value(current, decode_value(current_then)):
+            then = decode_value(current_then)
+            formula = table.formulas.get(name, {}).get(row) if col is not None else None
+            if formula is not None and isinstance(then, str) and then.startswith("="):
+                # a formula cell, listed as its formula (a moved result is no change since)
+                from crmbook.ooxml.formulas import moved_formula
+
+                own = moved_formula(formula[0], formula[1], (row, col or 1))
+                current = current if own is None else "=" + own
+            if not same_value(current, then):
                 refused.append(
                     f"{number}: {record} {name} was changed since the collect (now {_plain(current)!r}); decide again"
                 )
                 continue
-            col = table.col(name) if name in table.columns else table.extra_columns.get(name)
             if col is None:
                 refused.append(f"{number}: the {name} column is gone from {table.sheet_name}")
                 continue
             value = decode_value(rep)
-            writes.append(CellWrite(table.sheet_name, row, col, value))
+            written: Any = value
+            if isinstance(value, str) and value.startswith("=") and len(value) > 1:
+                written, value = Formula(value[1:]), None  # the rep's formula (listed as such), as a formula
+            writes.append(CellWrite(table.sheet_name, row, col, written))
             table.data[name] = table.data[name].astype(object)
             table.data.at[row, name] = value
             resolved[number] = {

@@ -129,6 +129,10 @@ def render_records(
     for name, col in placed:
         letter = col_letter(col)
         values = data[name].tolist() if name in data.columns and name not in skip else [None] * n
+        if name in table.formulas and name not in skip:
+            from crmbook.team_split import with_formulas
+
+            values = with_formulas(table, name, values)
         cells, dates = _column_cells(
             letter, template.styles.get(letter, 0), rows, values, col in date_columns, date1904
         )

@@ -43,6 +43,7 @@ from crmbook.team_state import (
     SPLIT_SHEET,
     SplitMemo,
     base_sheet_name,
+    formula_sheet_name,
     id_text,
     id_texts,
     memo_rows,
@@ -408,13 +409,17 @@ def rep_book(plan: SplitPlan, part: RepPart, template: RepTemplate, path: str) -
         columns = {c.key: i for i, c in enumerate(spec.columns, start=1)}
         extras = {h: len(columns) + i for i, h in enumerate(template.extra[spec.key], start=1)}
         names = [*columns, *extras]
+        formulas: dict[str, dict[int, tuple[str, str]]] = {}
         if frame is None:
             data = pd.DataFrame(columns=names, dtype=object)
         else:
             data = frame.reindex(columns=names).astype(object)
             data = data.where(data.notna(), None)
+            formulas = rep_formulas(book.tables.get(spec.key), frame, {**columns, **extras})
         data.index = pd.RangeIndex(2, 2 + len(data), name="row")
-        tables[spec.key] = Table(whole.get(spec.key, spec), spec.label(lang), 1, columns, extras, data)
+        table = Table(whole.get(spec.key, spec), spec.label(lang), 1, columns, extras, data)
+        table.formulas = formulas
+        tables[spec.key] = table
     mine = next((r for r in book.settings.reps if r.name == part.rep), Rep(part.rep, "", 0.0))
     return Book(
         path=path,
@@ -426,6 +431,73 @@ def rep_book(plan: SplitPlan, part: RepPart, template: RepTemplate, path: str) -
         state=State(high_water=rep_high_water(plan, part)),
         today=book.today,
     )
+
+
+def rep_formulas(
+    canonical: Table | None, frame: pd.DataFrame, placed: dict[str, int]
+) -> dict[str, dict[int, tuple[str, str]]]:
+    """The formula cells of ``frame``'s records (indexed by their canonical Excel rows, in the rep
+    file's order) as the rep file holds them: field -> {rep row: (the formula moved there, as Excel
+    moves a copied formula, and its cell)}; ``placed``: the rep file's column of each field.
+
+    Only the fields ``frame`` carries and only the records' cells (a formula filled down past the
+    data is not carried). None at all when a column of the canonical sheet stands elsewhere in the
+    rep file (a field left out by --redact before it, or the user's columns reordered): a formula's
+    references would then read other columns, so the cells arrive as the results they showed."""
+    if canonical is None or not canonical.formulas:
+        return {}
+    if any(placed.get(f) != c for f, c in {**canonical.columns, **canonical.extra_columns}.items()):
+        return {}
+    from crmbook.ooxml.cells import cell_ref
+    from crmbook.ooxml.formulas import moved_formula
+
+    owned = _owned(canonical)
+    position = {int(r): i for i, r in enumerate(frame.index.tolist())}
+    out: dict[str, dict[int, tuple[str, str]]] = {}
+    for name, cells in canonical.formulas.items():
+        col = placed.get(name)
+        if col is None or name in owned or name not in frame.columns:
+            continue
+        for row, (text, origin) in cells.items():
+            i = position.get(row)
+            if i is None:
+                continue
+            moved = moved_formula(text, origin, (2 + i, col))
+            if moved is not None:  # one whose reference would fall off the sheet: its result
+                out.setdefault(name, {})[2 + i] = (moved, cell_ref(2 + i, col))
+    return out
+
+
+def formula_memo(table: Table) -> pd.DataFrame | None:
+    """What the hidden formula sheet of a rep file holds for ``table`` (the rep's records, formulas on
+    the rep's rows): the ID column, then each field holding a formula, as a snapshot remembers it
+    (:func:`crmbook.ooxml.formulas.remembered_formula`; None where a record's cell holds a value)."""
+    from crmbook.ooxml.formulas import remembered_formula
+
+    if not table.formulas:
+        return None
+    id_col = table.spec.id_column
+    rows = table.data.index.tolist()
+    out = {id_col: table.data[id_col].tolist() if id_col in table.data.columns else [None] * len(rows)}
+    for name, cells in table.formulas.items():
+        col = table.columns.get(name) or table.extra_columns[name]
+        out[name] = [remembered_formula(*cells[row], (row, col)) if row in cells else None for row in rows]
+    return pd.DataFrame(out, index=table.data.index, dtype=object)
+
+
+def with_formulas(table: Table, name: str, values: list[Any]) -> list[Any]:
+    """``values`` (column ``name`` of ``table``'s records, on rows 2, 3, …) with each formula cell's
+    value a :class:`crmbook.changeset.Formula` (its result kept as the cell's cached value)."""
+    cells = table.formulas.get(name)
+    if not cells:
+        return values
+    from crmbook.changeset import Formula
+
+    out = list(values)
+    for row, (text, _) in cells.items():
+        shown = _cell(out[row - 2])
+        out[row - 2] = Formula(text, shown if isinstance(shown, str | int | float | bool) else None)
+    return out
 
 
 def customer_scopes(book: Book, high_water: dict[str, int]) -> dict[str, str]:
@@ -495,7 +567,7 @@ def rep_changeset(
         for name, col in {**table.columns, **table.extra_columns}.items():
             if name in owned or not records:
                 continue
-            for row, v in zip(rows, data[name].tolist(), strict=True):
+            for row, v in zip(rows, with_formulas(table, name, data[name].tolist()), strict=True):
                 if v is not None:
                     writes.append(CellWrite(table.sheet_name, row, col, _cell(v)))
         changeset.table_rows[table.sheet_name] = rows[-1]
@@ -524,6 +596,11 @@ def rep_changeset(
             changeset.owned_sheets.append(
                 _hidden(base_sheet_name(spec.key), memo_rows(frame, spec.id_column))
             )
+            formulas = formula_memo(book.tables[spec.key]) if spec.key in book.tables else None
+            if formulas is not None:
+                changeset.owned_sheets.append(
+                    _hidden(formula_sheet_name(spec.key), memo_rows(formulas, spec.id_column))
+                )
     refresh = plan_refresh(book, now=now, customer_features=rep_features(plan, part))
     changeset.add(refresh.changeset)
     return changeset

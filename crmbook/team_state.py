@@ -6,7 +6,12 @@ A **rep file** (written by ``crmbook split``) carries, in very hidden sheets crm
   the split was made and the fields left out (``--redact``);
 * ``_crmbook_split_<sheet>`` for each record sheet: the records as they were split, ID first, one column
   per field carried. This is the *base* of the three-way merge ``crmbook collect`` makes (split value,
-  rep's value now, canonical value now).
+  rep's value now, canonical value now). A formula cell's value there is the result it showed;
+* ``_crmbook_formulas_<sheet>``, for a record sheet whose cells the split wrote as formulas: the same
+  records, ID first, and for each field holding a formula the formula of each record's cell as a
+  snapshot remembers it (:func:`crmbook.ooxml.formulas.remembered_formula`, None where the cell held
+  none). Collect compares those cells formula to formula: a result Excel recalculated is no edit. A rep
+  file made before formulas were carried has no such sheet: its formula cells compare by their results.
 
 The **canonical workbook** remembers, in its state sheet (:mod:`crmbook.state`): each split
 (section ``team_split``), each collect (section ``collect``, in the form import undo reads, see
@@ -41,6 +46,7 @@ __all__ = [
     "History",
     "SplitMemo",
     "base_sheet_name",
+    "formula_sheet_name",
     "history_of",
     "id_text",
     "id_texts",
@@ -61,6 +67,14 @@ def base_sheet_name(sheet_key: str) -> str:
     return f"{SPLIT_SHEET}_{sheet_key}"
 
 
+FORMULA_SHEET = "_crmbook_formulas"
+
+
+def formula_sheet_name(sheet_key: str) -> str:
+    """The hidden sheet of the formulas a split wrote on record sheet ``sheet_key`` (31 characters at most)."""
+    return f"{FORMULA_SHEET}_{sheet_key}"
+
+
 @dataclass
 class SplitMemo:
     """What a rep file says about the split that made it."""
@@ -71,6 +85,8 @@ class SplitMemo:
     split_at: str  # ISO time
     redacted: list[str] = field(default_factory=list)  # field keys left out
     base: dict[str, pd.DataFrame] = field(default_factory=dict)  # sheet key -> values as split, by ID
+    # sheet key -> the formula cells as split, by ID: field -> remembered formula (None: a value)
+    formulas: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def meta_rows(self) -> list[list[Any]]:
         return [
@@ -186,10 +202,14 @@ def read_memo(
     base_grids: dict[str, list[list[Any]]],
     path: str,
     record_sheets: Iterable[str] = (),
+    formula_grids: dict[str, list[list[Any]]] | None = None,
 ) -> SplitMemo | None:
     """The memo of a rep file from its hidden sheets; None when the file was not made by a split.
     ``record_sheets``: the keys of the record sheets the file has, each of which a split gave a hidden
-    sheet of what was split (without it, the rep's work on that sheet could not be told apart)."""
+    sheet of what was split (without it, the rep's work on that sheet could not be told apart).
+    ``formula_grids``: the hidden sheets of the formulas split wrote (:func:`formula_sheet_name`), by
+    sheet key; one that cannot be read, or does not match what was split, is left out (its cells then
+    compare by their results, as a rep file made before formulas were carried does)."""
     from crmbook.errors import WorkbookFileError
     from crmbook.schema import load_schema
 
@@ -221,6 +241,14 @@ def read_memo(
                 "ask for the file again or collect the rep's records by hand",
             )
         base[key] = frame.iloc[:, 1:].set_axis(ids.tolist())
+    formulas: dict[str, pd.DataFrame] = {}
+    for key, grid in (formula_grids or {}).items():
+        frame = _base_frame(grid) if grid and key in base else None
+        if frame is None or not len(frame.columns) or frame.columns[0] != schema.sheet(key).id_column:
+            continue
+        if id_texts(frame.iloc[:, 0].tolist()) != base[key].index.tolist():
+            continue
+        formulas[key] = frame.iloc[:, 1:].set_axis(base[key].index)
     return SplitMemo(
         split_id=id_text(meta["split_id"]),
         rep=id_text(meta["rep"]),
@@ -228,6 +256,7 @@ def read_memo(
         split_at=id_text(meta.get("split_at")),
         redacted=redacted,
         base=base,
+        formulas=formulas,
     )
 
 

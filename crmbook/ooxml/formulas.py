@@ -24,6 +24,7 @@ __all__ = [
     "has_formula",
     "is_remembered_formula",
     "may_hold_formulas",
+    "moved_formula",
     "remembered_formula",
     "row_formulas",
     "sheet_formulas",
@@ -243,6 +244,14 @@ def _moved(text: str, origin: str, column: str, row: int) -> str | None:
         return Translator("=" + text, origin=origin).translate_formula(f"{column}{row}")[1:]
     except Exception:  # past a sheet's edge, or a formula the tokenizer cannot take apart: as it is
         return None
+
+
+def moved_formula(text: str, origin: str, cell: tuple[int, int]) -> str | None:
+    """The formula ``text`` (as it stands at ``origin``, its own cell or a shared formula's master)
+    moved to ``cell`` (row, column) as Excel moves a copied formula: relative references follow,
+    absolute ones (``$X$5``) and references to other sheets stay. None when it cannot be moved there
+    (a reference would fall off the sheet, or the tokenizer cannot take it apart)."""
+    return _moved(text, origin, col_letter(cell[1]), cell[0])
 
 
 def remembered_formula(text: str, origin: str, cell: tuple[int, int]) -> str:
