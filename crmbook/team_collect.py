@@ -157,8 +157,6 @@ class RepFormula(str):
     def written(self, cell: tuple[int, int]) -> tuple[Any, Any]:
         """What writing it into ``cell`` writes (a :class:`crmbook.changeset.Formula`, or the result
         when the formula cannot be moved there) and the value the cell then holds as read."""
-        from crmbook.changeset import Formula
-
         text = self.at(cell)
         shown = self.shown
         if text is None:
@@ -211,7 +209,7 @@ def _aligned(table: Table, rep_table: Table) -> bool:
 
 def _shown_at(value: Any, cell: tuple[int, int]) -> Any:
     """A value as the Conflicts sheet shows it: a formula as its text on the canonical ``cell``."""
-    from crmbook.ooxml.formulas import is_remembered_formula, shown_formula
+    from crmbook.ooxml.formulas import shown_formula
 
     if isinstance(value, RepFormula):
         text = value.at(cell)
