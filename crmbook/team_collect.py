@@ -200,6 +200,35 @@ def _split_formulas(base: pd.DataFrame, formulas: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _formulas_as_split(
+    rep_table: Table, rep_data: pd.DataFrame, rep_ids: pd.Series, base: pd.DataFrame, formulas: pd.DataFrame
+) -> pd.DataFrame:
+    """``rep_data`` with each cell the split wrote a formula into (``formulas``, by record as ``base``)
+    that still holds one (``rep_table.formulas``) given its value as split (``base``): for a sheet whose
+    columns the rep moved, where a formula cannot be compared by its text."""
+    position = {rid: i for i, rid in enumerate(base.index)}
+    at = {int(row): i for i, row in enumerate(rep_data.index.tolist())}
+    out = rep_data
+    for name, cells in rep_table.formulas.items():
+        if name not in formulas.columns or name not in base.columns or name not in rep_data.columns:
+            continue
+        marks, split = formulas[name].to_numpy(dtype=object), base[name].to_numpy(dtype=object)
+        kept = [
+            (at[row], position[rid])
+            for row in cells
+            if row in at and (rid := rep_ids.iat[at[row]]) in position and marks[position[rid]] is not None
+        ]
+        if not kept:
+            continue
+        if out is rep_data:
+            out = rep_data.copy()
+        column = out[name].to_numpy(dtype=object, copy=True)
+        for i, p in kept:
+            column[i] = split[p]
+        out[name] = pd.Series(column, index=out.index, dtype=object)
+    return out
+
+
 def _aligned(table: Table, rep_table: Table) -> bool:
     """Whether each column of the rep's sheet the canonical sheet has stands at the same place in both:
     a formula then reads the same fields in both, moved from row to row only."""
@@ -782,8 +811,10 @@ def _merge_rep(
         had_columns = set(table.extra_columns)
         # Formula cells: the rep's compare by their formulas (a result Excel recalculated is no edit, a
         # formula typed is one, and comes in as a formula), and so do the split's and the canonical
-        # ones where the split wrote formulas; on a sheet whose columns stand elsewhere than in the
-        # canonical workbook a formula would read other fields: there every cell compares by its value.
+        # ones where the split wrote formulas. On a sheet whose columns stand elsewhere than in the
+        # canonical workbook (the rep inserted or moved one) a formula would read other fields: there
+        # the other cells compare by their values, and a cell the split wrote a formula into that
+        # still holds one reads as split (its recalculated result never goes over the lead's formula).
         formulas = work.memo.formulas.get(key)
         by_formula = False
         if (rep_table.formulas or formulas is not None) and _aligned(table, rep_table):
@@ -791,6 +822,8 @@ def _merge_rep(
             if formulas is not None:
                 base = _split_formulas(base, formulas)
                 by_formula = True
+        elif formulas is not None and rep_table.formulas:
+            rep_data = _formulas_as_split(rep_table, rep_data, rep_ids, base, formulas)
 
         # 1. The records as split.
         in_rep = np.fromiter((rid in rep_rows for rid in base.index), dtype=bool, count=len(base))

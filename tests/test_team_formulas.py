@@ -232,3 +232,29 @@ def test_a_formula_changed_on_both_sides_is_a_conflict(team: tuple[Path, Path]) 
     assert resolve(book, today=TODAY, now=NOW).resolve.applied == 1  # type: ignore[union-attr]
     assert _formulas(book, "客户", DAYS)[second] == f"=TODAY()-{first}{row}+3"
     assert_valid_workbook(book)
+
+
+def test_a_rep_who_moved_the_columns_never_sends_a_result_over_the_leads_formula(
+    team: tuple[Path, Path],
+) -> None:
+    """The rep inserted a column of their own in the middle of 客户 (every column right of it moves),
+    then the file was recalculated: the formulas cannot be compared by their text there, and the
+    results they show now go nowhere; the rep's value edits still come in."""
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    customer = next(iter(_formulas(zhang, "客户", DAYS)))
+    before = _formulas(book, "客户", DAYS)
+    wb = openpyxl.load_workbook(zhang)
+    ws = wb["客户"]
+    ws.insert_cols(3)
+    ws.cell(1, 3, "我的备注")
+    wb.save(zhang)
+    edit_in_excel(zhang, [("客户", customer, "备注", "改过的备注")])
+    recalculated(zhang, "客户", lambda n: 1000.0 + n)
+    result = collect([zhang], book, today=TODAY, now=NOW)
+    assert result.plan is not None
+    assert _formulas(book, "客户", DAYS) == before  # the lead's formulas, untouched
+    assert [r for r in _log(book) if r[4] == DAYS] == []
+    notes = grid(book, "客户")
+    assert notes[row_of(book, "客户", customer) - 1][notes[0].index("备注")] == "改过的备注"
+    assert_valid_workbook(book)
