@@ -14,6 +14,7 @@ from typing import Any
 import openpyxl
 import pytest
 import python_calamine as pc
+from openpyxl.worksheet.table import TableColumn
 
 from crmbook.changeset import CellWrite, Changeset, Formula
 from crmbook.ooxml import apply_changeset
@@ -248,6 +249,14 @@ def test_a_rep_who_moved_the_columns_never_sends_a_result_over_the_leads_formula
     ws = wb["客户"]
     ws.insert_cols(3)
     ws.cell(1, 3, "我的备注")
+    for table in ws.tables.values():  # the sheet's table widens, as Excel widens it
+        first, top, last, bottom = openpyxl.utils.range_boundaries(table.ref)
+        table.ref = f"{table.ref.split(':')[0]}:{openpyxl.utils.get_column_letter(last + 1)}{bottom}"
+        table.autoFilter = None
+        table.tableColumns = [
+            TableColumn(id=n, name=str(ws.cell(top, c).value))
+            for n, c in enumerate(range(first, last + 2), start=1)
+        ]
     wb.save(zhang)
     edit_in_excel(zhang, [("客户", customer, "备注", "改过的备注")])
     recalculated(zhang, "客户", lambda n: 1000.0 + n)
