@@ -93,7 +93,7 @@ def learn_formulas(book: Book, inflated: Mapping[str, bytes]) -> None:
     the sheets' XML ``inflated`` already (:func:`crmbook.ooxml.inflate_sheets`; a sheet it does not
     hold, too big to keep beside the others, is looked through again in pieces, and read whole only
     when it holds a formula). A sheet without any formula, the common case, costs a byte search."""
-    from crmbook.ooxml.formulas import has_formula, pieces_may_hold_formulas, sheet_formulas
+    from crmbook.ooxml.formulas import may_hold_formulas, pieces_may_hold_formulas, sheet_formulas
     from crmbook.ooxml.package import open_package
     from crmbook.ooxml.sheetxml import SheetXml, SheetXmlError
     from crmbook.snapshot import learn_formulas as learn
@@ -103,7 +103,7 @@ def learn_formulas(book: Book, inflated: Mapping[str, bytes]) -> None:
     without: Collection[str] = getattr(inflated, "without_formulas", ())  # told while they were read
 
     def learn_from(table: Table, data: bytes, part: str) -> None:
-        if part in without or not has_formula(data):  # under any prefix
+        if part in without or not may_hold_formulas(data):  # under any prefix
             return
         try:
             prefix = shapes[part].prefix if part in shapes else SheetXml(data).prefix

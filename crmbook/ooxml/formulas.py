@@ -21,7 +21,6 @@ from crmbook.ooxml.sheetxml import SheetXml
 from crmbook.ooxml.xmltext import attr, unescape
 
 __all__ = [
-    "has_formula",
     "is_remembered_formula",
     "may_hold_formulas",
     "moved_formula",
@@ -60,12 +59,6 @@ def _shared_masters(data: bytes, prefix: bytes) -> dict[str, tuple[str, str]]:
     return masters
 
 
-def has_formula(data: bytes) -> bool:
-    """Whether the worksheet part ``data`` may hold a formula cell (False: surely none), under any
-    prefix, told at the speed of a byte search (conditional formats' ``<formula>`` do not count)."""
-    return may_hold_formulas(data)
-
-
 def row_formulas(
     path: str | os.PathLike[str],
     sheet: str,
@@ -87,7 +80,7 @@ def row_formulas(
         if part in getattr(inflated, "without_formulas", ()):
             return {}
         data = inflated[part] if inflated and part in inflated else pkg.read(part)
-    if not has_formula(data):  # the common case, found at the speed of a byte search
+    if not may_hold_formulas(data):  # the common case, found at the speed of a byte search
         return {}
     located = SheetXml(data)
     prefix = located.prefix

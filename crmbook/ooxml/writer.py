@@ -33,7 +33,7 @@ from crmbook.ooxml import manifest
 from crmbook.ooxml.buttons import CT_VML, RT_VML, buttons_vml
 from crmbook.ooxml.cells import MAX_COL, MAX_ROW, MAX_TEXT, col_letter, split_ref
 from crmbook.ooxml.charts import chart_xml, drawing_xml
-from crmbook.ooxml.formulas import has_formula
+from crmbook.ooxml.formulas import may_hold_formulas
 from crmbook.ooxml.highlights import SEVERITY_ORDER, highlight_edits
 from crmbook.ooxml.manifest import CT, RT
 from crmbook.ooxml.owned import (
@@ -268,7 +268,7 @@ class InflatedSheets(dict[str, bytes]):
                 self.shapes[part] = SheetXml(data).shape
             except SheetXmlError:
                 continue  # patching it reports what is wrong
-        self.without_formulas = frozenset(part for part, data in self.items() if not has_formula(data))
+        self.without_formulas = frozenset(part for part, data in self.items() if not may_hold_formulas(data))
 
 
 def inflate_sheets(
