@@ -304,7 +304,8 @@ def test_a_hint_in_brackets_after_a_header_does_not_hide_what_it_names(tmp_path:
     assert got == [("上海华信科技有限公司", "13812345670", "A"), ("北京恒达贸易有限公司", "13812345671", "B")]
     # 万元 is a unit; a customer has no amount field, so the numbers stay as typed in a column of their own.
     wb = openpyxl.load_workbook(book, read_only=True)
-    header = [c.value for c in next(wb["客户"].iter_rows(max_row=1))]
+    (first_row,) = wb["客户"].iter_rows(max_row=1)  # to the end, so the sheet's file closes
+    header = [c.value for c in first_row]
     assert "金额（万元）" in header
     wb.close()
 
@@ -435,7 +436,8 @@ def test_an_expected_and_an_actual_amount_column_in_their_units_each_go_where_th
         "数据平台": ("失败", 50000, None, None),
     }
     wb = openpyxl.load_workbook(book, read_only=True)
-    header = [c.value for c in next(wb["销售机会"].iter_rows(max_row=1))]
+    (first_row,) = wb["销售机会"].iter_rows(max_row=1)  # to the end, so the sheet's file closes
+    header = [c.value for c in first_row]
     wb.close()
     assert "预计金额(万)" not in header and "成交金额（千元）" not in header  # not kept as user columns too
 
