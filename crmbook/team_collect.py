@@ -43,7 +43,7 @@ from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import CHILD_SHEETS, assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests, with_formulas
 from crmbook.ooxml.cells import col_letter
-from crmbook.ooxml.formulas import is_remembered_formula
+from crmbook.ooxml.formulas import is_remembered_formula, moved_formula, remembered_formula, shown_formula
 from crmbook.refresh import HeadStart, RefreshPlan, WritePreparer, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
 from crmbook.state import State, decode_value, encode_value, working_copy
@@ -142,16 +142,12 @@ class RepFormula(str):
 
     @classmethod
     def of(cls, text: str, origin: str, cell: tuple[int, int], shown: Any) -> RepFormula:
-        from crmbook.ooxml.formulas import remembered_formula
-
         out = cls(remembered_formula(text, origin, cell))
         out.text, out.origin, out.shown = text, origin, _plain(shown)
         return out
 
     def at(self, cell: tuple[int, int]) -> str | None:
         """The formula moved to ``cell`` (row, column) of the canonical workbook; None when it cannot be."""
-        from crmbook.ooxml.formulas import moved_formula
-
         return moved_formula(self.text, self.origin, cell)
 
     def written(self, cell: tuple[int, int]) -> tuple[Any, Any]:
@@ -238,14 +234,22 @@ def _aligned(table: Table, rep_table: Table) -> bool:
 
 def _shown_at(value: Any, cell: tuple[int, int]) -> Any:
     """A value as the Conflicts sheet shows it: a formula as its text on the canonical ``cell``."""
-    from crmbook.ooxml.formulas import shown_formula
-
     if isinstance(value, RepFormula):
         text = value.at(cell)
         return value.shown if text is None else "=" + text
     if is_remembered_formula(value):
         return shown_formula(value, cell[0])
     return value
+
+
+def _remembered_at(value: Any, cell: tuple[int, int]) -> str | None:
+    """A formula as a snapshot remembers it on the canonical ``cell`` (the same wherever its record
+    stands later: see :func:`crmbook.ooxml.formulas.remembered_formula`); None for a value, a text
+    that only starts with "=" among them."""
+    if isinstance(value, RepFormula):
+        text = value.at(cell)
+        return None if text is None else remembered_formula(text, f"{col_letter(cell[1])}{cell[0]}", cell)
+    return value if is_remembered_formula(value) else None
 
 
 # ------------------------------------------------------------------ rep files
@@ -483,8 +487,6 @@ class _Column:
         found = self.table.formulas.get(self.name, {}).get(row)
         if found is None:
             return None
-        from crmbook.ooxml.formulas import remembered_formula
-
         col = self.table.columns.get(self.name) or self.table.extra_columns.get(self.name)
         return None if col is None else remembered_formula(found[0], found[1], (row, col))
 
@@ -634,11 +636,13 @@ class _Merger:
         self, kind: str, sheet_key: str, record: str, name: str, base: Any, rep: Any, book: Any, work: RepWork
     ) -> None:
         number = f"{self.collect_id}.{len(self.conflicts) + 1}"
+        formulas: dict[str, str | None] = {"rep": None, "book": None}  # which sides are formulas
         if any(isinstance(v, RepFormula) or is_remembered_formula(v) for v in (base, rep, book)):
             table = self.after.tables.get(sheet_key)
             row = None if table is None else self.rows(table).get(record)
             col = None if table is None else table.columns.get(name) or table.extra_columns.get(name)
             cell = (row or 1, col or 1)
+            formulas = {"rep": _remembered_at(rep, cell), "book": _remembered_at(book, cell)}
             base, rep, book = _shown_at(base, cell), _shown_at(rep, cell), _shown_at(book, cell)
         self.conflicts.append(
             [
@@ -653,6 +657,7 @@ class _Merger:
                 work.memo.rep,
                 work.when.isoformat(timespec="seconds"),
                 Path(work.path).name,
+                formulas,
             ]
         )
 
@@ -1275,6 +1280,8 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
     stamp = now.isoformat(timespec="seconds")
     for _, entry in all_conflicts(state):
         number, kind, sheet_key, record, name, _base, rep, current_then, *_ = entry
+        # which sides were formulas, as remembered (an older crmbook did not say: its "=…" were)
+        formulas: dict[str, str | None] | None = entry[11] if len(entry) > 11 else None
         if number in resolved:
             continue
         decision = decision_of(decisions.get(number))
@@ -1299,13 +1306,20 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
             current = table.data.at[row, name] if name in table.data.columns else None
             then = decode_value(current_then)
             formula = table.formulas.get(name, {}).get(row) if col is not None else None
-            if formula is not None and isinstance(then, str) and then.startswith("="):
+            if formula is not None and (
+                formulas is not None or (isinstance(then, str) and then.startswith("="))
+            ):
                 # a formula cell, listed as its formula (a moved result is no change since)
-                from crmbook.ooxml.formulas import moved_formula
-
                 own = moved_formula(formula[0], formula[1], (row, col or 1))
                 current = current if own is None else "=" + own
-            if not same_value(current, then):
+            if formulas is not None and (formula is not None or formulas["book"] is not None):
+                # compared as remembered, so a record the lead moved (a sort, a row put in above) is
+                # the same cell with the same formula
+                now_remembered = None if formula is None else remembered_formula(*formula, (row, col or 1))
+                unchanged = now_remembered == formulas["book"]
+            else:
+                unchanged = same_value(current, then)
+            if not unchanged:
                 refused.append(
                     f"{number}: {record} {name} was changed since the collect (now {_plain(current)!r}); decide again"
                 )
@@ -1315,8 +1329,10 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
                 continue
             value = decode_value(rep)
             written: Any = value
-            if isinstance(value, str) and value.startswith("=") and len(value) > 1:
-                written, value = Formula(value[1:]), None  # the rep's formula (listed as such), as a formula
+            if formulas is not None and formulas["rep"] is not None:  # the rep's formula, on the record's row
+                written, value = Formula(str(shown_formula(formulas["rep"], row))[1:]), None
+            elif formulas is None and isinstance(value, str) and value.startswith("=") and len(value) > 1:
+                written, value = Formula(value[1:]), None  # an older collect's "=…": its formulas
             writes.append(CellWrite(table.sheet_name, row, col, written))
             table.data[name] = table.data[name].astype(object)
             table.data.at[row, name] = value

@@ -141,7 +141,7 @@ def conflicts_sheet(state: State, decisions: dict[str, str], lang: Lang) -> Owne
     resolved = state.extra.get(RESOLVE_SECTION, {})
     rows: list[list[SheetCell | None]] = [[SheetCell(h, "header") for h in HEADERS[lang]]]
     for _, entry in all_conflicts(state):
-        number, kind, sheet_key, record, name, base, rep, book, who, when, file = entry
+        number, kind, sheet_key, record, name, base, rep, book, who, when, file, *_ = entry
         spec = schema.sheet(sheet_key)
         try:
             label = spec.column(name).label(lang) if name else ""

@@ -267,3 +267,80 @@ def test_a_rep_who_moved_the_columns_never_sends_a_result_over_the_leads_formula
     notes = grid(book, "客户")
     assert notes[row_of(book, "客户", customer) - 1][notes[0].index("备注")] == "改过的备注"
     assert_valid_workbook(book)
+
+
+def _type_text(path: Path, sheet: str, record_id: str, header: str, text: str) -> None:
+    """Text typed with Excel's leading apostrophe ('=见附件报价): a text cell that starts with "="."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb[sheet]
+    at = [c.value for c in ws[1]].index(header)
+    row = next(r for r in ws.iter_rows(min_row=2) if r[0].value == record_id)
+    row[at].value = text
+    row[at].data_type, row[at].quotePrefix = "s", True
+    wb.save(path)
+
+
+def _take_reps_value(book: Path, record_id: str) -> Any:
+    """Type the decision "采用代表的值" for the conflict of ``record_id`` and run resolve."""
+    conflicts = {r[2]: r for r in grid(book, "冲突")[1:]}
+    decision = CellWrite("冲突", row_of(book, "冲突", conflicts[record_id][0]), 12, "采用代表的值")
+    book.write_bytes(apply_changeset(book, Changeset(cell_writes=[decision])))
+    return resolve(book, today=TODAY, now=NOW).resolve
+
+
+def test_a_text_that_starts_with_an_equals_sign_stays_text_when_the_reps_side_is_taken(
+    team: tuple[Path, Path],
+) -> None:
+    """The rep typed '=见附件报价 (text, not a formula) into a note the lead changed too: the conflict
+    shows the text, and taking the rep's side writes that text, never a formula Excel would answer
+    with #NAME?."""
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    customer = next(iter(_formulas(zhang, "客户", DAYS)))
+    col = grid(book, "客户")[0].index("备注") + 1
+    lead = CellWrite("客户", row_of(book, "客户", customer), col, "总部已联系")
+    book.write_bytes(apply_changeset(book, Changeset(cell_writes=[lead])))
+    _type_text(zhang, "客户", customer, "备注", "=见附件报价")
+    result = collect([zhang], book, today=TODAY, now=NOW)
+    assert result.plan is not None and result.plan.outcomes[0].conflicts == 1
+    assert "=见附件报价" in {r[2]: r for r in grid(book, "冲突")[1:]}[customer]
+    resolved = _take_reps_value(book, customer)
+    assert resolved is not None and (resolved.applied, resolved.refused) == (1, [])
+    cell = openpyxl.load_workbook(book)["客户"].cell(row_of(book, "客户", customer), col)
+    assert (cell.value, cell.data_type) == ("=见附件报价", "s")
+    assert_valid_workbook(book)
+
+
+def test_a_formula_conflict_is_resolved_on_the_records_row_after_the_lead_moved_it(
+    team: tuple[Path, Path],
+) -> None:
+    """Between the collect and the decision the lead deletes a customer above the conflicting one
+    (Excel moves the rows below up, their formulas with them): the lead's formula did not change, so
+    the rep's formula is taken, and it reads the record's new row, not the row it stood on."""
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    rows = _rows(book, "客户")
+    second = next(c for c in _formulas(zhang, "客户", DAYS) if rows[c] > 3)
+    col = grid(book, "客户")[0].index(DAYS) + 1
+    first = _letter(book, "客户", "首次接触日期")
+    ours = CellWrite("客户", rows[second], col, Formula(f"TODAY()-{first}{rows[second]}-7"))
+    book.write_bytes(apply_changeset(book, Changeset(cell_writes=[ours])))
+    rep_first = _letter(zhang, "客户", "首次接触日期")
+    edit_in_excel(zhang, [("客户", second, DAYS, f"=TODAY()-{rep_first}{_rows(zhang, '客户')[second]}+3")])
+    result = collect([zhang], book, today=TODAY, now=NOW)
+    assert result.plan is not None and result.plan.outcomes[0].conflicts == 1
+    # The lead deletes the customer on row 2; every formula below moves up a row, as in Excel.
+    gone = next(rid for rid, n in _rows(book, "客户").items() if n == 2)
+    edit_in_excel(book, [], delete=[("客户", gone)])
+    wb = openpyxl.load_workbook(book)
+    ws = wb["客户"]
+    for cell in next(ws.iter_cols(min_col=col, max_col=col, min_row=2)):
+        if isinstance(cell.value, str) and cell.value.startswith("="):
+            cell.value = cell.value.replace(f"{first}{cell.row + 1}", f"{first}{cell.row}")
+    wb.save(book)
+    row = row_of(book, "客户", second)
+    assert row == rows[second] - 1 and _formulas(book, "客户", DAYS)[second] == f"=TODAY()-{first}{row}-7"
+    resolved = _take_reps_value(book, second)
+    assert resolved is not None and (resolved.applied, resolved.refused) == (1, [])
+    assert _formulas(book, "客户", DAYS)[second] == f"=TODAY()-{first}{row}+3"
+    assert_valid_workbook(book)
