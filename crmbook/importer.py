@@ -54,6 +54,7 @@ from crmbook.import_records import COMBINED, Origin, Record, Reject, build_recor
 from crmbook.legacy import LegacySheet
 from crmbook.mapping import DEFAULT_KEYS, Mapping, TableMapping
 from crmbook.names import known_different, name_key, parse_company_name
+from crmbook.ooxml.formulas import remembered_formula
 from crmbook.phones import phone_keys
 from crmbook.refresh import RefreshPlan, plan_refresh
 from crmbook.schema import Lang, SheetSpec, load_schema
@@ -324,7 +325,8 @@ def _digest_value(value: Any) -> Any:
 
 
 def row_digests(table: Table, rows: list[int]) -> dict[int, str]:
-    """A fingerprint per row of what people could edit (not IDs, not crmbook's columns)."""
+    """A fingerprint per row of what people could edit (not IDs, not crmbook's columns). A formula cell
+    counts by its formula as a snapshot remembers it, not by the result a recalculation moves."""
     skip = {c.key for c in table.spec.columns if c.owned} | {table.spec.id_column}
     names = sorted(n for n in table.data.columns if n not in skip)
     present = [r for r in rows if r in table.data.index]
@@ -333,13 +335,33 @@ def row_digests(table: Table, rows: list[int]) -> dict[int, str]:
     if frame is None:
         return out
     columns = [frame[n].tolist() for n in names]
+    placed = {**table.columns, **table.extra_columns}
+    formulas = {n: (table.formulas[n], placed[n]) for n in names if table.formulas.get(n) and n in placed}
     for i, row in enumerate(present):
         cells = [
             [n, _digest_value(col[i])] for n, col in zip(names, columns, strict=True) if not is_blank(col[i])
         ]
+        if formulas:
+            cells = [[n, _formula_or(formulas.get(n), row, value)] for n, value in cells]
+            cells += [  # a formula showing nothing (no result cached) is there all the same
+                [n, _formula_or(found, row, None)]
+                for n, found in formulas.items()
+                if row in found[0] and not any(c[0] == n for c in cells)
+            ]
+            cells.sort()
         text = json.dumps(cells, ensure_ascii=False, default=str)
         out[row] = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
     return out
+
+
+def _formula_or(found: tuple[dict[int, tuple[str, str]], int] | None, row: int, value: Any) -> Any:
+    """The formula of cell ``row`` (``found``: a column's formulas by row, and its number) as a snapshot
+    remembers it; ``value`` when the cell holds none."""
+    if found is None:
+        return value
+    by_row, col = found
+    formula = by_row.get(row)
+    return value if formula is None else remembered_formula(*formula, (row, col))
 
 
 def with_formulas(
@@ -887,7 +909,7 @@ def plan_undo_import(
             for name in table.data.columns:
                 value = table.data.at[row, name]
                 col = table.columns.get(name) or table.extra_columns.get(name)
-                if not is_blank(value) and col is not None:
+                if col is not None and (not is_blank(value) or row in table.formulas.get(name, {})):
                     writes.append(CellWrite(table.sheet_name, row, col, None))
             table.data = table.data.drop(index=row)
     for key in CHILD_SHEETS:
@@ -906,7 +928,12 @@ def plan_undo_import(
             conflicts.append(f"the {key} sheet or its {name} column is gone")
             continue
         current = table.data.at[int(row), name] if int(row) in table.data.index else None
-        if not _same(current, decode_value(new)):
+        if isinstance(new, dict) and "formula" in new:  # a formula written: compared as one
+            there = table.formulas.get(name, {}).get(int(row))  # (its result moves with recalculation)
+            unchanged = there is not None and remembered_formula(*there, (int(row), col)) == new["formula"]
+        else:
+            unchanged = _same(current, decode_value(new))
+        if not unchanged:
             conflicts.append(f"{table.sheet_name} row {row} {name} was edited since the {what}")
             continue
         shown = decode_value(old)

@@ -603,6 +603,8 @@ class _Merger:
             if isinstance(written, Formula):
                 cells.formulas[row] = str(shown)
                 shown = "=" + written.text
+                # undo compares it as a formula: its result moves with every recalculation
+                encoded = {"formula": remembered_formula(written.text, f"{col_letter(col)}{row}", (row, col))}
             else:
                 shown = value
         self.writes.append(CellWrite(table.sheet_name, row, col, written))

@@ -344,3 +344,38 @@ def test_a_formula_conflict_is_resolved_on_the_records_row_after_the_lead_moved_
     assert resolved is not None and (resolved.applied, resolved.refused) == (1, [])
     assert _formulas(book, "客户", DAYS)[second] == f"=TODAY()-{first}{row}+3"
     assert_valid_workbook(book)
+
+
+def test_undo_gives_the_formulas_back_after_the_canonical_workbook_was_recalculated(
+    team: tuple[Path, Path],
+) -> None:
+    """The rep typed a formula over the lead's and added a deal with its formula; once collected, the
+    lead opens the canonical workbook and Excel recalculates it (every formula shows another result):
+    the cells still hold what the collect wrote, so undo gives everything back instead of refusing
+    them as edited since."""
+    book, folder = team
+    zhang = folder / "张伟.xlsx"
+    customer = next(iter(_formulas(zhang, "客户", DAYS)))
+    rep_first = _letter(zhang, "客户", "首次接触日期")
+    headers = grid(zhang, "销售机会")[0]
+    amount, new_row = _letter(zhang, "销售机会", "预计金额"), len(_rows(zhang, "销售机会")) + 2
+    typed = {"客户编号": customer, "机会名称": "新机会", "预计金额": 100, TAXED: f"={amount}{new_row}*1.2"}
+    edit_in_excel(
+        zhang,
+        [("客户", customer, DAYS, f"=TODAY()-{rep_first}{_rows(zhang, '客户')[customer]}+1")],
+        append={"销售机会": [[typed.get(h) for h in headers]]},
+    )
+    before = {s: _formulas(book, s, h) for s, h in (("客户", DAYS), ("销售机会", TAXED))}
+    result = collect([zhang], book, today=TODAY, now=NOW)
+    assert result.plan is not None and result.plan.outcomes[0].applied == 1
+    assert result.plan.outcomes[0].created == {"opportunities": 1}
+    (added,) = [k for k in _formulas(book, "销售机会", TAXED) if k not in before["销售机会"]]
+    added_row = row_of(book, "销售机会", added)
+    recalculated(book, "客户", lambda n: 3000.0 + n)
+    recalculated(book, "销售机会", lambda n: 4000.0 + n)
+    undo_collect(book, result.plan.collect_id, today=TODAY, now=NOW)
+    assert _formulas(book, "客户", DAYS) == before["客户"]
+    assert _formulas(book, "销售机会", TAXED) == before["销售机会"]
+    # the added deal is gone, its formula with it (a formula showing nothing is still a cell to empty)
+    assert [c.value for c in openpyxl.load_workbook(book)["销售机会"][added_row]] == [None] * len(headers)
+    assert_valid_workbook(book)
