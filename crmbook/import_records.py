@@ -93,11 +93,13 @@ def raw_text(headers: list[str], values: list[Any]) -> str:
 
 
 def _out_header(header: str, spec: SheetSpec, lang: Lang, renames: dict[str, str]) -> str:
-    """The user-column header for an unmapped source column (never one of crmbook's own labels)."""
+    """The user-column header for an unmapped source column (never one the reader takes for one of
+    crmbook's fields: Pipedrive's "Deal - ID" reads as 机会编号, a second ID column)."""
+    from crmbook.reader import field_labels
+
     if header in renames:
         return renames[header]
-    taken = {normalize_label(t) for c in spec.columns for t in (c.zh, c.en, c.key)}
-    if normalize_label(header) in taken:
+    if normalize_label(header) in field_labels(spec):
         return f"{header}（导入）" if lang == "zh" else f"{header} (imported)"
     return header
 
@@ -191,6 +193,16 @@ def _when_won(tm: TableMapping, spec: SheetSpec) -> dict[str, str]:
     return copies
 
 
+def _outcome(tm: TableMapping, sheet: LegacySheet, spec: SheetSpec) -> int | None:
+    """The source column whose won or lost decides a row's stage (the mapping's ``outcome``)."""
+    header = tm.options.get("outcome")
+    if not header:
+        return None
+    if not any(c.key == "stage" for c in spec.columns):
+        raise InputError(f"mapping: outcome is for deals; {tm.target} has no stage")
+    return _index_of(sheet, str(header), "outcome")
+
+
 def _lookup_tables(tm: TableMapping, sheets: dict[str, LegacySheet]) -> dict[str, tuple[int, dict[str, Any]]]:
     """field -> (source column of this table to match on, {match value: looked-up value})."""
     out: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -279,7 +291,8 @@ def build_records(
     cols = _resolve_columns(tm, sheet, spec, lang)
     scales = _scales(tm, sheet, spec, cols)
     won_copies = _when_won(tm, spec)
-    stages = schema.lists["stage"].lookup() if won_copies else {}
+    outcome = _outcome(tm, sheet, spec)
+    stages = schema.lists["stage"].lookup() if won_copies or outcome is not None else {}
     lookups = _lookup_tables(tm, sheets)
     constants = {str(k): v for k, v in dict(tm.options.get("constants", {})).items()}
     compose = {str(k): str(v) for k, v in dict(tm.options.get("compose", {})).items()}
@@ -352,6 +365,10 @@ def build_records(
                     value, spec.column(key), value_map=tm.values.get(key), lang=lang, schema=schema
                 ).value,
             )
+        said = values[outcome] if outcome is not None and outcome < len(values) else None
+        closed = stages.get(normalize_label(str(said))) if not is_blank(said) else None
+        if closed in ("won", "lost"):  # the status column says the deal was won or lost
+            fields["stage"] = schema.lists["stage"].item_by_key(closed).label(lang)
         if won_copies and stages.get(normalize_label(fields.get("stage") or "")) == "won":
             for key, source in won_copies.items():
                 if is_blank(fields.get(key)) and not is_blank(fields.get(source)):

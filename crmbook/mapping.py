@@ -53,6 +53,10 @@ DEFAULT_KEYS = {
     "opportunities": ["customer_id", "name"],
 }
 UNMAPPED_CHOICES = ("user", "notes", "ignore")
+# What a deals list's status column says of a deal still open (Pipedrive: open, deleted), folded.
+OPEN_WORDS = frozenset(
+    normalize_label(w) for w in ("open", "deleted", "进行中", "跟进中", "未关闭", "未成交", "开放", "打开")
+)
 
 
 @dataclass
@@ -543,6 +547,7 @@ class _Proposal:
         self.fill_simple(table, taken)
         self.scales(table)
         if target == "opportunities":
+            self.outcome(table)
             self.when_won(table)
         self.value_maps(table)
         required = {
@@ -570,6 +575,26 @@ class _Proposal:
                 doubt = yuan_in_scaled_column(header, col.values if col else [], scaled[1], scaled[2])
                 if doubt:
                     self.doubts.append(doubt)
+
+    def outcome(self, table: TableMapping) -> None:
+        """A deals list whose stage column says how far an open deal got and another column whether it
+        was won or lost (Pipedrive's Deal - Status: open, won, lost; 状态: 进行中, 赢单, 输单): on a row
+        that says won or lost, that column decides the stage."""
+        if "stage" not in table.columns.values():
+            return
+        stages = self.schema.lists["stage"].lookup()
+        for col in self.cols:
+            said = {normalize_label(str(v)) for v in col.values if v is not None and str(v).strip()}
+            closed = {v for v in said if stages.get(v) in ("won", "lost")}
+            if col.header in table.columns or not closed or not said <= closed | OPEN_WORDS:
+                continue
+            table.options["outcome"] = col.header
+            won, lost = (self.schema.lists["stage"].item_by_key(k).label(self.lang) for k in ("won", "lost"))
+            stage = next(h for h, k in table.columns.items() if k == "stage")
+            self.reasons.append(
+                f"{col.header}: a row that says won is {won}, lost is {lost} (an open one keeps its {stage})"
+            )
+            return
 
     def when_won(self, table: TableMapping) -> None:
         """A deals list with a stage column and one amount column (a close date column): on its won rows

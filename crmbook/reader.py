@@ -146,6 +146,12 @@ def _label_index(spec: SheetSpec) -> dict[str, str]:
     return index
 
 
+def field_labels(spec: SheetSpec) -> frozenset[str]:
+    """Every header (folded by :func:`crmbook.schema.normalize_label`) read as one of the sheet's fields:
+    labels and aliases ("Deal ID" is 机会编号). A user column must not be headed so."""
+    return frozenset(_label_index(spec))
+
+
 def _exact_labels(spec: SheetSpec) -> dict[str, str]:
     return {normalize_label(t): c.key for c in spec.columns for t in (c.zh, c.en, c.key)}
 

@@ -615,3 +615,45 @@ def test_a_list_of_signed_contracts_names_each_deal_by_its_contract(tmp_path: Pa
         "ERP升级合同": ("成交", None, 125000, dt.date(2024, 12, 3)),
         "数据平台合同": ("成交", None, 300000, dt.date(2024, 12, 9)),
     }
+
+
+# ------------------------------------------------------------------ a CRM export's deal status
+
+
+def _pipedrive_deals(path: Path) -> Path:
+    """Deals as Pipedrive exports them: the pipeline stage in Deal - Stage, whether the deal was won or
+    lost in Deal - Status (open, won, lost), the won time apart, and Pipedrive's own Deal - ID."""
+    header = "Deal - ID,Deal - Title,Deal - Value,Deal - Currency,Deal - Stage,Deal - Status,Deal - Won time,Deal - Owner,Organization - Name"
+    rows = [
+        "101,Apex renewal,25000,CNY,Negotiations Started,won,2024-12-10 14:22:05,Meera Shah,Apex Foods Pvt Ltd",
+        "102,Zen pilot,12000,CNY,Proposal Made,lost,,Meera Shah,Zen Motors Pvt Ltd",
+        "103,Nova upgrade,40000,CNY,Negotiations Started,open,,Meera Shah,Nova Labs Pvt Ltd",
+    ]
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_deal_status_column_decides_won_and_lost_and_a_crm_id_stays_a_column_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """Deal - Status says won or lost where Deal - Stage only says how far the deal got: a won deal is
+    成交 with its value as the actual amount, a lost one 失败, an open one keeps its stage. Deal - ID
+    is kept as the user column "Deal - ID (imported)", not one the next refresh reads as a second 机会编号."""
+    from crmbook.refresh import refresh
+
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    source = _pipedrive_deals(tmp_path / "deals.csv")
+    assert "Deal - Status: a row that says won is 成交, lost is 失败" in _dry_run(source, book)
+    import_file(source, book, today=TODAY, now=NOW)
+    assert _deals(book) == {
+        "Apex renewal": ("成交", 25000, 25000, dt.date(2024, 12, 10)),
+        "Zen pilot": ("失败", 12000, None, None),
+        "Nova upgrade": ("商务谈判", 40000, None, None),
+    }
+    result = refresh(book, today=TODAY)
+    assert [i.code for i in result.plan.report.issues if i.code == "duplicate-column"] == []
+    wb = openpyxl.load_workbook(book, read_only=True)
+    (first_row,) = wb["销售机会"].iter_rows(max_row=1)  # to the end, so the sheet's file closes
+    header = [c.value for c in first_row]
+    wb.close()
+    assert "Deal - ID（导入）" in header and "Deal - ID" not in header
