@@ -232,6 +232,11 @@ def _value_map(values: list[Any], list_key: str, lang: Lang, schema: Schema) -> 
             continue
         if _NEGATED.search(v):
             continue  # 未成交 is not 成交: a negation is never matched loosely
+        if v.isascii():  # by whole words: Salesforce's "Qualification" is not "Won" for its "on"
+            found = _named_in_words(v, [c for c in choices if c.isascii()])
+            if found is not None:
+                out[v] = choices[found]
+            continue
         match = process.extractOne(
             normalize_label(v), list(choices), scorer=fuzz.partial_ratio, score_cutoff=80
         )
@@ -241,6 +246,22 @@ def _value_map(values: list[Any], list_key: str, lang: Lang, schema: Schema) -> 
 
 
 _NEGATED = re.compile(r"^(未|不|非|没|无|否)|\b(not|non|un)", re.IGNORECASE)
+
+
+def _named_in_words(text: str, choices: list[str]) -> str | None:
+    """The longest of ``choices`` (folded labels) that is a run of whole words of ``text``, a plural
+    read as its singular ("Negotiations Started" names "negotiation", "Closed Won" "won",
+    "Negotiation/Review" "negotiation"); None when none is."""
+    words = re.findall(r"[a-z0-9]+", text.casefold())
+    forms = [{w, w[:-1]} if len(w) > 3 and w.endswith("s") else {w} for w in words]
+    runs: set[str] = set()
+    for i in range(len(words)):
+        joined = {""}
+        for form in forms[i:]:
+            joined = {a + b for a in joined for b in form}
+            runs |= joined
+    named = [c for c in choices if c in runs]
+    return max(named, key=len) if named else None
 
 
 class _Proposal:

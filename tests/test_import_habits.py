@@ -657,3 +657,32 @@ def test_a_deal_status_column_decides_won_and_lost_and_a_crm_id_stays_a_column_o
     header = [c.value for c in first_row]
     wb.close()
     assert "Deal - ID（导入）" in header and "Deal - ID" not in header
+
+
+def test_salesforce_stages_are_read_by_whole_words_never_as_won_for_a_few_letters(tmp_path: Path) -> None:
+    """Salesforce's stages: "Qualification" and "Value Proposition" end in "on", like "won"; a loose
+    match made them 成交, so open deals came in won, with their amount counted as revenue. Read by whole
+    words, they stay as typed (refresh lists them, the value map can name them), while "Closed Won",
+    "Closed Lost", "Negotiation/Review" and "Proposal/Price Quote" are read as what they say."""
+    source = tmp_path / "opportunities.csv"
+    source.write_text(
+        "Opportunity Name,Account Name,Stage,Amount,Close Date\n"
+        "Pilot,Acme Trading Co.,Qualification,10000,2025-01-31\n"
+        "Rollout,Globex Systems Co.,Value Proposition,20000,2025-02-28\n"
+        "Renewal,Initech Foods Co.,Negotiation/Review,30000,2025-03-31\n"
+        "Upgrade,Umbrella Robotics Co.,Proposal/Price Quote,40000,2025-04-30\n"
+        "Licence,Stark Studio Co.,Closed Won,50000,2024-12-15\n"
+        "Support,Hooli Labs Co.,Closed Lost,60000,2024-11-30\n",
+        encoding="utf-8",
+    )
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    import_file(source, book, today=TODAY, now=NOW)
+    deals = _deals(book)
+    assert {name: d[:3] for name, d in deals.items()} == {
+        "Pilot": ("Qualification", 10000, None),
+        "Rollout": ("Value Proposition", 20000, None),
+        "Renewal": ("商务谈判", 30000, None),
+        "Upgrade": ("方案提交", 40000, None),
+        "Licence": ("成交", 50000, 50000),
+        "Support": ("失败", 60000, None),
+    }
