@@ -254,11 +254,14 @@ def _named_in_words(text: str, choices: list[str]) -> str | None:
     "Negotiation/Review" "negotiation"); None when none is."""
     words = re.findall(r"[a-z0-9]+", text.casefold())
     forms = [{w, w[:-1]} if len(w) > 3 and w.endswith("s") else {w} for w in words]
+    longest = max(map(len, choices), default=0)
     runs: set[str] = set()
     for i in range(len(words)):
         joined = {""}
         for form in forms[i:]:
-            joined = {a + b for a in joined for b in form}
+            joined = {a + b for a in joined for b in form if len(a) + len(b) <= longest}
+            if not joined:  # longer than any label: a run going on can name none (a long text stays quick)
+                break
             runs |= joined
     named = [c for c in choices if c in runs]
     return max(named, key=len) if named else None
