@@ -264,7 +264,15 @@ def _named_in_words(text: str, choices: list[str]) -> str | None:
                 break
             runs |= joined
     named = [c for c in choices if c in runs]
-    return max(named, key=len) if named else None
+    if not named:
+        return None
+    best = max(named, key=len)
+    if len(best) == 1 and not set(words) - {best} <= _GRADE_WORDS:
+        return None  # a letter names a grade ("Class A", "B") but not in "N/A" or "a lot"
+    return best
+
+
+_GRADE_WORDS = frozenset({"class", "grade", "level", "tier", "type", "rank", "category", "customer"})
 
 
 class _Proposal:

@@ -686,3 +686,26 @@ def test_salesforce_stages_are_read_by_whole_words_never_as_won_for_a_few_letter
         "Licence": ("成交", 50000, 50000),
         "Support": ("失败", 60000, None),
     }
+
+
+def test_a_letter_grade_is_read_from_class_a_but_not_from_n_slash_a(tmp_path: Path) -> None:
+    """ "Class A" and "B+" name the levels A and B; "N/A" and "a lot" hold the letter a as a word too,
+    but name no level: they are kept as typed and flagged, not made key accounts."""
+    source = tmp_path / "accounts.csv"
+    source.write_text(
+        "Company,Phone,Level\n"
+        "Acme Trading Co.,13812345670,Class A\n"
+        "Globex Systems Co.,13812345671,N/A\n"
+        "Initech Foods Co.,13812345672,a lot\n"
+        "Hooli Labs Co.,13812345673,B+\n",
+        encoding="utf-8",
+    )
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    import_file(source, book, today=TODAY, now=NOW)
+    levels = {r["name"]: r["level"] for r in _rows(book, "customers") if r["name"]}
+    assert levels == {
+        "Acme Trading Co.": "A",
+        "Globex Systems Co.": "N/A",
+        "Initech Foods Co.": "a lot",
+        "Hooli Labs Co.": "B",
+    }
