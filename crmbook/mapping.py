@@ -233,9 +233,9 @@ def _value_map(values: list[Any], list_key: str, lang: Lang, schema: Schema) -> 
         if _NEGATED.search(v):
             continue  # 未成交 is not 成交: a negation is never matched loosely
         if v.isascii():  # by whole words: Salesforce's "Qualification" is not "Won" for its "on"
-            found = _named_in_words(v, [c for c in choices if c.isascii()])
+            found = _named_in_words(v, {c: label for c, label in choices.items() if c.isascii()})
             if found is not None:
-                out[v] = choices[found]
+                out[v] = found
             continue
         match = process.extractOne(
             normalize_label(v), list(choices), scorer=fuzz.partial_ratio, score_cutoff=80
@@ -248,10 +248,11 @@ def _value_map(values: list[Any], list_key: str, lang: Lang, schema: Schema) -> 
 _NEGATED = re.compile(r"^(未|不|非|没|无|否)|\b(not|non|un)", re.IGNORECASE)
 
 
-def _named_in_words(text: str, choices: list[str]) -> str | None:
-    """The longest of ``choices`` (folded labels) that is a run of whole words of ``text``, a plural
-    read as its singular ("Negotiations Started" names "negotiation", "Closed Won" "won",
-    "Negotiation/Review" "negotiation"); None when none is."""
+def _named_in_words(text: str, choices: dict[str, str]) -> str | None:
+    """The label (``choices``: folded label or alias -> label) that ``text`` names by whole words: the
+    longest choice that is a run of its words, a plural read as its singular ("Negotiations Started"
+    names "negotiation", "Closed Won" "won", "Negotiation/Review" "negotiation"); else the one label
+    holding each of its words ("Retail" of "Wholesale and retail"); None when there is none."""
     words = re.findall(r"[a-z0-9]+", text.casefold())
     forms = [{w, w[:-1]} if len(w) > 3 and w.endswith("s") else {w} for w in words]
     longest = max(map(len, choices), default=0)
@@ -264,12 +265,16 @@ def _named_in_words(text: str, choices: list[str]) -> str | None:
                 break
             runs |= joined
     named = [c for c in choices if c in runs]
-    if not named:
+    if named:
+        best = max(named, key=len)
+        if len(best) == 1 and not set(words) - {best} <= _GRADE_WORDS:
+            return None  # a letter names a grade ("Class A", "B") but not in "N/A" or "a lot"
+        return choices[best]
+    significant = [f for f, w in zip(forms, words, strict=True) if len(w) >= 4 and w != "with"]
+    if not significant:
         return None
-    best = max(named, key=len)
-    if len(best) == 1 and not set(words) - {best} <= _GRADE_WORDS:
-        return None  # a letter names a grade ("Class A", "B") but not in "N/A" or "a lot"
-    return best
+    holding = {label for c, label in choices.items() if all(any(x in c for x in f) for f in significant)}
+    return holding.pop() if len(holding) == 1 else None
 
 
 _GRADE_WORDS = frozenset({"class", "grade", "level", "tier", "type", "rank", "category", "customer"})

@@ -709,3 +709,26 @@ def test_a_letter_grade_is_read_from_class_a_but_not_from_n_slash_a(tmp_path: Pa
         "Initech Foods Co.": "a lot",
         "Hooli Labs Co.": "B",
     }
+
+
+def test_an_english_industry_that_is_part_of_one_label_is_read_as_that_label(tmp_path: Path) -> None:
+    """ "Retail" and "Retail & Wholesale" name 批发零售 (Wholesale and retail), every word of them in that
+    one label; "Perception Analysis" names no industry and is kept as typed."""
+    source = tmp_path / "accounts.csv"
+    source.write_text(
+        "Company,Phone,Industry\n"
+        "Acme Trading Co.,13812345670,Retail\n"
+        "Globex Systems Co.,13812345671,Retail & Wholesale\n"
+        "Initech Foods Co.,13812345672,Information Technology\n"
+        "Hooli Labs Co.,13812345673,Perception Analysis\n",
+        encoding="utf-8",
+    )
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    import_file(source, book, today=TODAY, now=NOW)
+    industries = {r["name"]: r["industry"] for r in _rows(book, "customers") if r["name"]}
+    assert industries == {
+        "Acme Trading Co.": "批发零售",
+        "Globex Systems Co.": "批发零售",
+        "Initech Foods Co.": "信息技术",
+        "Hooli Labs Co.": "Perception Analysis",
+    }
