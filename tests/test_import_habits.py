@@ -688,47 +688,38 @@ def test_salesforce_stages_are_read_by_whole_words_never_as_won_for_a_few_letter
     }
 
 
+ACCOUNTS = ("Acme Trading Co.", "Globex Systems Co.", "Initech Foods Co.", "Hooli Labs Co.")
+
+
+def _imported_accounts(tmp_path: Path, header: str, field: str, values: list[str]) -> list[Any]:
+    """Import a CSV of the four ``ACCOUNTS`` with a column ``header`` holding ``values``; the
+    customers' ``field`` as imported, in the same order."""
+    lines = [f"Company,Phone,{header}"]
+    lines += [
+        f"{name},1381234567{n},{value}" for n, (name, value) in enumerate(zip(ACCOUNTS, values, strict=True))
+    ]
+    source = tmp_path / "accounts.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    book = Path(create_workbook(tmp_path / "crm.xlsx"))
+    import_file(source, book, today=TODAY, now=NOW)
+    got = {r["name"]: r[field] for r in _rows(book, "customers") if r["name"]}
+    return [got[name] for name in ACCOUNTS]
+
+
 def test_a_letter_grade_is_read_from_class_a_but_not_from_n_slash_a(tmp_path: Path) -> None:
     """ "Class A" and "B+" name the levels A and B; "N/A" and "a lot" hold the letter a as a word too,
     but name no level: they are kept as typed and flagged, not made key accounts."""
-    source = tmp_path / "accounts.csv"
-    source.write_text(
-        "Company,Phone,Level\n"
-        "Acme Trading Co.,13812345670,Class A\n"
-        "Globex Systems Co.,13812345671,N/A\n"
-        "Initech Foods Co.,13812345672,a lot\n"
-        "Hooli Labs Co.,13812345673,B+\n",
-        encoding="utf-8",
-    )
-    book = Path(create_workbook(tmp_path / "crm.xlsx"))
-    import_file(source, book, today=TODAY, now=NOW)
-    levels = {r["name"]: r["level"] for r in _rows(book, "customers") if r["name"]}
-    assert levels == {
-        "Acme Trading Co.": "A",
-        "Globex Systems Co.": "N/A",
-        "Initech Foods Co.": "a lot",
-        "Hooli Labs Co.": "B",
-    }
+    values = ["Class A", "N/A", "a lot", "B+"]
+    assert _imported_accounts(tmp_path, "Level", "level", values) == ["A", "N/A", "a lot", "B"]
 
 
 def test_an_english_industry_that_is_part_of_one_label_is_read_as_that_label(tmp_path: Path) -> None:
     """ "Retail" and "Retail & Wholesale" name 批发零售 (Wholesale and retail), every word of them in that
     one label; "Perception Analysis" names no industry and is kept as typed."""
-    source = tmp_path / "accounts.csv"
-    source.write_text(
-        "Company,Phone,Industry\n"
-        "Acme Trading Co.,13812345670,Retail\n"
-        "Globex Systems Co.,13812345671,Retail & Wholesale\n"
-        "Initech Foods Co.,13812345672,Information Technology\n"
-        "Hooli Labs Co.,13812345673,Perception Analysis\n",
-        encoding="utf-8",
-    )
-    book = Path(create_workbook(tmp_path / "crm.xlsx"))
-    import_file(source, book, today=TODAY, now=NOW)
-    industries = {r["name"]: r["industry"] for r in _rows(book, "customers") if r["name"]}
-    assert industries == {
-        "Acme Trading Co.": "批发零售",
-        "Globex Systems Co.": "批发零售",
-        "Initech Foods Co.": "信息技术",
-        "Hooli Labs Co.": "Perception Analysis",
-    }
+    values = ["Retail", "Retail & Wholesale", "Information Technology", "Perception Analysis"]
+    assert _imported_accounts(tmp_path, "Industry", "industry", values) == [
+        "批发零售",
+        "批发零售",
+        "信息技术",
+        "Perception Analysis",
+    ]
