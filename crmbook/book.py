@@ -82,6 +82,17 @@ class Table:
         """The schema key or user column header of column ``col``, or None."""
         return next((k for k, c in {**self.columns, **self.extra_columns}.items() if c == col), None)
 
+    def remembered_formula(self, name: str, row: int) -> str | None:
+        """The formula of field ``name`` on ``row`` as a snapshot remembers it (the same wherever its
+        record stands: :func:`crmbook.ooxml.formulas.remembered_formula`); None when the cell holds a value."""
+        found = self.formulas.get(name, {}).get(row)
+        col = self.columns.get(name) or self.extra_columns.get(name)
+        if found is None or col is None:
+            return None
+        from crmbook.ooxml.formulas import remembered_formula
+
+        return remembered_formula(found[0], found[1], (row, col))
+
     def written_over(self, cells: Mapping[str, Mapping[int, Any]]) -> None:
         """Take in what is written into ``cells`` (field -> {row: value}): a value ends a formula there,
         a formula (:class:`crmbook.changeset.Formula`, an undo giving one back) starts one. The

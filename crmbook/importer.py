@@ -54,7 +54,6 @@ from crmbook.import_records import COMBINED, Origin, Record, Reject, build_recor
 from crmbook.legacy import LegacySheet
 from crmbook.mapping import DEFAULT_KEYS, Mapping, TableMapping
 from crmbook.names import known_different, name_key, parse_company_name
-from crmbook.ooxml.formulas import remembered_formula
 from crmbook.phones import phone_keys
 from crmbook.refresh import RefreshPlan, plan_refresh
 from crmbook.schema import Lang, SheetSpec, load_schema
@@ -335,33 +334,17 @@ def row_digests(table: Table, rows: list[int]) -> dict[int, str]:
     if frame is None:
         return out
     columns = [frame[n].tolist() for n in names]
-    placed = {**table.columns, **table.extra_columns}
-    formulas = {n: (table.formulas[n], placed[n]) for n in names if table.formulas.get(n) and n in placed}
+    formula_fields = [n for n in names if table.formulas.get(n)]
     for i, row in enumerate(present):
         cells = [
             [n, _digest_value(col[i])] for n, col in zip(names, columns, strict=True) if not is_blank(col[i])
         ]
-        if formulas:
-            cells = [[n, _formula_or(formulas.get(n), row, value)] for n, value in cells]
-            cells += [  # a formula showing nothing (no result cached) is there all the same
-                [n, _formula_or(found, row, None)]
-                for n, found in formulas.items()
-                if row in found[0] and not any(c[0] == n for c in cells)
-            ]
-            cells.sort()
+        if formula_fields:  # a formula showing nothing (no result cached) is there all the same
+            held = {n: f for n in formula_fields if (f := table.remembered_formula(n, row)) is not None}
+            cells = sorted([c for c in cells if c[0] not in held] + [[n, f] for n, f in held.items()])
         text = json.dumps(cells, ensure_ascii=False, default=str)
         out[row] = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
     return out
-
-
-def _formula_or(found: tuple[dict[int, tuple[str, str]], int] | None, row: int, value: Any) -> Any:
-    """The formula of cell ``row`` (``found``: a column's formulas by row, and its number) as a snapshot
-    remembers it; ``value`` when the cell holds none."""
-    if found is None:
-        return value
-    by_row, col = found
-    formula = by_row.get(row)
-    return value if formula is None else remembered_formula(*formula, (row, col))
 
 
 def with_formulas(
@@ -929,8 +912,7 @@ def plan_undo_import(
             continue
         current = table.data.at[int(row), name] if int(row) in table.data.index else None
         if isinstance(new, dict) and "formula" in new:  # a formula written: compared as one
-            there = table.formulas.get(name, {}).get(int(row))  # (its result moves with recalculation)
-            unchanged = there is not None and remembered_formula(*there, (int(row), col)) == new["formula"]
+            unchanged = table.remembered_formula(name, int(row)) == new["formula"]  # not its result
         else:
             unchanged = _same(current, decode_value(new))
         if not unchanged:

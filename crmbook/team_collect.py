@@ -42,7 +42,7 @@ from crmbook.dedupe import CustomerFeatures
 from crmbook.errors import InputError, WorkbookFileError
 from crmbook.ids import CHILD_SHEETS, assign_sheet_ids, customer_ids_and_references
 from crmbook.importer import row_digests, with_formulas
-from crmbook.ooxml.cells import col_letter
+from crmbook.ooxml.cells import cell_ref, col_letter
 from crmbook.ooxml.formulas import is_remembered_formula, moved_formula, remembered_formula, shown_formula
 from crmbook.refresh import HeadStart, RefreshPlan, WritePreparer, cyclic_gc_paused, plan_refresh
 from crmbook.schema import Lang, load_schema
@@ -248,7 +248,7 @@ def _remembered_at(value: Any, cell: tuple[int, int]) -> str | None:
     that only starts with "=" among them."""
     if isinstance(value, RepFormula):
         text = value.at(cell)
-        return None if text is None else remembered_formula(text, f"{col_letter(cell[1])}{cell[0]}", cell)
+        return None if text is None else remembered_formula(text, cell_ref(*cell), cell)
     return value if is_remembered_formula(value) else None
 
 
@@ -484,11 +484,7 @@ class _Column:
         """The cell's formula as a snapshot remembers it (see :class:`RepFormula`); None: a value."""
         if row in self.written:
             return self.formulas.get(row)
-        found = self.table.formulas.get(self.name, {}).get(row)
-        if found is None:
-            return None
-        col = self.table.columns.get(self.name) or self.table.extra_columns.get(self.name)
-        return None if col is None else remembered_formula(found[0], found[1], (row, col))
+        return self.table.remembered_formula(self.name, row)
 
     def current(self, row: int) -> Any:
         written = self.written
@@ -604,7 +600,7 @@ class _Merger:
                 cells.formulas[row] = str(shown)
                 shown = "=" + written.text
                 # undo compares it as a formula: its result moves with every recalculation
-                encoded = {"formula": remembered_formula(written.text, f"{col_letter(col)}{row}", (row, col))}
+                encoded = {"formula": remembered_formula(written.text, cell_ref(row, col), (row, col))}
             else:
                 shown = value
         self.writes.append(CellWrite(table.sheet_name, row, col, written))
@@ -1317,8 +1313,7 @@ def plan_resolve(book: Book, decisions: dict[str, str], *, now: dt.datetime | No
             if formulas is not None and (formula is not None or formulas["book"] is not None):
                 # compared as remembered, so a record the lead moved (a sort, a row put in above) is
                 # the same cell with the same formula
-                now_remembered = None if formula is None else remembered_formula(*formula, (row, col or 1))
-                unchanged = now_remembered == formulas["book"]
+                unchanged = table.remembered_formula(name, row) == formulas["book"]
             else:
                 unchanged = same_value(current, then)
             if not unchanged:
